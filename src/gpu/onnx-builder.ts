@@ -1,0 +1,77 @@
+/**
+ * A small typed builder over onnx-proto for the graphs latentgate makes in-process
+ * (tiny autoencoders, test models). Weights become float32 initializers.
+ */
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+export const OPSET = 13;
+const FLOAT = onnx.TensorProto.DataType.FLOAT;
+const INT64 = onnx.TensorProto.DataType.INT64;
+
+type AttributeValue = number | number[] | string | { float: number };
+
+export class GraphBuilder {
+  private readonly nodes: InstanceType<typeof onnx.NodeProto>[] = [];
+  private readonly initializers: InstanceType<typeof onnx.TensorProto>[] = [];
+  private counter = 0;
+
+  /** A fresh value name with a readable prefix. */
+  name(prefix: string): string {
+    return `${prefix}_${this.counter++}`;
+  }
+
+  constant(name: string, dims: number[], values: Float32Array): string {
+    this.initializers.push(
+      onnx.TensorProto.create({ name, dims, dataType: FLOAT, rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) }),
+    );
+    return name;
+  }
+
+  int64Constant(name: string, values: number[]): string {
+    const data = new BigInt64Array(values.map(BigInt));
+    this.initializers.push(
+      onnx.TensorProto.create({ name, dims: [values.length], dataType: INT64, rawData: new Uint8Array(data.buffer) }),
+    );
+    return name;
+  }
+
+  node(opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, outputName?: string): string {
+    const output = outputName ?? this.name(opType.toLowerCase());
+    const attribute = Object.entries(attributes).map(([name, value]) => {
+      if (typeof value === 'string') return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(value) };
+      if (typeof value === 'number') return { name, type: onnx.AttributeProto.AttributeType.INT, i: value };
+      if (Array.isArray(value)) return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: value };
+      return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: value.float };
+    });
+    this.nodes.push(onnx.NodeProto.create({ opType, input: inputs, output: [output], name: this.name(opType), attribute }));
+    return output;
+  }
+
+  /** Serializes a model whose inputs and outputs are float NCHW tensors with symbolic batch and spatial dims. */
+  build(input: { name: string; channels: number }, output: { name: string; channels: number }, graphName: string): Uint8Array {
+    const valueInfo = (name: string, channels: number, prefix: string) =>
+      onnx.ValueInfoProto.create({
+        name,
+        type: {
+          tensorType: {
+            elemType: FLOAT,
+            shape: { dim: [{ dimParam: 'batch' }, { dimValue: channels }, { dimParam: `${prefix}_height` }, { dimParam: `${prefix}_width` }] },
+          },
+        },
+      });
+    const model = onnx.ModelProto.create({
+      irVersion: 7,
+      producerName: 'latentgate',
+      opsetImport: [{ domain: '', version: OPSET }],
+      graph: {
+        name: graphName,
+        node: this.nodes,
+        initializer: this.initializers,
+        input: [valueInfo(input.name, input.channels, 'in')],
+        output: [valueInfo(output.name, output.channels, 'out')],
+      },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}

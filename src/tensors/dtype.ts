@@ -1,0 +1,106 @@
+/** Tensor element types that latents travel in, and their byte codecs (always little-endian). */
+export type DType = 'float32' | 'float16' | 'bfloat16' | 'uint8';
+
+export const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16', 'uint8'];
+
+export const BYTES_PER_ELEMENT: Record<DType, number> = { float32: 4, float16: 2, bfloat16: 2, uint8: 1 };
+
+export function isDType(value: string): value is DType {
+  return (DTYPES as readonly string[]).includes(value);
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** float32 → IEEE half, round-to-nearest-even, with overflow to ±Inf and subnormals. */
+export function floatToHalfBits(value: number): number {
+  f32[0] = value;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // Inf / NaN
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rem > mid || (rem === mid && (half & 1))) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+  return sign | half;
+}
+
+export function halfBitsToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+export function floatToBfloat16Bits(value: number): number {
+  f32[0] = value;
+  const x = u32[0];
+  if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) return (x >>> 16) | 0x40; // keep NaN a NaN
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+export function bfloat16BitsToFloat(b: number): number {
+  u32[0] = b << 16;
+  return f32[0];
+}
+
+/** Encodes float32 values into little-endian bytes of the given dtype. uint8 values must already be in 0..255. */
+export function encodeTensor(values: Float32Array, dtype: DType): Buffer {
+  const out = Buffer.allocUnsafe(values.length * BYTES_PER_ELEMENT[dtype]);
+  switch (dtype) {
+    case 'float32':
+      for (let i = 0; i < values.length; i++) out.writeFloatLE(values[i], i * 4);
+      break;
+    case 'float16':
+      for (let i = 0; i < values.length; i++) out.writeUInt16LE(floatToHalfBits(values[i]), i * 2);
+      break;
+    case 'bfloat16':
+      for (let i = 0; i < values.length; i++) out.writeUInt16LE(floatToBfloat16Bits(values[i]), i * 2);
+      break;
+    case 'uint8':
+      for (let i = 0; i < values.length; i++) out[i] = values[i];
+      break;
+  }
+  return out;
+}
+
+/** Decodes little-endian bytes of the given dtype into float32 values. The caller checks the length. */
+export function decodeTensor(bytes: Uint8Array, dtype: DType): Float32Array {
+  const count = bytes.length / BYTES_PER_ELEMENT[dtype];
+  const out = new Float32Array(count);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (dtype) {
+    case 'float32':
+      for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
+      break;
+    case 'float16':
+      for (let i = 0; i < count; i++) out[i] = halfBitsToFloat(view.getUint16(i * 2, true));
+      break;
+    case 'bfloat16':
+      for (let i = 0; i < count; i++) out[i] = bfloat16BitsToFloat(view.getUint16(i * 2, true));
+      break;
+    case 'uint8':
+      for (let i = 0; i < count; i++) out[i] = bytes[i];
+      break;
+  }
+  return out;
+}
+
+export function elementCount(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
