@@ -1,0 +1,30 @@
+import { loadConfig } from '../config/config.js';
+import { formatBytes } from '../config/units.js';
+import { createHttpServer, listen } from '../server/http.js';
+import { createServices } from '../server/services.js';
+
+export async function serve(): Promise<void> {
+  const config = loadConfig();
+  const services = await createServices(config);
+  for (const problem of services.registry.problems) console.warn(`[latentgate] model ${problem.id} not loaded (${problem.path}): ${problem.error}`);
+  const server = createHttpServer(services);
+  const port = await listen(server, config.port, config.host);
+  const models = services.registry.list().map((m) => m.id);
+  const snapshot = services.ledger.snapshot();
+  console.log(
+    `[latentgate] listening on http://${config.host}:${port}/graphql; models: ${models.join(', ') || `none in ${config.modelsDir}`}; ` +
+      `device ${snapshot.name} (${services.runtime.choice.reason}), budget ${formatBytes(snapshot.budgetBytes)}`,
+  );
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    console.log(`[latentgate] ${signal}: closing`);
+    server.close();
+    server.closeAllConnections();
+    await services.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}

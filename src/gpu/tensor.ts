@@ -1,0 +1,34 @@
+/** A float32 NCHW tensor as the executors pass it around. */
+export interface Nchw {
+  data: Float32Array;
+  dims: [number, number, number, number];
+}
+
+export function nchw(data: Float32Array, dims: [number, number, number, number]): Nchw {
+  if (data.length !== dims[0] * dims[1] * dims[2] * dims[3]) throw new Error(`tensor data length ${data.length} does not match [${dims}]`);
+  return { data, dims };
+}
+
+/** The first `channels` channels of every batch item (a KL encoder's mean, out of mean and log-variance). */
+export function leadingChannels(t: Nchw, channels: number): Nchw {
+  const [n, c, h, w] = t.dims;
+  if (c === channels) return t;
+  const out = new Float32Array(n * channels * h * w);
+  for (let b = 0; b < n; b++) out.set(t.data.subarray(b * c * h * w, (b * c + channels) * h * w), b * channels * h * w);
+  return { data: out, dims: [n, channels, h, w] };
+}
+
+/** Splits a batch into single items, and joins them back. */
+export function splitBatch(t: Nchw): Nchw[] {
+  const [n, c, h, w] = t.dims;
+  const size = c * h * w;
+  return Array.from({ length: n }, (_, b) => ({ data: t.data.slice(b * size, (b + 1) * size), dims: [1, c, h, w] }));
+}
+
+export function joinBatch(items: Nchw[]): Nchw {
+  const [, c, h, w] = items[0].dims;
+  const size = c * h * w;
+  const out = new Float32Array(items.length * size);
+  items.forEach((item, b) => out.set(item.data, b * size));
+  return { data: out, dims: [items.length, c, h, w] };
+}

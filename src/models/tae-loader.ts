@@ -1,0 +1,71 @@
+/** Loads a tiny autoencoder from safetensors (either naming) into staged ONNX networks. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { readSafetensors, type StoredTensor } from '../tensors/safetensors.js';
+import { inferArchitecture, sequentialTensors, type TaeArchitecture } from '../gpu/tae/architecture.js';
+import { buildTaeGraph, channelsBefore, GRAPH_INPUT, GRAPH_OUTPUT } from '../gpu/tae/onnx-graph.js';
+import { FAMILIES } from './families.js';
+import type { ModelDefinition, StagedNetwork } from './model.js';
+
+/** Files a TAE folder may hold: separate parts (original taesd layout) or one diffusers file. */
+const PART_FILES = { encoder: 'encoder.safetensors', decoder: 'decoder.safetensors' } as const;
+const DIFFUSERS_FILE = 'diffusion_pytorch_model.safetensors';
+
+export function looksLikeTae(dir: string): boolean {
+  return [PART_FILES.encoder, PART_FILES.decoder, DIFFUSERS_FILE].some((f) => existsSync(join(dir, f)));
+}
+
+export async function loadTae(id: string, dir: string): Promise<ModelDefinition> {
+  const parts: Partial<Record<'encoder' | 'decoder', Map<string, StoredTensor>>> = {};
+  if (existsSync(join(dir, DIFFUSERS_FILE))) {
+    const all = (await readSafetensors(join(dir, DIFFUSERS_FILE))).tensors;
+    for (const part of ['encoder', 'decoder'] as const) parts[part] = sequentialTensors(all, part) ?? undefined;
+  }
+  for (const part of ['encoder', 'decoder'] as const) {
+    const file = join(dir, PART_FILES[part]);
+    if (!parts[part] && existsSync(file)) parts[part] = sequentialTensors((await readSafetensors(file)).tensors, part) ?? undefined;
+  }
+  const encoderArch = parts.encoder ? inferArchitecture(parts.encoder, 'encoder') : undefined;
+  const decoderArch = parts.decoder ? inferArchitecture(parts.decoder, 'decoder') : undefined;
+  if (!encoderArch && !decoderArch) throw new Error(`${dir} holds no encoder or decoder tensors`);
+  const latentChannels = encoderArch?.outChannels ?? decoderArch!.inChannels;
+  const downscaleFactor = encoderArch?.scaleFactor ?? decoderArch!.scaleFactor;
+  if (encoderArch && decoderArch && (decoderArch.inChannels !== latentChannels || decoderArch.scaleFactor !== downscaleFactor)) {
+    throw new Error(`${dir}: encoder (${latentChannels} ch, ${downscaleFactor}x) and decoder (${decoderArch.inChannels} ch, ${decoderArch.scaleFactor}x) disagree`);
+  }
+  return {
+    id,
+    family: { ...FAMILIES.tae, latentChannels, downscaleFactor },
+    format: 'tae-safetensors',
+    latentChannels,
+    downscaleFactor,
+    encoder: encoderArch && stage(encoderArch),
+    decoder: decoderArch && stage(decoderArch),
+    path: dir,
+  };
+}
+
+/**
+ * Splits at the latent resolution: after the encoder's last downsampler, before the decoder's
+ * first upsample. Every GroupNorm branch in the TAE family sits at latent resolution, so running
+ * that part whole keeps its statistics global; it is 1/64 of the pixels, so cheap to run whole.
+ */
+function stage(arch: TaeArchitecture): StagedNetwork {
+  const layers = arch.layers;
+  const split =
+    arch.part === 'encoder'
+      ? layers.findLastIndex((l) => l.kind === 'conv' && l.stride === 2) + 1
+      : layers.findIndex((l) => l.kind === 'upsample');
+  const network: StagedNetwork = { whole: buildTaeGraph(arch), inputName: GRAPH_INPUT, outputName: GRAPH_OUTPUT, outputChannels: arch.outChannels };
+  const globalOutsideLatentResolution = layers.some(
+    (l, i) => l.kind === 'block' && l.hasGlobalBranch && (arch.part === 'encoder' ? i < split : i >= split),
+  );
+  if (split > 0 && !globalOutsideLatentResolution) {
+    const [first, second] = [buildTaeGraph(arch, 0, split), buildTaeGraph(arch, split)];
+    network.stages =
+      arch.part === 'encoder'
+        ? { highResolution: first, latentResolution: second, featureChannels: channelsBefore(arch, split) }
+        : { latentResolution: first, highResolution: second, featureChannels: channelsBefore(arch, split) };
+  }
+  return network;
+}

@@ -1,0 +1,82 @@
+/** decode: latent (inline or a URL of this gateway) → validated tensor → routed run → images. */
+import { GatewayError } from '../errors.js';
+import { fromPlanarFloat, MIME_TYPES, writeImage, type ImageFormat } from '../imaging/images.js';
+import type { ExecuteHooks, Plan } from '../routing/router.js';
+import type { ResultStore } from '../storage/result-store.js';
+import { deliver, type Delivered, type Delivery } from './delivery.js';
+import type { PipelineDeps } from './encode.js';
+import { readLatent, resolveScaling, reverseScaling, sha256, type RawLatent, type Scaling } from './latent-codec.js';
+
+export interface DecodeRequest {
+  latent: RawLatent | { url: string };
+  model: string;
+  scalingFactor?: number | null;
+  shiftFactor?: number | null;
+  format: ImageFormat;
+  delivery: Delivery;
+}
+
+export interface DecodedImage extends Delivered {
+  format: ImageFormat;
+  mimeType: string;
+  width: number;
+  height: number;
+  sha256: string;
+  byteLength: number;
+}
+
+export interface DecodeResult extends Scaling {
+  model: string;
+  images: DecodedImage[];
+  plan: Plan;
+  seconds: number;
+}
+
+/** Resolves a latent URL that this gateway issued; other URLs are refused, never fetched. */
+export async function latentFromUrl(store: ResultStore, publicUrl: string, url: string): Promise<RawLatent> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url, publicUrl);
+  } catch {
+    throw new GatewayError('INVALID_URL', `"${url}" is not a URL`);
+  }
+  const match = /^\/v1\/latents\/([0-9a-f-]{36})$/.exec(parsed.pathname);
+  if (!match || parsed.origin !== new URL(publicUrl).origin) {
+    throw new GatewayError('INVALID_URL', `"${url}" is not a latent URL of this gateway; expected ${publicUrl}/v1/latents/{id}`, { expected: `${publicUrl}/v1/latents/{id}` });
+  }
+  const found = await store.get(match[1]);
+  if (found.status === 'expired') throw new GatewayError('EXPIRED', `latent ${match[1]} has expired; encode the image again`, { id: match[1] });
+  if (found.status === 'unknown' || found.result.kind !== 'latent') throw new GatewayError('NOT_FOUND', `no latent with id ${match[1]}`, { id: match[1] });
+  return { bytes: found.result.bytes, shape: found.result.shape!, dtype: found.result.dtype! };
+}
+
+export async function decode(deps: PipelineDeps, request: DecodeRequest, hooks: ExecuteHooks = {}): Promise<DecodeResult> {
+  const model = deps.registry.require(request.model, 'decode');
+  const scaling = resolveScaling(model, request.scalingFactor, request.shiftFactor);
+  const raw = 'url' in request.latent ? await latentFromUrl(deps.store, deps.config.publicUrl, request.latent.url) : request.latent;
+  const latent = readLatent(raw, model, deps.config.limits.maxLatentBytes);
+  const [batch, , h, w] = latent.dims;
+  const [height, width] = [h * model.downscaleFactor, w * model.downscaleFactor];
+  if (batch > deps.config.limits.maxBatch) {
+    throw new GatewayError('LATENT_SHAPE_MISMATCH', `latent batch is ${batch}; the limit is ${deps.config.limits.maxBatch}`, { batch, maxBatch: deps.config.limits.maxBatch });
+  }
+  if (width * height > deps.config.limits.maxImagePixels) {
+    throw new GatewayError('IMAGE_TOO_LARGE', `latent decodes to ${width}x${height} = ${width * height} pixels; the limit is ${deps.config.limits.maxImagePixels}`, {
+      width,
+      height,
+      maxPixels: deps.config.limits.maxImagePixels,
+    });
+  }
+  const plan = deps.router.plan(model, 'decode', width, height, batch);
+  const input = { data: reverseScaling(latent.data, scaling), dims: latent.dims };
+  const { output, seconds } = await deps.router.run(model, plan, input, hooks);
+  const plane = 3 * width * height;
+  const images: DecodedImage[] = [];
+  for (let b = 0; b < batch; b++) {
+    const rgb = fromPlanarFloat(output.data.subarray(b * plane, (b + 1) * plane), width, height, model.family.inputRange);
+    const bytes = await writeImage(rgb, request.format);
+    const delivered = await deliver(deps, request.delivery, { kind: 'image', bytes, contentType: MIME_TYPES[request.format] }, 'images');
+    images.push({ ...delivered, format: request.format, mimeType: MIME_TYPES[request.format], width, height, sha256: sha256(bytes), byteLength: bytes.length });
+  }
+  return { model: model.id, ...scaling, images, plan, seconds };
+}

@@ -1,0 +1,71 @@
+/** encode: image bytes → validated RGB → model input → routed run → scaled latent → delivery. */
+import type { Config } from '../config/config.js';
+import { GatewayError } from '../errors.js';
+import type { ModelRegistry } from '../models/registry.js';
+import type { Router } from '../routing/index.js';
+import type { ExecuteHooks, Plan } from '../routing/router.js';
+import type { ResultStore } from '../storage/result-store.js';
+import { readImage, resizeImage, sizeForFactor, toPlanarFloat } from '../imaging/images.js';
+import { applyScaling, encodeLatent, resolveScaling, sha256, type LatentDType, type Scaling } from './latent-codec.js';
+import { deliver, type Delivery, type Delivered } from './delivery.js';
+
+export interface EncodeRequest {
+  image: Uint8Array;
+  model: string;
+  scalingFactor?: number | null;
+  shiftFactor?: number | null;
+  dtype: LatentDType;
+  delivery: Delivery;
+}
+
+export interface EncodeResult extends Scaling {
+  model: string;
+  latent: Delivered & { shape: number[]; dtype: LatentDType; sha256: string; byteLength: number };
+  /** The size actually encoded, and the size sent. */
+  width: number;
+  height: number;
+  originalWidth: number;
+  originalHeight: number;
+  resized: boolean;
+  plan: Plan;
+  seconds: number;
+}
+
+export interface PipelineDeps {
+  config: Config;
+  registry: ModelRegistry;
+  router: Router;
+  store: ResultStore;
+}
+
+export async function encode(deps: PipelineDeps, request: EncodeRequest, hooks: ExecuteHooks = {}): Promise<EncodeResult> {
+  const model = deps.registry.require(request.model, 'encode');
+  const scaling = resolveScaling(model, request.scalingFactor, request.shiftFactor);
+  const original = await readImage(request.image, deps.config.limits);
+  const size = sizeForFactor(original.width, original.height, model.downscaleFactor);
+  if (size.width === 0 || size.height === 0) {
+    throw new GatewayError('INVALID_IMAGE', `image is ${original.width}x${original.height}; model "${model.id}" needs at least ${model.downscaleFactor}x${model.downscaleFactor}`, {
+      minSide: model.downscaleFactor,
+    });
+  }
+  const image = await resizeImage(original, size.width, size.height);
+  const plan = deps.router.plan(model, 'encode', size.width, size.height, 1);
+  const input = toPlanarFloat(image, model.family.inputRange);
+  const { output, seconds } = await deps.router.run(model, plan, { data: input, dims: [1, 3, size.height, size.width] }, hooks);
+  const scaled = { data: applyScaling(output.data, scaling), dims: output.dims };
+  const bytes = encodeLatent(scaled, request.dtype);
+  const shape = [...output.dims];
+  const delivered = await deliver(deps, request.delivery, { kind: 'latent', bytes, shape, dtype: request.dtype, contentType: 'application/octet-stream' }, 'latents');
+  return {
+    model: model.id,
+    ...scaling,
+    latent: { ...delivered, shape, dtype: request.dtype, sha256: sha256(bytes), byteLength: bytes.length },
+    width: size.width,
+    height: size.height,
+    originalWidth: original.width,
+    originalHeight: original.height,
+    resized: size.width !== original.width || size.height !== original.height,
+    plan,
+    seconds,
+  };
+}

@@ -1,0 +1,91 @@
+/** Latents in and out of the gateway: scaling conventions, dtype codecs and validation. */
+import { createHash } from 'node:crypto';
+import { GatewayError } from '../errors.js';
+import { BYTES_PER_ELEMENT, DTYPES, decodeTensor, elementCount, encodeTensor, isDType, type DType } from '../tensors/dtype.js';
+import type { ModelDefinition } from '../models/model.js';
+import type { Nchw } from '../gpu/tensor.js';
+
+export type LatentDType = Exclude<DType, 'uint8'>;
+export const LATENT_DTYPES: readonly LatentDType[] = ['float32', 'float16', 'bfloat16'];
+
+export interface Scaling {
+  scalingFactor: number;
+  shiftFactor: number;
+}
+
+/** Explicit factors win; otherwise the model's defaults. Zero scaling cannot be reversed, so it is refused. */
+export function resolveScaling(model: ModelDefinition, scalingFactor?: number | null, shiftFactor?: number | null): Scaling {
+  const scaling = { scalingFactor: scalingFactor ?? model.family.scalingFactor, shiftFactor: shiftFactor ?? model.family.shiftFactor };
+  if (!Number.isFinite(scaling.scalingFactor) || scaling.scalingFactor === 0 || !Number.isFinite(scaling.shiftFactor)) {
+    throw new GatewayError('BAD_REQUEST', `scalingFactor must be a finite non-zero number and shiftFactor finite; got ${scaling.scalingFactor} and ${scaling.shiftFactor}`);
+  }
+  return scaling;
+}
+
+/** diffusers' convention on encode: `(z - shift) * scale`. */
+export function applyScaling(values: Float32Array, { scalingFactor, shiftFactor }: Scaling): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = (values[i] - shiftFactor) * scalingFactor;
+  return out;
+}
+
+/** And its inverse on decode: `z / scale + shift`. */
+export function reverseScaling(values: Float32Array, { scalingFactor, shiftFactor }: Scaling): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = values[i] / scalingFactor + shiftFactor;
+  return out;
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export function parseLatentDType(value: string): LatentDType {
+  if (!isDType(value) || value === 'uint8') {
+    throw new GatewayError('UNSUPPORTED_DTYPE', `latent dtype "${value}" is not supported; allowed: ${LATENT_DTYPES.join(', ')}`, {
+      dtype: value,
+      allowed: LATENT_DTYPES,
+    });
+  }
+  return value;
+}
+
+export function encodeLatent(latent: Nchw, dtype: LatentDType): Buffer {
+  return encodeTensor(latent.data, dtype);
+}
+
+export interface RawLatent {
+  bytes: Uint8Array;
+  shape: number[];
+  dtype: string;
+}
+
+/** Checks a latent sent for decoding against the model, and turns it into float32 NCHW. */
+export function readLatent(raw: RawLatent, model: ModelDefinition, maxBytes: number): Nchw {
+  const dtype = parseLatentDType(raw.dtype);
+  const { shape } = raw;
+  if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d <= 0)) {
+    throw new GatewayError('LATENT_SHAPE_MISMATCH', `latent shape [${shape}] must be 4 positive integers [batch, channels, height, width]`, { shape });
+  }
+  const expectedBytes = elementCount(shape) * BYTES_PER_ELEMENT[dtype];
+  if (raw.bytes.length > maxBytes) {
+    throw new GatewayError('LATENT_SHAPE_MISMATCH', `latent is ${raw.bytes.length} bytes; the limit is ${maxBytes} bytes`, { bytes: raw.bytes.length, maxBytes });
+  }
+  if (raw.bytes.length !== expectedBytes) {
+    throw new GatewayError(
+      'LATENT_SHAPE_MISMATCH',
+      `latent data is ${raw.bytes.length} bytes, but shape [${shape}] of ${dtype} needs ${expectedBytes} bytes`,
+      { bytes: raw.bytes.length, expectedBytes, shape, dtype },
+    );
+  }
+  if (shape[1] !== model.latentChannels) {
+    throw new GatewayError(
+      'LATENT_CHANNELS_MISMATCH',
+      `latent has ${shape[1]} channels; model "${model.id}" takes ${model.latentChannels}`,
+      { channels: shape[1], expected: model.latentChannels, model: model.id },
+    );
+  }
+  return { data: decodeTensor(raw.bytes, dtype), dims: shape as Nchw['dims'] };
+}
+
+export { DTYPES };

@@ -1,0 +1,39 @@
+import { decode, type DecodeResult } from '../pipeline/decode.js';
+import type { Delivery } from '../pipeline/delivery.js';
+import type { LatentDType } from '../pipeline/latent-codec.js';
+import type { ImageFormat } from '../imaging/images.js';
+import type { GraphQLContext } from '../server/context.js';
+import { GatewayError } from '../errors.js';
+import { decodeBase64, exactlyOne } from './inputs.js';
+
+export interface DecodeArgs {
+  latent?: { data: string; shape: number[]; dtype?: LatentDType | null } | null;
+  latentUrl?: string | null;
+  model: string;
+  scalingFactor?: number | null;
+  shiftFactor?: number | null;
+  format?: ImageFormat | null;
+  delivery?: Delivery | null;
+}
+
+export async function decodeResolver({ services }: GraphQLContext, args: DecodeArgs): Promise<DecodeResult> {
+  const source = exactlyOne(args.latent, args.latentUrl, ['latent', 'latentUrl']);
+  const maxBytes = services.config.limits.maxLatentBytes;
+  let latent: { bytes: Uint8Array; shape: number[]; dtype: string } | { url: string };
+  if ('first' in source) {
+    if (source.first.data.length > Math.ceil((maxBytes * 4) / 3) + 4) {
+      throw new GatewayError('LATENT_SHAPE_MISMATCH', `latent data decodes to more than the ${maxBytes}-byte limit`, { maxBytes });
+    }
+    latent = { bytes: decodeBase64(source.first.data, 'latent.data'), shape: source.first.shape, dtype: source.first.dtype ?? 'float32' };
+  } else {
+    latent = { url: source.second };
+  }
+  return decode(services, {
+    latent,
+    model: args.model,
+    scalingFactor: args.scalingFactor,
+    shiftFactor: args.shiftFactor,
+    format: args.format ?? 'png',
+    delivery: args.delivery ?? 'BASE64',
+  });
+}

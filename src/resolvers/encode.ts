@@ -1,0 +1,43 @@
+import { encode, type EncodeResult } from '../pipeline/encode.js';
+import type { LatentDType } from '../pipeline/latent-codec.js';
+import type { Delivery } from '../pipeline/delivery.js';
+import type { GraphQLContext } from '../server/context.js';
+import { GatewayError } from '../errors.js';
+import { decodeBase64, exactlyOne } from './inputs.js';
+
+export interface EncodeArgs {
+  image?: File | null;
+  imageBase64?: string | null;
+  model: string;
+  scalingFactor?: number | null;
+  shiftFactor?: number | null;
+  dtype?: LatentDType | null;
+  delivery?: Delivery | null;
+}
+
+export async function imageBytes(args: Pick<EncodeArgs, 'image' | 'imageBase64'>, maxBytes: number): Promise<Uint8Array> {
+  const source = exactlyOne(args.image, args.imageBase64, ['image', 'imageBase64']);
+  if ('first' in source) {
+    if (source.first.size > maxBytes) {
+      throw new GatewayError('IMAGE_TOO_LARGE', `image is ${source.first.size} bytes; the limit is ${maxBytes} bytes`, { bytes: source.first.size, maxBytes });
+    }
+    return new Uint8Array(await source.first.arrayBuffer());
+  }
+  // Base64 is 4/3 of the bytes: refuse before decoding what could not pass the limit.
+  if (source.second.length > Math.ceil((maxBytes * 4) / 3) + 4) {
+    throw new GatewayError('IMAGE_TOO_LARGE', `imageBase64 decodes to more than the ${maxBytes}-byte limit`, { maxBytes });
+  }
+  return decodeBase64(source.second, 'imageBase64');
+}
+
+export async function encodeResolver({ services }: GraphQLContext, args: EncodeArgs): Promise<EncodeResult> {
+  const image = await imageBytes(args, services.config.limits.maxImageBytes);
+  return encode(services, {
+    image,
+    model: args.model,
+    scalingFactor: args.scalingFactor,
+    shiftFactor: args.shiftFactor,
+    dtype: args.dtype ?? 'float32',
+    delivery: args.delivery ?? 'BASE64',
+  });
+}

@@ -1,0 +1,32 @@
+import { GatewayError } from '../errors.js';
+import { FAMILIES, isFamilyId } from '../models/families.js';
+import type { Operation } from '../models/model.js';
+import type { Plan } from '../routing/router.js';
+import type { GraphQLContext } from '../server/context.js';
+
+export function modelsResolver({ services }: GraphQLContext) {
+  const runsOn = services.router.local.device().name;
+  return services.registry.list().map((model) => ({ ...model, runsOn }));
+}
+
+export interface PlanArgs {
+  model: string;
+  operation: Operation;
+  width: number;
+  height: number;
+  batch?: number | null;
+}
+
+/** Plans for a local model, or for a known family without weights (planning only). */
+export function planResolver({ services }: GraphQLContext, args: PlanArgs): Plan {
+  const batch = args.batch ?? 1;
+  for (const [name, value] of [['width', args.width], ['height', args.height], ['batch', batch]] as const) {
+    if (!Number.isInteger(value) || value <= 0) throw new GatewayError('BAD_REQUEST', `${name} must be a positive integer; got ${value}`, { field: name });
+  }
+  const model = services.registry.find(args.model) ?? (isFamilyId(args.model) ? { id: args.model, family: FAMILIES[args.model] } : undefined);
+  if (!model) {
+    const known = [...services.registry.list().map((m) => m.id), ...Object.keys(FAMILIES)];
+    throw new GatewayError('UNKNOWN_MODEL', `unknown model "${args.model}"; known: ${known.join(', ')}`, { model: args.model, available: known });
+  }
+  return services.router.plan(model, args.operation, args.width, args.height, batch);
+}

@@ -1,0 +1,55 @@
+import type { EncodeResult } from '../../pipeline/encode.js';
+import { encodeResolver } from '../../resolvers/encode.js';
+import { builder } from '../builder.js';
+import { DeliveryEnum, LatentDTypeEnum } from './enums.js';
+import { PlanType } from './plan.js';
+
+export const LatentType = builder.objectRef<EncodeResult['latent']>('Latent').implement({
+  description: 'A latent tensor: raw little-endian bytes, inline as base64 or behind a URL.',
+  fields: (t) => ({
+    shape: t.exposeIntList('shape'),
+    dtype: t.field({ type: LatentDTypeEnum, resolve: (l) => l.dtype }),
+    data: t.exposeString('data', { nullable: true, description: 'Base64 of the raw bytes (BASE64 delivery).' }),
+    url: t.exposeString('url', { nullable: true, description: 'GET returns the raw bytes with shape and dtype headers (URL delivery).' }),
+    expiresAt: t.field({ type: 'DateTime', nullable: true, resolve: (l) => l.expiresAt }),
+    sha256: t.exposeString('sha256', { description: 'Of the raw bytes.' }),
+    byteLength: t.exposeInt('byteLength'),
+  }),
+});
+
+export const EncodeResultType = builder.objectRef<EncodeResult>('EncodeResult').implement({
+  fields: (t) => ({
+    model: t.exposeString('model'),
+    latent: t.field({ type: LatentType, resolve: (r) => r.latent }),
+    width: t.exposeInt('width', { description: 'Width actually encoded.' }),
+    height: t.exposeInt('height'),
+    originalWidth: t.exposeInt('originalWidth'),
+    originalHeight: t.exposeInt('originalHeight'),
+    resized: t.exposeBoolean('resized', { description: 'True when the image was resized down to a multiple of the downscale factor.' }),
+    scalingFactor: t.exposeFloat('scalingFactor'),
+    shiftFactor: t.exposeFloat('shiftFactor'),
+    route: t.field({ type: PlanType, description: 'The route taken and the estimate it was planned with.', resolve: (r) => r.plan }),
+    seconds: t.exposeFloat('seconds', { description: 'Run time on the device, without queueing.' }),
+  }),
+});
+
+export const EncodeInput = builder.inputType('EncodeInput', {
+  fields: (t) => ({
+    image: t.field({ type: 'File', required: false, description: 'The image as a multipart upload (PNG, JPEG or WebP).' }),
+    imageBase64: t.string({ required: false, description: 'Or the image bytes as base64.' }),
+    model: t.string({ required: true }),
+    scalingFactor: t.float({ required: false, description: "Defaults to the model's." }),
+    shiftFactor: t.float({ required: false, description: "Defaults to the model's." }),
+    dtype: t.field({ type: LatentDTypeEnum, required: false, defaultValue: 'float32' }),
+    delivery: t.field({ type: DeliveryEnum, required: false, defaultValue: 'BASE64' }),
+  }),
+});
+
+builder.mutationField('encode', (t) =>
+  t.field({
+    type: EncodeResultType,
+    description: 'Encodes an image into a latent.',
+    args: { input: t.arg({ type: EncodeInput, required: true }) },
+    resolve: (_root, { input }, ctx) => encodeResolver(ctx, input),
+  }),
+);

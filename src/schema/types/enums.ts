@@ -1,0 +1,21 @@
+import { builder } from '../builder.js';
+
+export const OperationEnum = builder.enumType('Operation', { values: { ENCODE: { value: 'encode' }, DECODE: { value: 'decode' } } as const });
+
+export const LatentDTypeEnum = builder.enumType('LatentDType', {
+  values: { FLOAT32: { value: 'float32' }, FLOAT16: { value: 'float16' }, BFLOAT16: { value: 'bfloat16' } } as const,
+});
+
+export const DeliveryEnum = builder.enumType('Delivery', {
+  description: 'How a result comes back: inline base64, or a URL of this gateway that expires.',
+  values: ['BASE64', 'URL'] as const,
+});
+
+export const ImageFormatEnum = builder.enumType('ImageFormat', {
+  values: { PNG: { value: 'png' }, JPEG: { value: 'jpeg' }, WEBP: { value: 'webp' } } as const,
+});
+
+export const RouteEnum = builder.enumType('Route', {
+  description: 'Where a request runs: whole on a local device, tiled on a local device, on an upstream endpoint, or nowhere.',
+  values: ['LOCAL', 'TILED', 'UPSTREAM', 'REJECT'] as const,
+});

@@ -1,0 +1,19 @@
+import { operationsOf, type ModelDefinition } from '../../models/model.js';
+import { builder } from '../builder.js';
+import { OperationEnum } from './enums.js';
+
+export const ModelType = builder.objectRef<ModelDefinition & { runsOn: string }>('Model').implement({
+  description: 'A model this gateway can encode or decode with.',
+  fields: (t) => ({
+    id: t.exposeString('id'),
+    family: t.string({ description: 'sd15, sdxl, flux1 or tae.', resolve: (m) => m.family.id }),
+    format: t.exposeString('format', { description: 'How its weights are stored: tae-safetensors or onnx.' }),
+    latentChannels: t.exposeInt('latentChannels'),
+    downscaleFactor: t.exposeInt('downscaleFactor'),
+    inputRange: t.string({ description: 'Pixel range the encoder takes: zero-one or minus-one-one.', resolve: (m) => m.family.inputRange }),
+    operations: t.field({ type: [OperationEnum], resolve: (m) => operationsOf(m) }),
+    scalingFactor: t.float({ description: 'Default scaling, applied as (z - shift) * scale on encode.', resolve: (m) => m.family.scalingFactor }),
+    shiftFactor: t.float({ resolve: (m) => m.family.shiftFactor }),
+    runsOn: t.exposeString('runsOn', { description: 'Where it runs, e.g. local:cpu or local:cuda.' }),
+  }),
+});

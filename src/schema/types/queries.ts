@@ -1,0 +1,22 @@
+import { modelsResolver, planResolver } from '../../resolvers/queries.js';
+import { builder } from '../builder.js';
+import { OperationEnum } from './enums.js';
+import { ModelType } from './model.js';
+import { PlanType } from './plan.js';
+
+builder.queryField('models', (t) => t.field({ type: [ModelType], resolve: (_root, _args, ctx) => modelsResolver(ctx) }));
+
+builder.queryField('plan', (t) =>
+  t.field({
+    type: PlanType,
+    description: 'How the router would run a request now, without running it.',
+    args: {
+      model: t.arg.string({ required: true }),
+      operation: t.arg({ type: OperationEnum, required: true }),
+      width: t.arg.int({ required: true }),
+      height: t.arg.int({ required: true }),
+      batch: t.arg.int({ required: false, defaultValue: 1 }),
+    },
+    resolve: (_root, args, ctx) => planResolver(ctx, args),
+  }),
+);

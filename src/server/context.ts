@@ -1,0 +1,18 @@
+/** What every resolver and HTTP handler receives: the gateway's services. */
+import type { Config } from '../config/config.js';
+import type { ModelRegistry } from '../models/registry.js';
+import type { Router } from '../routing/index.js';
+import type { ProfileSource } from '../routing/profile-source.js';
+import type { ResultStore } from '../storage/result-store.js';
+
+export interface Services {
+  config: Config;
+  registry: ModelRegistry;
+  router: Router;
+  store: ResultStore;
+  profiles: ProfileSource;
+}
+
+export interface GraphQLContext {
+  services: Services;
+}

@@ -1,0 +1,95 @@
+/**
+ * The HTTP server: GraphQL (graphql-yoga) at /graphql, results delivered by URL at
+ * /v1/latents/{id} and /v1/images/{id}, and /healthz.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createYoga, maskError } from 'graphql-yoga';
+import { GraphQLError } from 'graphql';
+import { schema } from '../schema/index.js';
+import { GatewayError } from '../errors.js';
+import { serializeSafetensors } from '../tensors/safetensors.js';
+import type { DType } from '../tensors/dtype.js';
+import type { GraphQLContext } from './context.js';
+import type { RunningServices } from './services.js';
+
+export function createGraphQLHandler(services: RunningServices) {
+  return createYoga<{ req: IncomingMessage; res: ServerResponse }, GraphQLContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    context: () => ({ services }),
+    landingPage: false,
+    maskedErrors: {
+      // Typed errors pass through with their code; anything else is logged and masked.
+      maskError(error, message, isDev) {
+        const original = error instanceof GraphQLError ? error.originalError : undefined;
+        if (original instanceof GatewayError) return original;
+        if (error instanceof GraphQLError && !original) return error;
+        console.error('[latentgate] internal error:', original ?? error);
+        return maskError(error, message, isDev);
+      },
+    },
+  });
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+export function sendError(res: ServerResponse, error: unknown): void {
+  if (error instanceof GatewayError) {
+    const retry = typeof error.details.retryAfterSeconds === 'number' ? { 'retry-after': String(Math.ceil(error.details.retryAfterSeconds)) } : undefined;
+    sendJson(res, error.httpStatus, { error: error.message, code: error.code, ...error.details }, retry);
+    return;
+  }
+  console.error('[latentgate] internal error:', error);
+  sendJson(res, 500, { error: 'internal error', code: 'INTERNAL' });
+}
+
+async function serveStoredResult(services: RunningServices, kind: 'latent' | 'image', id: string, url: URL, res: ServerResponse): Promise<void> {
+  const found = await services.store.get(id);
+  if (found.status === 'expired') throw new GatewayError('EXPIRED', `${kind} ${id} has expired`, { id });
+  if (found.status === 'unknown' || found.result.kind !== kind) throw new GatewayError('NOT_FOUND', `no ${kind} with id ${id}`, { id });
+  const result = found.result;
+  const expires = new Date(result.expiresAt).toUTCString();
+  if (kind === 'latent' && url.searchParams.get('format') === 'safetensors') {
+    const body = serializeSafetensors({ latent: { dtype: result.dtype as DType, shape: result.shape!, data: result.bytes } });
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': `attachment; filename="${id}.safetensors"`, expires });
+    res.end(body);
+    return;
+  }
+  const format = url.searchParams.get('format');
+  if (format && format !== 'raw' && kind === 'latent') throw new GatewayError('BAD_REQUEST', `format "${format}" is not offered; use raw or safetensors`);
+  const headers: Record<string, string> = { 'content-type': result.contentType, expires };
+  if (result.shape) headers.shape = JSON.stringify(result.shape);
+  if (result.dtype) headers.dtype = result.dtype;
+  res.writeHead(200, headers);
+  res.end(result.bytes);
+}
+
+export function createHttpServer(services: RunningServices): Server {
+  const yoga = createGraphQLHandler(services);
+  return createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = /^\/v1\/(latents|images)\/([0-9a-f-]{36})$/.exec(url.pathname);
+    const handle = async () => {
+      if (url.pathname === '/graphql' || url.pathname.startsWith('/graphql/')) return yoga(req, res);
+      if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok', device: services.ledger.snapshot() });
+      if (route && req.method === 'GET') return serveStoredResult(services, route[1] === 'latents' ? 'latent' : 'image', route[2], url, res);
+      throw new GatewayError('NOT_FOUND', `no route for ${req.method} ${url.pathname}`);
+    };
+    handle().catch((error) => {
+      if (!res.headersSent) sendError(res, error);
+      else res.destroy();
+    });
+  });
+}
+
+export async function listen(server: Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : port;
+}
