@@ -1,0 +1,53 @@
+/**
+ * The gateway's overhead on a 512x512 taef2 encode: the raw onnxruntime run alone, against the full
+ * GraphQL request over HTTP (multipart upload, PNG decode, run, base64), interleaved in one run.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { chooseProvider, OnnxRuntime } from '../src/gpu/onnx-runtime.ts';
+import { ModelRegistry } from '../src/models/registry.ts';
+import { toPlanarFloat } from '../src/imaging/images.ts';
+import { graphqlUpload, IMAGES_DIR, median, MODELS_DIR, startGateway, timeRuns } from './support.ts';
+
+const QUERY = 'mutation($input: EncodeInput!) { encode(input: $input) { latent { sha256 data } } }';
+
+export async function gatewayOverhead(rounds = 5) {
+  const png = new Uint8Array(readFileSync(join(IMAGES_DIR, 'astronaut.png')));
+  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const input = toPlanarFloat({ pixels: data, width: info.width, height: info.height }, 'zero-one');
+  const model = (await ModelRegistry.load(MODELS_DIR)).find('taef2')!;
+  // Same thread count as the gateway gets by default, so both sides compete equally for the cores.
+  const runtime = new OnnxRuntime(await chooseProvider('auto'), 0);
+  const raw = () => runtime.run('bench', model.encoder!.whole, 'x', 'y', { data: input, dims: [1, 3, info.height, info.width] });
+  const gateway = await startGateway({ MODELS_DIR });
+  const request = async () => {
+    const r = await graphqlUpload(gateway.url, QUERY, { input: { model: 'taef2', image: null } }, 'variables.input.image', png, 'astronaut.png');
+    if (r.errors) throw new Error(JSON.stringify(r.errors));
+  };
+  try {
+    await raw();
+    await request(); // warm both: session creation is not what we measure
+    const rawTimes: number[] = [];
+    const gatewayTimes: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      rawTimes.push(...(await timeRuns(1, raw)));
+      gatewayTimes.push(...(await timeRuns(1, request)));
+    }
+    const rawSeconds = median(rawTimes);
+    const gatewaySeconds = median(gatewayTimes);
+    return {
+      benchmark: 'gateway-overhead',
+      model: 'taef2',
+      size: '512x512',
+      rounds,
+      rawOnnxSeconds: rawSeconds,
+      graphqlRequestSeconds: gatewaySeconds,
+      ratio: gatewaySeconds / rawSeconds,
+      overheadPercent: ((gatewaySeconds - rawSeconds) / rawSeconds) * 100,
+    };
+  } finally {
+    await gateway.stop();
+    await runtime.close();
+  }
+}
