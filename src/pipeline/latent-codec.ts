@@ -24,6 +24,7 @@ export function resolveScaling(model: ModelDefinition, scalingFactor?: number | 
 
 /** diffusers' convention on encode: `(z - shift) * scale`. */
 export function applyScaling(values: Float32Array, { scalingFactor, shiftFactor }: Scaling): Float32Array {
+  if (scalingFactor === 1 && shiftFactor === 0) return values;
   const out = new Float32Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = (values[i] - shiftFactor) * scalingFactor;
   return out;
@@ -31,6 +32,7 @@ export function applyScaling(values: Float32Array, { scalingFactor, shiftFactor 
 
 /** And its inverse on decode: `z / scale + shift`. */
 export function reverseScaling(values: Float32Array, { scalingFactor, shiftFactor }: Scaling): Float32Array {
+  if (scalingFactor === 1 && shiftFactor === 0) return values;
   const out = new Float32Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = values[i] / scalingFactor + shiftFactor;
   return out;

@@ -59,8 +59,12 @@ export function bfloat16BitsToFloat(b: number): number {
   return f32[0];
 }
 
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /** Encodes float32 values into little-endian bytes of the given dtype. uint8 values must already be in 0..255. */
 export function encodeTensor(values: Float32Array, dtype: DType): Buffer {
+  // On little-endian hosts float32 memory already is the wire format.
+  if (dtype === 'float32' && LITTLE_ENDIAN_HOST) return Buffer.from(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
   const out = Buffer.allocUnsafe(values.length * BYTES_PER_ELEMENT[dtype]);
   switch (dtype) {
     case 'float32':
@@ -86,6 +90,10 @@ export function decodeTensor(bytes: Uint8Array, dtype: DType): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (dtype) {
     case 'float32':
+      if (LITTLE_ENDIAN_HOST) {
+        out.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
+        break;
+      }
       for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
       break;
     case 'float16':
