@@ -80,7 +80,7 @@ export async function graphqlUpload(url: string, query: string, variables: Recor
   const form = new FormData();
   form.set('operations', JSON.stringify({ query, variables }));
   form.set('map', JSON.stringify({ 0: [path] }));
-  form.set('0', new Blob([file]), filename);
+  form.set('0', new Blob([new Uint8Array(file)]), filename);
   const response = await fetch(`${url}/graphql`, { method: 'POST', body: form });
   return response.json() as Promise<GraphQLResponse<any>>;
 }
