@@ -41,7 +41,9 @@ export async function latentFromUrl(store: ResultStore, publicUrl: string, url: 
     throw new GatewayError('INVALID_URL', `"${url}" is not a URL`);
   }
   const match = /^\/v1\/latents\/([0-9a-f-]{36})$/.exec(parsed.pathname);
-  if (!match || parsed.origin !== new URL(publicUrl).origin) {
+  const ours = parsed.origin === new URL(publicUrl).origin;
+  // Ids are looked up, never fetched: with a shared store a sibling instance's URL is as good as ours.
+  if (!match || (!ours && !store.shared)) {
     throw new GatewayError('INVALID_URL', `"${url}" is not a latent URL of this gateway; expected ${publicUrl}/v1/latents/{id}`, { expected: `${publicUrl}/v1/latents/{id}` });
   }
   const found = await store.get(match[1]);

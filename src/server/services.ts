@@ -10,6 +10,7 @@ import { ProfileSource } from '../routing/profile-source.js';
 import { LocalRunner } from '../routing/router.js';
 import { RunStats } from '../routing/run-stats.js';
 import { MemoryResultStore } from '../storage/result-store.js';
+import { RedisResultStore } from '../storage/redis-result-store.js';
 import type { Services } from './context.js';
 
 export interface RunningServices extends Services {
@@ -24,7 +25,8 @@ export async function createServices(config: Config): Promise<RunningServices> {
   const ledger = new CapacityLedger({ budgetBytes: config.deviceMemoryBytes, headroomBytes: config.headroomBytes, maxQueueLength: config.limits.maxQueueLength, name: `local:${runtime.choice.provider}` });
   const profiles = new ProfileSource(join(config.dataDir, 'profiles'));
   const router = new Router(profiles, new LocalRunner(new LocalExecutor(runtime), ledger, new RunStats()));
-  const store = new MemoryResultStore(config.resultTtlSeconds);
+  // With Redis, every instance serves every instance's result URLs.
+  const store = config.redisUrl ? new RedisResultStore(config.redisUrl, config.resultTtlSeconds) : new MemoryResultStore(config.resultTtlSeconds);
   return {
     config,
     registry,

@@ -17,12 +17,15 @@ export interface StoredResult {
 export type Lookup = { status: 'found'; result: StoredResult } | { status: 'expired' } | { status: 'unknown' };
 
 export interface ResultStore {
+  /** True when other gateway instances see the same results (their URLs are then accepted too). */
+  readonly shared: boolean;
   put(result: Omit<StoredResult, 'expiresAt'>): Promise<{ id: string; expiresAt: number }>;
   get(id: string): Promise<Lookup>;
   close(): Promise<void>;
 }
 
 export class MemoryResultStore implements ResultStore {
+  readonly shared = false;
   private readonly results = new Map<string, StoredResult>();
   private readonly tombstones = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
