@@ -1,23 +1,36 @@
-/** `latentgate <command>`: serve the gateway, or plan a request from the command line. */
+/** `latentgate <command>`: serve the gateway, plan a request, or encode / decode through a running gateway. */
+import { LatentgateError } from '../client/client.js';
 import { ConfigError } from '../config/config.js';
 import { parseArgs, UsageError } from './args.js';
-import { planCommand } from './plan.js';
-import { serve } from './serve.js';
+
+// Commands load their modules when run, so a client command does not load the gateway (onnxruntime, sharp).
 
 const USAGE = `usage: latentgate <command>
   serve                         run the gateway (configured by environment; see README)
   plan --model M --op encode|decode --width W --height H [--batch B] [--dtype float16|bfloat16|float32]
        [--device-memory 10GiB] [--json]
-                                how the router would run a request (works without weights for sd15, sdxl, flux1)`;
+                                how the router would run a request (works without weights for sd15, sdxl, flux1)
+  calibrate --model M [--sizes 256,512,768] [--stage-sizes 1024,2048,4096] [--operation encode|decode|both] [--json]
+                                measure M's peak memory on this machine and store its profile in DATA_DIR
+  encode IMAGE --model M --out FILE.safetensors [--dtype float32|float16|bfloat16]
+  decode FILE.safetensors --model M --out IMAGE.png|.jpg|.webp [--tensor NAME]
+       [--url http://127.0.0.1:4000 (or LATENTGATE_URL)] [--transport sse|ws]
+                                encode or decode as a job on a running gateway, with a progress bar on stderr`;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   const args = parseArgs(rest);
   switch (command) {
     case 'serve':
-      return serve();
+      return (await import('./serve.js')).serve();
     case 'plan':
-      return planCommand(args);
+      return (await import('./plan.js')).planCommand(args);
+    case 'calibrate':
+      return (await import('./calibrate.js')).calibrateCommand(args);
+    case 'encode':
+      return (await import('./client-commands.js')).encodeCommand(args);
+    case 'decode':
+      return (await import('./client-commands.js')).decodeCommand(args);
     case undefined:
     case 'help':
     case '--help':
@@ -31,6 +44,7 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((error) => {
   if (error instanceof UsageError) console.error(`latentgate: ${error.message}\n${USAGE}`);
   else if (error instanceof ConfigError) console.error(`latentgate: ${error.message}`);
+  else if (error instanceof LatentgateError) console.error(`latentgate: ${error.code}: ${error.message}`);
   else console.error(error);
-  process.exit(error instanceof UsageError ? 2 : 1);
+  process.exit(error instanceof UsageError ? 2 : typeof process.exitCode === 'number' && process.exitCode !== 0 ? process.exitCode : 1);
 });

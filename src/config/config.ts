@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { formatBytes, parseBytes } from './units.js';
+import { parseUpstreams, type UpstreamConfig } from '../upstream/config.js';
 
 export interface Config {
   host: string;
@@ -32,7 +33,11 @@ export interface Config {
   };
   /** How long latent and image URLs stay valid. */
   resultTtlSeconds: number;
+  /** How long a finished job (and its result) can still be read or subscribed to. */
+  jobTtlSeconds: number;
   redisUrl: string | null;
+  /** Upstream endpoints per model (`UPSTREAMS` JSON, or `upstreams` in the file); see src/upstream/config.ts. */
+  upstreams: UpstreamConfig[];
 }
 
 export class ConfigError extends Error {}
@@ -56,7 +61,9 @@ const SETTINGS = {
   maxBatch: 'MAX_BATCH',
   maxQueueLength: 'MAX_QUEUE_LENGTH',
   resultTtlSeconds: 'RESULT_TTL_SECONDS',
+  jobTtlSeconds: 'JOB_TTL_SECONDS',
   redisUrl: 'REDIS_URL',
+  upstreams: 'UPSTREAMS',
 } as const;
 
 type SettingKey = keyof typeof SETTINGS;
@@ -123,6 +130,14 @@ class Reader {
     }
   }
 
+  /** A JSON list in the environment, or a list (or its JSON text) in the file. */
+  upstreams(): UpstreamConfig[] {
+    const fromEnv = this.env[SETTINGS.upstreams];
+    const { upstreams, problems } = parseUpstreams(fromEnv !== undefined && fromEnv !== '' ? fromEnv : this.file.upstreams, this.env);
+    this.problems.push(...problems);
+    return upstreams;
+  }
+
   finish(): void {
     if (this.problems.length > 0) throw new ConfigError(`invalid configuration:\n  - ${this.problems.join('\n  - ')}`);
   }
@@ -168,7 +183,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       maxQueueLength: r.integer('maxQueueLength', 64, 0, 100000),
     },
     resultTtlSeconds: r.integer('resultTtlSeconds', 3600, 1),
+    jobTtlSeconds: r.integer('jobTtlSeconds', 3600, 1),
     redisUrl: r.url('redisUrl'),
+    upstreams: r.upstreams(),
   };
   r.finish();
   if (config.headroomBytes >= config.deviceMemoryBytes) {

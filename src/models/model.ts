@@ -21,18 +21,28 @@ export interface StagedNetwork {
 export interface ModelDefinition {
   id: string;
   family: FamilyConventions;
-  format: 'tae-safetensors' | 'onnx';
+  /** `upstream`: no local weights; it runs only on configured upstream endpoints. */
+  format: 'tae-safetensors' | 'onnx' | 'upstream';
   latentChannels: number;
   downscaleFactor: number;
   encoder?: StagedNetwork;
   decoder?: StagedNetwork;
   /** Where the files came from, for the `models` query. */
   path: string;
+  /** Operations configured upstream endpoints serve (besides the local networks). */
+  upstreamOperations?: Operation[];
 }
 
+/** Operations the local weights can run. */
 export function operationsOf(model: Pick<ModelDefinition, 'encoder' | 'decoder'>): Operation[] {
   const ops: Operation[] = [];
   if (model.encoder) ops.push('encode');
   if (model.decoder) ops.push('decode');
   return ops;
+}
+
+/** Operations the gateway serves for the model: local ones and those of its upstream endpoints. */
+export function servedOperationsOf(model: Pick<ModelDefinition, 'encoder' | 'decoder' | 'upstreamOperations'>): Operation[] {
+  const ops = new Set([...operationsOf(model), ...(model.upstreamOperations ?? [])]);
+  return (['encode', 'decode'] as const).filter((op) => ops.has(op));
 }

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { GatewayError } from '../errors.js';
 import { looksLikeOnnxVae, loadOnnxVae } from './onnx-loader.js';
 import { looksLikeTae, loadTae } from './tae-loader.js';
-import { operationsOf, type ModelDefinition, type Operation } from './model.js';
+import { servedOperationsOf, type ModelDefinition, type Operation } from './model.js';
+import type { FamilyConventions } from './families.js';
 
 export interface ModelLoadProblem {
   id: string;
@@ -43,6 +44,32 @@ export class ModelRegistry {
     return this.models.get(id);
   }
 
+  /**
+   * Declares that upstream endpoints serve `operations` of model `id`: added to a local model's
+   * operations, or registered as an upstream-only model with the given latent conventions.
+   */
+  addUpstream(id: string, operations: readonly Operation[], conventions: FamilyConventions | null): ModelDefinition {
+    const existing = this.models.get(id);
+    if (existing) {
+      existing.upstreamOperations = [...new Set([...(existing.upstreamOperations ?? []), ...operations])];
+      return existing;
+    }
+    if (!conventions || !conventions.latentChannels) {
+      throw new Error(`model "${id}" has no local weights, so its upstream entry must name a family (sd15, sdxl, flux1, or tae with latentChannels)`);
+    }
+    const model: ModelDefinition = {
+      id,
+      family: conventions,
+      format: 'upstream',
+      latentChannels: conventions.latentChannels,
+      downscaleFactor: conventions.downscaleFactor,
+      path: '',
+      upstreamOperations: [...new Set(operations)],
+    };
+    this.models.set(id, model);
+    return model;
+  }
+
   /** The model, or a typed error naming the models that exist and what they support. */
   require(id: string, operation: Operation): ModelDefinition {
     const model = this.models.get(id);
@@ -52,11 +79,12 @@ export class ModelRegistry {
         available: [...this.models.keys()],
       });
     }
-    if (!operationsOf(model).includes(operation)) {
-      throw new GatewayError('UNSUPPORTED_OPERATION', `model "${id}" does not support ${operation}; it supports: ${operationsOf(model).join(', ')}`, {
+    const supported = servedOperationsOf(model);
+    if (!supported.includes(operation)) {
+      throw new GatewayError('UNSUPPORTED_OPERATION', `model "${id}" does not support ${operation}; it supports: ${supported.join(', ')}`, {
         model: id,
         operation,
-        supported: operationsOf(model),
+        supported,
       });
     }
     return model;

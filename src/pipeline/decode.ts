@@ -2,6 +2,8 @@
 import { GatewayError } from '../errors.js';
 import { fromPlanarFloat, MIME_TYPES, writeImage, type ImageFormat } from '../imaging/images.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
+import type { ModelDefinition } from '../models/model.js';
+import type { Nchw } from '../gpu/tensor.js';
 import type { ResultStore } from '../storage/result-store.js';
 import { deliver, type Delivered, type Delivery } from './delivery.js';
 import type { PipelineDeps } from './encode.js';
@@ -52,11 +54,17 @@ export async function latentFromUrl(store: ResultStore, publicUrl: string, url: 
   return { bytes: found.result.bytes, shape: found.result.shape!, dtype: found.result.dtype! };
 }
 
-export async function decode(deps: PipelineDeps, request: DecodeRequest, hooks: ExecuteHooks = {}): Promise<DecodeResult> {
-  const model = deps.registry.require(request.model, 'decode');
-  const scaling = resolveScaling(model, request.scalingFactor, request.shiftFactor);
-  const raw = 'url' in request.latent ? await latentFromUrl(deps.store, deps.config.publicUrl, request.latent.url) : request.latent;
-  const latent = readLatent(raw, model, deps.config.limits.maxLatentBytes);
+/**
+ * A checked float32 NCHW latent (scaled as given) → limits → routed run (local, tiled or upstream)
+ * → planar pixels in the model's output range. Shared by GraphQL and the HTTP protocol.
+ */
+export async function decodeLatent(
+  deps: PipelineDeps,
+  model: ModelDefinition,
+  latent: Nchw,
+  scaling: Scaling,
+  hooks: ExecuteHooks = {},
+): Promise<{ output: Nchw; width: number; height: number; batch: number; plan: Plan; seconds: number }> {
   const [batch, , h, w] = latent.dims;
   const [height, width] = [h * model.downscaleFactor, w * model.downscaleFactor];
   if (batch > deps.config.limits.maxBatch) {
@@ -71,7 +79,16 @@ export async function decode(deps: PipelineDeps, request: DecodeRequest, hooks: 
   }
   const plan = deps.router.plan(model, 'decode', width, height, batch);
   const input = { data: reverseScaling(latent.data, scaling), dims: latent.dims };
-  const { output, seconds } = await deps.router.run(model, plan, input, hooks);
+  const { output, plan: ran, seconds } = await deps.router.run(model, plan, input, hooks);
+  return { output, width, height, batch, plan: ran, seconds };
+}
+
+export async function decode(deps: PipelineDeps, request: DecodeRequest, hooks: ExecuteHooks = {}): Promise<DecodeResult> {
+  const model = deps.registry.require(request.model, 'decode');
+  const scaling = resolveScaling(model, request.scalingFactor, request.shiftFactor);
+  const raw = 'url' in request.latent ? await latentFromUrl(deps.store, deps.config.publicUrl, request.latent.url) : request.latent;
+  const latent = readLatent(raw, model, deps.config.limits.maxLatentBytes);
+  const { output, width, height, batch, plan, seconds } = await decodeLatent(deps, model, latent, scaling, hooks);
   const plane = 3 * width * height;
   const images: DecodedImage[] = [];
   for (let b = 0; b < batch; b++) {

@@ -2,6 +2,8 @@
 import type { Config } from '../config/config.js';
 import { GatewayError } from '../errors.js';
 import type { ModelRegistry } from '../models/registry.js';
+import type { ModelDefinition } from '../models/model.js';
+import type { Nchw } from '../gpu/tensor.js';
 import type { Router } from '../routing/index.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
 import type { ResultStore } from '../storage/result-store.js';
@@ -38,10 +40,18 @@ export interface PipelineDeps {
   store: ResultStore;
 }
 
-export async function encode(deps: PipelineDeps, request: EncodeRequest, hooks: ExecuteHooks = {}): Promise<EncodeResult> {
-  const model = deps.registry.require(request.model, 'encode');
-  const scaling = resolveScaling(model, request.scalingFactor, request.shiftFactor);
-  const original = await readImage(request.image, deps.config.limits);
+/** An image read, checked and resized for a model: planar pixels in the model's input range. */
+export interface PreparedImage {
+  pixels: Nchw;
+  width: number;
+  height: number;
+  originalWidth: number;
+  originalHeight: number;
+  resized: boolean;
+}
+
+export async function prepareImage(deps: Pick<PipelineDeps, 'config'>, model: ModelDefinition, bytes: Uint8Array): Promise<PreparedImage> {
+  const original = await readImage(bytes, deps.config.limits);
   const size = sizeForFactor(original.width, original.height, model.downscaleFactor);
   if (size.width === 0 || size.height === 0) {
     throw new GatewayError('INVALID_IMAGE', `image is ${original.width}x${original.height}; model "${model.id}" needs at least ${model.downscaleFactor}x${model.downscaleFactor}`, {
@@ -49,22 +59,41 @@ export async function encode(deps: PipelineDeps, request: EncodeRequest, hooks: 
     });
   }
   const image = await resizeImage(original, size.width, size.height);
-  const plan = deps.router.plan(model, 'encode', size.width, size.height, 1);
-  const input = toPlanarFloat(image, model.family.inputRange);
-  const { output, seconds } = await deps.router.run(model, plan, { data: input, dims: [1, 3, size.height, size.width] }, hooks);
-  const scaled = { data: applyScaling(output.data, scaling), dims: output.dims };
-  const bytes = encodeLatent(scaled, request.dtype);
-  const shape = [...output.dims];
-  const delivered = await deliver(deps, request.delivery, { kind: 'latent', bytes, shape, dtype: request.dtype, contentType: 'application/octet-stream' }, 'latents');
   return {
-    model: model.id,
-    ...scaling,
-    latent: { ...delivered, shape, dtype: request.dtype, sha256: sha256(bytes), byteLength: bytes.length },
+    pixels: { data: toPlanarFloat(image, model.family.inputRange), dims: [1, 3, size.height, size.width] },
     width: size.width,
     height: size.height,
     originalWidth: original.width,
     originalHeight: original.height,
     resized: size.width !== original.width || size.height !== original.height,
+  };
+}
+
+/** Pixels → routed run (local, tiled or upstream) → scaled float32 latent. Shared by GraphQL and the HTTP protocol. */
+export async function encodePixels(deps: PipelineDeps, model: ModelDefinition, pixels: Nchw, scaling: Scaling, hooks: ExecuteHooks = {}): Promise<{ latent: Nchw; plan: Plan; seconds: number }> {
+  const [batch, , height, width] = pixels.dims;
+  const plan = deps.router.plan(model, 'encode', width, height, batch);
+  const { output, plan: ran, seconds } = await deps.router.run(model, plan, pixels, hooks);
+  return { latent: { data: applyScaling(output.data, scaling), dims: output.dims }, plan: ran, seconds };
+}
+
+export async function encode(deps: PipelineDeps, request: EncodeRequest, hooks: ExecuteHooks = {}): Promise<EncodeResult> {
+  const model = deps.registry.require(request.model, 'encode');
+  const scaling = resolveScaling(model, request.scalingFactor, request.shiftFactor);
+  const image = await prepareImage(deps, model, request.image);
+  const { latent, plan, seconds } = await encodePixels(deps, model, image.pixels, scaling, hooks);
+  const bytes = encodeLatent(latent, request.dtype);
+  const shape = [...latent.dims];
+  const delivered = await deliver(deps, request.delivery, { kind: 'latent', bytes, shape, dtype: request.dtype, contentType: 'application/octet-stream' }, 'latents');
+  return {
+    model: model.id,
+    ...scaling,
+    latent: { ...delivered, shape, dtype: request.dtype, sha256: sha256(bytes), byteLength: bytes.length },
+    width: image.width,
+    height: image.height,
+    originalWidth: image.originalWidth,
+    originalHeight: image.originalHeight,
+    resized: image.resized,
     plan,
     seconds,
   };

@@ -1,4 +1,4 @@
-import { decode, type DecodeResult } from '../pipeline/decode.js';
+import { decode, type DecodeRequest, type DecodeResult } from '../pipeline/decode.js';
 import type { Delivery } from '../pipeline/delivery.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
 import type { ImageFormat } from '../imaging/images.js';
@@ -17,6 +17,11 @@ export interface DecodeArgs {
 }
 
 export async function decodeResolver({ services }: GraphQLContext, args: DecodeArgs): Promise<DecodeResult> {
+  return decode(services, decodeRequest(services, args));
+}
+
+/** The pipeline request for decode arguments (shared by `decode` and `submitDecode`). */
+export function decodeRequest(services: GraphQLContext['services'], args: DecodeArgs): DecodeRequest {
   const source = exactlyOne(args.latent, args.latentUrl, ['latent', 'latentUrl']);
   const maxBytes = services.config.limits.maxLatentBytes;
   let latent: { bytes: Uint8Array; shape: number[]; dtype: string } | { url: string };
@@ -28,12 +33,12 @@ export async function decodeResolver({ services }: GraphQLContext, args: DecodeA
   } else {
     latent = { url: source.second };
   }
-  return decode(services, {
+  return {
     latent,
     model: args.model,
     scalingFactor: args.scalingFactor,
     shiftFactor: args.shiftFactor,
     format: args.format ?? 'png',
     delivery: args.delivery ?? 'BASE64',
-  });
+  };
 }

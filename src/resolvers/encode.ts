@@ -1,4 +1,4 @@
-import { encode, type EncodeResult } from '../pipeline/encode.js';
+import { encode, type EncodeRequest, type EncodeResult } from '../pipeline/encode.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
 import type { Delivery } from '../pipeline/delivery.js';
 import type { GraphQLContext } from '../server/context.js';
@@ -31,13 +31,18 @@ export async function imageBytes(args: Pick<EncodeArgs, 'image' | 'imageBase64'>
 }
 
 export async function encodeResolver({ services }: GraphQLContext, args: EncodeArgs): Promise<EncodeResult> {
+  return encode(services, await encodeRequest(services, args));
+}
+
+/** The pipeline request for encode arguments (shared by `encode` and `submitEncode`); reads an upload. */
+export async function encodeRequest(services: GraphQLContext['services'], args: EncodeArgs): Promise<EncodeRequest> {
   const image = await imageBytes(args, services.config.limits.maxImageBytes);
-  return encode(services, {
+  return {
     image,
     model: args.model,
     scalingFactor: args.scalingFactor,
     shiftFactor: args.shiftFactor,
     dtype: args.dtype ?? 'float32',
     delivery: args.delivery ?? 'BASE64',
-  });
+  };
 }

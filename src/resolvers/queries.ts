@@ -5,8 +5,14 @@ import type { Plan } from '../routing/router.js';
 import type { GraphQLContext } from '../server/context.js';
 
 export function modelsResolver({ services }: GraphQLContext) {
-  const runsOn = services.router.local.device().name;
-  return services.registry.list().map((model) => ({ ...model, runsOn }));
+  const device = services.router.local.device().name;
+  const upstream = services.router.upstream;
+  return services.registry.list().map((model) => {
+    const upstreams = [...new Set(upstream ? (['encode', 'decode'] as const).flatMap((op) => upstream.views(model.id, op).map((v) => v.name)) : [])];
+    // A model with no local weights runs only on its upstream endpoints.
+    const runsOn = model.format === 'upstream' ? upstreams.join(', ') || 'nowhere' : device;
+    return { ...model, runsOn, upstreams };
+  });
 }
 
 export interface PlanArgs {

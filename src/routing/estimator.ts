@@ -35,6 +35,14 @@
  * run (see accumulationBytes): the whole input tensor, a float32 output accumulator and a float32
  * blend-weight map. When the image fits in one tile the run IS a whole run (no accumulators),
  * which is what the CSV shows (tiled == whole at or below the tile size).
+ * Networks split at latent resolution (the TAE family, see src/models/tae-loader.ts) run that
+ * part once on the whole map, so a tiled run also needs `latentStage` bytes that grow with the
+ * WHOLE image, not the tile. They are added, not maxed: on CPU every network stage is its own
+ * onnxruntime session whose arena keeps its high-water mark, so the tile stage's memory is still
+ * held while the latent stage runs (measured: taef2 2048x2048 tiled encode, tiles 366 MiB, then
+ * +260 MiB for the latent stage). For taef2 this term is what limits the largest image: its
+ * GroupNorm branches widen the latent-resolution map to 256 channels (~80 B per image pixel at
+ * float32 on CPU, i.e. ~1.3 GiB at 4096x4096), whatever the tile size.
  *
  * Evidence and caveats from the CSV (/shared/fixtures/vram/vae-encode-measured.csv):
  * - Bytes, not percent, are card-independent for sd15: the same size costs the same bytes on
@@ -94,6 +102,12 @@ export interface MemoryProfile {
   bytesPerPixel: number;
   /** dtype of weights and activations the numbers hold for. */
   dtype: ComputeDType;
+  /**
+   * Tiled runs of a network split at latent resolution: the part run once on the whole map
+   * (bytes per image pixel per batch item at `dtype`, plus its own fixed bytes), held on top of
+   * one tile's peak. Absent when a tiled run tiles the whole network (AutoencoderKL).
+   */
+  latentStage?: { fixedBytes: number; bytesPerPixel: number };
   /** True only when fitted to measurements of this network. */
   calibrated: boolean;
   /** Where the numbers come from (measurement file, derivation). */
@@ -197,6 +211,12 @@ export function accumulationBytes(profiles: ModelMemoryProfiles, operation: Oper
   return batch * (profiles.latentChannels * e * latentPixels + 3 * 4 * pixels) + 4 * pixels;
 }
 
+/** Bytes of the latent-resolution stage a tiled run executes on the whole map (0 without one). */
+export function latentStageBytes(profile: MemoryProfile, pixels: number, batch: number, dtype: ComputeDType): number {
+  if (!profile.latentStage) return 0;
+  return profile.latentStage.fixedBytes + profile.latentStage.bytesPerPixel * dtypeRatio(profile, dtype) * pixels * batch;
+}
+
 /** Estimated peak device bytes of one encode/decode request. Throws RangeError on invalid input. */
 export function estimatePeakBytes(profiles: ModelMemoryProfiles, input: EstimateInput): Estimate {
   assertPositiveInteger('width', input.width);
@@ -209,7 +229,10 @@ export function estimatePeakBytes(profiles: ModelMemoryProfiles, input: Estimate
   if (tiled) {
     const tile = input.tile!;
     const tilePixels = Math.min(input.width, tile) * Math.min(input.height, tile);
-    bytes = runBytes(profile, tilePixels, input.batch, input.dtype) + accumulationBytes(profiles, input.operation, input.width, input.height, input.batch, input.dtype);
+    bytes =
+      runBytes(profile, tilePixels, input.batch, input.dtype) +
+      accumulationBytes(profiles, input.operation, input.width, input.height, input.batch, input.dtype) +
+      latentStageBytes(profile, input.width * input.height, input.batch, input.dtype);
   } else {
     bytes = runBytes(profile, input.width * input.height, input.batch, input.dtype);
   }
@@ -307,7 +330,11 @@ function checkProfile(value: unknown, where: string): MemoryProfile {
     typeof p.weightBytes === 'number' && Number.isFinite(p.weightBytes) && p.weightBytes >= 0 && p.weightBytes <= p.fixedBytes &&
     typeof p.bytesPerPixel === 'number' && Number.isFinite(p.bytesPerPixel) && p.bytesPerPixel > 0 &&
     typeof p.dtype === 'string' && p.dtype in COMPUTE_BYTES_PER_ELEMENT &&
-    typeof p.calibrated === 'boolean' && typeof p.source === 'string';
+    typeof p.calibrated === 'boolean' && typeof p.source === 'string' &&
+    (p.latentStage === undefined ||
+      (typeof p.latentStage === 'object' && p.latentStage !== null &&
+        typeof p.latentStage.fixedBytes === 'number' && Number.isFinite(p.latentStage.fixedBytes) && p.latentStage.fixedBytes >= 0 &&
+        typeof p.latentStage.bytesPerPixel === 'number' && Number.isFinite(p.latentStage.bytesPerPixel) && p.latentStage.bytesPerPixel >= 0));
   if (!ok) throw new TypeError(`${where}: not a valid memory profile`);
   return p as MemoryProfile;
 }

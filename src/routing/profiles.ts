@@ -62,6 +62,17 @@ export interface TaeProfileOptions {
   downscaleFactor: number;
   /** Channels of the full-resolution layers (64 in taesd/taesdxl/taef1; assumed 64 for others). */
   internalChannels?: number;
+  /**
+   * How much smaller (per side) than the image the highest-resolution internal layer is: 1 for
+   * taesd-style encoders/decoders (a 64-channel conv at full resolution), 2 for taesana (its first
+   * convolution has stride 2). Default 1 (the conservative choice for an unknown network).
+   */
+  internalDownscale?: number;
+  /**
+   * Channels of the GroupNorm branches at latent resolution (taef2: 256); 0 when there are none.
+   * Default 256, the conservative choice for an unknown tiny autoencoder.
+   */
+  globalBranchChannels?: number;
   /** Weight bytes of one network at fp16; default 8 MiB (assumed upper bound: taesd-style halves are on the order of 1M parameters, not re-counted). */
   weightBytes?: number;
   defaultTile?: number;
@@ -75,21 +86,48 @@ export interface TaeProfileOptions {
  * `internalChannels` per pixel. x1.5 headroom for the ONNX Runtime BFC arena, whose default
  * extend strategy rounds chunk sizes up (next power of two). 4 x 64 ch x 2 B x 1.5 = 768 B/px at
  * fp16, i.e. ~0.75 GiB at 1024^2 and ~3 GiB at 2048^2 (an AutoencoderKL encode needs ~3.6x more).
- * Fixed: weights + 64 MiB for cuDNN workspace / arena initial chunk. The latent-resolution stage
- * run on the whole map is 1/downscale^2 of that and is covered by the headroom.
+ * Fixed: weights + 64 MiB for cuDNN workspace / arena initial chunk.
+ *
+ * Latent stage (tiled runs run it whole, see estimator.ts): ~6 live `internalChannels` tensors
+ * plus 3 of `globalBranchChannels` (the 1x1 conv output, its GroupNorm and ReLU) at 1/f^2 of the
+ * pixels, x1.5 arena headroom: taef2 (6x64 + 3x256) x 2 B x 1.5 / 64 = 54 B/px at fp16; plus
+ * 32 MiB for the second onnxruntime session.
+ *
+ * Measured on CPU (onnxruntime-node 1.30, float32, 2 cores; peak RSS growth of a fresh process
+ * over one run, session creation included; see `latentgate calibrate`), against these derived
+ * numbers at float32 (twice the fp16 ones), so the shipped default never under-estimates:
+ * - taef2 whole encode: 101 / 294 / 497 / 1094 / 2316 MiB at 256 / 512 / 768 / 1024 / 1536 px,
+ *   i.e. ~1000-1100 B/px at the larger sizes; derived 1536 B/px + 80 MiB (+40..60%).
+ *   Whole decode: 95 / 296 / 1111 MiB at 256 / 512 / 1024 px (same per-pixel cost).
+ * - taef2 latent stage alone: 101 / 348 / 1295 MiB at the latent maps of 1024 / 2048 / 4096 px
+ *   images (encode; decode within 3%), slope 79 B per image pixel; derived 108 B/px + 32 MiB.
+ * - taesana encode: 49 / 90 / 346 MiB at 512 / 1024 / 2048 px (~86 B/px); derived with
+ *   internalDownscale 2: 384 B/px (4.5x over). Its latent stage: 24 / 45 / 133 MiB at 1024 /
+ *   4096 / 8192 px (1.7 B/px); derived 2.25 B/px + 32 MiB.
+ * - taef2 tiled encode (512 px tiles, overlap 128): 1024 px 583 MiB, 2048 px 836 MiB with
+ *   onnxruntime's memory pattern on (each tile run after the first planned a second, larger
+ *   block: +200 MiB), 625 MiB with it off, which is why the CPU sessions turn it off
+ *   (src/gpu/onnx-runtime.ts).
  */
 export function taeProfiles(options: TaeProfileOptions): ModelMemoryProfiles {
   const channels = options.internalChannels ?? 64;
   const weightBytes = options.weightBytes ?? 8 * 2 ** 20;
-  const bytesPerPixel = 4 * channels * 2 * 1.5;
+  const internalDownscale = options.internalDownscale ?? 1;
+  const globalChannels = options.globalBranchChannels ?? 256;
+  // internalDownscale describes the encoder's first layers; a decoder's last layers are assumed full resolution.
+  const bytesPerPixel = { encode: (4 * channels * 2 * 1.5) / internalDownscale ** 2, decode: 4 * channels * 2 * 1.5 };
+  const latentStage = { fixedBytes: 32 * 2 ** 20, bytesPerPixel: ((6 * channels + 3 * globalChannels) * 2 * 1.5) / options.downscaleFactor ** 2 };
   const make = (operation: 'encode' | 'decode'): MemoryProfile => ({
     id: `${options.model}/${operation}`,
     fixedBytes: weightBytes + 64 * 2 ** 20,
     weightBytes,
-    bytesPerPixel,
+    bytesPerPixel: bytesPerPixel[operation],
+    latentStage: { ...latentStage },
     dtype: 'float16',
     calibrated: false,
-    source: `derived: tiny autoencoder, ~4 live ${channels}-channel full-resolution tensors x 1.5 arena headroom; uncalibrated until measured`,
+    source:
+      `derived: tiny autoencoder, ~4 live ${channels}-channel tensors at ${operation === 'encode' && internalDownscale > 1 ? `1/${internalDownscale ** 2} of the pixels` : 'full resolution'} x 1.5 arena headroom` +
+      `${globalChannels ? `, ${globalChannels}-channel GroupNorm branches at latent resolution` : ''}; uncalibrated until measured`,
   });
   return {
     model: options.model,
@@ -102,14 +140,14 @@ export function taeProfiles(options: TaeProfileOptions): ModelMemoryProfiles {
   };
 }
 
-/** Known tiny autoencoders: latent channels and downscale factor. */
-export const TAE_MODELS: Readonly<Record<string, { latentChannels: number; downscaleFactor: number }>> = {
-  taesd: { latentChannels: 4, downscaleFactor: 8 },
-  taesdxl: { latentChannels: 4, downscaleFactor: 8 },
-  taesd3: { latentChannels: 16, downscaleFactor: 8 },
-  taef1: { latentChannels: 16, downscaleFactor: 8 },
-  taef2: { latentChannels: 32, downscaleFactor: 8 },
-  taesana: { latentChannels: 32, downscaleFactor: 32 },
+/** Known tiny autoencoders: latent channels, downscale factor, and what shapes their memory. */
+export const TAE_MODELS: Readonly<Record<string, { latentChannels: number; downscaleFactor: number; internalDownscale?: number; globalBranchChannels: number }>> = {
+  taesd: { latentChannels: 4, downscaleFactor: 8, globalBranchChannels: 0 },
+  taesdxl: { latentChannels: 4, downscaleFactor: 8, globalBranchChannels: 0 },
+  taesd3: { latentChannels: 16, downscaleFactor: 8, globalBranchChannels: 0 },
+  taef1: { latentChannels: 16, downscaleFactor: 8, globalBranchChannels: 0 },
+  taef2: { latentChannels: 32, downscaleFactor: 8, globalBranchChannels: 256 },
+  taesana: { latentChannels: 32, downscaleFactor: 32, internalDownscale: 2, globalBranchChannels: 0 },
 };
 
 const SHIPPED: Record<string, ModelMemoryProfiles> = {

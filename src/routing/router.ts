@@ -49,6 +49,27 @@ export interface DeviceView {
   budgetBytes: number;
   freeBytes: number;
   waitSeconds(bytes: number): number;
+  /** True when a reservation of `bytes` would be refused now (BUSY: the wait queue is full). */
+  refuses?(bytes: number): boolean;
+}
+
+/** An upstream endpoint as the router sees it (src/upstream keeps these up to date). */
+export interface UpstreamView {
+  /** The route's target, e.g. `upstream:10.0.0.2:4000`. */
+  name: string;
+  /** Circuit closed (or ready for a trial) and the last health check passed. */
+  healthy: boolean;
+  /** Largest image (width x height) it takes; null = any. */
+  maxPixels: number | null;
+  /** Expected seconds until the result is back (network, queue and run), from measured latency. */
+  expectedSeconds(pixels: number): number;
+}
+
+export interface PlanOptions {
+  /** Upstream endpoints that serve this model and operation. */
+  upstreams?: readonly UpstreamView[];
+  /** False when this gateway has no local network for the operation (the model lives upstream). */
+  local?: boolean;
 }
 
 export interface RunTimeModel {
@@ -60,7 +81,7 @@ export function overlapFor(tile: number, factor: number): number {
   return Math.max(factor, Math.round(tile / 4 / factor) * factor);
 }
 
-export function planRoute(model: string, profiles: ModelMemoryProfiles, request: PlanRequest, device: DeviceView, times: RunTimeModel): Plan {
+export function planRoute(model: string, profiles: ModelMemoryProfiles, request: PlanRequest, device: DeviceView, times: RunTimeModel, planOptions: PlanOptions = {}): Plan {
   const { width, height, batch, dtype, operation } = request;
   const pixels = width * height * batch;
   const whole = estimatePeakBytes(profiles, { operation, width, height, batch, dtype });
@@ -85,12 +106,13 @@ export function planRoute(model: string, profiles: ModelMemoryProfiles, request:
   };
   const base = { model, ...request, estimates, budgetBytes: device.budgetBytes, freeBytes: device.freeBytes };
   const options: Plan[] = [];
-  if (whole.bytes <= device.budgetBytes) {
+  const local = planOptions.local !== false;
+  if (local && whole.bytes <= device.budgetBytes) {
     const wait = device.waitSeconds(whole.bytes);
     const run = times.expectedSeconds(model, operation, 'LOCAL', pixels).seconds;
     options.push({ ...base, route: 'LOCAL', target: device.name, bytes: whole.bytes, expectedSeconds: wait + run, reason: reasonFor('whole', whole.bytes, device, wait) });
   }
-  if (estimates.tiled) {
+  if (local && estimates.tiled) {
     const t = estimates.tiled;
     const wait = device.waitSeconds(t.bytes);
     const run = times.expectedSeconds(model, operation, 'TILED', pixels).seconds;
@@ -105,17 +127,48 @@ export function planRoute(model: string, profiles: ModelMemoryProfiles, request:
       reason: `${why}${reasonFor(`tiled (${t.tile} px tiles)`, t.bytes, device, wait)}`,
     });
   }
-  if (options.length === 0) {
+  const upstreams = upstreamOptions(base, pixels, width * height, planOptions.upstreams ?? []);
+  // Local work the ledger would refuse now (queue full) goes upstream when an upstream can take it.
+  const localOptions = upstreams.length > 0 && device.refuses ? options.filter((o) => !device.refuses!(o.bytes)) : options;
+  const saturated = localOptions.length < options.length;
+  const candidates = [...localOptions, ...upstreams];
+  if (candidates.length === 0) {
+    const configured = planOptions.upstreams?.length ?? 0;
+    const upstreamNote = configured > 0 ? `; none of its ${configured} upstream endpoint(s) is healthy and takes ${width}x${height}` : '';
     return {
       ...base,
       route: 'REJECT',
       target: 'none',
       bytes: 0,
       expectedSeconds: 0,
-      reason: `nothing fits: the whole run needs ${gib(whole.bytes)} and even the smallest tile does not fit the ${gib(device.budgetBytes)} budget of ${device.name}`,
+      reason: local
+        ? `nothing fits: the whole run needs ${gib(whole.bytes)} and even the smallest tile does not fit the ${gib(device.budgetBytes)} budget of ${device.name}${upstreamNote}`
+        : `model "${model}" runs only upstream for ${operation}${upstreamNote || '; no upstream endpoint is configured'}`,
     };
   }
-  return options.reduce((best, o) => (o.expectedSeconds < best.expectedSeconds ? o : best));
+  // Ties go to the local device (listed first).
+  const best = candidates.reduce((b, o) => (o.expectedSeconds < b.expectedSeconds ? o : b));
+  if (best.route !== 'UPSTREAM') return best;
+  const bestLocal = localOptions.length > 0 ? localOptions.reduce((b, o) => (o.expectedSeconds < b.expectedSeconds ? o : b)) : null;
+  const why = !local
+    ? 'no local weights for this operation'
+    : bestLocal
+      ? `expected sooner than ${bestLocal.route.toLowerCase()} on ${device.name} (${bestLocal.expectedSeconds.toFixed(2)} s)`
+      : saturated
+        ? `${device.name} is saturated (its wait queue is full)`
+        : `nothing fits ${device.name}: the whole run needs ${gib(whole.bytes)} of its ${gib(device.budgetBytes)} budget and no tile fits`;
+  return { ...best, reason: `${best.reason}; ${why}` };
+}
+
+function upstreamOptions(base: Omit<Plan, 'route' | 'target' | 'bytes' | 'expectedSeconds' | 'reason' | 'tiles'>, pixels: number, imagePixels: number, views: readonly UpstreamView[]): Plan[] {
+  const options: Plan[] = [];
+  for (const view of views) {
+    if (!view.healthy || (view.maxPixels !== null && imagePixels > view.maxPixels)) continue;
+    const seconds = view.expectedSeconds(pixels);
+    if (!Number.isFinite(seconds)) continue;
+    options.push({ ...base, route: 'UPSTREAM', target: view.name, bytes: 0, expectedSeconds: seconds, reason: `upstream ${view.name}: expected back in ${seconds.toFixed(2)} s` });
+  }
+  return options;
 }
 
 function reasonFor(what: string, bytes: number, device: DeviceView, wait: number): string {
@@ -135,6 +188,8 @@ export interface RouteReport {
 export interface ExecuteHooks extends RunHooks {
   onQueued?: (position: number) => void;
   onRouted?: (plan: Plan) => void;
+  /** Called once the reservation is admitted and the run starts, with the progress steps it will report. */
+  onStarted?: (totalSteps: number) => void;
 }
 
 /** Runs planned work on the local device, holding its reservation for exactly the run. */
@@ -152,6 +207,8 @@ export class LocalRunner {
       budgetBytes: snapshot.budgetBytes,
       freeBytes: snapshot.freeBytes,
       waitSeconds: (bytes) => this.ledger.estimatedWaitSeconds(bytes),
+      // The ledger admits at once only with an empty queue and room; otherwise it queues, or says BUSY when full.
+      refuses: (bytes) => !(snapshot.queued === 0 && bytes <= snapshot.freeBytes) && snapshot.queued >= this.ledger.maxQueueLength,
     };
   }
 
@@ -165,6 +222,7 @@ export class LocalRunner {
       onQueued: hooks.onQueued,
     });
     try {
+      hooks.onStarted?.(this.executor.progressSteps(model, plan.operation, plan.height, plan.width, plan.route === 'TILED' ? plan.tiles : undefined));
       const started = performance.now();
       const output = await this.executor.run(model, plan.operation, input, plan.route === 'TILED' ? plan.tiles : undefined, hooks);
       const seconds = (performance.now() - started) / 1000;

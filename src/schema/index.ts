@@ -6,5 +6,6 @@ import './types/plan.js';
 import './types/encode.js';
 import './types/decode.js';
 import './types/queries.js';
+import './types/jobs.js';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -1,5 +1,6 @@
 /** What every resolver and HTTP handler receives: the gateway's services. */
 import type { Config } from '../config/config.js';
+import type { JobManager } from '../jobs/manager.js';
 import type { ModelRegistry } from '../models/registry.js';
 import type { Router } from '../routing/index.js';
 import type { ProfileSource } from '../routing/profile-source.js';
@@ -11,6 +12,7 @@ export interface Services {
   router: Router;
   store: ResultStore;
   profiles: ProfileSource;
+  jobs: JobManager;
 }
 
 export interface GraphQLContext {

@@ -1,6 +1,7 @@
 /**
- * The HTTP server: GraphQL (graphql-yoga) at /graphql, results delivered by URL at
- * /v1/latents/{id} and /v1/images/{id}, and /healthz.
+ * The HTTP server: GraphQL (graphql-yoga) at /graphql over HTTP, SSE and WebSocket (graphql-ws),
+ * results delivered by URL at /v1/latents/{id} and /v1/images/{id}, /healthz, and the web
+ * playground at /.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createYoga, maskError } from 'graphql-yoga';
@@ -11,6 +12,9 @@ import { serializeSafetensors } from '../tensors/safetensors.js';
 import type { DType } from '../tensors/dtype.js';
 import type { GraphQLContext } from './context.js';
 import type { RunningServices } from './services.js';
+import { attachGraphQLWebSocket } from './websocket.js';
+import { handleHybrid, HYBRID_PATH } from './hybrid-protocol.js';
+import { serveWeb } from '../web/serve.js';
 
 export function createGraphQLHandler(services: RunningServices) {
   return createYoga<{ req: IncomingMessage; res: ServerResponse }, GraphQLContext>({
@@ -69,13 +73,16 @@ async function serveStoredResult(services: RunningServices, kind: 'latent' | 'im
 
 export function createHttpServer(services: RunningServices): Server {
   const yoga = createGraphQLHandler(services);
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = /^\/v1\/(latents|images)\/([0-9a-f-]{36})$/.exec(url.pathname);
     const handle = async () => {
       if (url.pathname === '/graphql' || url.pathname.startsWith('/graphql/')) return yoga(req, res);
-      if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok', device: services.ledger.snapshot() });
+      if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok', device: services.ledger.snapshot(), upstreams: services.upstreams?.snapshot() ?? [] });
       if (route && req.method === 'GET') return serveStoredResult(services, route[1] === 'latents' ? 'latent' : 'image', route[2], url, res);
+      const hybrid = HYBRID_PATH.exec(url.pathname);
+      if (hybrid) return handleHybrid(services, req, res, url, hybrid);
+      if (await serveWeb(req, url, res)) return;
       throw new GatewayError('NOT_FOUND', `no route for ${req.method} ${url.pathname}`);
     };
     handle().catch((error) => {
@@ -83,6 +90,8 @@ export function createHttpServer(services: RunningServices): Server {
       else res.destroy();
     });
   });
+  attachGraphQLWebSocket(server, yoga);
+  return server;
 }
 
 export async function listen(server: Server, port: number, host: string): Promise<number> {

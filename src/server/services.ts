@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import type { Config } from '../config/config.js';
 import { LocalExecutor } from '../gpu/local-executor.js';
+import { JobManager } from '../jobs/manager.js';
 import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
 import { ModelRegistry } from '../models/registry.js';
 import { Router } from '../routing/index.js';
@@ -12,10 +13,14 @@ import { RunStats } from '../routing/run-stats.js';
 import { MemoryResultStore } from '../storage/result-store.js';
 import { RedisResultStore } from '../storage/redis-result-store.js';
 import type { Services } from './context.js';
+import { FAMILIES, isFamilyId } from '../models/families.js';
+import { UpstreamPool } from '../upstream/pool.js';
 
 export interface RunningServices extends Services {
   runtime: OnnxRuntime;
   ledger: CapacityLedger;
+  /** Configured upstream endpoints (null when none are). */
+  upstreams: UpstreamPool | null;
   close(): Promise<void>;
 }
 
@@ -27,15 +32,37 @@ export async function createServices(config: Config): Promise<RunningServices> {
   const router = new Router(profiles, new LocalRunner(new LocalExecutor(runtime), ledger, new RunStats()));
   // With Redis, every instance serves every instance's result URLs.
   const store = config.redisUrl ? new RedisResultStore(config.redisUrl, config.resultTtlSeconds) : new MemoryResultStore(config.resultTtlSeconds);
+  const jobs = new JobManager(config.jobTtlSeconds);
+  const upstreams = config.upstreams.length > 0 ? new UpstreamPool(config.upstreams) : null;
+  if (upstreams) {
+    for (const [id, operations] of upstreams.models()) {
+      // A model with no local weights takes its latent conventions from the entry's family (or its id).
+      const entry = config.upstreams.find((u) => u.model === id && (u.family || u.latentChannels)) ?? config.upstreams.find((u) => u.model === id)!;
+      const familyId = entry.family ?? (isFamilyId(id) ? id : null);
+      const base = familyId ? FAMILIES[familyId] : null;
+      const conventions = base && {
+        ...base,
+        latentChannels: entry.latentChannels ?? base.latentChannels,
+        downscaleFactor: entry.downscaleFactor ?? base.downscaleFactor,
+      };
+      registry.addUpstream(id, operations, conventions);
+    }
+    router.useUpstreams(upstreams);
+    upstreams.start();
+  }
   return {
     config,
     registry,
     router,
     store,
     profiles,
+    jobs,
     runtime,
     ledger,
+    upstreams,
     async close() {
+      upstreams?.close();
+      jobs.close();
       await store.close();
       await runtime.close();
     },

@@ -1,0 +1,128 @@
+/**
+ * `latentgate calibrate --model ID [--sizes 256,512,768] [--stage-sizes 1024,2048,4096]
+ * [--operation encode|decode|both] [--json]`: measures the model's peak memory at each size (and,
+ * for networks split at latent resolution, that stage at the stage sizes) on the local executor, one fresh process per
+ * measurement (a process's peak-RSS mark never goes down, and arenas never shrink), fits the
+ * profile (src/routing/calibrate.ts) and stores it under DATA_DIR/profiles/ID.json, where the
+ * gateway and `latentgate plan` pick it up: their estimates for the model then say calibrated.
+ *
+ * `--measure SIZE --stage whole|latent --operation encode|decode` is the child's mode: it measures
+ * one size in this process and prints one JSON line.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { loadConfig, type Config } from '../config/config.js';
+import { formatBytes } from '../config/units.js';
+import { LocalExecutor } from '../gpu/local-executor.js';
+import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
+import type { ModelDefinition, Operation } from '../models/model.js';
+import { ModelRegistry } from '../models/registry.js';
+import { CPU_ARENA_MARGIN, DEFAULT_SIZES, DEFAULT_STAGE_SIZES, deviceLabel, fitCalibration, measureOnce, type CalibrationMeasurement, type CalibrationStage } from '../routing/calibrate.js';
+import { probeFor } from '../routing/peak-memory.js';
+import { ProfileSource } from '../routing/profile-source.js';
+import { integerFlag, requiredFlag, stringFlag, UsageError, type ParsedArgs } from './args.js';
+
+const BIN = join(import.meta.dirname, '../../bin/latentgate.js');
+
+function networkOf(model: ModelDefinition, operation: Operation) {
+  return operation === 'encode' ? model.encoder : model.decoder;
+}
+
+async function loadModel(config: Config, id: string): Promise<ModelDefinition> {
+  const registry = await ModelRegistry.load(config.modelsDir);
+  const model = registry.find(id);
+  if (!model || !(model.encoder || model.decoder)) {
+    const local = registry.list().filter((m) => m.encoder || m.decoder).map((m) => m.id);
+    throw new UsageError(`calibrate needs local weights; "${id}" has none in ${config.modelsDir} (local models: ${local.join(', ') || 'none'})`);
+  }
+  return model;
+}
+
+function parseSizes(flag: string, text: string | undefined, fallback: number[], factor: number): number[] {
+  const sizes = text === undefined ? fallback : text.split(',').map((s) => Number(s.trim()));
+  for (const size of sizes) {
+    if (!Number.isInteger(size) || size <= 0 || size % factor !== 0) throw new UsageError(`--${flag} must be positive multiples of the model's factor ${factor}; got "${text}"`);
+  }
+  const distinct = [...new Set(sizes)].sort((a, b) => a - b);
+  if (distinct.length < 2) throw new UsageError(`--${flag} needs at least two different sizes to fit a profile`);
+  return distinct;
+}
+
+/** Child mode: one measurement in this (fresh) process, printed as one JSON line. */
+async function measureChild(config: Config, args: ParsedArgs): Promise<void> {
+  const model = await loadModel(config, requiredFlag(args, 'model'));
+  const operation = requiredFlag(args, 'operation') as Operation;
+  if (operation !== 'encode' && operation !== 'decode') throw new UsageError(`--operation must be encode or decode with --measure; got "${operation}"`);
+  const stage = (stringFlag(args, 'stage') ?? 'whole') as CalibrationStage;
+  if (stage !== 'whole' && stage !== 'latent') throw new UsageError(`--stage must be whole or latent; got "${stage}"`);
+  const runtime = new OnnxRuntime(await chooseProvider(config.executionProvider), config.intraOpThreads);
+  try {
+    const probe = probeFor(runtime.choice.provider);
+    const measurement = await measureOnce(new LocalExecutor(runtime), model, operation, stage, integerFlag(args, 'measure'), probe);
+    console.log(JSON.stringify(measurement));
+  } finally {
+    await runtime.close();
+  }
+}
+
+function runChild(argv: string[], env: NodeJS.ProcessEnv): Promise<CalibrationMeasurement> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'calibrate', ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+      if (code !== 0 || !line) return reject(new Error(`measurement ${argv.join(' ')} failed (exit ${code}):\n${stderr || stdout}`));
+      resolve(JSON.parse(line) as CalibrationMeasurement);
+    });
+  });
+}
+
+export async function calibrateCommand(args: ParsedArgs): Promise<void> {
+  const config = loadConfig();
+  if (args.flags.has('measure')) return measureChild(config, args);
+  const model = await loadModel(config, requiredFlag(args, 'model'));
+  const which = stringFlag(args, 'operation') ?? 'both';
+  if (!['encode', 'decode', 'both'].includes(which)) throw new UsageError(`--operation must be encode, decode or both; got "${which}"`);
+  const operations = (which === 'both' ? (['encode', 'decode'] as const) : [which as Operation]).filter((op) => networkOf(model, op));
+  if (operations.length === 0) throw new UsageError(`model "${model.id}" has no ${which} network here`);
+  const sizes = parseSizes('sizes', stringFlag(args, 'sizes'), DEFAULT_SIZES, model.downscaleFactor);
+  const stageSizes = parseSizes('stage-sizes', stringFlag(args, 'stage-sizes'), DEFAULT_STAGE_SIZES, model.downscaleFactor);
+  const provider = await chooseProvider(config.executionProvider);
+  probeFor(provider.provider); // fails early, with the reason, where peak memory cannot be measured
+  const json = args.flags.has('json');
+  const log = (line: string) => (json ? console.error(line) : console.log(line));
+  log(`calibrating ${model.id} (${operations.join(', ')}) on ${provider.provider} at ${sizes.join(', ')} px, one process per measurement`);
+
+  // The children must use the provider measured here, whatever "auto" would pick.
+  const env = { ...process.env, EXECUTION_PROVIDER: provider.provider };
+  const measurements: CalibrationMeasurement[] = [];
+  for (const operation of operations) {
+    const stages: CalibrationStage[] = networkOf(model, operation)!.stages ? ['whole', 'latent'] : ['whole'];
+    for (const stage of stages) {
+      for (const size of stage === 'whole' ? sizes : stageSizes) {
+        const m = await runChild(['--model', model.id, '--operation', operation, '--stage', stage, '--measure', String(size)], env);
+        measurements.push(m);
+        log(`  ${operation} ${stage.padEnd(6)} ${String(size).padStart(5)} px: peak +${formatBytes(m.peakBytes)} (${m.seconds.toFixed(1)} s${m.exact ? '' : ', upper bound'})`);
+      }
+    }
+  }
+  const source = new ProfileSource(join(config.dataDir, 'profiles'));
+  const base = source.forModel(model.id, model.family);
+  if (!base) throw new Error(`no base memory profile for "${model.id}"`);
+  const profiles = fitCalibration(base, measurements, { dtype: 'float32', margin: CPU_ARENA_MARGIN, device: deviceLabel(provider.provider) });
+  const file = source.save(profiles);
+  if (json) {
+    console.log(JSON.stringify({ model: model.id, file, profiles, measurements }));
+    return;
+  }
+  for (const operation of operations) {
+    const p = profiles[operation];
+    const stage = p.latentStage ? `; latent stage ${formatBytes(p.latentStage.fixedBytes)} + ${p.latentStage.bytesPerPixel.toFixed(1)} B/px` : '';
+    log(`${operation}: ${formatBytes(p.fixedBytes)} + ${p.bytesPerPixel.toFixed(1)} B/px at ${p.dtype}${stage} (fit: ${p.fit!.samples} sizes, max over ${(p.fit!.maxOverestimate * 100).toFixed(1)}%, max under ${(p.fit!.maxUnderestimate * 100).toFixed(1)}%)`);
+  }
+  log(`saved ${file}`);
+}

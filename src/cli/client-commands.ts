@@ -1,0 +1,151 @@
+/**
+ * `latentgate encode` and `latentgate decode`: command-line clients of a running gateway, on the
+ * typed client. Each submits a job, draws a progress bar on stderr from the jobProgress
+ * subscription, and writes the result; Ctrl-C cancels the job on the gateway.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
+import { LatentgateClient, LatentgateError, type TerminalJobEvent, type Transport } from '../client/client.js';
+import type { ImageFormat, LatentDType } from '../client/generated/graphql.js';
+import { parseSafetensors, serializeSafetensors, type StoredTensor } from '../tensors/safetensors.js';
+import { stringFlag, requiredFlag, UsageError, type ParsedArgs } from './args.js';
+import { ProgressBar } from './progress.js';
+
+const DEFAULT_URL = 'http://127.0.0.1:4000';
+const LATENT_DTYPES: Record<string, LatentDType> = { float32: 'FLOAT32', float16: 'FLOAT16', bfloat16: 'BFLOAT16' };
+const IMAGE_FORMATS: Record<string, ImageFormat> = { '.png': 'PNG', '.jpg': 'JPEG', '.jpeg': 'JPEG', '.webp': 'WEBP' };
+
+interface Common {
+  client: LatentgateClient;
+  model: string;
+  out: string;
+  input: string;
+  transport: Transport;
+}
+
+function common(args: ParsedArgs, what: string): Common {
+  const [input, ...extra] = args.positional;
+  if (!input) throw new UsageError(`${what}: give the input file`);
+  if (extra.length > 0) throw new UsageError(`${what}: one input file only; got ${args.positional.length}`);
+  const transport = stringFlag(args, 'transport') ?? 'sse';
+  if (transport !== 'sse' && transport !== 'ws') throw new UsageError(`--transport must be sse or ws; got "${transport}"`);
+  const url = stringFlag(args, 'url') ?? process.env.LATENTGATE_URL ?? DEFAULT_URL;
+  try {
+    new URL(url);
+  } catch {
+    throw new UsageError(`--url must be the gateway's URL, e.g. ${DEFAULT_URL}; got "${url}"`);
+  }
+  return { client: new LatentgateClient(url, { transport }), model: requiredFlag(args, 'model'), out: requiredFlag(args, 'out'), input, transport };
+}
+
+async function readInput(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new UsageError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+/** Follows the job with a progress bar; Ctrl-C cancels it on the gateway and waits for CANCELLED. */
+async function follow(client: LatentgateClient, jobId: string, label: string, transport: Transport): Promise<TerminalJobEvent> {
+  const bar = new ProgressBar(process.stderr, label);
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    process.stderr.write(`\n${label}: cancelling job ${jobId} (Ctrl-C again to quit at once)\n`);
+    client.cancelJob(jobId).catch((error) => process.stderr.write(`${label}: cancel failed: ${(error as Error).message}\n`));
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await client.follow(jobId, { transport, onEvent: (event) => bar.update(event) });
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+function fail(end: TerminalJobEvent): never {
+  if (end.__typename === 'JobFailedEvent') throw new LatentgateError(end.error.code, end.error.message);
+  if (end.__typename === 'JobCancelledEvent') {
+    process.exitCode = 130;
+    throw new LatentgateError('CANCELLED', end.reason);
+  }
+  throw new Error(`unexpected terminal event ${end.__typename}`);
+}
+
+export async function encodeCommand(args: ParsedArgs): Promise<void> {
+  const { client, model, out, input, transport } = common(args, 'encode');
+  const dtypeName = stringFlag(args, 'dtype') ?? 'float32';
+  const dtype = LATENT_DTYPES[dtypeName];
+  if (!dtype) throw new UsageError(`--dtype must be one of ${Object.keys(LATENT_DTYPES).join(', ')}; got "${dtypeName}"`);
+  if (extname(out).toLowerCase() !== '.safetensors') throw new UsageError(`--out must name a .safetensors file; got "${out}"`);
+  const image = await readInput(input);
+  try {
+    const job = await client.submitEncode({ model, image: new File([new Uint8Array(image)], basename(input)), dtype, delivery: 'BASE64' });
+    const end = await follow(client, job.id, `encode ${basename(input)} (${model})`, transport);
+    if (end.__typename !== 'JobDoneEvent') fail(end);
+    if (end.result.__typename !== 'EncodeResult') throw new Error(`job ${job.id} returned a ${end.result.__typename}`);
+    const { latent } = end.result;
+    const bytes = Buffer.from(latent.data!, 'base64');
+    const file = serializeSafetensors(
+      { latent: { dtype: dtypeName as StoredTensor['dtype'], shape: latent.shape, data: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) } },
+      {
+        model: end.result.model,
+        scaling_factor: String(end.result.scalingFactor),
+        shift_factor: String(end.result.shiftFactor),
+        width: String(end.result.width),
+        height: String(end.result.height),
+        source: basename(input),
+      },
+    );
+    await writeFile(out, file);
+    console.log(`${out}: latent [${latent.shape.join(', ')}] ${dtypeName}, ${end.result.width}x${end.result.height}${end.result.resized ? ' (resized)' : ''}, route ${end.result.route.route}`);
+  } finally {
+    await client.close();
+  }
+}
+
+export async function decodeCommand(args: ParsedArgs): Promise<void> {
+  const { client, model, out, input, transport } = common(args, 'decode');
+  const formatName = stringFlag(args, 'format');
+  const format = formatName ? (Object.values(IMAGE_FORMATS).find((f) => f === formatName.toUpperCase()) ?? null) : (IMAGE_FORMATS[extname(out).toLowerCase()] ?? null);
+  if (!format) throw new UsageError(`the output format comes from --out (.png, .jpg, .webp) or --format png|jpeg|webp; got "${formatName ?? out}"`);
+  const latent = pickLatent(await readInput(input), input, stringFlag(args, 'tensor'));
+  try {
+    const job = await client.submitDecode({
+      model,
+      latent: { data: Buffer.from(latent.bytes).toString('base64'), shape: latent.shape, dtype: LATENT_DTYPES[latent.dtype] },
+      format,
+      delivery: 'BASE64',
+    });
+    const end = await follow(client, job.id, `decode ${basename(input)} (${model})`, transport);
+    if (end.__typename !== 'JobDoneEvent') fail(end);
+    if (end.result.__typename !== 'DecodeResult') throw new Error(`job ${job.id} returned a ${end.result.__typename}`);
+    const { images } = end.result;
+    const ext = extname(out);
+    for (const [i, image] of images.entries()) {
+      const path = images.length === 1 ? out : `${out.slice(0, out.length - ext.length)}-${i}${ext}`;
+      await writeFile(path, Buffer.from(image.data!, 'base64'));
+      console.log(`${path}: ${image.width}x${image.height} ${image.format}, route ${end.result.route.route}`);
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+/** The latent in a safetensors file: the tensor named `latent` (or --tensor), or the only one; 3-D gets a batch of 1. */
+function pickLatent(buffer: Buffer, path: string, name: string | undefined): StoredTensor {
+  let file;
+  try {
+    file = parseSafetensors(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength));
+  } catch (error) {
+    throw new UsageError(`${path} is not a safetensors file: ${(error as Error).message}`);
+  }
+  const names = [...file.tensors.keys()];
+  const chosen = name ?? (file.tensors.has('latent') ? 'latent' : names.length === 1 ? names[0] : undefined);
+  const tensor = chosen === undefined ? undefined : file.tensors.get(chosen);
+  if (!tensor) throw new UsageError(`${path}: ${name ? `no tensor "${name}"` : 'no tensor named "latent"'}; it holds ${names.join(', ') || 'none'} (pick one with --tensor)`);
+  if (!(tensor.dtype in LATENT_DTYPES)) throw new UsageError(`${path}: tensor ${chosen} is ${tensor.dtype}; a latent is float32, float16 or bfloat16`);
+  const shape = tensor.shape.length === 3 ? [1, ...tensor.shape] : tensor.shape;
+  return { ...tensor, shape };
+}

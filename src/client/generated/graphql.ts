@@ -1,0 +1,1049 @@
+/* eslint-disable */
+/** Internal type. DO NOT USE DIRECTLY. */
+type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
+/** Internal type. DO NOT USE DIRECTLY. */
+export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
+import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+export type DecodeInput = {
+  delivery?: Delivery | null | undefined;
+  format?: ImageFormat | null | undefined;
+  latent?: LatentInput | null | undefined;
+  /** Or a latent URL this gateway returned. */
+  latentUrl?: string | null | undefined;
+  model: string;
+  scalingFactor?: number | null | undefined;
+  shiftFactor?: number | null | undefined;
+};
+
+/** How a result comes back: inline base64, or a URL of this gateway that expires. */
+export type Delivery =
+  | 'BASE64'
+  | 'URL';
+
+export type EncodeInput = {
+  delivery?: Delivery | null | undefined;
+  dtype?: LatentDType | null | undefined;
+  /** The image as a multipart upload (PNG, JPEG or WebP). */
+  image?: File | null | undefined;
+  /** Or the image bytes as base64. */
+  imageBase64?: string | null | undefined;
+  model: string;
+  /** Defaults to the model's. */
+  scalingFactor?: number | null | undefined;
+  /** Defaults to the model's. */
+  shiftFactor?: number | null | undefined;
+};
+
+/** The `extensions.code` of a GraphQL error, and the code of a failed job. */
+export type ErrorCode =
+  | 'BAD_REQUEST'
+  | 'BUSY'
+  | 'CANCELLED'
+  | 'DOES_NOT_FIT'
+  | 'EXPIRED'
+  | 'IMAGE_TOO_LARGE'
+  | 'INTERNAL'
+  | 'INVALID_IMAGE'
+  | 'INVALID_URL'
+  | 'LATENT_CHANNELS_MISMATCH'
+  | 'LATENT_SHAPE_MISMATCH'
+  | 'NOT_FOUND'
+  | 'UNKNOWN_MODEL'
+  | 'UNSUPPORTED_DTYPE'
+  | 'UNSUPPORTED_OPERATION'
+  | 'UPSTREAM_FAILED';
+
+export type ImageFormat =
+  | 'JPEG'
+  | 'PNG'
+  | 'WEBP';
+
+export type JobEventType =
+  | 'CANCELLED'
+  | 'DONE'
+  | 'FAILED'
+  | 'QUEUED'
+  | 'ROUTED'
+  | 'RUNNING';
+
+/** QUEUED until the run starts (reading the input, routing, waiting for device memory), RUNNING, then one of DONE, FAILED or CANCELLED. */
+export type JobStatus =
+  | 'CANCELLED'
+  | 'DONE'
+  | 'FAILED'
+  | 'QUEUED'
+  | 'RUNNING';
+
+export type LatentDType =
+  | 'BFLOAT16'
+  | 'FLOAT16'
+  | 'FLOAT32';
+
+export type LatentInput = {
+  /** Base64 of the raw little-endian bytes. */
+  data: string;
+  dtype?: LatentDType | null | undefined;
+  /** [batch, channels, height, width] */
+  shape: Array<number>;
+};
+
+export type Operation =
+  | 'DECODE'
+  | 'ENCODE';
+
+/** Where a request runs: whole on a local device, tiled on a local device, on an upstream endpoint, or nowhere. */
+export type Route =
+  | 'LOCAL'
+  | 'REJECT'
+  | 'TILED'
+  | 'UPSTREAM';
+
+export type PlanFieldsFragment = { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } };
+
+export type EncodeResultFieldsFragment = { model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } };
+
+export type DecodeResultFieldsFragment = { model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } };
+
+export type JobFieldsFragment = { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
+    | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+    | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+   | null };
+
+type JobEventFields_JobCancelledEvent_Fragment = { __typename: 'JobCancelledEvent', reason: string, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string };
+
+type JobEventFields_JobDoneEvent_Fragment = { __typename: 'JobDoneEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, result:
+    | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+    | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+   };
+
+type JobEventFields_JobFailedEvent_Fragment = { __typename: 'JobFailedEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } };
+
+type JobEventFields_JobQueuedEvent_Fragment = { __typename: 'JobQueuedEvent', position: number | null, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string };
+
+type JobEventFields_JobRoutedEvent_Fragment = { __typename: 'JobRoutedEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } };
+
+type JobEventFields_JobRunningEvent_Fragment = { __typename: 'JobRunningEvent', done: number, total: number, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string };
+
+export type JobEventFieldsFragment =
+  | JobEventFields_JobCancelledEvent_Fragment
+  | JobEventFields_JobDoneEvent_Fragment
+  | JobEventFields_JobFailedEvent_Fragment
+  | JobEventFields_JobQueuedEvent_Fragment
+  | JobEventFields_JobRoutedEvent_Fragment
+  | JobEventFields_JobRunningEvent_Fragment
+;
+
+export type ModelsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ModelsQuery = { models: Array<{ id: string, family: string, format: string, latentChannels: number, downscaleFactor: number, operations: Array<Operation>, scalingFactor: number, shiftFactor: number, runsOn: string }> };
+
+export type JobQueryVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type JobQuery = { job: { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
+      | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+      | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+     | null } };
+
+export type SubmitEncodeMutationVariables = Exact<{
+  input: EncodeInput;
+}>;
+
+
+export type SubmitEncodeMutation = { submitEncode: { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
+      | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+      | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+     | null } };
+
+export type SubmitDecodeMutationVariables = Exact<{
+  input: DecodeInput;
+}>;
+
+
+export type SubmitDecodeMutation = { submitDecode: { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
+      | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+      | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+     | null } };
+
+export type CancelJobMutationVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type CancelJobMutation = { cancelJob: { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
+      | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+      | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+     | null } };
+
+export type JobProgressSubscriptionVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type JobProgressSubscription = { jobProgress:
+    | { __typename: 'JobCancelledEvent', reason: string, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string }
+    | { __typename: 'JobDoneEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, result:
+        | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+        | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+       }
+    | { __typename: 'JobFailedEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } }
+    | { __typename: 'JobQueuedEvent', position: number | null, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string }
+    | { __typename: 'JobRoutedEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+    | { __typename: 'JobRunningEvent', done: number, total: number, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string }
+   };
+
+export class TypedDocumentString<TResult, TVariables>
+  extends String
+  implements DocumentTypeDecoration<TResult, TVariables>
+{
+  __apiType?: NonNullable<DocumentTypeDecoration<TResult, TVariables>['__apiType']>;
+  private value: string;
+  public __meta__?: Record<string, any> | undefined;
+
+  constructor(value: string, __meta__?: Record<string, any> | undefined) {
+    super(value);
+    this.value = value;
+    this.__meta__ = __meta__;
+  }
+
+  override toString(): string & DocumentTypeDecoration<TResult, TVariables> {
+    return this.value;
+  }
+}
+export const PlanFieldsFragmentDoc = new TypedDocumentString(`
+    fragment PlanFields on Plan {
+  route
+  target
+  reason
+  bytes
+  tile
+  expectedSeconds
+  budgetBytes
+  freeBytes
+  estimates {
+    whole {
+      bytes
+      calibrated
+    }
+    tiled {
+      bytes
+      tile
+      overlap
+      calibrated
+    }
+  }
+}
+    `, {"fragmentName":"PlanFields"}) as unknown as TypedDocumentString<PlanFieldsFragment, unknown>;
+export const EncodeResultFieldsFragmentDoc = new TypedDocumentString(`
+    fragment EncodeResultFields on EncodeResult {
+  model
+  width
+  height
+  originalWidth
+  originalHeight
+  resized
+  scalingFactor
+  shiftFactor
+  seconds
+  latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+    fragment PlanFields on Plan {
+  route
+  target
+  reason
+  bytes
+  tile
+  expectedSeconds
+  budgetBytes
+  freeBytes
+  estimates {
+    whole {
+      bytes
+      calibrated
+    }
+    tiled {
+      bytes
+      tile
+      overlap
+      calibrated
+    }
+  }
+}`, {"fragmentName":"EncodeResultFields"}) as unknown as TypedDocumentString<EncodeResultFieldsFragment, unknown>;
+export const DecodeResultFieldsFragmentDoc = new TypedDocumentString(`
+    fragment DecodeResultFields on DecodeResult {
+  model
+  scalingFactor
+  shiftFactor
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+    fragment PlanFields on Plan {
+  route
+  target
+  reason
+  bytes
+  tile
+  expectedSeconds
+  budgetBytes
+  freeBytes
+  estimates {
+    whole {
+      bytes
+      calibrated
+    }
+    tiled {
+      bytes
+      tile
+      overlap
+      calibrated
+    }
+  }
+}`, {"fragmentName":"DecodeResultFields"}) as unknown as TypedDocumentString<DecodeResultFieldsFragment, unknown>;
+export const JobFieldsFragmentDoc = new TypedDocumentString(`
+    fragment JobFields on Job {
+  id
+  operation
+  model
+  status
+  cancelRequested
+  queuePosition
+  createdAt
+  startedAt
+  finishedAt
+  expiresAt
+  progress {
+    done
+    total
+  }
+  route {
+    ...PlanFields
+  }
+  error {
+    code
+    message
+    retryAfterSeconds
+  }
+  result {
+    __typename
+    ...EncodeResultFields
+    ...DecodeResultFields
+  }
+}
+    fragment PlanFields on Plan {
+  route
+  target
+  reason
+  bytes
+  tile
+  expectedSeconds
+  budgetBytes
+  freeBytes
+  estimates {
+    whole {
+      bytes
+      calibrated
+    }
+    tiled {
+      bytes
+      tile
+      overlap
+      calibrated
+    }
+  }
+}
+fragment EncodeResultFields on EncodeResult {
+  model
+  width
+  height
+  originalWidth
+  originalHeight
+  resized
+  scalingFactor
+  shiftFactor
+  seconds
+  latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+fragment DecodeResultFields on DecodeResult {
+  model
+  scalingFactor
+  shiftFactor
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}`, {"fragmentName":"JobFields"}) as unknown as TypedDocumentString<JobFieldsFragment, unknown>;
+export const JobEventFieldsFragmentDoc = new TypedDocumentString(`
+    fragment JobEventFields on JobEvent {
+  __typename
+  jobId
+  seq
+  type
+  status
+  at
+  ... on JobQueuedEvent {
+    position
+  }
+  ... on JobRoutedEvent {
+    route {
+      ...PlanFields
+    }
+  }
+  ... on JobRunningEvent {
+    done
+    total
+  }
+  ... on JobDoneEvent {
+    result {
+      __typename
+      ...EncodeResultFields
+      ...DecodeResultFields
+    }
+  }
+  ... on JobFailedEvent {
+    error {
+      code
+      message
+      retryAfterSeconds
+    }
+  }
+  ... on JobCancelledEvent {
+    reason
+  }
+}
+    fragment PlanFields on Plan {
+  route
+  target
+  reason
+  bytes
+  tile
+  expectedSeconds
+  budgetBytes
+  freeBytes
+  estimates {
+    whole {
+      bytes
+      calibrated
+    }
+    tiled {
+      bytes
+      tile
+      overlap
+      calibrated
+    }
+  }
+}
+fragment EncodeResultFields on EncodeResult {
+  model
+  width
+  height
+  originalWidth
+  originalHeight
+  resized
+  scalingFactor
+  shiftFactor
+  seconds
+  latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+fragment DecodeResultFields on DecodeResult {
+  model
+  scalingFactor
+  shiftFactor
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}`, {"fragmentName":"JobEventFields"}) as unknown as TypedDocumentString<JobEventFieldsFragment, unknown>;
+export const ModelsDocument = new TypedDocumentString(`
+    query Models {
+  models {
+    id
+    family
+    format
+    latentChannels
+    downscaleFactor
+    operations
+    scalingFactor
+    shiftFactor
+    runsOn
+  }
+}
+    `) as unknown as TypedDocumentString<ModelsQuery, ModelsQueryVariables>;
+export const JobDocument = new TypedDocumentString(`
+    query Job($id: ID!) {
+  job(id: $id) {
+    ...JobFields
+  }
+}
+    fragment PlanFields on Plan {
+  route
+  target
+  reason
+  bytes
+  tile
+  expectedSeconds
+  budgetBytes
+  freeBytes
+  estimates {
+    whole {
+      bytes
+      calibrated
+    }
+    tiled {
+      bytes
+      tile
+      overlap
+      calibrated
+    }
+  }
+}
+fragment EncodeResultFields on EncodeResult {
+  model
+  width
+  height
+  originalWidth
+  originalHeight
+  resized
+  scalingFactor
+  shiftFactor
+  seconds
+  latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+fragment DecodeResultFields on DecodeResult {
+  model
+  scalingFactor
+  shiftFactor
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+fragment JobFields on Job {
+  id
+  operation
+  model
+  status
+  cancelRequested
+  queuePosition
+  createdAt
+  startedAt
+  finishedAt
+  expiresAt
+  progress {
+    done
+    total
+  }
+  route {
+    ...PlanFields
+  }
+  error {
+    code
+    message
+    retryAfterSeconds
+  }
+  result {
+    __typename
+    ...EncodeResultFields
+    ...DecodeResultFields
+  }
+}`) as unknown as TypedDocumentString<JobQuery, JobQueryVariables>;
+export const SubmitEncodeDocument = new TypedDocumentString(`
+    mutation SubmitEncode($input: EncodeInput!) {
+  submitEncode(input: $input) {
+    ...JobFields
+  }
+}
+    fragment PlanFields on Plan {
+  route
+  target
+  reason
+  bytes
+  tile
+  expectedSeconds
+  budgetBytes
+  freeBytes
+  estimates {
+    whole {
+      bytes
+      calibrated
+    }
+    tiled {
+      bytes
+      tile
+      overlap
+      calibrated
+    }
+  }
+}
+fragment EncodeResultFields on EncodeResult {
+  model
+  width
+  height
+  originalWidth
+  originalHeight
+  resized
+  scalingFactor
+  shiftFactor
+  seconds
+  latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+fragment DecodeResultFields on DecodeResult {
+  model
+  scalingFactor
+  shiftFactor
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+fragment JobFields on Job {
+  id
+  operation
+  model
+  status
+  cancelRequested
+  queuePosition
+  createdAt
+  startedAt
+  finishedAt
+  expiresAt
+  progress {
+    done
+    total
+  }
+  route {
+    ...PlanFields
+  }
+  error {
+    code
+    message
+    retryAfterSeconds
+  }
+  result {
+    __typename
+    ...EncodeResultFields
+    ...DecodeResultFields
+  }
+}`) as unknown as TypedDocumentString<SubmitEncodeMutation, SubmitEncodeMutationVariables>;
+export const SubmitDecodeDocument = new TypedDocumentString(`
+    mutation SubmitDecode($input: DecodeInput!) {
+  submitDecode(input: $input) {
+    ...JobFields
+  }
+}
+    fragment PlanFields on Plan {
+  route
+  target
+  reason
+  bytes
+  tile
+  expectedSeconds
+  budgetBytes
+  freeBytes
+  estimates {
+    whole {
+      bytes
+      calibrated
+    }
+    tiled {
+      bytes
+      tile
+      overlap
+      calibrated
+    }
+  }
+}
+fragment EncodeResultFields on EncodeResult {
+  model
+  width
+  height
+  originalWidth
+  originalHeight
+  resized
+  scalingFactor
+  shiftFactor
+  seconds
+  latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+fragment DecodeResultFields on DecodeResult {
+  model
+  scalingFactor
+  shiftFactor
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+fragment JobFields on Job {
+  id
+  operation
+  model
+  status
+  cancelRequested
+  queuePosition
+  createdAt
+  startedAt
+  finishedAt
+  expiresAt
+  progress {
+    done
+    total
+  }
+  route {
+    ...PlanFields
+  }
+  error {
+    code
+    message
+    retryAfterSeconds
+  }
+  result {
+    __typename
+    ...EncodeResultFields
+    ...DecodeResultFields
+  }
+}`) as unknown as TypedDocumentString<SubmitDecodeMutation, SubmitDecodeMutationVariables>;
+export const CancelJobDocument = new TypedDocumentString(`
+    mutation CancelJob($id: ID!) {
+  cancelJob(id: $id) {
+    ...JobFields
+  }
+}
+    fragment PlanFields on Plan {
+  route
+  target
+  reason
+  bytes
+  tile
+  expectedSeconds
+  budgetBytes
+  freeBytes
+  estimates {
+    whole {
+      bytes
+      calibrated
+    }
+    tiled {
+      bytes
+      tile
+      overlap
+      calibrated
+    }
+  }
+}
+fragment EncodeResultFields on EncodeResult {
+  model
+  width
+  height
+  originalWidth
+  originalHeight
+  resized
+  scalingFactor
+  shiftFactor
+  seconds
+  latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+fragment DecodeResultFields on DecodeResult {
+  model
+  scalingFactor
+  shiftFactor
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+fragment JobFields on Job {
+  id
+  operation
+  model
+  status
+  cancelRequested
+  queuePosition
+  createdAt
+  startedAt
+  finishedAt
+  expiresAt
+  progress {
+    done
+    total
+  }
+  route {
+    ...PlanFields
+  }
+  error {
+    code
+    message
+    retryAfterSeconds
+  }
+  result {
+    __typename
+    ...EncodeResultFields
+    ...DecodeResultFields
+  }
+}`) as unknown as TypedDocumentString<CancelJobMutation, CancelJobMutationVariables>;
+export const JobProgressDocument = new TypedDocumentString(`
+    subscription JobProgress($id: ID!) {
+  jobProgress(id: $id) {
+    ...JobEventFields
+  }
+}
+    fragment PlanFields on Plan {
+  route
+  target
+  reason
+  bytes
+  tile
+  expectedSeconds
+  budgetBytes
+  freeBytes
+  estimates {
+    whole {
+      bytes
+      calibrated
+    }
+    tiled {
+      bytes
+      tile
+      overlap
+      calibrated
+    }
+  }
+}
+fragment EncodeResultFields on EncodeResult {
+  model
+  width
+  height
+  originalWidth
+  originalHeight
+  resized
+  scalingFactor
+  shiftFactor
+  seconds
+  latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+fragment DecodeResultFields on DecodeResult {
+  model
+  scalingFactor
+  shiftFactor
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+fragment JobEventFields on JobEvent {
+  __typename
+  jobId
+  seq
+  type
+  status
+  at
+  ... on JobQueuedEvent {
+    position
+  }
+  ... on JobRoutedEvent {
+    route {
+      ...PlanFields
+    }
+  }
+  ... on JobRunningEvent {
+    done
+    total
+  }
+  ... on JobDoneEvent {
+    result {
+      __typename
+      ...EncodeResultFields
+      ...DecodeResultFields
+    }
+  }
+  ... on JobFailedEvent {
+    error {
+      code
+      message
+      retryAfterSeconds
+    }
+  }
+  ... on JobCancelledEvent {
+    reason
+  }
+}`) as unknown as TypedDocumentString<JobProgressSubscription, JobProgressSubscriptionVariables>;

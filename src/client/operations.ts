@@ -1,0 +1,132 @@
+/**
+ * The GraphQL operations of the typed client (src/client/client.ts), the command-line client and
+ * the web playground. `npm run codegen` turns them into typed documents in ./generated/ (the
+ * playground gets the same documents from /web/operations.js).
+ */
+import { graphql } from './generated/gql.js';
+
+export const PlanFields = graphql(`
+  fragment PlanFields on Plan {
+    route
+    target
+    reason
+    bytes
+    tile
+    expectedSeconds
+    budgetBytes
+    freeBytes
+    estimates {
+      whole { bytes calibrated }
+      tiled { bytes tile overlap calibrated }
+    }
+  }
+`);
+
+export const EncodeResultFields = graphql(`
+  fragment EncodeResultFields on EncodeResult {
+    model
+    width
+    height
+    originalWidth
+    originalHeight
+    resized
+    scalingFactor
+    shiftFactor
+    seconds
+    latent { shape dtype data url expiresAt sha256 byteLength }
+    route { ...PlanFields }
+  }
+`);
+
+export const DecodeResultFields = graphql(`
+  fragment DecodeResultFields on DecodeResult {
+    model
+    scalingFactor
+    shiftFactor
+    seconds
+    images { format mimeType width height data url expiresAt sha256 byteLength }
+    route { ...PlanFields }
+  }
+`);
+
+export const JobFields = graphql(`
+  fragment JobFields on Job {
+    id
+    operation
+    model
+    status
+    cancelRequested
+    queuePosition
+    createdAt
+    startedAt
+    finishedAt
+    expiresAt
+    progress { done total }
+    route { ...PlanFields }
+    error { code message retryAfterSeconds }
+    result {
+      __typename
+      ...EncodeResultFields
+      ...DecodeResultFields
+    }
+  }
+`);
+
+export const JobEventFields = graphql(`
+  fragment JobEventFields on JobEvent {
+    __typename
+    jobId
+    seq
+    type
+    status
+    at
+    ... on JobQueuedEvent { position }
+    ... on JobRoutedEvent { route { ...PlanFields } }
+    ... on JobRunningEvent { done total }
+    ... on JobDoneEvent {
+      result {
+        __typename
+        ...EncodeResultFields
+        ...DecodeResultFields
+      }
+    }
+    ... on JobFailedEvent { error { code message retryAfterSeconds } }
+    ... on JobCancelledEvent { reason }
+  }
+`);
+
+export const ModelsQuery = graphql(`
+  query Models {
+    models { id family format latentChannels downscaleFactor operations scalingFactor shiftFactor runsOn }
+  }
+`);
+
+export const JobQuery = graphql(`
+  query Job($id: ID!) {
+    job(id: $id) { ...JobFields }
+  }
+`);
+
+export const SubmitEncodeMutation = graphql(`
+  mutation SubmitEncode($input: EncodeInput!) {
+    submitEncode(input: $input) { ...JobFields }
+  }
+`);
+
+export const SubmitDecodeMutation = graphql(`
+  mutation SubmitDecode($input: DecodeInput!) {
+    submitDecode(input: $input) { ...JobFields }
+  }
+`);
+
+export const CancelJobMutation = graphql(`
+  mutation CancelJob($id: ID!) {
+    cancelJob(id: $id) { ...JobFields }
+  }
+`);
+
+export const JobProgressSubscription = graphql(`
+  subscription JobProgress($id: ID!) {
+    jobProgress(id: $id) { ...JobEventFields }
+  }
+`);

@@ -1,0 +1,76 @@
+/**
+ * What a job reports while it runs. Every job's log starts with QUEUED and ends with exactly one
+ * terminal event (DONE, FAILED or CANCELLED); `seq` numbers events of one job from 1, in order.
+ *
+ *   QUEUED(position: null)       submitted; the input is being read and the request planned
+ *   ROUTED(plan)                 the router's decision (route, target, estimates)
+ *   QUEUED(position: n)          waiting for device memory, n-th in the ledger's queue (0+ times)
+ *   RUNNING(done: 0, total)      admitted: the reservation is held and the run started
+ *   RUNNING(done: k, total)      after each tile (or the whole run) finished
+ *   DONE(result) | FAILED(error) | CANCELLED
+ */
+import type { ErrorCode } from '../errors.js';
+import type { DecodeResult } from '../pipeline/decode.js';
+import type { EncodeResult } from '../pipeline/encode.js';
+import type { Operation } from '../models/model.js';
+import type { Plan } from '../routing/router.js';
+
+export type JobStatus = 'QUEUED' | 'RUNNING' | 'DONE' | 'FAILED' | 'CANCELLED';
+export type JobEventType = 'QUEUED' | 'ROUTED' | 'RUNNING' | 'DONE' | 'FAILED' | 'CANCELLED';
+export type JobOperation = Operation;
+export type JobResult = EncodeResult | DecodeResult;
+
+export interface JobError {
+  code: ErrorCode;
+  message: string;
+  retryAfterSeconds: number | null;
+}
+
+interface EventBase {
+  jobId: string;
+  seq: number;
+  at: Date;
+  /** The job's status once this event happened. */
+  status: JobStatus;
+}
+
+export type JobEventBody =
+  | { type: 'QUEUED'; position: number | null }
+  | { type: 'ROUTED'; plan: Plan }
+  | { type: 'RUNNING'; done: number; total: number }
+  | { type: 'DONE'; result: JobResult }
+  | { type: 'FAILED'; error: JobError }
+  | { type: 'CANCELLED'; reason: string };
+
+export type JobEvent = EventBase & JobEventBody;
+export type JobEventOf<T extends JobEventType> = Extract<JobEvent, { type: T }>;
+
+export const TERMINAL: ReadonlySet<JobEventType> = new Set(['DONE', 'FAILED', 'CANCELLED']);
+
+export function isTerminal(event: Pick<JobEvent, 'type'>): boolean {
+  return TERMINAL.has(event.type);
+}
+
+export function statusAfter(current: JobStatus, body: JobEventBody): JobStatus {
+  switch (body.type) {
+    case 'QUEUED':
+    case 'ROUTED':
+      return current === 'RUNNING' ? 'RUNNING' : 'QUEUED';
+    case 'RUNNING':
+      return 'RUNNING';
+    default:
+      return body.type;
+  }
+}
+
+/**
+ * The current state as a short, ordered event list for a subscriber that arrives late: every
+ * QUEUED or RUNNING event that a later event of the same type supersedes is left out, so what
+ * remains is (in order) the latest queue position, the route, the latest progress and the
+ * terminal event, each with its original `seq`.
+ */
+export function compactLog(events: readonly JobEvent[]): JobEvent[] {
+  const lastOfType = new Map<JobEventType, number>();
+  events.forEach((e, i) => lastOfType.set(e.type, i));
+  return events.filter((e, i) => (e.type !== 'QUEUED' && e.type !== 'RUNNING') || lastOfType.get(e.type) === i);
+}

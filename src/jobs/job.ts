@@ -1,0 +1,144 @@
+/**
+ * One submitted encode or decode: its state, its event log, and its live subscribers.
+ *
+ * Events are appended and handed to subscribers synchronously in `emit`, and `subscribe` takes its
+ * snapshot of the log and registers its listener in the same synchronous step, so a subscriber sees
+ * every event after its snapshot exactly once and none twice, whenever it arrives. After the terminal
+ * event nothing more is recorded.
+ */
+import type { Plan } from '../routing/router.js';
+import { compactLog, isTerminal, statusAfter, type JobError, type JobEvent, type JobEventBody, type JobOperation, type JobResult, type JobStatus } from './events.js';
+
+export class Job {
+  readonly createdAt: Date;
+  status: JobStatus = 'QUEUED';
+  plan: Plan | null = null;
+  queuePosition: number | null = null;
+  progress: { done: number; total: number } | null = null;
+  startedAt: Date | null = null;
+  finishedAt: Date | null = null;
+  /** When a finished job is removed (finishedAt + the job TTL). */
+  expiresAt: Date | null = null;
+  result: JobResult | null = null;
+  error: JobError | null = null;
+  private readonly log: JobEvent[] = [];
+  private readonly listeners = new Set<(event: JobEvent) => void>();
+  private readonly controller = new AbortController();
+
+  constructor(
+    readonly id: string,
+    readonly operation: JobOperation,
+    readonly model: string,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.createdAt = new Date(now());
+  }
+
+  get events(): readonly JobEvent[] {
+    return this.log;
+  }
+
+  /** Aborted by `requestCancel`; the pipeline checks it between tiles and while queued. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get cancelRequested(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  get finished(): boolean {
+    return this.finishedAt !== null;
+  }
+
+  /** Appends an event and hands it to live subscribers; ignored once the job has finished. */
+  emit(body: JobEventBody): JobEvent | null {
+    if (this.finished) return null;
+    const at = new Date(this.now());
+    const status = statusAfter(this.status, body);
+    const event = { ...body, jobId: this.id, seq: this.log.length + 1, at, status } as JobEvent;
+    this.status = status;
+    switch (event.type) {
+      case 'QUEUED':
+        this.queuePosition = event.position;
+        break;
+      case 'ROUTED':
+        this.plan = event.plan;
+        break;
+      case 'RUNNING':
+        this.queuePosition = null;
+        this.startedAt ??= at;
+        this.progress = { done: event.done, total: event.total };
+        break;
+      case 'DONE':
+        this.result = event.result;
+        break;
+      case 'FAILED':
+        this.error = event.error;
+        break;
+    }
+    if (isTerminal(event)) {
+      this.queuePosition = null;
+      this.finishedAt = at;
+      this.expiresAt = new Date(at.getTime() + this.ttlMs);
+    }
+    this.log.push(event);
+    for (const listener of [...this.listeners]) listener(event);
+    if (isTerminal(event)) this.listeners.clear();
+    return event;
+  }
+
+  /** Asks the run to stop; false when the job had already finished. */
+  requestCancel(): boolean {
+    if (this.finished) return false;
+    this.controller.abort();
+    return true;
+  }
+
+  /**
+   * The current state (the compacted log, see `compactLog`), then every later event, ending after
+   * the terminal event. `return()` (a subscriber going away) unregisters at once.
+   */
+  subscribe(): AsyncIterableIterator<JobEvent> {
+    const pending: JobEvent[] = compactLog(this.log);
+    let closed = false;
+    let wake: (() => void) | null = null;
+    const listener = (event: JobEvent) => {
+      pending.push(event);
+      wake?.();
+    };
+    if (!this.finished) this.listeners.add(listener);
+    const close = () => {
+      closed = true;
+      this.listeners.delete(listener);
+      wake?.();
+    };
+    const iterator: AsyncIterableIterator<JobEvent> = {
+      next: async () => {
+        for (;;) {
+          const event = pending.shift();
+          if (event) {
+            if (isTerminal(event)) close();
+            return { value: event, done: false };
+          }
+          if (closed || this.finished) {
+            close();
+            return { value: undefined, done: true };
+          }
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = null;
+        }
+      },
+      return: async () => {
+        pending.length = 0;
+        close();
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Submits encode and decode runs as jobs: the caller gets the job at once, the run goes on in the
+ * background with the router's hooks turned into job events, and `cancel` aborts it (the ledger
+ * drops a queued waiter; a running job stops at the next tile boundary and releases its
+ * reservation before its CANCELLED event is recorded).
+ */
+import { randomUUID } from 'node:crypto';
+import { GatewayError } from '../errors.js';
+import type { ExecuteHooks } from '../routing/router.js';
+import type { JobError, JobOperation, JobResult } from './events.js';
+import { Job } from './job.js';
+import { JobStore } from './job-store.js';
+
+export type JobRun = (hooks: ExecuteHooks) => Promise<JobResult>;
+
+export class JobManager {
+  readonly store: JobStore;
+
+  constructor(
+    ttlSeconds: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.store = new JobStore(ttlSeconds, now);
+  }
+
+  submit(operation: JobOperation, model: string, run: JobRun): Job {
+    const job = new Job(randomUUID(), operation, model, this.store.ttlSeconds * 1000, this.now);
+    this.store.add(job);
+    job.emit({ type: 'QUEUED', position: null });
+    const hooks: ExecuteHooks = {
+      signal: job.signal,
+      onRouted: (plan) => job.emit({ type: 'ROUTED', plan }),
+      onQueued: (position) => job.emit({ type: 'QUEUED', position }),
+      onStarted: (total) => job.emit({ type: 'RUNNING', done: 0, total }),
+      onProgress: (done, total) => job.emit({ type: 'RUNNING', done, total }),
+    };
+    // The run starts after the caller has the job (and could subscribe to it).
+    void Promise.resolve()
+      .then(() => run(hooks))
+      .then(
+        (result) => {
+          if (job.cancelRequested) job.emit({ type: 'CANCELLED', reason: 'cancelled; the run had already finished its last step, its result was discarded' });
+          else job.emit({ type: 'DONE', result });
+        },
+        (error: unknown) => {
+          if (job.cancelRequested || (error instanceof GatewayError && error.code === 'CANCELLED')) {
+            job.emit({ type: 'CANCELLED', reason: error instanceof GatewayError && error.code === 'CANCELLED' ? error.message : 'cancelled' });
+          } else {
+            job.emit({ type: 'FAILED', error: toJobError(error, job) });
+          }
+        },
+      );
+    return job;
+  }
+
+  /** The job, or NOT_FOUND / EXPIRED. */
+  get(id: string): Job {
+    const found = this.store.lookup(id);
+    if (found.status === 'expired') {
+      throw new GatewayError('EXPIRED', `job ${id} finished more than ${this.store.ttlSeconds} s ago and was removed (JOB_TTL_SECONDS)`, { id });
+    }
+    if (found.status === 'unknown') throw new GatewayError('NOT_FOUND', `no job with id ${id}`, { id });
+    return found.job;
+  }
+
+  /** Asks the job to stop; a finished job is returned unchanged. */
+  cancel(id: string): Job {
+    const job = this.get(id);
+    job.requestCancel();
+    return job;
+  }
+
+  close(): void {
+    for (const job of this.store.active()) job.requestCancel();
+    this.store.close();
+  }
+}
+
+function toJobError(error: unknown, job: Job): JobError {
+  if (error instanceof GatewayError) {
+    const retry = error.details.retryAfterSeconds;
+    return { code: error.code, message: error.message, retryAfterSeconds: typeof retry === 'number' ? retry : null };
+  }
+  console.error(`[latentgate] job ${job.id} (${job.model}/${job.operation}) failed:`, error);
+  return { code: 'INTERNAL', message: 'internal error (logged by the gateway)', retryAfterSeconds: null };
+}

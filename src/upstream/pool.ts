@@ -1,0 +1,123 @@
+/**
+ * All configured upstream endpoints: views for the router's planning, periodic health checks, and
+ * running a planned request with failover across a model's endpoints. The router falls back to
+ * the local device when this gives up (src/routing/index.ts).
+ */
+import { GatewayError } from '../errors.js';
+import type { Nchw } from '../gpu/tensor.js';
+import type { ModelDefinition, Operation } from '../models/model.js';
+import type { RoutedResult, UpstreamRunner } from '../routing/index.js';
+import type { ExecuteHooks, Plan, UpstreamView } from '../routing/router.js';
+import { buildRequest, maxResponseBytes, ProtocolMismatch, readResponse } from './codec.js';
+import type { UpstreamConfig } from './config.js';
+import { Endpoint, type EndpointSnapshot } from './endpoint.js';
+import { callUpstream, UpstreamError } from './http-client.js';
+
+export class UpstreamPool implements UpstreamRunner {
+  readonly endpoints: Endpoint[];
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(configs: readonly UpstreamConfig[]) {
+    this.endpoints = configs.map((c) => new Endpoint(c));
+  }
+
+  /** Checks every endpoint that has a health URL now and then every `healthIntervalMs`. */
+  start(): void {
+    for (const endpoint of this.endpoints) {
+      if (!endpoint.config.healthUrl) continue;
+      void endpoint.checkHealth();
+      const timer = setInterval(() => void endpoint.checkHealth(), endpoint.config.healthIntervalMs);
+      timer.unref();
+      this.timers.push(timer);
+    }
+  }
+
+  close(): void {
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+  }
+
+  /** Model ids with endpoints, and the operations they serve. */
+  models(): Map<string, Operation[]> {
+    const models = new Map<string, Set<Operation>>();
+    for (const e of this.endpoints) {
+      const ops = models.get(e.config.model) ?? new Set<Operation>();
+      for (const op of e.config.operations) ops.add(op);
+      models.set(e.config.model, ops);
+    }
+    return new Map([...models].map(([id, ops]) => [id, [...ops]]));
+  }
+
+  forModel(model: string, operation?: Operation): Endpoint[] {
+    return this.endpoints.filter((e) => (operation ? e.serves(model, operation) : e.config.model === model));
+  }
+
+  views(model: string, operation: Operation): UpstreamView[] {
+    return this.forModel(model, operation).map((e) => e.view(operation));
+  }
+
+  snapshot(): EndpointSnapshot[] {
+    return this.endpoints.map((e) => e.snapshot());
+  }
+
+  async run(model: ModelDefinition, plan: Plan, input: Nchw, hooks: ExecuteHooks = {}): Promise<RoutedResult> {
+    const operation = plan.operation;
+    const pixels = plan.width * plan.height * plan.batch;
+    const planned = this.endpoints.find((e) => e.name === plan.target && e.serves(model.id, operation));
+    const others = this.forModel(model.id, operation)
+      .filter((e) => e !== planned && e.healthy && e.takes(plan.width, plan.height))
+      .sort((a, b) => a.expectedSeconds(operation, pixels) - b.expectedSeconds(operation, pixels));
+    const order = planned ? [planned, ...others] : others;
+    const failures: string[] = [];
+    for (const endpoint of order) {
+      if (hooks.signal?.aborted) throw new GatewayError('CANCELLED', 'the request was cancelled');
+      if (!endpoint.breaker.tryAcquire()) {
+        failures.push(`${endpoint.name}: circuit open`);
+        continue;
+      }
+      endpoint.inFlight++;
+      try {
+        const request = await buildRequest(operation, endpoint.url(operation), model, input);
+        if (endpoint.config.token) request.headers = { ...request.headers, Authorization: `Bearer ${endpoint.config.token}` };
+        const response = await callUpstream(request, {
+          deadlineMs: endpoint.config.timeoutMs,
+          retries: endpoint.config.retries,
+          maxResponseBytes: maxResponseBytes(operation, model, input),
+          signal: hooks.signal,
+        });
+        const output = readResponse(operation, model, input, response.headers, response.body);
+        endpoint.breaker.recordSuccess();
+        endpoint.recordCall(operation, pixels, response.seconds);
+        hooks.onProgress?.(1, 1);
+        const ran: Plan =
+          endpoint === planned
+            ? plan
+            : { ...plan, target: endpoint.name, reason: `${plan.reason}; failed over to ${endpoint.name} after ${failures.join('; ')}` };
+        return { output, plan: ran, seconds: response.seconds };
+      } catch (error) {
+        if (error instanceof UpstreamError) {
+          if (error.kind === 'cancelled') {
+            endpoint.breaker.releaseWithoutVerdict();
+            throw new GatewayError('CANCELLED', `the request was cancelled while ${endpoint.name} ran it`);
+          }
+          if (error.countsAgainstEndpoint) endpoint.breaker.recordFailure();
+          else endpoint.breaker.releaseWithoutVerdict();
+          failures.push(`${endpoint.name}: ${error.kind === 'status' ? '' : `${error.kind}: `}${error.message}`);
+        } else if (error instanceof ProtocolMismatch) {
+          endpoint.breaker.recordFailure();
+          failures.push(`${endpoint.name}: bad answer: ${error.message}`);
+        } else {
+          endpoint.breaker.releaseWithoutVerdict();
+          throw error;
+        }
+      } finally {
+        endpoint.inFlight--;
+      }
+    }
+    const what = `${model.id} ${operation} ${plan.width}x${plan.height}x${plan.batch}`;
+    throw new GatewayError(
+      'UPSTREAM_FAILED',
+      failures.length > 0 ? `every upstream failed for ${what}: ${failures.join('; ')}` : `no healthy upstream takes ${what}`,
+      { model: model.id, operation, failures },
+    );
+  }
+}

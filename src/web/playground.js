@@ -1,0 +1,382 @@
+// @ts-check
+/**
+ * The playground: pick a model, upload an image, and watch it go through the gateway as two jobs —
+ * submitEncode, then submitDecode of the latent URL — with progress from the jobProgress
+ * subscription (GraphQL over SSE). Shows the original, a latent preview and the decoded image side
+ * by side, offers the latent as safetensors, and shows every error with its code.
+ *
+ * The GraphQL documents come from /web/operations.js: the ones graphql-codegen generated from
+ * src/client/operations.ts for the typed client.
+ */
+import { CancelJobDocument, JobProgressDocument, ModelsDocument, SubmitDecodeDocument, SubmitEncodeDocument } from './operations.js';
+import { decodeLatent, latentToRgba } from './latent-preview.js';
+
+const ENDPOINT = '/graphql';
+
+/** @param {string} id */
+function $(id) {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`#${id} is missing`);
+  return /** @type {any} */ (element);
+}
+
+class GatewayError extends Error {
+  /** @param {string} code @param {string} message */
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** @param {{ message: string, extensions?: { code?: string } }[]} errors */
+function errorFrom(errors) {
+  return new GatewayError(errors[0]?.extensions?.code ?? 'ERROR', errors.map((e) => e.message).join('; '));
+}
+
+/**
+ * A query or mutation; with `file`, a GraphQL multipart request with the file at `variables.input.image`.
+ * @param {string} query @param {object} variables @param {File} [file]
+ */
+async function request(query, variables, file) {
+  /** @type {RequestInit} */
+  let init;
+  if (file) {
+    const form = new FormData();
+    form.set('operations', JSON.stringify({ query, variables }));
+    form.set('map', JSON.stringify({ 0: ['variables.input.image'] }));
+    form.set('0', file, file.name);
+    init = { method: 'POST', body: form };
+  } else {
+    init = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+      body: JSON.stringify({ query, variables }),
+    };
+  }
+  let response;
+  try {
+    response = await fetch(ENDPOINT, init);
+  } catch (error) {
+    throw new GatewayError('NETWORK', `cannot reach the gateway: ${/** @type {Error} */ (error).message}`);
+  }
+  let body;
+  try {
+    body = await response.json();
+  } catch {
+    throw new GatewayError('NETWORK', `the gateway answered ${response.status} without a GraphQL response`);
+  }
+  if (body.errors?.length) throw errorFrom(body.errors);
+  return body.data;
+}
+
+/**
+ * A subscription over SSE (fetch streaming): yields each result's data until `complete`.
+ * @param {string} query @param {object} variables @param {AbortSignal} signal
+ */
+async function* subscribe(query, variables, signal) {
+  const response = await fetch(ENDPOINT, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ query, variables }),
+    signal,
+  });
+  if (!response.ok || !response.body || !response.headers.get('content-type')?.startsWith('text/event-stream')) {
+    const text = await response.text();
+    try {
+      const body = JSON.parse(text);
+      if (body.errors?.length) throw errorFrom(body.errors);
+    } catch (error) {
+      if (error instanceof GatewayError) throw error;
+    }
+    throw new GatewayError('NETWORK', `the gateway answered ${response.status} instead of an event stream`);
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new GatewayError('NETWORK', 'the progress stream ended early');
+    buffer += value;
+    let end;
+    while ((end = /\r?\n\r?\n/.exec(buffer))) {
+      const block = buffer.slice(0, end.index);
+      buffer = buffer.slice(end.index + end[0].length);
+      let event = 'message';
+      const data = [];
+      for (const line of block.split(/\r?\n/)) {
+        if (line.startsWith('event:')) event = line.slice(6).trim();
+        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+      }
+      if (event === 'complete') return;
+      if (event !== 'next' || data.length === 0) continue;
+      const result = JSON.parse(data.join('\n'));
+      if (result.errors?.length) throw errorFrom(result.errors);
+      yield result.data;
+    }
+  }
+}
+
+// ---- state -----------------------------------------------------------------------------------
+
+/** @type {any[]} */
+let models = [];
+/** @type {string | null} */
+let currentJob = null;
+/** @type {{ values: Float32Array, shape: number[], meta: string } | null} */
+let latent = null;
+let run = 0;
+
+/** @param {string} state */
+function setState(state) {
+  document.body.dataset.state = state;
+  const busy = state === 'encoding' || state === 'decoding';
+  $('run').disabled = busy || !$('image').files?.length || !$('model').value;
+  $('cancel').disabled = !busy;
+  $('model').disabled = busy || models.length === 0;
+  $('image').disabled = busy;
+}
+
+/** @param {unknown} error */
+function showError(error) {
+  const box = $('error');
+  const code = error instanceof GatewayError ? error.code : 'ERROR';
+  const message = error instanceof Error ? error.message : String(error);
+  box.replaceChildren();
+  const strong = document.createElement('code');
+  strong.textContent = code;
+  box.append(strong, `: ${message}`);
+  box.dataset.code = code;
+  box.hidden = false;
+  console.error(`[playground] ${code}: ${message}`);
+}
+
+/** @param {string | null} text */
+function showNotice(text) {
+  $('notice').textContent = text ?? '';
+  $('notice').hidden = !text;
+}
+
+/** @param {'encode' | 'decode'} step @param {number} value @param {number} max @param {string} text */
+function setProgress(step, value, max, text) {
+  const bar = $(`${step}-progress`);
+  bar.max = Math.max(1, max);
+  bar.value = value;
+  $(`${step}-text`).textContent = text;
+}
+
+/** @param {any} event */
+function logEvent(event) {
+  const item = document.createElement('li');
+  const detail =
+    event.__typename === 'JobQueuedEvent'
+      ? `position ${event.position ?? '–'}`
+      : event.__typename === 'JobRoutedEvent'
+        ? `${event.route.route} on ${event.route.target}: ${event.route.reason}`
+        : event.__typename === 'JobRunningEvent'
+          ? `${event.done}/${event.total}`
+          : event.__typename === 'JobFailedEvent'
+            ? `${event.error.code}: ${event.error.message}`
+            : event.__typename === 'JobCancelledEvent'
+              ? event.reason
+              : '';
+  item.textContent = `${event.jobId.slice(0, 8)} #${event.seq} ${event.type} ${detail}`;
+  $('events').append(item);
+}
+
+/** A URL of this gateway → its path, so it is fetched from the origin the page came from. @param {string} url */
+function localPath(url) {
+  const parsed = new URL(url, location.href);
+  return parsed.pathname + parsed.search;
+}
+
+/** @param {number} bytes */
+function formatBytes(bytes) {
+  return bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+// ---- jobs ------------------------------------------------------------------------------------
+
+/**
+ * Follows a job to its terminal event, driving the step's progress bar.
+ * @param {'encode' | 'decode'} step @param {string} jobId
+ */
+async function follow(step, jobId) {
+  const abort = new AbortController();
+  currentJob = jobId;
+  /** @type {any} */
+  let terminal = null;
+  let progress = { done: 0, total: 1 };
+  try {
+    // Read to the stream's end (it completes right after the terminal event).
+    for await (const data of subscribe(JobProgressDocument, { id: jobId }, abort.signal)) {
+      const event = data.jobProgress;
+      logEvent(event);
+      switch (event.__typename) {
+        case 'JobQueuedEvent':
+          setProgress(step, 0, 1, event.position === null ? 'queued' : `waiting for device memory (#${event.position})`);
+          break;
+        case 'JobRoutedEvent':
+          setProgress(step, 0, 1, `routed ${event.route.route}${event.route.tile ? ` (${event.route.tile} px tiles)` : ''} on ${event.route.target}`);
+          break;
+        case 'JobRunningEvent':
+          progress = event;
+          setProgress(step, event.done, event.total, `running ${event.done}/${event.total}${event.total > 1 ? ' tiles' : ''}`);
+          break;
+        default:
+          terminal = event;
+      }
+    }
+  } catch (error) {
+    abort.abort();
+    throw error;
+  } finally {
+    currentJob = null;
+  }
+  switch (terminal?.__typename) {
+    case 'JobDoneEvent':
+      setProgress(step, 1, 1, `done in ${terminal.result.seconds.toFixed(2)} s (${terminal.result.route.route})`);
+      return terminal;
+    case 'JobFailedEvent':
+      setProgress(step, 0, 1, `failed: ${terminal.error.code}`);
+      throw new GatewayError(terminal.error.code, terminal.error.message);
+    case 'JobCancelledEvent':
+      setProgress(step, progress.done, progress.total, `cancelled after ${progress.done}/${progress.total}`);
+      throw new GatewayError('CANCELLED', terminal.reason);
+    default:
+      throw new GatewayError('NETWORK', 'the progress stream ended without a result');
+  }
+}
+
+function drawLatent() {
+  if (!latent) return;
+  const { width, height, rgba, description } = latentToRgba(latent.values, latent.shape, $('mapping').value);
+  const canvas = $('latent');
+  canvas.width = width;
+  canvas.height = height;
+  canvas.getContext('2d').putImageData(new ImageData(/** @type {any} */ (rgba), width, height), 0, 0);
+  canvas.hidden = false;
+  canvas.dataset.description = description;
+  $('latent-meta').textContent = `${latent.meta} · ${description}`;
+}
+
+async function encodeAndDecode() {
+  const file = $('image').files?.[0];
+  const model = models.find((m) => m.id === $('model').value);
+  if (!file || !model) return;
+  const mine = ++run;
+  $('error').hidden = true;
+  showNotice(null);
+  $('events').replaceChildren();
+  $('latent').hidden = true;
+  $('decoded').hidden = true;
+  $('decoded').removeAttribute('src');
+  $('download').hidden = true;
+  $('latent-meta').textContent = '';
+  $('decoded-meta').textContent = '';
+  setProgress('encode', 0, 1, 'submitting');
+  setProgress('decode', 0, 1, '–');
+  latent = null;
+  try {
+    setState('encoding');
+    const submitted = await request(SubmitEncodeDocument, { input: { model: model.id, image: null, dtype: $('dtype').value, delivery: 'URL' } }, file);
+    const encoded = (await follow('encode', submitted.submitEncode.id)).result;
+    const path = localPath(encoded.latent.url);
+    const response = await fetch(path);
+    if (!response.ok) throw new GatewayError(`HTTP ${response.status}`, `fetching the latent ${path} failed: ${await response.text()}`);
+    const shape = JSON.parse(response.headers.get('shape') ?? '[]');
+    const dtype = response.headers.get('dtype') ?? 'float32';
+    const meta = `[${shape.join(', ')}] ${dtype}, ${formatBytes(encoded.latent.byteLength)}` + (encoded.resized ? `, image resized to ${encoded.width}x${encoded.height}` : '');
+    latent = { values: decodeLatent(await response.arrayBuffer(), dtype), shape, meta };
+    drawLatent();
+    const download = $('download');
+    download.href = `${path}?format=safetensors`;
+    download.download = `${file.name.replace(/\.[^.]+$/, '')}-${model.id}.safetensors`;
+    download.hidden = false;
+
+    if (!model.operations.includes('DECODE')) {
+      showNotice(`Model "${model.id}" has no decoder (it supports ${model.operations.join(', ').toLowerCase()}), so there is no decoded image.`);
+      setProgress('decode', 0, 1, 'not available for this model');
+      setState('done');
+      return;
+    }
+    setState('decoding');
+    setProgress('decode', 0, 1, 'submitting');
+    const decodeJob = await request(SubmitDecodeDocument, { input: { model: model.id, latentUrl: encoded.latent.url, format: 'PNG', delivery: 'URL' } });
+    const decoded = (await follow('decode', decodeJob.submitDecode.id)).result;
+    const image = decoded.images[0];
+    const img = $('decoded');
+    await new Promise((resolve, reject) => {
+      img.onload = resolve;
+      img.onerror = () => reject(new GatewayError('IMAGE', `the decoded image ${image.url} did not load`));
+      img.src = localPath(image.url);
+    });
+    img.hidden = false;
+    $('decoded-meta').textContent = `${image.width}x${image.height} ${image.format}, ${formatBytes(image.byteLength)} · decode ${decoded.seconds.toFixed(2)} s`;
+    if (mine === run) setState('done');
+  } catch (error) {
+    if (mine !== run) return;
+    if (error instanceof GatewayError && error.code === 'CANCELLED') {
+      showNotice(`Cancelled: ${error.message}`);
+      setState('cancelled');
+      return;
+    }
+    showError(error);
+    setState('error');
+  }
+}
+
+function describeModel() {
+  const model = models.find((m) => m.id === $('model').value);
+  $('model-info').textContent = model
+    ? `${model.id}: ${model.family}, ${model.latentChannels} latent channels, ${model.downscaleFactor}x, ${model.operations.join(' + ').toLowerCase()}, runs on ${model.runsOn}`
+    : '';
+}
+
+async function loadModels() {
+  try {
+    models = (await request(ModelsDocument, {})).models.filter((/** @type {any} */ m) => m.operations.includes('ENCODE'));
+    const select = $('model');
+    select.replaceChildren(
+      ...models.map((m) => {
+        const option = document.createElement('option');
+        option.value = m.id;
+        option.textContent = `${m.id} (${m.operations.join(', ').toLowerCase()})`;
+        return option;
+      }),
+    );
+    if (models.length === 0) throw new GatewayError('NO_MODELS', 'the gateway has no model that can encode (see MODELS_DIR)');
+    const preferred = models.find((m) => m.operations.includes('DECODE'));
+    if (preferred) select.value = preferred.id;
+    describeModel();
+    setState('ready');
+  } catch (error) {
+    showError(error);
+    setState('error');
+  }
+}
+
+$('model').addEventListener('change', describeModel);
+$('mapping').addEventListener('change', drawLatent);
+$('image').addEventListener('change', () => {
+  const file = $('image').files?.[0];
+  const img = $('original');
+  if (!file) return;
+  img.onload = () => ($('original-meta').textContent = `${file.name}: ${img.naturalWidth}x${img.naturalHeight}, ${formatBytes(file.size)}`);
+  img.src = URL.createObjectURL(file);
+  img.hidden = false;
+  setState(document.body.dataset.state === 'loading' ? 'loading' : 'ready');
+});
+$('controls').addEventListener('submit', (/** @type {Event} */ event) => {
+  event.preventDefault();
+  void encodeAndDecode();
+});
+$('cancel').addEventListener('click', async () => {
+  if (!currentJob) return;
+  $('cancel').disabled = true;
+  try {
+    await request(CancelJobDocument, { id: currentJob });
+  } catch (error) {
+    showError(error);
+  }
+});
+
+void loadModels();
