@@ -1,8 +1,12 @@
 /** `npm run bench`: every benchmark, one JSON object per line. */
+import { batching } from './batching.ts';
 import { gatewayOverhead } from './gateway-overhead.ts';
+import { peakMemory } from './peak-memory.ts';
 
 const benchmarks: Record<string, () => Promise<unknown>> = {
   'gateway-overhead': () => gatewayOverhead(),
+  batching: () => batching(),
+  'peak-memory': () => peakMemory(),
 };
 
 const only = process.argv.slice(2);

@@ -5,8 +5,10 @@ import { resolve } from 'node:path';
 import {
   accumulationBytes,
   estimatePeakBytes,
+  latentStageBytes,
   fitProfile,
   largestTileThatFits,
+  runBytes,
   parseModelMemoryProfiles,
   shippedProfiles,
   type EstimateInput,
@@ -273,4 +275,26 @@ test('profiles survive a JSON round trip and are validated', () => {
   assert.throws(() => parseModelMemoryProfiles({ ...p, encode: { ...p.encode, bytesPerPixel: -1 } }), TypeError);
   assert.throws(() => parseModelMemoryProfiles({ ...p, defaultTile: 0 }), TypeError);
   assert.throws(() => parseModelMemoryProfiles(null), TypeError);
+});
+
+test('tiny autoencoders: a tiled run adds the latent-resolution stage, which grows with the whole image', () => {
+  const p = profilesOf('taef2');
+  assert.ok(p.encode.latentStage && p.decode.latentStage, 'taef2 runs its GroupNorm blocks whole');
+  const tiled = (width: number) => estimatePeakBytes(p, { operation: 'encode', width, height: width, batch: 1, dtype: 'float32', tile: 512 }).bytes;
+  const stage = (width: number) => latentStageBytes(p.encode, width * width, 1, 'float32');
+  const oneTile = estimatePeakBytes(p, { operation: 'encode', width: 512, height: 512, batch: 1, dtype: 'float32' }).bytes;
+  for (const width of [2048, 4096]) {
+    const acc = accumulationBytes(p, 'encode', width, width, 1, 'float32');
+    assert.equal(tiled(width), Math.ceil(runBytes(p.encode, 512 * 512, 1, 'float32') + acc + stage(width)));
+  }
+  // taef2's 256-channel branches make its stage 3x taesd's per pixel; taesana's is tiny (1/32 resolution).
+  assert.ok(p.encode.latentStage!.bytesPerPixel >= 3 * profilesOf('taesd').encode.latentStage!.bytesPerPixel);
+  assert.ok(profilesOf('taesana').encode.latentStage!.bytesPerPixel < 2);
+  // Not tiled: no stage.
+  assert.equal(estimatePeakBytes(p, { operation: 'encode', width: 512, height: 512, batch: 1, dtype: 'float32', tile: 512 }).bytes, oneTile);
+  // KL models tile the whole network: no stage.
+  assert.equal(profilesOf('sdxl').encode.latentStage, undefined);
+  // A stored profile's stage is validated.
+  assert.throws(() => parseModelMemoryProfiles({ ...p, encode: { ...p.encode, latentStage: { fixedBytes: 0, bytesPerPixel: -1 } } }), TypeError);
+  assert.deepEqual(parseModelMemoryProfiles(JSON.parse(JSON.stringify(p))), p);
 });

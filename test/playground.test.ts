@@ -59,7 +59,7 @@ describe('web playground', () => {
     assert.equal(await page.inputValue('#model'), 'taef2', 'a model that also decodes is preselected');
     await page.setInputFiles('#image', join(IMAGES_DIR, 'astronaut.png'));
     await page.click('#run');
-    assert.equal(await finish(page), 'done', await page.textContent('#error').catch(() => ''));
+    assert.equal(await finish(page), 'done', (await page.textContent('#error')) ?? '');
 
     const decoded = await page.$eval('#decoded', (img) => ({ w: (img as HTMLImageElement).naturalWidth, h: (img as HTMLImageElement).naturalHeight, hidden: (img as HTMLImageElement).hidden }));
     assert.deepEqual(decoded, { w: 512, h: 512, hidden: false });

@@ -79,7 +79,7 @@ describe('taef2 tiled vs whole on astronaut-1024 (512 px tiles)', () => {
 
 test('GraphQL: a gateway whose device cannot hold the whole run encodes TILED, and the latent is still right', async () => {
   // The smallest budget (no headroom) at which the planner tiles a 512x512 taef2 encode.
-  const { deviceMemory, plan } = await tiledBudget(MODELS_DIR, 'taef2', 512, 512, 256);
+  const { deviceMemory, plan } = await tiledBudget(MODELS_DIR, 'taef2', 512, 512, 384);
   const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-tiling-'));
   const gateway = await startGateway({ MODELS_DIR, DATA_DIR: dataDir, DEVICE_MEMORY: deviceMemory, DEVICE_HEADROOM: '0' });
   try {
@@ -97,6 +97,7 @@ test('GraphQL: a gateway whose device cannot hold the whole run encodes TILED, a
     const reference = (await readSafetensors(join(REFERENCE_DIR, 'taef2', 'astronaut.safetensors'))).tensors.get('latent')!;
     assert.deepEqual(latent.shape, reference.shape);
     const error = relativeL2(decodeTensor(Buffer.from(latent.data, 'base64'), 'float32'), tensorToFloat32(reference));
+    console.log(`  DEVICE_MEMORY ${deviceMemory}: ${route.route} with ${route.tile} px tiles; latent vs PyTorch reference: relative L2 ${(error * 100).toFixed(3)}%`);
     assert.ok(error < 0.01, `tiled latent vs PyTorch reference: relative L2 ${(error * 100).toFixed(3)}%`);
   } finally {
     await gateway.stop();
@@ -131,7 +132,7 @@ describe('4096x4096 encode on a 2 GiB budget', () => {
 
   // taef2 (planning only): its three GroupNorm blocks run whole at latent resolution (see
   // src/models/tae-loader.ts), widening a 512x512 latent map to 256 channels. At float16 (a GPU)
-  // that fits next to a tile; at float32 (this CPU) that stage alone needs ~1.7 GiB, so the
+  // that fits next to a tile; at float32 (this CPU) that stage alone is estimated at ~1.8 GiB (measured 1.2-1.3 GiB), so the
   // planner refuses rather than run out of memory. Tiling the GroupNorm blocks with global
   // statistics would lift this; it is not implemented.
   test('taef2 plans TILED at float16 and is refused at float32, with the reason', () => {

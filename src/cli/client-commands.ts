@@ -53,7 +53,7 @@ async function follow(client: LatentgateClient, jobId: string, label: string, tr
   const onSigint = () => {
     if (interrupted) process.exit(130);
     interrupted = true;
-    process.stderr.write(`\n${label}: cancelling job ${jobId} (Ctrl-C again to quit at once)\n`);
+    process.stderr.write(`${process.stderr.isTTY ? "\n" : ""}${label}: cancelling job ${jobId} (Ctrl-C again to quit at once)\n`);
     client.cancelJob(jobId).catch((error) => process.stderr.write(`${label}: cancel failed: ${(error as Error).message}\n`));
   };
   process.on('SIGINT', onSigint);

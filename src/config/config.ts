@@ -31,6 +31,8 @@ export interface Config {
     maxBatch: number;
     maxQueueLength: number;
   };
+  /** How long an encode waits for others of the same model and size to run with it as one batch (0 = no batching). */
+  batchWindowMs: number;
   /** How long latent and image URLs stay valid. */
   resultTtlSeconds: number;
   /** How long a finished job (and its result) can still be read or subscribed to. */
@@ -60,6 +62,7 @@ const SETTINGS = {
   maxLatentBytes: 'MAX_LATENT_BYTES',
   maxBatch: 'MAX_BATCH',
   maxQueueLength: 'MAX_QUEUE_LENGTH',
+  batchWindowMs: 'BATCH_WINDOW_MS',
   resultTtlSeconds: 'RESULT_TTL_SECONDS',
   jobTtlSeconds: 'JOB_TTL_SECONDS',
   redisUrl: 'REDIS_URL',
@@ -182,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       maxBatch: r.integer('maxBatch', 16, 1, 1024),
       maxQueueLength: r.integer('maxQueueLength', 64, 0, 100000),
     },
+    batchWindowMs: r.integer('batchWindowMs', 5, 0, 10000),
     resultTtlSeconds: r.integer('resultTtlSeconds', 3600, 1),
     jobTtlSeconds: r.integer('jobTtlSeconds', 3600, 1),
     redisUrl: r.url('redisUrl'),

@@ -1,11 +1,13 @@
 /**
  * The onnxruntime-node adapter: picks the execution provider once (CUDA when its libraries load,
- * else the bundled CPU provider), creates sessions lazily and caches them per network.
+ * else the bundled CPU provider) and runs networks in a worker thread that caches their sessions.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
 import { GraphBuilder } from './onnx-builder.js';
 import type { Nchw } from './tensor.js';
 
@@ -49,56 +51,79 @@ export async function chooseProvider(preference: 'auto' | 'cuda' | 'cpu'): Promi
   }
 }
 
+/**
+ * Runs networks in a dedicated worker thread (see onnx-worker.ts for why). Runs on one device are
+ * serialised in that thread, in arrival order; the ledger has already admitted each one's memory.
+ * Inputs are copied to the worker (callers may reuse them); outputs are moved back without a copy.
+ */
 export class OnnxRuntime {
-  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (reply: WorkerReply & { ok: true }) => void; reject: (error: Error) => void }>();
+  private readonly loaded = new Map<string, Promise<unknown>>();
+  private nextId = 0;
+  private failure: Error | null = null;
 
   constructor(
     readonly choice: ProviderChoice,
-    private readonly intraOpThreads: number,
-  ) {}
+    intraOpThreads: number,
+  ) {
+    const init: WorkerInit = { provider: choice.provider, intraOpThreads };
+    // The worker is TypeScript too: a small bootstrap registers tsx in the thread, then loads it.
+    const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./onnx-worker.ts', import.meta.url).href)}); });`;
+    this.worker = new Worker(bootstrap, { eval: true, workerData: init });
+    this.worker.unref();
+    this.worker.on('message', (reply: WorkerReply) => {
+      const waiter = this.pending.get(reply.id);
+      if (!waiter) return;
+      this.pending.delete(reply.id);
+      if (reply.ok) waiter.resolve(reply);
+      else waiter.reject(new Error(reply.message));
+    });
+    const fail = (error: Error) => {
+      this.failure = error;
+      for (const waiter of this.pending.values()) waiter.reject(error);
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`the onnxruntime worker exited with code ${code}`)));
+  }
+
+  private call(request: DistributiveOmit<WorkerRequest, 'id'>): Promise<WorkerReply & { ok: true }> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.ref(); // keep the process alive while work is in flight
+      this.worker.postMessage({ ...request, id });
+    }).finally(() => {
+      if (this.pending.size === 0) this.worker.unref();
+    }) as Promise<WorkerReply & { ok: true }>;
+  }
+
+  /** Sends a network's bytes and creates its session once; later runs name it by key. */
+  warm(key: string, model: Uint8Array): Promise<unknown> {
+    let loading = this.loaded.get(key);
+    if (!loading) {
+      loading = this.call({ type: 'load', key, model });
+      loading.catch(() => this.loaded.delete(key));
+      this.loaded.set(key, loading);
+    }
+    return loading;
+  }
 
   /** Runs one network; `key` names it for the session cache. */
   async run(key: string, model: Uint8Array, inputName: string, outputName: string, input: Nchw): Promise<Nchw> {
-    const session = await this.session(key, model);
-    const feeds = { [inputName]: new ort.Tensor('float32', input.data, input.dims) };
-    const results = await session.run(feeds, [outputName]);
-    const output = results[outputName];
-    try {
-      const dims = output.dims.map(Number);
-      if (dims.length !== 4) throw new Error(`network ${key} returned ${dims.length}-D output [${dims}], expected NCHW`);
-      return { data: output.data as Float32Array, dims: dims as Nchw['dims'] };
-    } finally {
-      for (const value of Object.values(results)) if (value !== output) value.dispose();
-    }
-  }
-
-  private session(key: string, model: Uint8Array): Promise<ort.InferenceSession> {
-    let session = this.sessions.get(key);
-    if (!session) {
-      session = ort.InferenceSession.create(model, {
-        executionProviders: [this.choice.provider],
-        graphOptimizationLevel: 'all',
-        // Memory pattern planning makes every run after the first allocate one new block of the
-        // planned size next to the arena chunks the first run left free: measured +200 MiB for
-        // taef2 at 512x512 on CPU, and no faster. Off, a session's peak stays at its first run's,
-        // which is what the memory estimates assume (src/routing/profiles.ts).
-        ...(this.choice.provider === 'cpu' ? { enableMemPattern: false } : {}),
-        ...(this.intraOpThreads > 0 ? { intraOpNumThreads: this.intraOpThreads } : {}),
-      });
-      session.catch(() => this.sessions.delete(key));
-      this.sessions.set(key, session);
-    }
-    return session;
-  }
-
-  /** Creates a network's session now, so the first request does not pay for it. */
-  async warm(key: string, model: Uint8Array): Promise<void> {
-    await this.session(key, model);
+    await this.warm(key, model);
+    const reply = await this.call({ type: 'run', key, inputName, outputName, data: input.data, dims: [...input.dims] });
+    const dims = reply.dims!;
+    if (dims.length !== 4) throw new Error(`network ${key} returned ${dims.length}-D output [${dims}], expected NCHW`);
+    return { data: reply.data!, dims: dims as Nchw['dims'] };
   }
 
   async close(): Promise<void> {
-    const all = [...this.sessions.values()];
-    this.sessions.clear();
-    await Promise.allSettled(all.map(async (s) => (await s).release()));
+    if (!this.failure) await this.call({ type: 'close' }).catch(() => {});
+    await this.worker.terminate();
   }
 }
+
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;

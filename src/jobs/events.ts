@@ -3,7 +3,7 @@
  * terminal event (DONE, FAILED or CANCELLED); `seq` numbers events of one job from 1, in order.
  *
  *   QUEUED(position: null)       submitted; the input is being read and the request planned
- *   ROUTED(plan)                 the router's decision (route, target, estimates)
+ *   ROUTED(plan)                 the router's decision (route, target, estimates); again on failover
  *   QUEUED(position: n)          waiting for device memory, n-th in the ledger's queue (0+ times)
  *   RUNNING(done: 0, total)      admitted: the reservation is held and the run started
  *   RUNNING(done: k, total)      after each tile (or the whole run) finished

@@ -6,6 +6,7 @@ import type { ModelDefinition } from '../models/model.js';
 import type { Nchw } from '../gpu/tensor.js';
 import type { Router } from '../routing/index.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
+import type { EncodeBatcher } from '../routing/batcher.js';
 import type { ResultStore } from '../storage/result-store.js';
 import { readImage, resizeImage, sizeForFactor, toPlanarFloat } from '../imaging/images.js';
 import { applyScaling, encodeLatent, resolveScaling, sha256, type LatentDType, type Scaling } from './latent-codec.js';
@@ -38,6 +39,8 @@ export interface PipelineDeps {
   registry: ModelRegistry;
   router: Router;
   store: ResultStore;
+  /** Batches concurrent single-image encodes of the same model and size (src/routing/batcher.ts); absent = no batching. */
+  batcher?: EncodeBatcher | null;
 }
 
 /** An image read, checked and resized for a model: planar pixels in the model's input range. */
@@ -72,8 +75,9 @@ export async function prepareImage(deps: Pick<PipelineDeps, 'config'>, model: Mo
 /** Pixels → routed run (local, tiled or upstream) → scaled float32 latent. Shared by GraphQL and the HTTP protocol. */
 export async function encodePixels(deps: PipelineDeps, model: ModelDefinition, pixels: Nchw, scaling: Scaling, hooks: ExecuteHooks = {}): Promise<{ latent: Nchw; plan: Plan; seconds: number }> {
   const [batch, , height, width] = pixels.dims;
-  const plan = deps.router.plan(model, 'encode', width, height, batch);
-  const { output, plan: ran, seconds } = await deps.router.run(model, plan, pixels, hooks);
+  const { output, plan: ran, seconds } = deps.batcher
+    ? await deps.batcher.encode(model, pixels, hooks)
+    : await deps.router.run(model, deps.router.plan(model, 'encode', width, height, batch), pixels, hooks);
   return { latent: { data: applyScaling(output.data, scaling), dims: output.dims }, plan: ran, seconds };
 }
 

@@ -18,6 +18,8 @@
  */
 import { hostname } from 'node:os';
 import type { LocalExecutor } from '../gpu/local-executor.js';
+import { GraphBuilder } from '../gpu/onnx-builder.js';
+import type { OnnxRuntime } from '../gpu/onnx-runtime.js';
 import type { ModelDefinition, Operation } from '../models/model.js';
 import { COMPUTE_BYTES_PER_ELEMENT, fitProfile, fitStats, type ComputeDType, type MeasuredSample, type MemoryProfile, type ModelMemoryProfiles } from './estimator.js';
 import type { PeakMemoryProbe } from './peak-memory.js';
@@ -67,6 +69,17 @@ function patterned(length: number): Float32Array {
   return data;
 }
 
+/**
+ * Runs a 1x1 identity convolution so the runtime is up (its worker thread started, onnxruntime
+ * loaded) before a measurement starts: that memory belongs to the process, not to any run.
+ */
+export async function bootRuntime(runtime: OnnxRuntime): Promise<void> {
+  const g = new GraphBuilder();
+  g.node('Conv', ['x', g.constant('w', [1, 1, 1, 1], new Float32Array([1]))], { kernel_shape: [1, 1] }, 'y');
+  const model = g.build({ name: 'x', channels: 1 }, { name: 'y', channels: 1 }, 'boot');
+  await runtime.run('latentgate/boot', model, 'x', 'y', { data: new Float32Array([1]), dims: [1, 1, 1, 1] });
+}
+
 /** Measures one size of one stage in this process. The process should be fresh (see peak-memory.ts). */
 export async function measureOnce(
   executor: LocalExecutor,
@@ -94,6 +107,7 @@ export async function measureOnce(
     // Same session key as LocalExecutor uses for this stage.
     run = (data) => executor.runtime.run(`${model.id}/${operation}/low`, stages.latentResolution, network.inputName, network.outputName, { data, dims: inputDims });
   }
+  await bootRuntime(executor.runtime);
   const baselineBytes = probe.start();
   const started = performance.now();
   const input = patterned(inputDims.reduce((a, b) => a * b, 1));

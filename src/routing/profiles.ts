@@ -91,7 +91,8 @@ export interface TaeProfileOptions {
  * Latent stage (tiled runs run it whole, see estimator.ts): ~6 live `internalChannels` tensors
  * plus 3 of `globalBranchChannels` (the 1x1 conv output, its GroupNorm and ReLU) at 1/f^2 of the
  * pixels, x1.5 arena headroom: taef2 (6x64 + 3x256) x 2 B x 1.5 / 64 = 54 B/px at fp16; plus
- * 32 MiB for the second onnxruntime session.
+ * 96 MiB for creating its own onnxruntime session (a fresh session of the taef2 or taesana latent
+ * stage measured 20..73 MiB on CPU at sizes where its activations are negligible).
  *
  * Measured on CPU (onnxruntime-node 1.30, float32, 2 cores; peak RSS growth of a fresh process
  * over one run, session creation included; see `latentgate calibrate`), against these derived
@@ -100,10 +101,10 @@ export interface TaeProfileOptions {
  *   i.e. ~1000-1100 B/px at the larger sizes; derived 1536 B/px + 80 MiB (+40..60%).
  *   Whole decode: 95 / 296 / 1111 MiB at 256 / 512 / 1024 px (same per-pixel cost).
  * - taef2 latent stage alone: 101 / 348 / 1295 MiB at the latent maps of 1024 / 2048 / 4096 px
- *   images (encode; decode within 3%), slope 79 B per image pixel; derived 108 B/px + 32 MiB.
+ *   images (encode; decode within 3%), slope 79 B per image pixel; derived 108 B/px + 96 MiB.
  * - taesana encode: 49 / 90 / 346 MiB at 512 / 1024 / 2048 px (~86 B/px); derived with
  *   internalDownscale 2: 384 B/px (4.5x over). Its latent stage: 24 / 45 / 133 MiB at 1024 /
- *   4096 / 8192 px (1.7 B/px); derived 2.25 B/px + 32 MiB.
+ *   4096 / 8192 px (1.7 B/px); derived 2.25 B/px + 96 MiB.
  * - taef2 tiled encode (512 px tiles, overlap 128): 1024 px 583 MiB, 2048 px 836 MiB with
  *   onnxruntime's memory pattern on (each tile run after the first planned a second, larger
  *   block: +200 MiB), 625 MiB with it off, which is why the CPU sessions turn it off
@@ -116,7 +117,7 @@ export function taeProfiles(options: TaeProfileOptions): ModelMemoryProfiles {
   const globalChannels = options.globalBranchChannels ?? 256;
   // internalDownscale describes the encoder's first layers; a decoder's last layers are assumed full resolution.
   const bytesPerPixel = { encode: (4 * channels * 2 * 1.5) / internalDownscale ** 2, decode: 4 * channels * 2 * 1.5 };
-  const latentStage = { fixedBytes: 32 * 2 ** 20, bytesPerPixel: ((6 * channels + 3 * globalChannels) * 2 * 1.5) / options.downscaleFactor ** 2 };
+  const latentStage = { fixedBytes: 96 * 2 ** 20, bytesPerPixel: ((6 * channels + 3 * globalChannels) * 2 * 1.5) / options.downscaleFactor ** 2 };
   const make = (operation: 'encode' | 'decode'): MemoryProfile => ({
     id: `${options.model}/${operation}`,
     fixedBytes: weightBytes + 64 * 2 ** 20,

@@ -4,6 +4,7 @@ import type { JobManager } from '../jobs/manager.js';
 import type { ModelRegistry } from '../models/registry.js';
 import type { Router } from '../routing/index.js';
 import type { ProfileSource } from '../routing/profile-source.js';
+import type { EncodeBatcher } from '../routing/batcher.js';
 import type { ResultStore } from '../storage/result-store.js';
 
 export interface Services {
@@ -13,6 +14,8 @@ export interface Services {
   store: ResultStore;
   profiles: ProfileSource;
   jobs: JobManager;
+  /** Dynamic batching of encodes (BATCH_WINDOW_MS); absent or null = none. */
+  batcher?: EncodeBatcher | null;
 }
 
 export interface GraphQLContext {

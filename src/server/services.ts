@@ -10,6 +10,7 @@ import { CapacityLedger } from '../routing/ledger.js';
 import { ProfileSource } from '../routing/profile-source.js';
 import { LocalRunner } from '../routing/router.js';
 import { RunStats } from '../routing/run-stats.js';
+import { EncodeBatcher } from '../routing/batcher.js';
 import { MemoryResultStore } from '../storage/result-store.js';
 import { RedisResultStore } from '../storage/redis-result-store.js';
 import type { Services } from './context.js';
@@ -50,6 +51,7 @@ export async function createServices(config: Config): Promise<RunningServices> {
     router.useUpstreams(upstreams);
     upstreams.start();
   }
+  const batcher = new EncodeBatcher(router, { windowMs: config.batchWindowMs, maxBatch: config.limits.maxBatch });
   return {
     config,
     registry,
@@ -57,6 +59,7 @@ export async function createServices(config: Config): Promise<RunningServices> {
     store,
     profiles,
     jobs,
+    batcher,
     runtime,
     ledger,
     upstreams,

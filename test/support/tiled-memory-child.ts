@@ -4,7 +4,7 @@
  * (minus the default 256 MiB headroom), and prints one JSON line: the plan, and the process's
  * peak resident memory growth over the run (VmHWM after minus RSS before; the high-water mark is
  * reset first, see src/routing/peak-memory.ts). The baseline is taken after the 8-bit image is
- * decoded and before the float input tensor exists, so the measured peak covers what the
+ * decoded and the runtime is up, and before the float input tensor exists, so the measured peak covers what the
  * estimate covers: the input tensor, the sessions (created lazily in the run), every tile, the
  * latent-resolution stage and the accumulators.
  *
@@ -19,6 +19,7 @@ import { toPlanarFloat } from '../../src/imaging/images.ts';
 import { ModelRegistry } from '../../src/models/registry.ts';
 import { Router } from '../../src/routing/index.ts';
 import { CapacityLedger } from '../../src/routing/ledger.ts';
+import { bootRuntime } from '../../src/routing/calibrate.ts';
 import { processRssProbe } from '../../src/routing/peak-memory.ts';
 import { ProfileSource } from '../../src/routing/profile-source.ts';
 import { LocalRunner } from '../../src/routing/router.ts';
@@ -40,6 +41,8 @@ const runtime = new OnnxRuntime(await chooseProvider('cpu'), 0);
 const ledger = new CapacityLedger({ budgetBytes: budget, headroomBytes: 256 * 2 ** 20, maxQueueLength: 4, name: 'local:cpu' });
 const router = new Router(new ProfileSource(null), new LocalRunner(new LocalExecutor(runtime), ledger, new RunStats()));
 const plan = router.plan(model, 'encode', size, size, 1);
+// The runtime's worker thread and onnxruntime itself belong to the process, not to the run.
+await bootRuntime(runtime);
 
 const probe = processRssProbe();
 const baselineBytes = probe.start();

@@ -1,0 +1,60 @@
+/**
+ * The worker thread that owns onnxruntime sessions. onnxruntime-node runs inference on the calling
+ * thread and blocks it for the whole run (measured: a 6 s taef2 encode let no 10 ms timer fire), so
+ * running it here keeps the gateway's event loop free for HTTP, subscriptions and cancellation.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
+
+const init = workerData as WorkerInit;
+const models = new Map<string, Uint8Array>();
+const sessions = new Map<string, Promise<ort.InferenceSession>>();
+
+function session(key: string): Promise<ort.InferenceSession> {
+  let existing = sessions.get(key);
+  if (!existing) {
+    const model = models.get(key);
+    if (!model) throw new Error(`no model bytes were sent for ${key}`);
+    existing = ort.InferenceSession.create(model, {
+      executionProviders: [init.provider],
+      graphOptimizationLevel: 'all',
+      // Memory pattern planning makes every run after the first allocate one new block of the
+      // planned size next to the arena chunks the first run left free: measured +200 MiB for
+      // taef2 at 512x512 on CPU, and no faster. Off, a session's peak stays at its first run's,
+      // which is what the memory estimates assume (src/routing/profiles.ts).
+      ...(init.provider === 'cpu' ? { enableMemPattern: false } : {}),
+      ...(init.intraOpThreads > 0 ? { intraOpNumThreads: init.intraOpThreads } : {}),
+    });
+    existing.catch(() => sessions.delete(key));
+    sessions.set(key, existing);
+  }
+  return existing;
+}
+
+async function handle(request: WorkerRequest): Promise<WorkerReply> {
+  switch (request.type) {
+    case 'load':
+      models.set(request.key, request.model);
+      await session(request.key);
+      return { id: request.id, ok: true };
+    case 'run': {
+      const s = await session(request.key);
+      const results = await s.run({ [request.inputName]: new ort.Tensor('float32', request.data, request.dims) }, [request.outputName]);
+      const output = results[request.outputName];
+      for (const value of Object.values(results)) if (value !== output) value.dispose();
+      return { id: request.id, ok: true, data: output.data as Float32Array, dims: output.dims.map(Number) };
+    }
+    case 'close':
+      await Promise.allSettled([...sessions.values()].map(async (s) => (await s).release()));
+      sessions.clear();
+      return { id: request.id, ok: true };
+  }
+}
+
+parentPort!.on('message', (request: WorkerRequest) => {
+  handle(request).then(
+    (reply) => parentPort!.postMessage(reply, reply.ok && reply.data ? [reply.data.buffer as ArrayBuffer] : []),
+    (error: unknown) => parentPort!.postMessage({ id: request.id, ok: false, message: error instanceof Error ? error.message : String(error) } satisfies WorkerReply),
+  );
+});
