@@ -68,6 +68,8 @@ export class UpstreamPool implements UpstreamRunner {
       .sort((a, b) => a.expectedSeconds(operation, pixels) - b.expectedSeconds(operation, pixels));
     const order = planned ? [planned, ...others] : others;
     const failures: string[] = [];
+    // One step: an upstream reports no tiles, so progress goes 0/1 when sent and 1/1 when answered.
+    hooks.onStarted?.(1);
     for (const endpoint of order) {
       if (hooks.signal?.aborted) throw new GatewayError('CANCELLED', 'the request was cancelled');
       if (!endpoint.breaker.tryAcquire()) {
