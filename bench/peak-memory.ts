@@ -1,9 +1,14 @@
 /**
- * Estimated versus measured peak memory of taef2 encode and decode at three sizes on this machine.
+ * peakMemory: estimated versus measured peak memory of taef2 encode and decode at three sizes on this machine.
  * Each measurement is a fresh `latentgate calibrate --measure` process (peak resident memory growth
  * over two runs, session creation included; see src/routing/peak-memory.ts). The estimate is the
  * shipped (derived) profile at the compute dtype of the CPU device, float32, i.e. what the router
  * reserves before any calibration.
+ *
+ * tiledPeakMemory: a taef2 4096x4096 encode on a 2 GiB CPU budget (default 256 MiB headroom),
+ * planned and run through the router in a fresh process (test/support/tiled-memory-child.ts): the
+ * route (TILED), the measured peak RSS growth against the plan and the budget, and the run time.
+ * Minutes on 2 cores, so not part of the test suite.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -12,6 +17,7 @@ import { ModelRegistry } from '../src/models/registry.ts';
 import type { CalibrationMeasurement } from '../src/routing/calibrate.ts';
 import { estimatePeakBytes } from '../src/routing/estimator.ts';
 import { ProfileSource } from '../src/routing/profile-source.ts';
+import type { Plan } from '../src/routing/router.ts';
 import { MODELS_DIR } from './support.ts';
 
 const BIN = join(import.meta.dirname, '../bin/latentgate.js');
@@ -39,4 +45,33 @@ export async function peakMemory(sizes = [256, 512, 768]) {
     }
   }
   return { benchmark: 'peak-memory', model: 'taef2', device: 'cpu', dtype: 'float32', measure: 'peak RSS growth of a fresh process, 2 runs', rows };
+}
+
+export async function tiledPeakMemory(model = 'taef2', size = 4096, budget = '2GiB') {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../test/support/tiled-memory-child.ts'), model, String(size), budget], {
+    cwd: join(import.meta.dirname, '..'),
+    env: { ...process.env, MODELS_DIR },
+    maxBuffer: 16 * 2 ** 20,
+  });
+  const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { plan: Plan; peakBytes: number; exact: boolean; seconds: number; steps: number; dims: number[] };
+  const mib = (bytes: number) => +(bytes / 2 ** 20).toFixed(1);
+  return {
+    benchmark: 'tiled-peak-memory',
+    model,
+    operation: 'encode',
+    size: `${size}x${size}`,
+    device: 'cpu',
+    dtype: r.plan.dtype,
+    route: r.plan.route,
+    tile: r.plan.tiles?.tile,
+    steps: r.steps,
+    seconds: +r.seconds.toFixed(1),
+    measuredPeakMiB: mib(r.peakBytes),
+    plannedMiB: mib(r.plan.bytes),
+    budgetMiB: mib(r.plan.budgetBytes),
+    withinPlan: r.peakBytes <= r.plan.bytes,
+    withinBudget: r.peakBytes <= r.plan.budgetBytes,
+    exact: r.exact,
+    measure: 'peak RSS growth of a fresh process over one run',
+  };
 }

@@ -1,12 +1,13 @@
 /** `npm run bench`: every benchmark, one JSON object per line. */
 import { batching } from './batching.ts';
 import { gatewayOverhead } from './gateway-overhead.ts';
-import { peakMemory } from './peak-memory.ts';
+import { peakMemory, tiledPeakMemory } from './peak-memory.ts';
 
 const benchmarks: Record<string, () => Promise<unknown>> = {
   'gateway-overhead': () => gatewayOverhead(),
   batching: () => batching(),
   'peak-memory': () => peakMemory(),
+  'tiled-peak-memory': () => tiledPeakMemory(),
 };
 
 const only = process.argv.slice(2);

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CPU_ARENA_MARGIN, fitCalibration, type CalibrationMeasurement } from '../src/routing/calibrate.ts';
+import { CALIBRATION_TILE, CPU_ARENA_MARGIN, fitCalibration, type CalibrationMeasurement } from '../src/routing/calibrate.ts';
 import { estimatePeakBytes, latentStageBytes, parseModelMemoryProfiles, runBytes, shippedProfiles, type ModelMemoryProfiles } from '../src/routing/estimator.ts';
 import { ProfileSource } from '../src/routing/profile-source.ts';
 import type { Plan } from '../src/routing/router.ts';
@@ -56,7 +56,9 @@ test('calibrate measures taef2, stores a calibrated profile, and plan then says 
   // what was measured: whole runs, and the latent stage on its own.
   const shipped = shippedProfiles('taef2')!;
   for (const m of report.measurements) {
-    const estimate = m.stage === 'whole' ? runBytes(shipped.encode, m.size * m.size, 1, 'float32') : latentStageBytes(shipped.encode, m.size * m.size, 1, 'float32');
+    // The latent stage is measured as a tiled run with CALIBRATION_TILE px tiles runs it.
+    const tilePixels = Math.min(m.size, CALIBRATION_TILE) ** 2;
+    const estimate = m.stage === 'whole' ? runBytes(shipped.encode, m.size * m.size, 1, 'float32') : latentStageBytes(shipped.encode, m.size * m.size, 1, 'float32', tilePixels);
     assert.ok(estimate >= m.peakBytes, `shipped ${m.stage} estimate at ${m.size} px ${estimate} < measured ${m.peakBytes}`);
   }
 
@@ -127,7 +129,11 @@ test('fitCalibration: fitted line x margin, raised over every sample; unmeasured
   for (const s of measurements) assert.ok(runBytes(e, s.size * s.size, 1, 'float32') >= s.peakBytes - 1, `${s.size} px under the line`);
   assert.equal(e.fit!.maxUnderestimate, 0);
   // No latent measurements: the derived fp16 stage is kept, doubled for float32.
-  assert.deepEqual(e.latentStage, { fixedBytes: base.encode.latentStage!.fixedBytes, bytesPerPixel: base.encode.latentStage!.bytesPerPixel * 2 });
+  assert.deepEqual(e.latentStage, {
+    fixedBytes: base.encode.latentStage!.fixedBytes,
+    bytesPerPixel: base.encode.latentStage!.bytesPerPixel * 2,
+    tileBytesPerPixel: base.encode.latentStage!.tileBytesPerPixel! * 2,
+  });
   assert.deepEqual(fitted.decode, base.decode);
   // With latent measurements the stage is fitted too.
   const withStage = fitCalibration(base, [...measurements, m('latent', 1024, 100e6), m('latent', 2048, 340e6)], { dtype: 'float32', margin: 1, device: 'test' });

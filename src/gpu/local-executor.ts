@@ -1,12 +1,16 @@
 /**
  * Runs encode and decode on this machine, whole or in tiles. Tiled runs split the network at the
  * latent resolution where the model allows it (see tae-loader): the image-resolution part runs
- * per tile, the latent-resolution part (with the GroupNorm branches) runs once on the whole map.
+ * on overlapping, blended tiles. The latent-resolution part (with the GroupNorm branches) runs in
+ * tiles too when it has `latentSteps`: GroupNorm statistics over the whole map first, then cores
+ * with an exact halo (src/gpu/latent-stage.ts), equal to the whole-map run; otherwise (no
+ * GroupNorm branches: small, cheap) it runs once on the whole map. Whole runs are one graph.
  */
 import { GatewayError } from '../errors.js';
 import type { ModelDefinition, Operation, StagedNetwork } from '../models/model.js';
 import type { OnnxRuntime } from './onnx-runtime.js';
 import { leadingChannels, type Nchw } from './tensor.js';
+import { countLatentTiles, runLatentSteps } from './latent-stage.js';
 import { countTiles, runTiled } from './tiling.js';
 
 export interface TilePlan {
@@ -28,14 +32,20 @@ export class LocalExecutor {
     return this.runtime.choice.provider;
   }
 
-  /** Steps a run reports progress in: tiles (+1 for the whole-map stage) or 1 for a whole run. */
+  /**
+   * Steps a run reports progress in: 1 for a whole run; for a tiled run the image-resolution
+   * tiles plus the latent stage's tiles (every pass of every step), or +1 for a whole-map stage.
+   */
   progressSteps(model: ModelDefinition, op: Operation, height: number, width: number, tiles?: TilePlan): number {
     if (!tiles) return 1;
     const f = model.downscaleFactor;
     const [h, w] = op === 'encode' ? [height, width] : [height / f, width / f];
     const unit = op === 'encode' ? 1 : f;
-    const network = this.network(model, op);
-    return countTiles(h, w, { tile: tiles.tile / unit, overlap: tiles.overlap / unit, down: op === 'encode' ? f : 1 }) + (network.stages ? 1 : 0);
+    const stages = this.network(model, op).stages;
+    const highResolution = countTiles(h, w, { tile: tiles.tile / unit, overlap: tiles.overlap / unit, down: op === 'encode' ? f : 1 });
+    if (!stages) return highResolution;
+    if (!stages.latentSteps) return highResolution + 1;
+    return highResolution + countLatentTiles(stages.latentSteps, height / f, width / f, latentTile(tiles, f));
   }
 
   async run(model: ModelDefinition, op: Operation, input: Nchw, tiles: TilePlan | undefined, hooks: RunHooks = {}): Promise<Nchw> {
@@ -50,6 +60,29 @@ export class LocalExecutor {
       output = await this.runTiledNetwork(model, op, network, input, tiles, hooks, run);
     }
     return op === 'encode' ? leadingChannels(output, model.latentChannels) : output;
+  }
+
+  /**
+   * The latent-resolution part of a tiled run on the whole latent-resolution map `x` (encoder: the
+   * image stage's features; decoder: the latent): in tiles with whole-map GroupNorm statistics when
+   * the network has `latentSteps`, else one whole-map run. `onTile` ticks once per tile (once for a
+   * whole-map run). Also what calibration measures as the `latent` stage.
+   */
+  async runLatentStage(model: ModelDefinition, op: Operation, x: Nchw, tiles: TilePlan, hooks: { onTile?: () => void; signal?: AbortSignal } = {}): Promise<Nchw> {
+    const network = this.network(model, op);
+    const stages = network.stages;
+    if (!stages) throw new Error(`model "${model.id}" ${op} has no latent-resolution stage`);
+    if (!stages.latentSteps) {
+      const y = await this.runtime.run(`${model.id}/${op}/low`, stages.latentResolution, network.inputName, network.outputName, x);
+      hooks.onTile?.();
+      return y;
+    }
+    return runLatentSteps(stages.latentSteps, x, {
+      tile: latentTile(tiles, model.downscaleFactor),
+      run: (stage, graph, inputs, outputs) => this.runtime.runNamed(`${model.id}/${op}/${stage}`, graph, inputs, outputs),
+      onTile: hooks.onTile,
+      signal: hooks.signal,
+    });
   }
 
   private network(model: ModelDefinition, op: Operation): StagedNetwork {
@@ -76,6 +109,10 @@ export class LocalExecutor {
       if (hooks.signal?.aborted) throw new GatewayError('CANCELLED', 'the run was cancelled between tiles');
     };
     const stages = network.stages;
+    const lowResolution = (x: Nchw) => {
+      checkCancelled();
+      return this.runLatentStage(model, op, x, tiles, { onTile: tick, signal: hooks.signal });
+    };
     if (op === 'encode') {
       const perTile = stages ? stages.highResolution : network.whole;
       const features = await runTiled(input, {
@@ -88,18 +125,10 @@ export class LocalExecutor {
         onTile: tick,
         signal: hooks.signal,
       });
-      if (!stages) return features;
-      checkCancelled();
-      const latent = await run('low', stages.latentResolution, features);
-      tick();
-      return latent;
+      return stages ? lowResolution(features) : features;
     }
-    let features = input;
-    if (stages) {
-      features = await run('low', stages.latentResolution, input);
-      tick();
-      checkCancelled();
-    }
+    const features = stages ? await lowResolution(input) : input;
+    checkCancelled();
     return runTiled(features, {
       tile: tiles.tile / f,
       overlap: tiles.overlap / f,
@@ -111,4 +140,9 @@ export class LocalExecutor {
       signal: hooks.signal,
     });
   }
+}
+
+/** Core side of the latent stage's tiles: the image tile at latent resolution (at least 16 px). */
+export function latentTile(tiles: TilePlan, downscaleFactor: number): number {
+  return Math.max(16, Math.floor(tiles.tile / downscaleFactor));
 }

@@ -48,18 +48,17 @@ export class GraphBuilder {
     return output;
   }
 
-  /** Serializes a model whose inputs and outputs are float NCHW tensors with symbolic batch and spatial dims. */
-  build(input: { name: string; channels: number }, output: { name: string; channels: number }, graphName: string): Uint8Array {
-    const valueInfo = (name: string, channels: number, prefix: string) =>
-      onnx.ValueInfoProto.create({
-        name,
-        type: {
-          tensorType: {
-            elemType: FLOAT,
-            shape: { dim: [{ dimParam: 'batch' }, { dimValue: channels }, { dimParam: `${prefix}_height` }, { dimParam: `${prefix}_width` }] },
-          },
-        },
-      });
+  /**
+   * Serializes a model whose inputs and outputs are float NCHW tensors with a symbolic batch. One
+   * spec or a list per side; a spec's spatial dims are symbolic (`{prefix}_height`, prefix `in` /
+   * `out` for a single tensor, else its name) unless `spatial` fixes them (e.g. [1, 1] for
+   * per-channel statistics).
+   */
+  build(input: TensorSpec | TensorSpec[], output: TensorSpec | TensorSpec[], graphName: string): Uint8Array {
+    const valueInfos = (specs: TensorSpec | TensorSpec[], single: string) => {
+      const list = Array.isArray(specs) ? specs : [specs];
+      return list.map((spec) => valueInfo(spec, list.length === 1 ? single : spec.name));
+    };
     const model = onnx.ModelProto.create({
       irVersion: 7,
       producerName: 'latentgate',
@@ -68,10 +67,25 @@ export class GraphBuilder {
         name: graphName,
         node: this.nodes,
         initializer: this.initializers,
-        input: [valueInfo(input.name, input.channels, 'in')],
-        output: [valueInfo(output.name, output.channels, 'out')],
+        input: valueInfos(input, 'in'),
+        output: valueInfos(output, 'out'),
       },
     });
     return onnx.ModelProto.encode(model).finish();
   }
+}
+
+/** A graph input or output: float NCHW, `channels` fixed, spatial dims symbolic unless given. */
+export interface TensorSpec {
+  name: string;
+  channels: number;
+  spatial?: [number, number];
+}
+
+function valueInfo(spec: TensorSpec, prefix: string) {
+  const spatial = spec.spatial ? spec.spatial.map((dimValue) => ({ dimValue })) : [{ dimParam: `${prefix}_height` }, { dimParam: `${prefix}_width` }];
+  return onnx.ValueInfoProto.create({
+    name: spec.name,
+    type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimValue: spec.channels }, ...spatial] } } },
+  });
 }

@@ -111,13 +111,24 @@ export class OnnxRuntime {
     return loading;
   }
 
-  /** Runs one network; `key` names it for the session cache. */
+  /** Runs one network with one NCHW input and one NCHW output; `key` names it for the session cache. */
   async run(key: string, model: Uint8Array, inputName: string, outputName: string, input: Nchw): Promise<Nchw> {
+    const [output] = await this.runNamed(key, model, { [inputName]: input }, [outputName]);
+    return output;
+  }
+
+  /**
+   * Runs one network with named NCHW inputs and returns the named outputs in the order asked
+   * (e.g. a feature map plus per-channel scale and shift, or several statistics).
+   */
+  async runNamed(key: string, model: Uint8Array, inputs: Record<string, Nchw>, outputNames: readonly string[]): Promise<Nchw[]> {
     await this.warm(key, model);
-    const reply = await this.call({ type: 'run', key, inputName, outputName, data: input.data, dims: [...input.dims] });
-    const dims = reply.dims!;
-    if (dims.length !== 4) throw new Error(`network ${key} returned ${dims.length}-D output [${dims}], expected NCHW`);
-    return { data: reply.data!, dims: dims as Nchw['dims'] };
+    const wire = Object.entries(inputs).map(([name, t]) => ({ name, data: t.data, dims: [...t.dims] }));
+    const reply = await this.call({ type: 'run', key, inputs: wire, outputNames: [...outputNames] });
+    return reply.outputs!.map(({ name, data, dims }) => {
+      if (dims.length !== 4) throw new Error(`network ${key} returned ${dims.length}-D output ${name} [${dims}], expected NCHW`);
+      return { data, dims: dims as Nchw['dims'] };
+    });
   }
 
   async close(): Promise<void> {

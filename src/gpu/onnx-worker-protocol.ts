@@ -8,9 +8,16 @@ export interface WorkerInit {
 
 export type WorkerRequest =
   | { type: 'load'; id: number; key: string; model: Uint8Array }
-  | { type: 'run'; id: number; key: string; inputName: string; outputName: string; data: Float32Array; dims: number[] }
+  | { type: 'run'; id: number; key: string; inputs: WireTensor[]; outputNames: string[] }
   | { type: 'close'; id: number };
 
 export type WorkerReply =
-  | { id: number; ok: true; data?: Float32Array; dims?: number[] }
+  | { id: number; ok: true; outputs?: WireTensor[] }
   | { id: number; ok: false; message: string };
+
+/** A named float32 tensor as it crosses the thread boundary. */
+export interface WireTensor {
+  name: string;
+  data: Float32Array;
+  dims: number[];
+}

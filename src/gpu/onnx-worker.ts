@@ -40,10 +40,12 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
       return { id: request.id, ok: true };
     case 'run': {
       const s = await session(request.key);
-      const results = await s.run({ [request.inputName]: new ort.Tensor('float32', request.data, request.dims) }, [request.outputName]);
-      const output = results[request.outputName];
-      for (const value of Object.values(results)) if (value !== output) value.dispose();
-      return { id: request.id, ok: true, data: output.data as Float32Array, dims: output.dims.map(Number) };
+      const feeds = Object.fromEntries(request.inputs.map((t) => [t.name, new ort.Tensor('float32', t.data, t.dims)]));
+      const results = await s.run(feeds, request.outputNames);
+      const wanted = new Set(request.outputNames);
+      for (const [name, value] of Object.entries(results)) if (!wanted.has(name)) value.dispose();
+      const outputs = request.outputNames.map((name) => ({ name, data: results[name].data as Float32Array, dims: results[name].dims.map(Number) }));
+      return { id: request.id, ok: true, outputs };
     }
     case 'close':
       await Promise.allSettled([...sessions.values()].map(async (s) => (await s).release()));
@@ -54,7 +56,8 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
 
 parentPort!.on('message', (request: WorkerRequest) => {
   handle(request).then(
-    (reply) => parentPort!.postMessage(reply, reply.ok && reply.data ? [reply.data.buffer as ArrayBuffer] : []),
+    // Outputs move back without a copy (one transfer per distinct buffer).
+    (reply) => parentPort!.postMessage(reply, reply.ok && reply.outputs ? [...new Set(reply.outputs.map((t) => t.data.buffer as ArrayBuffer))] : []),
     (error: unknown) => parentPort!.postMessage({ id: request.id, ok: false, message: error instanceof Error ? error.message : String(error) } satisfies WorkerReply),
   );
 });

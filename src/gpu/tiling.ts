@@ -1,8 +1,19 @@
 /**
- * Overlapping tiles with linear blending. Tiles are laid out in input coordinates, aligned to the
+ * Two ways to run a network in tiles.
+ *
+ * runTiled: overlapping tiles with linear blending. Tiles are laid out in input coordinates, aligned to the
  * network's stride so every tile maps onto whole output pixels; where tiles overlap, each output
  * pixel is a weighted mean with weights that ramp down towards a tile's inner edges (never at the
- * image border), so no seam remains. Pure layout functions plus one runner over a tile function.
+ * image border), so no seam remains. For networks whose receptive field is larger than any
+ * affordable overlap (the image-resolution stages): close to the whole run, not equal to it.
+ *
+ * runCropped: same-resolution networks with a small, known receptive field (the latent stage):
+ * the output is cut into cores that do not overlap, each core runs widened by a halo of at least
+ * the receptive radius, and only the core is kept. Every kept pixel saw exactly the inputs it sees
+ * in a whole run (zero padding included, at the map's border), so the result equals the whole run
+ * up to float rounding.
+ *
+ * Pure layout functions plus the runners over a tile function.
  */
 import { GatewayError } from '../errors.js';
 import type { Nchw } from './tensor.js';
@@ -59,7 +70,7 @@ export function countTiles(height: number, width: number, o: Pick<TiledRunOption
 }
 
 export async function runTiled(input: Nchw, o: TiledRunOptions): Promise<Nchw> {
-  const [n, c, h, w] = input.dims;
+  const [n, , h, w] = input.dims;
   const scale = (v: number) => (v * o.up) / o.down;
   const [oh, ow] = [scale(h), scale(w)];
   if (!Number.isInteger(oh) || !Number.isInteger(ow)) throw new Error(`input ${w}x${h} is not a multiple of the stride ${o.down}`);
@@ -94,15 +105,74 @@ export async function runTiled(input: Nchw, o: TiledRunOptions): Promise<Nchw> {
   const plane = oh * ow;
   for (let i = 0; i < sum.length; i++) sum[i] /= weightSum[i % plane];
   return { data: sum, dims: [n, o.outChannels, oh, ow] };
-  function crop(t: Nchw, row: Span, col: Span): Nchw {
-    const [th, tw] = [row.end - row.start, col.end - col.start];
-    const out = new Float32Array(n * c * th * tw);
-    for (let b = 0; b < n * c; b++) {
-      for (let y = 0; y < th; y++) {
-        const from = (b * h + row.start + y) * w + col.start;
-        out.set(t.data.subarray(from, from + tw), (b * th + y) * tw);
-      }
+}
+
+/** The rows × cols window of every batch item and channel. */
+export function crop(t: Nchw, row: Span, col: Span): Nchw {
+  const [n, c, h, w] = t.dims;
+  const [th, tw] = [row.end - row.start, col.end - col.start];
+  const out = new Float32Array(n * c * th * tw);
+  for (let b = 0; b < n * c; b++) {
+    for (let y = 0; y < th; y++) {
+      const from = (b * h + row.start + y) * w + col.start;
+      out.set(t.data.subarray(from, from + tw), (b * th + y) * tw);
     }
-    return { data: out, dims: [n, c, th, tw] };
   }
+  return { data: out, dims: [n, c, th, tw] };
+}
+
+/** Spans of at most `size` that cover [0, length) without overlapping, as even as possible. */
+export function planCores(length: number, size: number): Span[] {
+  if (!(size >= 1)) throw new Error(`core size ${size} must be at least 1`);
+  const count = Math.ceil(length / size);
+  return Array.from({ length: count }, (_, i) => ({ start: Math.round((i * length) / count), end: Math.round(((i + 1) * length) / count) }));
+}
+
+/** `span` widened by `halo` on each side, clipped to [0, length). */
+export function widen(span: Span, halo: number, length: number): Span {
+  return { start: Math.max(0, span.start - halo), end: Math.min(length, span.end + halo) };
+}
+
+export function countCores(height: number, width: number, size: number): number {
+  return planCores(height, size).length * planCores(width, size).length;
+}
+
+export interface CroppedRunOptions {
+  /** Core side and halo (pixels each side), in the network's (single) resolution. */
+  tile: number;
+  halo: number;
+  outChannels: number;
+  run: (tile: Nchw) => Promise<Nchw>;
+  onTile?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/** Runs a same-resolution network core by core with an exact halo (see the header). */
+export async function runCropped(input: Nchw, o: CroppedRunOptions): Promise<Nchw> {
+  const [n, , h, w] = input.dims;
+  const rows = planCores(h, o.tile);
+  const cols = planCores(w, o.tile);
+  const out = new Float32Array(n * o.outChannels * h * w);
+  const total = rows.length * cols.length;
+  let done = 0;
+  for (const row of rows) {
+    for (const col of cols) {
+      if (o.signal?.aborted) throw new GatewayError('CANCELLED', 'the run was cancelled between tiles');
+      const [wideRow, wideCol] = [widen(row, o.halo, h), widen(col, o.halo, w)];
+      const result = await o.run(crop(input, wideRow, wideCol));
+      const [, oc, th, tw] = result.dims;
+      if (oc !== o.outChannels || th !== wideRow.end - wideRow.start || tw !== wideCol.end - wideCol.start) {
+        throw new Error(`a ${wideCol.end - wideCol.start}x${wideRow.end - wideRow.start} tile gave [${result.dims}], expected ${o.outChannels} channels at the same size`);
+      }
+      const core = crop(result, { start: row.start - wideRow.start, end: row.end - wideRow.start }, { start: col.start - wideCol.start, end: col.end - wideCol.start });
+      const cw = col.end - col.start;
+      for (let b = 0; b < n * oc; b++) {
+        for (let y = 0; y < row.end - row.start; y++) {
+          out.set(core.data.subarray((b * (row.end - row.start) + y) * cw, (b * (row.end - row.start) + y + 1) * cw), (b * h + row.start + y) * w + col.start);
+        }
+      }
+      o.onTile?.(++done, total);
+    }
+  }
+  return { data: out, dims: [n, o.outChannels, h, w] };
 }

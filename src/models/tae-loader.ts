@@ -1,11 +1,20 @@
 /** Loads a tiny autoencoder from safetensors (either naming) into staged ONNX networks. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSafetensors, type StoredTensor } from '../tensors/safetensors.js';
+import { readSafetensors, tensorToFloat32, type StoredTensor } from '../tensors/safetensors.js';
 import { inferArchitecture, sequentialTensors, type TaeArchitecture } from '../gpu/tae/architecture.js';
-import { buildTaeGraph, channelsBefore, GRAPH_INPUT, GRAPH_OUTPUT } from '../gpu/tae/onnx-graph.js';
+import {
+  buildBranchStatisticsGraph,
+  buildTaeGraph,
+  channelsBefore,
+  GRAPH_INPUT,
+  GRAPH_OUTPUT,
+  GROUP_NORM_EPSILON,
+  GROUP_NORM_GROUPS,
+  haloOf,
+} from '../gpu/tae/onnx-graph.js';
 import { FAMILIES } from './families.js';
-import type { ModelDefinition, StagedNetwork } from './model.js';
+import type { LatentStep, ModelDefinition, StagedNetwork } from './model.js';
 
 /** Files a TAE folder may hold: separate parts (original taesd layout) or one diffusers file. */
 const PART_FILES = { encoder: 'encoder.safetensors', decoder: 'decoder.safetensors' } as const;
@@ -47,8 +56,13 @@ export async function loadTae(id: string, dir: string): Promise<ModelDefinition>
 
 /**
  * Splits at the latent resolution: after the encoder's last downsampler, before the decoder's
- * first upsample. Every GroupNorm branch in the TAE family sits at latent resolution, so running
- * that part whole keeps its statistics global; it is 1/64 of the pixels, so cheap to run whole.
+ * first upsample. Every GroupNorm branch in the TAE family sits at latent resolution. The image-
+ * resolution part runs in blended tiles; the latent part runs in tiles too, as `latentSteps`, with
+ * each GroupNorm's statistics gathered over the whole map in a first pass (exact, see
+ * src/gpu/latent-stage.ts). Running that part whole instead would be exact as well, but its
+ * branches widen the map to 256 channels: ~1.3 GiB at float32 for a 4096x4096 image, whatever the
+ * tile. Without GroupNorm branches (taesana, taesd) the latent part stays one whole-map graph: it
+ * is 1/64 (1/1024) of the pixels at 64 channels, cheap to run whole.
  */
 function stage(arch: TaeArchitecture): StagedNetwork {
   const layers = arch.layers;
@@ -62,10 +76,36 @@ function stage(arch: TaeArchitecture): StagedNetwork {
   );
   if (split > 0 && !globalOutsideLatentResolution) {
     const [first, second] = [buildTaeGraph(arch, 0, split), buildTaeGraph(arch, split)];
+    const [from, to] = arch.part === 'encoder' ? [split, layers.length] : [0, split];
     network.stages =
       arch.part === 'encoder'
         ? { highResolution: first, latentResolution: second, featureChannels: channelsBefore(arch, split) }
         : { latentResolution: first, highResolution: second, featureChannels: channelsBefore(arch, split) };
+    if (layers.slice(from, to).some((l) => l.kind === 'block' && l.hasGlobalBranch)) network.stages.latentSteps = latentSteps(arch, from, to);
   }
   return network;
+}
+
+/**
+ * Layers [from, to) (one resolution) as steps: a step starts at each GroupNorm block and runs up
+ * to the next one, so the layers between are fused into it; layers before the first GroupNorm
+ * block form a local step of their own.
+ */
+export function latentSteps(arch: TaeArchitecture, from: number, to: number): LatentStep[] {
+  const starts = [from, ...arch.layers.slice(from, to).flatMap((l, i) => (l.kind === 'block' && l.hasGlobalBranch && from + i > from ? [from + i] : []))];
+  return starts.map((start, i): LatentStep => {
+    const end = starts[i + 1] ?? to;
+    const halo = haloOf(arch, start, end);
+    const outChannels = channelsBefore(arch, end);
+    const first = arch.layers[start];
+    if (!(first.kind === 'block' && first.hasGlobalBranch)) return { kind: 'local', graph: buildTaeGraph(arch, start, end), halo, outChannels };
+    return {
+      kind: 'normalised',
+      statistics: buildBranchStatisticsGraph(arch, start),
+      graph: buildTaeGraph(arch, start, end, start),
+      halo,
+      outChannels,
+      norm: { groups: GROUP_NORM_GROUPS, epsilon: GROUP_NORM_EPSILON, gamma: tensorToFloat32(arch.tensors.get(`${start}.pool.1.weight`)!) },
+    };
+  });
 }

@@ -6,7 +6,9 @@
  * - `whole`: one encode/decode of a size x size image in one piece, session creation included
  *   (the profile's fixed part then covers the session, weights and runtime buffers);
  * - `latent`: for networks split at latent resolution (TAE), the latent-resolution stage alone on
- *   the latent map of an image of the given side. It only runs on its own in tiled runs, i.e. for
+ *   the latent map of an image of the given side, as a tiled run with 512 px tiles runs it (in
+ *   tiles with whole-map GroupNorm statistics where the network has GroupNorm branches, see
+ *   LocalExecutor.runLatentStage). It only runs on its own in tiled runs, i.e. for
  *   large images, so it is measured at large sizes (default 1024, 2048 and 4096 px: up to the
  *   default MAX_IMAGE_PIXELS, so the fit is not extrapolated; see CPU_ARENA_MARGIN for why that
  *   matters).
@@ -42,6 +44,9 @@ export const DEFAULT_SIZES = [256, 512, 768];
  * 20% even with the margin), which is why the latent stage is measured up to 4096 px.
  */
 export const CPU_ARENA_MARGIN = 1.25;
+
+/** Image tile side the latent stage is measured with (the TAE profiles' default tile). */
+export const CALIBRATION_TILE = 512;
 
 export interface CalibrationMeasurement {
   model: string;
@@ -104,8 +109,8 @@ export async function measureOnce(
     if (!stages) throw new Error(`model "${model.id}" ${operation} has no latent-resolution stage`);
     const channels = operation === 'encode' ? stages.featureChannels : model.latentChannels;
     inputDims = [1, channels, size / f, size / f];
-    // Same session key as LocalExecutor uses for this stage.
-    run = (data) => executor.runtime.run(`${model.id}/${operation}/low`, stages.latentResolution, network.inputName, network.outputName, { data, dims: inputDims });
+    // Exactly as a tiled run does it (same sessions), with the default tile.
+    run = (data) => executor.runLatentStage(model, operation, { data, dims: inputDims }, { tile: CALIBRATION_TILE, overlap: 0 });
   }
   await bootRuntime(executor.runtime);
   const baselineBytes = probe.start();
@@ -175,14 +180,18 @@ export function fitCalibration(base: ModelMemoryProfiles, measurements: readonly
         `bytes per pixel x${options.margin} for the allocator's step growth`,
     };
     const latent = samplesOf(measurements, operation, 'latent');
+    const ratio = COMPUTE_BYTES_PER_ELEMENT[options.dtype] / COMPUTE_BYTES_PER_ELEMENT[base[operation].dtype];
+    const previous = base[operation].latentStage;
+    // The per-tile part of a tiled latent stage is kept from the base profile (restated at the
+    // measured dtype): the measurements run one tile size, so their intercept already holds it
+    // once at 512 px tiles, and keeping it on top errs high, never low.
+    const tilePart = previous?.tileBytesPerPixel !== undefined ? { tileBytesPerPixel: previous.tileBytesPerPixel * ratio } : {};
     if (latent.length > 0) {
       const stage = fitProfile(latent, { dtype: options.dtype });
-      profile.latentStage = { fixedBytes: stage.fixedBytes, bytesPerPixel: safeSlope(stage, latent, options.margin) };
-    } else if (base[operation].latentStage) {
+      profile.latentStage = { fixedBytes: stage.fixedBytes, bytesPerPixel: safeSlope(stage, latent, options.margin), ...tilePart };
+    } else if (previous) {
       // Not measured: keep the previous stage estimate, restated at the measured dtype.
-      const ratio = COMPUTE_BYTES_PER_ELEMENT[options.dtype] / COMPUTE_BYTES_PER_ELEMENT[base[operation].dtype];
-      const previous = base[operation].latentStage!;
-      profile.latentStage = { fixedBytes: previous.fixedBytes, bytesPerPixel: previous.bytesPerPixel * ratio };
+      profile.latentStage = { fixedBytes: previous.fixedBytes, bytesPerPixel: previous.bytesPerPixel * ratio, ...tilePart };
     }
     profile.fit = fitStats(profile, whole);
     out[operation] = profile;

@@ -35,14 +35,16 @@
  * run (see accumulationBytes): the whole input tensor, a float32 output accumulator and a float32
  * blend-weight map. When the image fits in one tile the run IS a whole run (no accumulators),
  * which is what the CSV shows (tiled == whole at or below the tile size).
- * Networks split at latent resolution (the TAE family, see src/models/tae-loader.ts) run that
- * part once on the whole map, so a tiled run also needs `latentStage` bytes that grow with the
- * WHOLE image, not the tile. They are added, not maxed: on CPU every network stage is its own
+ * Networks split at latent resolution (the TAE family, see src/models/tae-loader.ts) also need
+ * `latentStage` bytes. They are added, not maxed: on CPU every network stage is its own
  * onnxruntime session whose arena keeps its high-water mark, so the tile stage's memory is still
  * held while the latent stage runs (measured: taef2 2048x2048 tiled encode, tiles 366 MiB, then
- * +260 MiB for the latent stage). For taef2 this term is what limits the largest image: its
- * GroupNorm branches widen the latent-resolution map to 256 channels (~80 B per image pixel at
- * float32 on CPU, i.e. ~1.3 GiB at 4096x4096), whatever the tile size.
+ * +260 MiB for the latent stage). Without GroupNorm branches that part runs once on the whole map
+ * and grows with the WHOLE image (`bytesPerPixel`). With them (taef2) it runs in tiles with
+ * whole-map statistics (src/gpu/latent-stage.ts): what grows with the whole image is only a few
+ * 64-channel feature maps (`bytesPerPixel`, small), plus one latent tile's activations per session
+ * (`tileBytesPerPixel`, per TILE pixel). Before, taef2's whole-map stage widened the latent map to
+ * 256 channels (~80 B per image pixel at float32 on CPU, ~1.3 GiB at 4096x4096) whatever the tile.
  *
  * Evidence and caveats from the CSV (/shared/fixtures/vram/vae-encode-measured.csv):
  * - Bytes, not percent, are card-independent for sd15: the same size costs the same bytes on
@@ -107,7 +109,13 @@ export interface MemoryProfile {
    * (bytes per image pixel per batch item at `dtype`, plus its own fixed bytes), held on top of
    * one tile's peak. Absent when a tiled run tiles the whole network (AutoencoderKL).
    */
-  latentStage?: { fixedBytes: number; bytesPerPixel: number };
+  latentStage?: {
+    fixedBytes: number;
+    /** Per image pixel (per batch item): what the stage holds for the whole map. */
+    bytesPerPixel: number;
+    /** Per tile pixel (per batch item), when the stage itself runs in tiles (its sessions' tile activations). */
+    tileBytesPerPixel?: number;
+  };
   /** True only when fitted to measurements of this network. */
   calibrated: boolean;
   /** Where the numbers come from (measurement file, derivation). */
@@ -211,10 +219,14 @@ export function accumulationBytes(profiles: ModelMemoryProfiles, operation: Oper
   return batch * (profiles.latentChannels * e * latentPixels + 3 * 4 * pixels) + 4 * pixels;
 }
 
-/** Bytes of the latent-resolution stage a tiled run executes on the whole map (0 without one). */
-export function latentStageBytes(profile: MemoryProfile, pixels: number, batch: number, dtype: ComputeDType): number {
-  if (!profile.latentStage) return 0;
-  return profile.latentStage.fixedBytes + profile.latentStage.bytesPerPixel * dtypeRatio(profile, dtype) * pixels * batch;
+/**
+ * Bytes of the latent-resolution stage of a tiled run over `pixels` per image with tiles of
+ * `tilePixels` (0 without one).
+ */
+export function latentStageBytes(profile: MemoryProfile, pixels: number, batch: number, dtype: ComputeDType, tilePixels = 0): number {
+  const stage = profile.latentStage;
+  if (!stage) return 0;
+  return stage.fixedBytes + (stage.bytesPerPixel * pixels + (stage.tileBytesPerPixel ?? 0) * tilePixels) * dtypeRatio(profile, dtype) * batch;
 }
 
 /** Estimated peak device bytes of one encode/decode request. Throws RangeError on invalid input. */
@@ -232,7 +244,7 @@ export function estimatePeakBytes(profiles: ModelMemoryProfiles, input: Estimate
     bytes =
       runBytes(profile, tilePixels, input.batch, input.dtype) +
       accumulationBytes(profiles, input.operation, input.width, input.height, input.batch, input.dtype) +
-      latentStageBytes(profile, input.width * input.height, input.batch, input.dtype);
+      latentStageBytes(profile, input.width * input.height, input.batch, input.dtype, tilePixels);
   } else {
     bytes = runBytes(profile, input.width * input.height, input.batch, input.dtype);
   }
@@ -334,7 +346,9 @@ function checkProfile(value: unknown, where: string): MemoryProfile {
     (p.latentStage === undefined ||
       (typeof p.latentStage === 'object' && p.latentStage !== null &&
         typeof p.latentStage.fixedBytes === 'number' && Number.isFinite(p.latentStage.fixedBytes) && p.latentStage.fixedBytes >= 0 &&
-        typeof p.latentStage.bytesPerPixel === 'number' && Number.isFinite(p.latentStage.bytesPerPixel) && p.latentStage.bytesPerPixel >= 0));
+        typeof p.latentStage.bytesPerPixel === 'number' && Number.isFinite(p.latentStage.bytesPerPixel) && p.latentStage.bytesPerPixel >= 0 &&
+        (p.latentStage.tileBytesPerPixel === undefined ||
+          (typeof p.latentStage.tileBytesPerPixel === 'number' && Number.isFinite(p.latentStage.tileBytesPerPixel) && p.latentStage.tileBytesPerPixel >= 0))));
   if (!ok) throw new TypeError(`${where}: not a valid memory profile`);
   return p as MemoryProfile;
 }

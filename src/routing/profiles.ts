@@ -73,6 +73,8 @@ export interface TaeProfileOptions {
    * Default 256, the conservative choice for an unknown tiny autoencoder.
    */
   globalBranchChannels?: number;
+  /** GroupNorm blocks at latent resolution (taef2: 3); default 3 where there are branches. */
+  globalBlocks?: number;
   /** Weight bytes of one network at fp16; default 8 MiB (assumed upper bound: taesd-style halves are on the order of 1M parameters, not re-counted). */
   weightBytes?: number;
   defaultTile?: number;
@@ -88,11 +90,22 @@ export interface TaeProfileOptions {
  * fp16, i.e. ~0.75 GiB at 1024^2 and ~3 GiB at 2048^2 (an AutoencoderKL encode needs ~3.6x more).
  * Fixed: weights + 64 MiB for cuDNN workspace / arena initial chunk.
  *
- * Latent stage (tiled runs run it whole, see estimator.ts): ~6 live `internalChannels` tensors
- * plus 3 of `globalBranchChannels` (the 1x1 conv output, its GroupNorm and ReLU) at 1/f^2 of the
- * pixels, x1.5 arena headroom: taef2 (6x64 + 3x256) x 2 B x 1.5 / 64 = 54 B/px at fp16; plus
- * 96 MiB for creating its own onnxruntime session (a fresh session of the taef2 or taesana latent
- * stage measured 20..73 MiB on CPU at sizes where its activations are negligible).
+ * Latent stage of a tiled run (see estimator.ts):
+ * - without GroupNorm branches it runs whole: ~6 live `internalChannels` tensors at 1/f^2 of the
+ *   pixels, x1.5 arena headroom: (6 x 64) x 2 B x 1.5 / 64 = 18 B/px at fp16 (taesd-style), plus
+ *   96 MiB for creating its onnxruntime session (a fresh session of the taef2 or taesana latent
+ *   stage measured 20..73 MiB on CPU at sizes where its activations are negligible).
+ * - with them (taef2) it runs in tiles with whole-map GroupNorm statistics (src/gpu/latent-
+ *   stage.ts). Whole map: 4 `internalChannels` float32 maps in the host process (a step's input
+ *   and output, and one of each not yet collected) = 4 x 64 x 4 B / 64 = 16 B/px at float32,
+ *   stated as 8 at fp16 (so float32 gives 16). Per tile pixel, each GroupNorm block has two
+ *   sessions whose arenas keep one tile's activations: the statistics pass (2 `globalBranch
+ *   Channels` tensors) and the block (3 of them plus ~6 `internalChannels`), x1.6 for the halo
+ *   (a 32 px latent core with 4 px each side is 1.56x the core): taef2
+ *   3 x (5 x 256 + 6 x 64) x 2 B x 1.6 / 64 = 250 B per tile pixel at fp16. No arena factor on
+ *   top: measured, this term is 1.7x under the derived one (below). Fixed: 48 MiB for its 6-7
+ *   small sessions (weights under 1 MiB each; the whole stage measured 40 MiB in all for a 512 px
+ *   image in 48 px cores).
  *
  * Measured on CPU (onnxruntime-node 1.30, float32, 2 cores; peak RSS growth of a fresh process
  * over one run, session creation included; see `latentgate calibrate`), against these derived
@@ -100,8 +113,15 @@ export interface TaeProfileOptions {
  * - taef2 whole encode: 101 / 294 / 497 / 1094 / 2316 MiB at 256 / 512 / 768 / 1024 / 1536 px,
  *   i.e. ~1000-1100 B/px at the larger sizes; derived 1536 B/px + 80 MiB (+40..60%).
  *   Whole decode: 95 / 296 / 1111 MiB at 256 / 512 / 1024 px (same per-pixel cost).
- * - taef2 latent stage alone: 101 / 348 / 1295 MiB at the latent maps of 1024 / 2048 / 4096 px
- *   images (encode; decode within 3%), slope 79 B per image pixel; derived 108 B/px + 96 MiB.
+ * - taef2 latent stage run whole (before it ran in tiles): 101 / 348 / 1295 MiB at the latent
+ *   maps of 1024 / 2048 / 4096 px images (encode; decode within 3%), slope 79 B per image pixel.
+ *   Run in tiles (64 px latent cores, i.e. 512 px image tiles): 78..90 / 125 / 284 MiB encode
+ *   (decode 298 MiB at 4096 px), input map included: slope 13.2 B per image pixel, derived 16;
+ *   128 px cores took +190 MiB at 4096 px: ~234 B per extra (haloed) tile pixel, ~297 per core
+ *   pixel at 64 px cores; derived 499 at float32. 512 px image with 48 px cores: 40 MiB
+ *   (derived 122); 2048 px with 32 px cores: 105 MiB (derived 143). At 512 px tiles the derived
+ *   stage is 48 + 256 + 125 = 429 MiB at 4096 px. A 4096x4096 taef2 tiled encode (512 px tiles, float32,
+ *   2 GiB budget) measured a 734-763 MiB peak in all against 1118 MiB planned (bench/peak-memory.ts).
  * - taesana encode: 49 / 90 / 346 MiB at 512 / 1024 / 2048 px (~86 B/px); derived with
  *   internalDownscale 2: 384 B/px (4.5x over). Its latent stage: 24 / 45 / 133 MiB at 1024 /
  *   4096 / 8192 px (1.7 B/px); derived 2.25 B/px + 96 MiB.
@@ -117,7 +137,14 @@ export function taeProfiles(options: TaeProfileOptions): ModelMemoryProfiles {
   const globalChannels = options.globalBranchChannels ?? 256;
   // internalDownscale describes the encoder's first layers; a decoder's last layers are assumed full resolution.
   const bytesPerPixel = { encode: (4 * channels * 2 * 1.5) / internalDownscale ** 2, decode: 4 * channels * 2 * 1.5 };
-  const latentStage = { fixedBytes: 96 * 2 ** 20, bytesPerPixel: ((6 * channels + 3 * globalChannels) * 2 * 1.5) / options.downscaleFactor ** 2 };
+  const latentPixels = options.downscaleFactor ** 2;
+  const latentStage = globalChannels
+    ? {
+        fixedBytes: 48 * 2 ** 20,
+        bytesPerPixel: (4 * channels * 2) / latentPixels,
+        tileBytesPerPixel: ((options.globalBlocks ?? 3) * (5 * globalChannels + 6 * channels) * 2 * 1.6) / latentPixels,
+      }
+    : { fixedBytes: 96 * 2 ** 20, bytesPerPixel: (6 * channels * 2 * 1.5) / latentPixels };
   const make = (operation: 'encode' | 'decode'): MemoryProfile => ({
     id: `${options.model}/${operation}`,
     fixedBytes: weightBytes + 64 * 2 ** 20,
@@ -128,7 +155,7 @@ export function taeProfiles(options: TaeProfileOptions): ModelMemoryProfiles {
     calibrated: false,
     source:
       `derived: tiny autoencoder, ~4 live ${channels}-channel tensors at ${operation === 'encode' && internalDownscale > 1 ? `1/${internalDownscale ** 2} of the pixels` : 'full resolution'} x 1.5 arena headroom` +
-      `${globalChannels ? `, ${globalChannels}-channel GroupNorm branches at latent resolution` : ''}; uncalibrated until measured`,
+      `${globalChannels ? `, ${globalChannels}-channel GroupNorm branches at latent resolution (tiled, whole-map statistics)` : ''}; uncalibrated until measured`,
   });
   return {
     model: options.model,
@@ -142,12 +169,12 @@ export function taeProfiles(options: TaeProfileOptions): ModelMemoryProfiles {
 }
 
 /** Known tiny autoencoders: latent channels, downscale factor, and what shapes their memory. */
-export const TAE_MODELS: Readonly<Record<string, { latentChannels: number; downscaleFactor: number; internalDownscale?: number; globalBranchChannels: number }>> = {
+export const TAE_MODELS: Readonly<Record<string, { latentChannels: number; downscaleFactor: number; internalDownscale?: number; globalBranchChannels: number; globalBlocks?: number }>> = {
   taesd: { latentChannels: 4, downscaleFactor: 8, globalBranchChannels: 0 },
   taesdxl: { latentChannels: 4, downscaleFactor: 8, globalBranchChannels: 0 },
   taesd3: { latentChannels: 16, downscaleFactor: 8, globalBranchChannels: 0 },
   taef1: { latentChannels: 16, downscaleFactor: 8, globalBranchChannels: 0 },
-  taef2: { latentChannels: 32, downscaleFactor: 8, globalBranchChannels: 256 },
+  taef2: { latentChannels: 32, downscaleFactor: 8, globalBranchChannels: 256, globalBlocks: 3 },
   taesana: { latentChannels: 32, downscaleFactor: 32, internalDownscale: 2, globalBranchChannels: 0 },
 };
 

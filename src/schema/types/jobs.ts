@@ -42,7 +42,7 @@ export const JobResultUnion = builder.unionType('JobResult', {
 });
 
 const JobProgressType = builder.objectRef<{ done: number; total: number }>('JobProgress').implement({
-  description: 'Steps of the run: tiles (plus one whole-map stage for models that have one), or 1 for a whole run.',
+  description: 'Steps of the run: tiles (plus the latent-resolution stage: its tiles, or one step where it runs on the whole map), or 1 for a whole run.',
   fields: (t) => ({
     done: t.exposeInt('done'),
     total: t.exposeInt('total'),
