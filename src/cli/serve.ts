@@ -13,7 +13,7 @@ export async function serve(): Promise<void> {
   const snapshot = services.ledger.snapshot();
   console.log(
     `[latentgate] listening on http://${config.host}:${port}/graphql; models: ${models.join(', ') || `none in ${config.modelsDir}`}; ` +
-      `device ${snapshot.name} (${services.runtime.choice.reason}), budget ${formatBytes(snapshot.budgetBytes)}`,
+      `device ${snapshot.name} (${services.runtime.choice.reason}), budget ${formatBytes(snapshot.budgetBytes)} from ${services.deviceMemorySource}`,
   );
   let closing = false;
   const shutdown = async (signal: string) => {

@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import { LocalExecutor } from '../gpu/local-executor.js';
 import { JobManager } from '../jobs/manager.js';
 import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
+import { deviceMemory } from '../gpu/device-memory.js';
 import { ModelRegistry } from '../models/registry.js';
 import { Router } from '../routing/index.js';
 import { CapacityLedger } from '../routing/ledger.js';
@@ -20,6 +21,8 @@ import { UpstreamPool } from '../upstream/pool.js';
 export interface RunningServices extends Services {
   runtime: OnnxRuntime;
   ledger: CapacityLedger;
+  /** Where the device budget came from (the CUDA card, or DEVICE_MEMORY). */
+  deviceMemorySource: string;
   /** Configured upstream endpoints (null when none are). */
   upstreams: UpstreamPool | null;
   close(): Promise<void>;
@@ -28,7 +31,8 @@ export interface RunningServices extends Services {
 export async function createServices(config: Config): Promise<RunningServices> {
   const registry = await ModelRegistry.load(config.modelsDir);
   const runtime = new OnnxRuntime(await chooseProvider(config.executionProvider), config.intraOpThreads);
-  const ledger = new CapacityLedger({ budgetBytes: config.deviceMemoryBytes, headroomBytes: config.headroomBytes, maxQueueLength: config.limits.maxQueueLength, name: `local:${runtime.choice.provider}` });
+  const memory = await deviceMemory(runtime.choice.provider, config.deviceMemoryBytes);
+  const ledger = new CapacityLedger({ budgetBytes: memory.bytes, headroomBytes: config.headroomBytes, maxQueueLength: config.limits.maxQueueLength, name: `local:${runtime.choice.provider}` });
   const profiles = new ProfileSource(join(config.dataDir, 'profiles'));
   const router = new Router(profiles, new LocalRunner(new LocalExecutor(runtime), ledger, new RunStats()));
   // With Redis, every instance serves every instance's result URLs.
@@ -62,6 +66,7 @@ export async function createServices(config: Config): Promise<RunningServices> {
     batcher,
     runtime,
     ledger,
+    deviceMemorySource: memory.source,
     upstreams,
     async close() {
       upstreams?.close();
