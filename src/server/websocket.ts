@@ -16,7 +16,16 @@ interface EnvelopedRoot {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function attachGraphQLWebSocket(server: Server, yoga: YogaServerInstance<any, any>): WebSocketServer {
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  // Upgrades are routed by hand (noServer) so the HTTP server's own errors, such as a port in use,
+  // stay with its owner instead of being re-emitted as WebSocket server errors.
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (request, socket, head) => {
+    if (new URL(request.url ?? '/', 'http://localhost').pathname !== yoga.graphqlEndpoint) {
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
+  });
   useServer(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
