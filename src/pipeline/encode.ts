@@ -21,15 +21,10 @@ export interface EncodeRequest {
   delivery: Delivery;
 }
 
-export interface EncodeResult extends Scaling {
+/** `width`/`height` are the size actually encoded; `original*` the size sent. */
+export interface EncodeResult extends Scaling, Omit<PreparedImage, 'pixels'> {
   model: string;
   latent: Delivered & { shape: number[]; dtype: LatentDType; sha256: string; byteLength: number };
-  /** The size actually encoded, and the size sent. */
-  width: number;
-  height: number;
-  originalWidth: number;
-  originalHeight: number;
-  resized: boolean;
   plan: Plan;
   seconds: number;
 }

@@ -3,7 +3,6 @@ import type { Delivery } from '../pipeline/delivery.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
 import type { ImageFormat } from '../imaging/images.js';
 import type { GraphQLContext } from '../server/context.js';
-import { GatewayError } from '../errors.js';
 import { decodeBase64, exactlyOne } from './inputs.js';
 
 export interface DecodeArgs {
@@ -23,13 +22,10 @@ export async function decodeResolver({ services }: GraphQLContext, args: DecodeA
 /** The pipeline request for decode arguments (shared by `decode` and `submitDecode`). */
 export function decodeRequest(services: GraphQLContext['services'], args: DecodeArgs): DecodeRequest {
   const source = exactlyOne(args.latent, args.latentUrl, ['latent', 'latentUrl']);
-  const maxBytes = services.config.limits.maxLatentBytes;
+  const limit = { maxBytes: services.config.limits.maxLatentBytes, code: 'LATENT_SHAPE_MISMATCH' } as const;
   let latent: { bytes: Uint8Array; shape: number[]; dtype: string } | { url: string };
   if ('first' in source) {
-    if (source.first.data.length > Math.ceil((maxBytes * 4) / 3) + 4) {
-      throw new GatewayError('LATENT_SHAPE_MISMATCH', `latent data decodes to more than the ${maxBytes}-byte limit`, { maxBytes });
-    }
-    latent = { bytes: decodeBase64(source.first.data, 'latent.data'), shape: source.first.shape, dtype: source.first.dtype ?? 'float32' };
+    latent = { bytes: decodeBase64(source.first.data, 'latent.data', limit), shape: source.first.shape, dtype: source.first.dtype ?? 'float32' };
   } else {
     latent = { url: source.second };
   }

@@ -23,11 +23,7 @@ export async function imageBytes(args: Pick<EncodeArgs, 'image' | 'imageBase64'>
     }
     return new Uint8Array(await source.first.arrayBuffer());
   }
-  // Base64 is 4/3 of the bytes: refuse before decoding what could not pass the limit.
-  if (source.second.length > Math.ceil((maxBytes * 4) / 3) + 4) {
-    throw new GatewayError('IMAGE_TOO_LARGE', `imageBase64 decodes to more than the ${maxBytes}-byte limit`, { maxBytes });
-  }
-  return decodeBase64(source.second, 'imageBase64');
+  return decodeBase64(source.second, 'imageBase64', { maxBytes, code: 'IMAGE_TOO_LARGE' });
 }
 
 export async function encodeResolver({ services }: GraphQLContext, args: EncodeArgs): Promise<EncodeResult> {

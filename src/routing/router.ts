@@ -8,20 +8,14 @@ import { GatewayError } from '../errors.js';
 import type { ModelDefinition, Operation } from '../models/model.js';
 import type { LocalExecutor, RunHooks, TilePlan } from '../gpu/local-executor.js';
 import type { Nchw } from '../gpu/tensor.js';
-import { estimatePeakBytes, largestTileThatFits, type ComputeDType, type ModelMemoryProfiles } from './estimator.js';
+import { estimatePeakBytes, largestTileThatFits, type EstimateInput, type ModelMemoryProfiles } from './estimator.js';
 import type { CapacityLedger } from './ledger.js';
 import type { RunStats } from './run-stats.js';
 
 export type RouteKind = 'LOCAL' | 'TILED' | 'UPSTREAM' | 'REJECT';
 
-export interface PlanRequest {
-  operation: Operation;
-  /** Image size in pixels (for decode: the size of the decoded image). */
-  width: number;
-  height: number;
-  batch: number;
-  dtype: ComputeDType;
-}
+/** What a request asks of a device: the estimator's input, before a tile size is chosen. */
+export type PlanRequest = Omit<EstimateInput, 'tile'>;
 
 export interface PlanEstimates {
   whole: { bytes: number; calibrated: boolean };
