@@ -18,7 +18,13 @@ export async function batching(rounds = 6, windowMs = 5) {
   const source = join(IMAGES_DIR, 'astronaut-1024.png');
   const images = await Promise.all(
     Array.from({ length: CONCURRENT }, async (_, i) =>
-      (await sharp(source).removeAlpha().extract({ left: (i % 4) * 256, top: Math.floor(i / 4) * 512 + 128, width: SIZE, height: SIZE }).png().toBuffer()).toString('base64'),
+      (
+        await sharp(source)
+          .removeAlpha()
+          .extract({ left: (i % 4) * 256, top: Math.floor(i / 4) * 512 + 128, width: SIZE, height: SIZE })
+          .png()
+          .toBuffer()
+      ).toString('base64'),
     ),
   );
   const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-bench-'));
@@ -27,7 +33,10 @@ export async function batching(rounds = 6, windowMs = 5) {
     off: await startGateway({ ...env, BATCH_WINDOW_MS: '0' }),
     on: await startGateway({ ...env, BATCH_WINDOW_MS: String(windowMs) }),
   };
-  const stats = { off: { latencies: [] as number[], wall: 0, batches: [] as number[] }, on: { latencies: [] as number[], wall: 0, batches: [] as number[] } };
+  const stats = {
+    off: { latencies: [] as number[], wall: 0, batches: [] as number[] },
+    on: { latencies: [] as number[], wall: 0, batches: [] as number[] },
+  };
   const round = async (mode: 'off' | 'on', record: boolean) => {
     const started = performance.now();
     await Promise.all(
@@ -45,7 +54,8 @@ export async function batching(rounds = 6, windowMs = 5) {
   };
   try {
     for (const mode of ['off', 'on'] as const) await round(mode, false); // sessions and arenas: not what we measure
-    for (let i = 0; i < rounds; i++) for (const mode of i % 2 ? (['on', 'off'] as const) : (['off', 'on'] as const)) await round(mode, true);
+    for (let i = 0; i < rounds; i++)
+      for (const mode of i % 2 ? (['on', 'off'] as const) : (['off', 'on'] as const)) await round(mode, true);
     const summary = (mode: 'off' | 'on') => ({
       imagesPerSecond: (rounds * CONCURRENT) / stats[mode].wall,
       p50Seconds: percentile(stats[mode].latencies, 50),
@@ -54,7 +64,17 @@ export async function batching(rounds = 6, windowMs = 5) {
     });
     const off = summary('off');
     const on = summary('on');
-    return { benchmark: 'batching', model: 'taef2', size: `${SIZE}x${SIZE}`, concurrent: CONCURRENT, rounds, batchWindowMs: windowMs, off, on, throughputRatio: on.imagesPerSecond / off.imagesPerSecond };
+    return {
+      benchmark: 'batching',
+      model: 'taef2',
+      size: `${SIZE}x${SIZE}`,
+      concurrent: CONCURRENT,
+      rounds,
+      batchWindowMs: windowMs,
+      off,
+      on,
+      throughputRatio: on.imagesPerSecond / off.imagesPerSecond,
+    };
   } finally {
     await Promise.all([modes.off.stop(), modes.on.stop()]);
     rmSync(dataDir, { recursive: true, force: true });

@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { chooseProvider, OnnxRuntime } from '../src/gpu/onnx-runtime.ts';
-import { ModelRegistry } from '../src/models/registry.ts';
 import { toPlanarFloat } from '../src/imaging/images.ts';
-import { graphqlUpload, IMAGES_DIR, median, MODELS_DIR, startGateway, timeRuns } from './support.ts';
+import { ModelRegistry } from '../src/models/registry.ts';
+import { graphqlUpload, IMAGES_DIR, MODELS_DIR, median, startGateway, timeRuns } from './support.ts';
 
 const QUERY = 'mutation($input: EncodeInput!) { encode(input: $input) { latent { sha256 data } seconds } }';
 
@@ -19,12 +19,20 @@ export async function gatewayOverhead(rounds = 9) {
   const model = (await ModelRegistry.load(MODELS_DIR)).find('taef2')!;
   // Same thread count as the gateway gets by default, so both sides compete equally for the cores.
   const runtime = new OnnxRuntime(await chooseProvider('auto'), 0);
-  const raw = () => runtime.run('bench', model.encoder!.whole, 'x', 'y', { data: input, dims: [1, 3, info.height, info.width] });
+  const raw = () =>
+    runtime.run('bench', model.encoder!.whole, 'x', 'y', { data: input, dims: [1, 3, info.height, info.width] });
   // No batching window: a lone request should not wait for company in this comparison.
   const gateway = await startGateway({ MODELS_DIR, BATCH_WINDOW_MS: '0' });
   const gatewayRunTimes: number[] = [];
   const request = async () => {
-    const r = await graphqlUpload(gateway.url, QUERY, { input: { model: 'taef2', image: null } }, 'variables.input.image', png, 'astronaut.png');
+    const r = await graphqlUpload(
+      gateway.url,
+      QUERY,
+      { input: { model: 'taef2', image: null } },
+      'variables.input.image',
+      png,
+      'astronaut.png',
+    );
     if (r.errors) throw new Error(JSON.stringify(r.errors));
     gatewayRunTimes.push(r.data.encode.seconds);
   };

@@ -28,11 +28,21 @@ export async function peakMemory(sizes = [256, 512, 768]) {
   const rows = [];
   for (const operation of ['encode', 'decode'] as const) {
     for (const size of sizes) {
-      const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'calibrate', '--model', 'taef2', '--operation', operation, '--stage', 'whole', '--measure', String(size)], {
-        env: { ...process.env, MODELS_DIR, EXECUTION_PROVIDER: 'cpu' },
-      });
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [BIN, 'calibrate', '--model', 'taef2', '--operation', operation, '--stage', 'whole', '--measure', String(size)],
+        {
+          env: { ...process.env, MODELS_DIR, EXECUTION_PROVIDER: 'cpu' },
+        },
+      );
       const measured = JSON.parse(stdout.trim().split('\n').at(-1)!) as CalibrationMeasurement;
-      const estimated = estimatePeakBytes(profiles, { operation, width: size, height: size, batch: 1, dtype: 'float32' });
+      const estimated = estimatePeakBytes(profiles, {
+        operation,
+        width: size,
+        height: size,
+        batch: 1,
+        dtype: 'float32',
+      });
       rows.push({
         operation,
         size: `${size}x${size}`,
@@ -44,16 +54,41 @@ export async function peakMemory(sizes = [256, 512, 768]) {
       });
     }
   }
-  return { benchmark: 'peak-memory', model: 'taef2', device: 'cpu', dtype: 'float32', measure: 'peak RSS growth of a fresh process, 2 runs', rows };
+  return {
+    benchmark: 'peak-memory',
+    model: 'taef2',
+    device: 'cpu',
+    dtype: 'float32',
+    measure: 'peak RSS growth of a fresh process, 2 runs',
+    rows,
+  };
 }
 
 export async function tiledPeakMemory(model = 'taef2', size = 4096, budget = '2GiB') {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../test/support/tiled-memory-child.ts'), model, String(size), budget], {
-    cwd: join(import.meta.dirname, '..'),
-    env: { ...process.env, MODELS_DIR },
-    maxBuffer: 16 * 2 ** 20,
-  });
-  const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { plan: Plan; peakBytes: number; exact: boolean; seconds: number; steps: number; dims: number[] };
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(import.meta.dirname, '../test/support/tiled-memory-child.ts'),
+      model,
+      String(size),
+      budget,
+    ],
+    {
+      cwd: join(import.meta.dirname, '..'),
+      env: { ...process.env, MODELS_DIR },
+      maxBuffer: 16 * 2 ** 20,
+    },
+  );
+  const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+    plan: Plan;
+    peakBytes: number;
+    exact: boolean;
+    seconds: number;
+    steps: number;
+    dims: number[];
+  };
   const mib = (bytes: number) => +(bytes / 2 ** 20).toFixed(1);
   return {
     benchmark: 'tiled-peak-memory',

@@ -1,6 +1,7 @@
 /** Shared pieces of the benchmarks: timing, percentiles, a gateway child process. */
-export { startGateway, graphqlUpload } from '../test/support/server.ts';
-export { MODELS_DIR, IMAGES_DIR } from '../test/support/paths.ts';
+
+export { IMAGES_DIR, MODELS_DIR } from '../test/support/paths.ts';
+export { graphqlUpload, startGateway } from '../test/support/server.ts';
 
 export async function timeRuns(runs: number, fn: () => Promise<unknown>): Promise<number[]> {
   const seconds: number[] = [];

@@ -3,11 +3,12 @@
  * one run when the batch fits, each caller gets exactly its own latent, and failures and
  * cancellations stay with their caller.
  */
-import { after, before, describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { GatewayError } from '../src/errors.ts';
 import { LocalExecutor } from '../src/gpu/local-executor.ts';
@@ -37,14 +38,22 @@ async function crops(): Promise<Uint8Array[]> {
   return Promise.all(
     Array.from({ length: COUNT }, async (_, i) => {
       const [left, top] = [(i % 4) * 256, Math.floor(i / 4) * 512 + 128];
-      return new Uint8Array(await sharp(source).removeAlpha().extract({ left, top, width: SIZE, height: SIZE }).png().toBuffer());
+      return new Uint8Array(
+        await sharp(source).removeAlpha().extract({ left, top, width: SIZE, height: SIZE }).png().toBuffer(),
+      );
     }),
   );
 }
 
 async function toInput(png: Uint8Array): Promise<Nchw> {
   const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  return { data: toPlanarFloat({ pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height }, 'zero-one'), dims: [1, 3, SIZE, SIZE] };
+  return {
+    data: toPlanarFloat(
+      { pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height },
+      'zero-one',
+    ),
+    dims: [1, 3, SIZE, SIZE],
+  };
 }
 
 let runtime: OnnxRuntime;
@@ -80,7 +89,9 @@ function assertOwnLatents(results: { output: Nchw }[]): number {
     const own = maxAbsDiff(r.output.data, alone[i]);
     assert.ok(own <= 1e-5, `caller ${i}: max abs diff ${own} from its own latent`);
     worst = Math.max(worst, own);
-    for (let j = 0; j < COUNT; j++) if (j !== i) assert.ok(maxAbsDiff(r.output.data, alone[j]) > 0.1, `caller ${i} got something like image ${j}'s latent`);
+    for (let j = 0; j < COUNT; j++)
+      if (j !== i)
+        assert.ok(maxAbsDiff(r.output.data, alone[j]) > 0.1, `caller ${i} got something like image ${j}'s latent`);
   });
   return worst;
 }
@@ -89,14 +100,25 @@ describe('batcher over the real executor (taef2, 256x256)', () => {
   test('8 concurrent distinct images: one run, each caller gets exactly its own latent and the batch plan', async () => {
     const batcher = new EncodeBatcher(routerWithBudget(4 * 2 ** 30), { windowMs: 20, maxBatch: 16 });
     const routed: Plan[][] = inputs.map(() => []);
-    const results = await Promise.all(inputs.map((input, i) => batcher.encode(model, input, { onRouted: (p) => routed[i].push(p) })));
+    const results = await Promise.all(
+      inputs.map((input, i) => batcher.encode(model, input, { onRouted: (p) => routed[i].push(p) })),
+    );
     console.log(`  batch of ${COUNT} vs each image alone: max abs diff ${assertOwnLatents(results)}`);
-    assert.deepEqual(batcher.stats, { requests: COUNT, runs: 1, batchedRuns: 1, batchedRequests: COUNT, largestBatch: COUNT });
+    assert.deepEqual(batcher.stats, {
+      requests: COUNT,
+      runs: 1,
+      batchedRuns: 1,
+      batchedRequests: COUNT,
+      largestBatch: COUNT,
+    });
     for (const [i, r] of results.entries()) {
       assert.equal(r.plan.route, 'LOCAL');
       assert.equal(r.plan.batch, COUNT, 'the result reports the batch it ran in');
       assert.equal(r.plan.bytes, r.plan.estimates.whole.bytes);
-      assert.deepEqual(routed[i].map((p) => p.batch), [COUNT]);
+      assert.deepEqual(
+        routed[i].map((p) => p.batch),
+        [COUNT],
+      );
     }
     // The plan is the batch's: eight images' worth of activations.
     const one = routerWithBudget(4 * 2 ** 30).plan(model, 'encode', SIZE, SIZE, 1).bytes;
@@ -105,8 +127,20 @@ describe('batcher over the real executor (taef2, 256x256)', () => {
 
   test('a batch whose estimate does not fit is split into the largest batches that do', async () => {
     const profiles = new ProfileSource(null).forModel('taef2', model.family)!;
-    const four = estimatePeakBytes(profiles, { operation: 'encode', width: SIZE, height: SIZE, batch: 4, dtype: 'float32' }).bytes;
-    const five = estimatePeakBytes(profiles, { operation: 'encode', width: SIZE, height: SIZE, batch: 5, dtype: 'float32' }).bytes;
+    const four = estimatePeakBytes(profiles, {
+      operation: 'encode',
+      width: SIZE,
+      height: SIZE,
+      batch: 4,
+      dtype: 'float32',
+    }).bytes;
+    const five = estimatePeakBytes(profiles, {
+      operation: 'encode',
+      width: SIZE,
+      height: SIZE,
+      batch: 5,
+      dtype: 'float32',
+    }).bytes;
     assert.ok(five > four + 1);
     const batcher = new EncodeBatcher(routerWithBudget(four + 1), { windowMs: 20, maxBatch: 16 });
     const results = await Promise.all(inputs.map((input) => batcher.encode(model, input)));
@@ -123,12 +157,18 @@ describe('batcher over the real executor (taef2, 256x256)', () => {
     const batcher = new EncodeBatcher(routerWithBudget(4 * 2 ** 30), { windowMs: 20, maxBatch: 3 });
     const results = await Promise.all(inputs.map((input) => batcher.encode(model, input)));
     assertOwnLatents(results);
-    assert.deepEqual(results.map((r) => r.plan.batch), [3, 3, 3, 3, 3, 3, 2, 2]);
+    assert.deepEqual(
+      results.map((r) => r.plan.batch),
+      [3, 3, 3, 3, 3, 3, 2, 2],
+    );
     assert.equal(batcher.stats.runs, 3);
 
     const progress: Array<[number, number]> = [];
     const started: number[] = [];
-    const lone = await batcher.encode(model, inputs[0], { onProgress: (d, t) => progress.push([d, t]), onStarted: (t) => started.push(t) });
+    const lone = await batcher.encode(model, inputs[0], {
+      onProgress: (d, t) => progress.push([d, t]),
+      onStarted: (t) => started.push(t),
+    });
     assert.equal(lone.plan.batch, 1);
     assert.deepEqual(progress, [[1, 1]]);
     assert.deepEqual(started, [1]);
@@ -138,7 +178,9 @@ describe('batcher over the real executor (taef2, 256x256)', () => {
   test('a caller that cancels gets CANCELLED; the others still get their latents', async () => {
     const batcher = new EncodeBatcher(routerWithBudget(4 * 2 ** 30), { windowMs: 30, maxBatch: 16 });
     const controller = new AbortController();
-    const pending = inputs.map((input, i) => batcher.encode(model, input, i === 2 ? { signal: controller.signal } : {}));
+    const pending = inputs.map((input, i) =>
+      batcher.encode(model, input, i === 2 ? { signal: controller.signal } : {}),
+    );
     controller.abort();
     const settled = await Promise.allSettled(pending);
     const rejected = settled[2];
@@ -152,20 +194,32 @@ describe('batcher over the real executor (taef2, 256x256)', () => {
       assert.equal(r.plan.batch, COUNT - 1);
     });
     // An already-aborted signal is refused before it joins a batch.
-    await assert.rejects(batcher.encode(model, inputs[0], { signal: AbortSignal.abort() }), (e: unknown) => e instanceof GatewayError && e.code === 'CANCELLED');
+    await assert.rejects(
+      batcher.encode(model, inputs[0], { signal: AbortSignal.abort() }),
+      (e: unknown) => e instanceof GatewayError && e.code === 'CANCELLED',
+    );
   });
 
   test('BATCH_WINDOW_MS=0 turns batching off: one run per request', async () => {
     const batcher = new EncodeBatcher(routerWithBudget(4 * 2 ** 30), { windowMs: 0, maxBatch: 16 });
     const results = await Promise.all(inputs.slice(0, 3).map((input) => batcher.encode(model, input)));
-    assert.deepEqual(results.map((r) => r.plan.batch), [1, 1, 1]);
+    assert.deepEqual(
+      results.map((r) => r.plan.batch),
+      [1, 1, 1],
+    );
     assert.equal(batcher.stats.runs, 3);
   });
 });
 
 test('a failing batched run is retried per caller, so one bad input fails only its own request', async () => {
   // A stand-in router: batches always fail; a single run fails only for the input marked bad.
-  const plan = (batch: number) => ({ route: 'LOCAL', batch, bytes: batch, estimates: { whole: { bytes: batch, calibrated: false }, tiled: null } }) as unknown as Plan;
+  const plan = (batch: number) =>
+    ({
+      route: 'LOCAL',
+      batch,
+      bytes: batch,
+      estimates: { whole: { bytes: batch, calibrated: false }, tiled: null },
+    }) as unknown as Plan;
   const bad = 3;
   let singles = 0;
   const router = {
@@ -183,7 +237,9 @@ test('a failing batched run is retried per caller, so one bad input fails only i
   } as unknown as Router;
   const batcher = new EncodeBatcher(router, { windowMs: 10, maxBatch: 16 });
   const fake = { id: 'fake' } as ModelDefinition;
-  const settled = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => batcher.encode(fake, { data: new Float32Array([i]), dims: [1, 1, 1, 1] })));
+  const settled = await Promise.allSettled(
+    Array.from({ length: 5 }, (_, i) => batcher.encode(fake, { data: new Float32Array([i]), dims: [1, 1, 1, 1] })),
+  );
   assert.equal(singles, 5);
   settled.forEach((s, i) => {
     if (i === bad) {
@@ -200,8 +256,13 @@ test('GraphQL: 8 concurrent encodes on a gateway with a batching window share ru
   const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-batching-'));
   const gateway = await startGateway({ MODELS_DIR, DATA_DIR: dataDir, DEVICE_MEMORY: '4GiB', BATCH_WINDOW_MS: '200' });
   try {
-    const query = 'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape data } route { route batch bytes } } }';
-    const responses = await Promise.all(pngs.map((png) => gateway.graphql(query, { input: { model: 'taef2', imageBase64: Buffer.from(png).toString('base64') } })));
+    const query =
+      'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape data } route { route batch bytes } } }';
+    const responses = await Promise.all(
+      pngs.map((png) =>
+        gateway.graphql(query, { input: { model: 'taef2', imageBase64: Buffer.from(png).toString('base64') } }),
+      ),
+    );
     const batches: number[] = [];
     responses.forEach((response, i) => {
       assert.equal(response.errors, undefined, JSON.stringify(response.errors));

@@ -1,14 +1,15 @@
 /** `latentgate encode` / `latentgate decode` as processes against a real gateway. */
-import { after, before, describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { parseSafetensors, readSafetensors, tensorToFloat32 } from '../src/tensors/safetensors.ts';
-import { IMAGES_DIR, MODELS_DIR, PROJECT_DIR, REFERENCE_DIR } from './support/paths.ts';
-import { startGateway, type RunningGateway } from './support/server.ts';
 import { imageToPlanar, maxAbsDiff, psnr } from './support/metrics.ts';
+import { IMAGES_DIR, MODELS_DIR, PROJECT_DIR, REFERENCE_DIR } from './support/paths.ts';
+import { type RunningGateway, startGateway } from './support/server.ts';
 
 let gateway: RunningGateway;
 const dir = mkdtempSync(join(tmpdir(), 'latentgate-cli-'));
@@ -23,7 +24,10 @@ after(async () => {
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin/latentgate.js'), ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin/latentgate.js'), ...args], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -36,7 +40,16 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
 describe('command-line client', () => {
   test('encode writes the latent as safetensors, with a progress bar fed by the subscription (SSE)', async () => {
     const out = join(dir, 'astronaut.safetensors');
-    const run = await cli(['encode', join(IMAGES_DIR, 'astronaut.png'), '--model', 'taef2', '--out', out, '--url', gateway.url]);
+    const run = await cli([
+      'encode',
+      join(IMAGES_DIR, 'astronaut.png'),
+      '--model',
+      'taef2',
+      '--out',
+      out,
+      '--url',
+      gateway.url,
+    ]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /astronaut\.safetensors: latent \[1, 32, 64, 64\] float32/);
     assert.match(run.stderr, /encode astronaut\.png \(taef2\) \[-+\]\s+0% queued/);
@@ -46,14 +59,27 @@ describe('command-line client', () => {
     const latent = file.tensors.get('latent')!;
     assert.equal(latent.dtype, 'float32');
     assert.equal(file.metadata.model, 'taef2');
-    const expected = (await readSafetensors(join(REFERENCE_DIR, 'taef2', 'astronaut.safetensors'))).tensors.get('latent')!;
+    const expected = (await readSafetensors(join(REFERENCE_DIR, 'taef2', 'astronaut.safetensors'))).tensors.get(
+      'latent',
+    )!;
     assert.deepEqual(latent.shape, expected.shape);
     assert.ok(maxAbsDiff(tensorToFloat32(latent), tensorToFloat32(expected)) <= 1e-3);
   });
 
   test('decode turns that file back into an image (WebSocket transport)', async () => {
     const out = join(dir, 'astronaut.decoded.png');
-    const run = await cli(['decode', join(dir, 'astronaut.safetensors'), '--model', 'taef2', '--out', out, '--url', gateway.url, '--transport', 'ws']);
+    const run = await cli([
+      'decode',
+      join(dir, 'astronaut.safetensors'),
+      '--model',
+      'taef2',
+      '--out',
+      out,
+      '--url',
+      gateway.url,
+      '--transport',
+      'ws',
+    ]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /astronaut\.decoded\.png: 512x512 PNG/);
     assert.match(run.stderr, /decode astronaut\.safetensors \(taef2\).*100% done/);
@@ -67,10 +93,46 @@ describe('command-line client', () => {
   test('errors name their code and the command exits non-zero', async () => {
     writeFileSync(join(dir, 'not-an-image.png'), 'hello');
     const [unsupported, failed, usage, unreachable] = await Promise.all([
-      cli(['decode', join(dir, 'astronaut.safetensors'), '--model', 'taesana', '--out', join(dir, 'x.png'), '--url', gateway.url]),
-      cli(['encode', join(dir, 'not-an-image.png'), '--model', 'taef2', '--out', join(dir, 'y.safetensors'), '--url', gateway.url]),
-      cli(['encode', join(IMAGES_DIR, 'astronaut.png'), '--model', 'taef2', '--out', join(dir, 'z.bin'), '--url', gateway.url]),
-      cli(['encode', join(IMAGES_DIR, 'astronaut.png'), '--model', 'taef2', '--out', join(dir, 'w.safetensors'), '--url', 'http://127.0.0.1:9']),
+      cli([
+        'decode',
+        join(dir, 'astronaut.safetensors'),
+        '--model',
+        'taesana',
+        '--out',
+        join(dir, 'x.png'),
+        '--url',
+        gateway.url,
+      ]),
+      cli([
+        'encode',
+        join(dir, 'not-an-image.png'),
+        '--model',
+        'taef2',
+        '--out',
+        join(dir, 'y.safetensors'),
+        '--url',
+        gateway.url,
+      ]),
+      cli([
+        'encode',
+        join(IMAGES_DIR, 'astronaut.png'),
+        '--model',
+        'taef2',
+        '--out',
+        join(dir, 'z.bin'),
+        '--url',
+        gateway.url,
+      ]),
+      cli([
+        'encode',
+        join(IMAGES_DIR, 'astronaut.png'),
+        '--model',
+        'taef2',
+        '--out',
+        join(dir, 'w.safetensors'),
+        '--url',
+        'http://127.0.0.1:9',
+      ]),
     ]);
     assert.equal(unsupported.code, 1);
     assert.match(unsupported.stderr, /latentgate: UNSUPPORTED_OPERATION: model "taesana" does not support decode/);

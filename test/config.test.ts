@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config/config.ts';
 import { parseBytes } from '../src/config/units.ts';
 
@@ -40,6 +40,9 @@ test('every bad value is reported at once, naming the setting and what is allowe
       return true;
     },
   );
-  assert.throws(() => loadConfig({ DEVICE_MEMORY: '1GiB', DEVICE_HEADROOM: '2GiB' }), /DEVICE_HEADROOM .* must be smaller than DEVICE_MEMORY/);
+  assert.throws(
+    () => loadConfig({ DEVICE_MEMORY: '1GiB', DEVICE_HEADROOM: '2GiB' }),
+    /DEVICE_HEADROOM .* must be smaller than DEVICE_MEMORY/,
+  );
   assert.throws(() => loadConfig({ LATENTGATE_CONFIG: '/nonexistent/latentgate.json' }), /cannot be read/);
 });

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { deviceMemory, parseNvidiaSmiTotal } from '../src/gpu/device-memory.ts';
 
 test('nvidia-smi memory.total in MiB becomes bytes, per device', () => {

@@ -1,13 +1,14 @@
 /** Encode and decode through GraphQL against the PyTorch references, over a real server. */
-import { after, before, describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { decodeTensor } from '../src/tensors/dtype.ts';
 import { parseSafetensors, readSafetensors, tensorToFloat32 } from '../src/tensors/safetensors.ts';
-import { IMAGES_DIR, MODELS_DIR, REFERENCE_DIR } from './support/paths.ts';
-import { graphqlUpload, startGateway, type RunningGateway } from './support/server.ts';
 import { clampUnit, imageToPlanar, maxAbsDiff, psnr } from './support/metrics.ts';
+import { IMAGES_DIR, MODELS_DIR, REFERENCE_DIR } from './support/paths.ts';
+import { graphqlUpload, type RunningGateway, startGateway } from './support/server.ts';
 
 const ENCODE = `mutation Encode($input: EncodeInput!) {
   encode(input: $input) {
@@ -39,7 +40,9 @@ async function reference(model: string, name: string) {
 }
 
 async function encodeBase64(model: string, name: string, extra: Record<string, unknown> = {}) {
-  const response = await gateway.graphql(ENCODE, { input: { model, imageBase64: Buffer.from(image(name)).toString('base64'), ...extra } });
+  const response = await gateway.graphql(ENCODE, {
+    input: { model, imageBase64: Buffer.from(image(name)).toString('base64'), ...extra },
+  });
   assert.equal(response.errors, undefined, JSON.stringify(response.errors));
   return response.data.encode;
 }
@@ -65,30 +68,52 @@ describe('encode matches PyTorch', () => {
   }
 
   test('upload through a GraphQL multipart request gives the same latent as base64', async () => {
-    const upload = await graphqlUpload(gateway.url, ENCODE, { input: { model: 'taef2', image: null } }, 'variables.input.image', image('coffee.png'), 'coffee.png');
+    const upload = await graphqlUpload(
+      gateway.url,
+      ENCODE,
+      { input: { model: 'taef2', image: null } },
+      'variables.input.image',
+      image('coffee.png'),
+      'coffee.png',
+    );
     assert.equal(upload.errors, undefined, JSON.stringify(upload.errors));
     const inline = await encodeBase64('taef2', 'coffee.png');
     assert.equal(upload.data.encode.latent.sha256, inline.latent.sha256);
   });
 
   test('float16 and bfloat16 latents carry the same values at their precision', async () => {
-    const full = decodeTensor(Buffer.from((await encodeBase64('taef2', 'astronaut.png')).latent.data, 'base64'), 'float32');
-    for (const [dtype, tolerance] of [['float16', 2e-3], ['bfloat16', 2e-2]] as const) {
+    const full = decodeTensor(
+      Buffer.from((await encodeBase64('taef2', 'astronaut.png')).latent.data, 'base64'),
+      'float32',
+    );
+    for (const [dtype, tolerance] of [
+      ['float16', 2e-3],
+      ['bfloat16', 2e-2],
+    ] as const) {
       const result = await encodeBase64('taef2', 'astronaut.png', { dtype: dtype.toUpperCase() });
       const bytes = Buffer.from(result.latent.data, 'base64');
       assert.equal(bytes.length, full.length * 2);
       const values = decodeTensor(bytes, dtype);
-      for (let i = 0; i < full.length; i++) assert.ok(Math.abs(values[i] - full[i]) <= tolerance * Math.max(1, Math.abs(full[i])), `${dtype} element ${i}`);
+      for (let i = 0; i < full.length; i++)
+        assert.ok(Math.abs(values[i] - full[i]) <= tolerance * Math.max(1, Math.abs(full[i])), `${dtype} element ${i}`);
     }
   });
 
   test('scaling and shift are applied as (z - shift) * scale', async () => {
-    const plain = decodeTensor(Buffer.from((await encodeBase64('taef2', 'astronaut.png')).latent.data, 'base64'), 'float32');
+    const plain = decodeTensor(
+      Buffer.from((await encodeBase64('taef2', 'astronaut.png')).latent.data, 'base64'),
+      'float32',
+    );
     const result = await encodeBase64('taef2', 'astronaut.png', { scalingFactor: 0.5, shiftFactor: 0.25 });
     assert.equal(result.scalingFactor, 0.5);
     assert.equal(result.shiftFactor, 0.25);
     const scaled = decodeTensor(Buffer.from(result.latent.data, 'base64'), 'float32');
-    assert.ok(maxAbsDiff(scaled, plain.map((z) => (z - 0.25) * 0.5)) < 1e-6);
+    assert.ok(
+      maxAbsDiff(
+        scaled,
+        plain.map((z) => (z - 0.25) * 0.5),
+      ) < 1e-6,
+    );
   });
 
   test('sizes that are not a multiple of the factor are resized down, and the result says so', async () => {
@@ -107,7 +132,10 @@ describe('decode matches PyTorch', () => {
     const ref = await reference('taef2', 'astronaut');
     const latent = ref.get('latent')!;
     const response = await gateway.graphql(DECODE, {
-      input: { model: 'taef2', latent: { data: Buffer.from(latent.bytes).toString('base64'), shape: latent.shape, dtype: 'FLOAT32' } },
+      input: {
+        model: 'taef2',
+        latent: { data: Buffer.from(latent.bytes).toString('base64'), shape: latent.shape, dtype: 'FLOAT32' },
+      },
     });
     assert.equal(response.errors, undefined, JSON.stringify(response.errors));
     const [decoded] = response.data.decode.images;
@@ -136,7 +164,9 @@ describe('decode matches PyTorch', () => {
     assert.deepEqual(parsed.shape, encoded.latent.shape);
     assert.deepEqual(Buffer.from(parsed.bytes), Buffer.from(rawBytes));
 
-    const response = await gateway.graphql(DECODE, { input: { model: 'taef2', latentUrl: encoded.latent.url, delivery: 'URL', format: 'WEBP' } });
+    const response = await gateway.graphql(DECODE, {
+      input: { model: 'taef2', latentUrl: encoded.latent.url, delivery: 'URL', format: 'WEBP' },
+    });
     assert.equal(response.errors, undefined, JSON.stringify(response.errors));
     const [img] = response.data.decode.images;
     const fetched = await fetch(img.url);
@@ -150,7 +180,9 @@ describe('decode matches PyTorch', () => {
 
   test('round trip through base64 delivery matches the reference round trip', async () => {
     const encoded = await encodeBase64('taef2', 'astronaut.png');
-    const response = await gateway.graphql(DECODE, { input: { model: 'taef2', latent: { data: encoded.latent.data, shape: encoded.latent.shape } } });
+    const response = await gateway.graphql(DECODE, {
+      input: { model: 'taef2', latent: { data: encoded.latent.data, shape: encoded.latent.shape } },
+    });
     assert.equal(response.errors, undefined, JSON.stringify(response.errors));
     const decoded = await imageToPlanar(Buffer.from(response.data.decode.images[0].data, 'base64'));
     const referencePng = await imageToPlanar(readFileSync(join(REFERENCE_DIR, 'taef2', 'astronaut.decoded.png')));

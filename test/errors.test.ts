@@ -1,11 +1,12 @@
 /** Every bad input gets a typed, actionable error, and the server keeps serving after each. */
-import { after, before, describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
-import { startGateway, type RunningGateway } from './support/server.ts';
+import { type RunningGateway, startGateway } from './support/server.ts';
 
 const ENCODE = 'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape data url } } }';
 const DECODE = 'mutation($input: DecodeInput!) { decode(input: $input) { images { width } } }';
@@ -15,7 +16,12 @@ const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
 const coffee = () => new Uint8Array(readFileSync(join(IMAGES_DIR, 'coffee.png')));
 
 before(async () => {
-  gateway = await startGateway({ MODELS_DIR, MAX_IMAGE_PIXELS: '300000', MAX_IMAGE_BYTES: '600000', RESULT_TTL_SECONDS: '1' });
+  gateway = await startGateway({
+    MODELS_DIR,
+    MAX_IMAGE_PIXELS: '300000',
+    MAX_IMAGE_BYTES: '600000',
+    RESULT_TTL_SECONDS: '1',
+  });
 });
 after(async () => gateway?.stop());
 
@@ -32,37 +38,71 @@ async function expectError(query: string, input: Record<string, unknown>, code: 
 
 describe('typed errors', () => {
   test('unknown model names the available ones', async () => {
-    const error = await expectError(ENCODE, { model: 'sdxl-turbo', imageBase64: b64(coffee()) }, 'UNKNOWN_MODEL', /sdxl-turbo.*available: taef2, taesana/);
+    const error = await expectError(
+      ENCODE,
+      { model: 'sdxl-turbo', imageBase64: b64(coffee()) },
+      'UNKNOWN_MODEL',
+      /sdxl-turbo.*available: taef2, taesana/,
+    );
     assert.deepEqual(error.extensions!.available, ['taef2', 'taesana']);
   });
 
   test('an operation the model lacks names what it supports', async () => {
-    await expectError(DECODE, { model: 'taesana', latent: { data: b64(new Uint8Array(32 * 4 * 4)), shape: [1, 32, 1, 1] } }, 'UNSUPPORTED_OPERATION', /taesana.*decode.*supports: encode/);
+    await expectError(
+      DECODE,
+      { model: 'taesana', latent: { data: b64(new Uint8Array(32 * 4 * 4)), shape: [1, 32, 1, 1] } },
+      'UNSUPPORTED_OPERATION',
+      /taesana.*decode.*supports: encode/,
+    );
   });
 
   test('bytes that are not an image', async () => {
-    await expectError(ENCODE, { model: 'taef2', imageBase64: b64(new TextEncoder().encode('definitely not a png file')) }, 'INVALID_IMAGE', /PNG, JPEG or WebP/);
+    await expectError(
+      ENCODE,
+      { model: 'taef2', imageBase64: b64(new TextEncoder().encode('definitely not a png file')) },
+      'INVALID_IMAGE',
+      /PNG, JPEG or WebP/,
+    );
   });
 
   test('an image in a format that is not accepted', async () => {
-    const gif = await sharp({ create: { width: 16, height: 16, channels: 3, background: 'red' } }).gif().toBuffer();
+    const gif = await sharp({ create: { width: 16, height: 16, channels: 3, background: 'red' } })
+      .gif()
+      .toBuffer();
     await expectError(ENCODE, { model: 'taef2', imageBase64: b64(gif) }, 'INVALID_IMAGE', /found gif/);
   });
 
   test('a truncated PNG', async () => {
     const png = coffee();
-    await expectError(ENCODE, { model: 'taef2', imageBase64: b64(png.subarray(0, png.length / 2)) }, 'INVALID_IMAGE', /could not be decoded|not a PNG/);
+    await expectError(
+      ENCODE,
+      { model: 'taef2', imageBase64: b64(png.subarray(0, png.length / 2)) },
+      'INVALID_IMAGE',
+      /could not be decoded|not a PNG/,
+    );
   });
 
   test('an image over the pixel limit', async () => {
-    const big = await sharp({ create: { width: 640, height: 640, channels: 3, background: 'blue' } }).png().toBuffer();
-    const error = await expectError(ENCODE, { model: 'taef2', imageBase64: b64(big) }, 'IMAGE_TOO_LARGE', /640x640 = 409600 pixels; the limit is 300000/);
+    const big = await sharp({ create: { width: 640, height: 640, channels: 3, background: 'blue' } })
+      .png()
+      .toBuffer();
+    const error = await expectError(
+      ENCODE,
+      { model: 'taef2', imageBase64: b64(big) },
+      'IMAGE_TOO_LARGE',
+      /640x640 = 409600 pixels; the limit is 300000/,
+    );
     assert.equal(error.extensions!.maxPixels, 300000);
   });
 
   test('an image over the byte limit', async () => {
     const big = new Uint8Array(readFileSync(join(IMAGES_DIR, 'astronaut-1024.png')));
-    await expectError(ENCODE, { model: 'taef2', imageBase64: b64(big) }, 'IMAGE_TOO_LARGE', /limit is 600000 bytes|600000-byte limit/);
+    await expectError(
+      ENCODE,
+      { model: 'taef2', imageBase64: b64(big) },
+      'IMAGE_TOO_LARGE',
+      /limit is 600000 bytes|600000-byte limit/,
+    );
   });
 
   test('both or neither image inputs', async () => {
@@ -84,23 +124,49 @@ describe('typed errors', () => {
   });
 
   test('a latent that is not 4-D', async () => {
-    await expectError(DECODE, { model: 'taef2', latent: { data: b64(new Uint8Array(32 * 16 * 4)), shape: [32, 4, 4] } }, 'LATENT_SHAPE_MISMATCH', /4 positive integers/);
+    await expectError(
+      DECODE,
+      { model: 'taef2', latent: { data: b64(new Uint8Array(32 * 16 * 4)), shape: [32, 4, 4] } },
+      'LATENT_SHAPE_MISMATCH',
+      /4 positive integers/,
+    );
   });
 
   test('a latent with the wrong channel count', async () => {
-    await expectError(DECODE, { model: 'taef2', latent: { data: b64(new Uint8Array(16 * 4 * 4 * 4)), shape: [1, 16, 4, 4] } }, 'LATENT_CHANNELS_MISMATCH', /16 channels; model "taef2" takes 32/);
+    await expectError(
+      DECODE,
+      { model: 'taef2', latent: { data: b64(new Uint8Array(16 * 4 * 4 * 4)), shape: [1, 16, 4, 4] } },
+      'LATENT_CHANNELS_MISMATCH',
+      /16 channels; model "taef2" takes 32/,
+    );
   });
 
   test('a dtype the schema does not offer', async () => {
-    const response = await gateway.graphql(DECODE, { input: { model: 'taef2', latent: { data: '', shape: [1, 32, 1, 1], dtype: 'INT8' } } });
+    const response = await gateway.graphql(DECODE, {
+      input: { model: 'taef2', latent: { data: '', shape: [1, 32, 1, 1], dtype: 'INT8' } },
+    });
     assert.match(response.errors![0].message, /INT8.*LatentDType|LatentDType.*INT8/);
   });
 
   test('unknown, foreign and expired latent URLs', async () => {
-    await expectError(DECODE, { model: 'taef2', latentUrl: `${gateway.url}/v1/latents/00000000-0000-0000-0000-000000000000` }, 'NOT_FOUND', /no latent/);
-    await expectError(DECODE, { model: 'taef2', latentUrl: 'http://example.com/v1/latents/00000000-0000-0000-0000-000000000000' }, 'INVALID_URL', /not a latent URL of this gateway/);
-    const small = await sharp({ create: { width: 64, height: 64, channels: 3, background: 'green' } }).png().toBuffer();
-    const encoded = await gateway.graphql(ENCODE, { input: { model: 'taef2', imageBase64: b64(small), delivery: 'URL' } });
+    await expectError(
+      DECODE,
+      { model: 'taef2', latentUrl: `${gateway.url}/v1/latents/00000000-0000-0000-0000-000000000000` },
+      'NOT_FOUND',
+      /no latent/,
+    );
+    await expectError(
+      DECODE,
+      { model: 'taef2', latentUrl: 'http://example.com/v1/latents/00000000-0000-0000-0000-000000000000' },
+      'INVALID_URL',
+      /not a latent URL of this gateway/,
+    );
+    const small = await sharp({ create: { width: 64, height: 64, channels: 3, background: 'green' } })
+      .png()
+      .toBuffer();
+    const encoded = await gateway.graphql(ENCODE, {
+      input: { model: 'taef2', imageBase64: b64(small), delivery: 'URL' },
+    });
     const url = encoded.data.encode.latent.url;
     assert.equal((await fetch(url)).status, 200);
     await new Promise((r) => setTimeout(r, 1600));

@@ -1,24 +1,28 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { test } from 'node:test';
 import {
   accumulationBytes,
+  type EstimateInput,
   estimatePeakBytes,
-  latentStageBytes,
   fitProfile,
   largestTileThatFits,
-  runBytes,
-  parseModelMemoryProfiles,
-  shippedProfiles,
-  type EstimateInput,
+  latentStageBytes,
   type MeasuredSample,
   type ModelMemoryProfiles,
+  parseModelMemoryProfiles,
+  runBytes,
+  shippedProfiles,
 } from '../src/routing/estimator.js';
 
 const GIB = 2 ** 30;
 const TARGET_MAPE = 0.1;
-const CSV = resolve(process.cwd(), process.env.LATENTGATE_SHARED_DIR ?? '../shared', 'fixtures/vram/vae-encode-measured.csv');
+const CSV = resolve(
+  process.cwd(),
+  process.env.LATENTGATE_SHARED_DIR ?? '../shared',
+  'fixtures/vram/vae-encode-measured.csv',
+);
 
 interface Row {
   model: string;
@@ -43,8 +47,17 @@ function readRows(): Row[] {
   for (const line of lines) {
     const c = line.split(',');
     const gib = Number(at(c, 'gpu_memory_gib'));
-    const base = { model: at(c, 'model'), gpu: at(c, 'gpu'), cardBytes: gib * GIB, width: Number(at(c, 'width')), height: Number(at(c, 'height')) };
-    for (const [mode, col] of [['whole', 'memory_pct'], ['tiled', 'tiled_memory_pct']] as const) {
+    const base = {
+      model: at(c, 'model'),
+      gpu: at(c, 'gpu'),
+      cardBytes: gib * GIB,
+      width: Number(at(c, 'width')),
+      height: Number(at(c, 'height')),
+    };
+    for (const [mode, col] of [
+      ['whole', 'memory_pct'],
+      ['tiled', 'tiled_memory_pct'],
+    ] as const) {
       const v = at(c, col);
       rows.push({ ...base, mode, bytes: v === 'OOM' ? null : (Number(v) / 100) * gib * GIB });
     }
@@ -63,7 +76,14 @@ function profilesOf(model: string): ModelMemoryProfiles {
 }
 
 function inputOf(p: ModelMemoryProfiles, r: Row): EstimateInput {
-  return { operation: 'encode', width: r.width, height: r.height, batch: 1, dtype: 'float16', ...(r.mode === 'tiled' ? { tile: p.defaultTile } : {}) };
+  return {
+    operation: 'encode',
+    width: r.width,
+    height: r.height,
+    batch: 1,
+    dtype: 'float16',
+    ...(r.mode === 'tiled' ? { tile: p.defaultTile } : {}),
+  };
 }
 
 /** Same construction used to derive the shipped constants: tiled rows become one-tile samples. */
@@ -73,14 +93,20 @@ function samplesOf(p: ModelMemoryProfiles, rows: Row[]): MeasuredSample[] {
     .map((r) => {
       const t = p.defaultTile;
       if (r.mode === 'tiled' && (r.width > t || r.height > t)) {
-        return { pixels: Math.min(r.width, t) * Math.min(r.height, t), batch: 1, bytes: r.bytes! - accumulationBytes(p, 'encode', r.width, r.height, 1, 'float16') };
+        return {
+          pixels: Math.min(r.width, t) * Math.min(r.height, t),
+          batch: 1,
+          bytes: r.bytes! - accumulationBytes(p, 'encode', r.width, r.height, 1, 'float16'),
+        };
       }
       return { pixels: r.width * r.height, batch: 1, bytes: r.bytes! };
     });
 }
 
 function relErrors(p: ModelMemoryProfiles, rows: Row[]): number[] {
-  return rows.filter((r) => r.bytes !== null).map((r) => (estimatePeakBytes(p, inputOf(p, r)).bytes - r.bytes!) / r.bytes!);
+  return rows
+    .filter((r) => r.bytes !== null)
+    .map((r) => (estimatePeakBytes(p, inputOf(p, r)).bytes - r.bytes!) / r.bytes!);
 }
 
 const mape = (errors: number[]): number => errors.reduce((s, e) => s + Math.abs(e), 0) / errors.length;
@@ -89,15 +115,29 @@ const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
 test('the CSV has both models, three GPUs, whole and tiled rows', () => {
   for (const m of MODELS) assert.ok(ROWS.filter((r) => r.model === m && r.bytes !== null).length >= 20);
   assert.equal(GPUS.length, 3);
-  assert.ok(ROWS.some((r) => r.bytes === null), 'expected an OOM row');
+  assert.ok(
+    ROWS.some((r) => r.bytes === null),
+    'expected an OOM row',
+  );
 });
 
 for (const model of MODELS) {
   test(`${model}: shipped encode constants are the fit to the CSV`, () => {
     const p = profilesOf(model);
-    const fitted = fitProfile(samplesOf(p, ROWS.filter((r) => r.model === model)));
-    assert.ok(Math.abs(fitted.bytesPerPixel / p.encode.bytesPerPixel - 1) < 0.005, `bytesPerPixel ${p.encode.bytesPerPixel} vs refit ${fitted.bytesPerPixel}`);
-    assert.ok(Math.abs(fitted.fixedBytes / p.encode.fixedBytes - 1) < 0.005, `fixedBytes ${p.encode.fixedBytes} vs refit ${fitted.fixedBytes}`);
+    const fitted = fitProfile(
+      samplesOf(
+        p,
+        ROWS.filter((r) => r.model === model),
+      ),
+    );
+    assert.ok(
+      Math.abs(fitted.bytesPerPixel / p.encode.bytesPerPixel - 1) < 0.005,
+      `bytesPerPixel ${p.encode.bytesPerPixel} vs refit ${fitted.bytesPerPixel}`,
+    );
+    assert.ok(
+      Math.abs(fitted.fixedBytes / p.encode.fixedBytes - 1) < 0.005,
+      `fixedBytes ${p.encode.fixedBytes} vs refit ${fitted.fixedBytes}`,
+    );
     assert.equal(p.encode.calibrated, true);
     assert.equal(p.decode.calibrated, false);
   });
@@ -106,10 +146,21 @@ for (const model of MODELS) {
     const p = profilesOf(model);
     const rows = ROWS.filter((r) => r.model === model);
     for (const mode of ['whole', 'tiled'] as const) {
-      console.log(`  ${model} ${mode}: MAPE ${pct(mape(relErrors(p, rows.filter((r) => r.mode === mode))))}`);
+      console.log(
+        `  ${model} ${mode}: MAPE ${pct(
+          mape(
+            relErrors(
+              p,
+              rows.filter((r) => r.mode === mode),
+            ),
+          ),
+        )}`,
+      );
     }
     const all = relErrors(p, rows);
-    console.log(`  ${model} all ${all.length} rows: MAPE ${pct(mape(all))}, worst under ${pct(Math.min(...all))}, worst over ${pct(Math.max(...all))}`);
+    console.log(
+      `  ${model} all ${all.length} rows: MAPE ${pct(mape(all))}, worst under ${pct(Math.min(...all))}, worst over ${pct(Math.max(...all))}`,
+    );
     assert.ok(mape(all) <= TARGET_MAPE, `MAPE ${pct(mape(all))}`);
   });
 
@@ -128,18 +179,32 @@ for (const model of MODELS) {
     const holdOut = () => {
       const p = profilesOf(model);
       const rows = ROWS.filter((r) => r.model === model);
-      const encode = fitProfile(samplesOf(p, rows.filter((r) => r.gpu !== gpu)));
-      const errors = relErrors({ ...p, encode }, rows.filter((r) => r.gpu === gpu));
-      console.log(`  ${model} held-out ${gpu}: MAPE ${pct(mape(errors))} (min ${pct(Math.min(...errors))}, max ${pct(Math.max(...errors))})`);
+      const encode = fitProfile(
+        samplesOf(
+          p,
+          rows.filter((r) => r.gpu !== gpu),
+        ),
+      );
+      const errors = relErrors(
+        { ...p, encode },
+        rows.filter((r) => r.gpu === gpu),
+      );
+      console.log(
+        `  ${model} held-out ${gpu}: MAPE ${pct(mape(errors))} (min ${pct(Math.min(...errors))}, max ${pct(Math.max(...errors))})`,
+      );
       return errors;
     };
     // sdxl on the Ada RTX 4090 uses ~15% fewer bytes than on the two Ampere cards at every size
     // from 512 px up, so a fit on the Ampere cards misses it by more than the target. Kept as a
     // TODO (reported, not failing) until more GPUs are measured; the real check below pins the
     // direction of the error: the estimate stays on the safe side (over) and within 25%.
-    test(`${model}: fit without ${gpu} predicts ${gpu} within MAPE 10%`, knownDeviation ? { todo: 'sdxl bytes differ by GPU generation (Ada ~15% lower)' } : {}, () => {
-      assert.ok(mape(holdOut()) <= TARGET_MAPE);
-    });
+    test(
+      `${model}: fit without ${gpu} predicts ${gpu} within MAPE 10%`,
+      knownDeviation ? { todo: 'sdxl bytes differ by GPU generation (Ada ~15% lower)' } : {},
+      () => {
+        assert.ok(mape(holdOut()) <= TARGET_MAPE);
+      },
+    );
     if (knownDeviation) {
       test(`${model}: fit without ${gpu} over-estimates ${gpu} on every row, by < 25%`, () => {
         for (const e of holdOut()) assert.ok(e > 0 && e < 0.25, `relative error ${pct(e)}`);
@@ -153,7 +218,14 @@ test('estimates grow with width, height, batch and element size', () => {
     const p = profilesOf(id);
     for (const operation of ['encode', 'decode'] as const) {
       for (const tile of [undefined, 512]) {
-        const base: EstimateInput = { operation, width: 1024, height: 768, batch: 1, dtype: 'float16', ...(tile ? { tile } : {}) };
+        const base: EstimateInput = {
+          operation,
+          width: 1024,
+          height: 768,
+          batch: 1,
+          dtype: 'float16',
+          ...(tile ? { tile } : {}),
+        };
         const b = estimatePeakBytes(p, base).bytes;
         assert.ok(estimatePeakBytes(p, { ...base, width: 1536 }).bytes > b, `${id} ${operation} width`);
         assert.ok(estimatePeakBytes(p, { ...base, height: 1536 }).bytes > b, `${id} ${operation} height`);
@@ -167,7 +239,8 @@ test('estimates grow with width, height, batch and element size', () => {
 
 test('float32 doubles activations and weights but not the rest of the fixed part', () => {
   const p = profilesOf('sdxl');
-  const at = (dtype: 'float16' | 'float32', width: number) => estimatePeakBytes(p, { operation: 'encode', width, height: width, batch: 1, dtype }).bytes;
+  const at = (dtype: 'float16' | 'float32', width: number) =>
+    estimatePeakBytes(p, { operation: 'encode', width, height: width, batch: 1, dtype }).bytes;
   const slope16 = at('float16', 2048) - at('float16', 1024);
   const slope32 = at('float32', 2048) - at('float32', 1024);
   assert.ok(Math.abs(slope32 / slope16 - 2) < 1e-6);
@@ -193,8 +266,21 @@ test('tiled is cheaper than whole for large images, and equal at or below the ti
 
 test('a tiled run costs more than one tile alone (whole-image buffers stay resident)', () => {
   const p = profilesOf('sd15');
-  const oneTile = estimatePeakBytes(p, { operation: 'decode', width: 512, height: 512, batch: 1, dtype: 'float16' }).bytes;
-  const tiled = estimatePeakBytes(p, { operation: 'decode', width: 4096, height: 4096, batch: 1, dtype: 'float16', tile: 512 }).bytes;
+  const oneTile = estimatePeakBytes(p, {
+    operation: 'decode',
+    width: 512,
+    height: 512,
+    batch: 1,
+    dtype: 'float16',
+  }).bytes;
+  const tiled = estimatePeakBytes(p, {
+    operation: 'decode',
+    width: 4096,
+    height: 4096,
+    batch: 1,
+    dtype: 'float16',
+    tile: 512,
+  }).bytes;
   // decode holds a float32 RGB accumulator + float32 weight map at full resolution: 16 B/px.
   assert.ok(tiled - oneTile >= 16 * 4096 * 4096, `${tiled - oneTile}`);
 });
@@ -245,7 +331,9 @@ test('rejects invalid input', () => {
 test('fitProfile recovers known coefficients', () => {
   const fixed = 300e6;
   const perPixel = 2500;
-  const exact: MeasuredSample[] = [256, 512, 768, 1024, 2048].flatMap((s) => [1, 3].map((batch) => ({ pixels: s * s, batch, bytes: fixed + perPixel * s * s * batch })));
+  const exact: MeasuredSample[] = [256, 512, 768, 1024, 2048].flatMap((s) =>
+    [1, 3].map((batch) => ({ pixels: s * s, batch, bytes: fixed + perPixel * s * s * batch })),
+  );
   for (const weighting of ['relative', 'absolute'] as const) {
     const f = fitProfile(exact, { weighting, id: 'x', dtype: 'float32' });
     assert.ok(Math.abs(f.fixedBytes - fixed) < 1e3, `${weighting} fixed ${f.fixedBytes}`);
@@ -261,13 +349,33 @@ test('fitProfile recovers known coefficients', () => {
   assert.ok(f.fit!.mape > 0.02 && f.fit!.mape < 0.04);
   // weightBytes is clamped to the intercept
   assert.equal(fitProfile(exact, { weightBytes: 1e12 }).weightBytes, fitProfile(exact).fixedBytes);
-  assert.throws(() => fitProfile([{ pixels: 100, batch: 1, bytes: 5 }, { pixels: 100, batch: 1, bytes: 6 }]), RangeError);
-  assert.throws(() => fitProfile([{ pixels: 100, batch: 1, bytes: 0 }, { pixels: 200, batch: 1, bytes: 6 }]), RangeError);
+  assert.throws(
+    () =>
+      fitProfile([
+        { pixels: 100, batch: 1, bytes: 5 },
+        { pixels: 100, batch: 1, bytes: 6 },
+      ]),
+    RangeError,
+  );
+  assert.throws(
+    () =>
+      fitProfile([
+        { pixels: 100, batch: 1, bytes: 0 },
+        { pixels: 200, batch: 1, bytes: 6 },
+      ]),
+    RangeError,
+  );
 });
 
 test('profiles survive a JSON round trip and are validated', () => {
   const p = profilesOf('sdxl');
-  p.encode = fitProfile([{ pixels: 1e5, batch: 1, bytes: 6e8 }, { pixels: 4e5, batch: 1, bytes: 1.8e9 }], { id: 'sdxl/encode' });
+  p.encode = fitProfile(
+    [
+      { pixels: 1e5, batch: 1, bytes: 6e8 },
+      { pixels: 4e5, batch: 1, bytes: 1.8e9 },
+    ],
+    { id: 'sdxl/encode' },
+  );
   const back = parseModelMemoryProfiles(JSON.parse(JSON.stringify(p)));
   assert.deepEqual(back, p);
   const input: EstimateInput = { operation: 'encode', width: 1000, height: 700, batch: 2, dtype: 'float32', tile: 512 };
@@ -280,9 +388,16 @@ test('profiles survive a JSON round trip and are validated', () => {
 test('tiny autoencoders: a tiled run adds the latent-resolution stage, which grows with the whole image', () => {
   const p = profilesOf('taef2');
   assert.ok(p.encode.latentStage && p.decode.latentStage, 'taef2 has a latent-resolution stage');
-  const tiled = (width: number) => estimatePeakBytes(p, { operation: 'encode', width, height: width, batch: 1, dtype: 'float32', tile: 512 }).bytes;
+  const tiled = (width: number) =>
+    estimatePeakBytes(p, { operation: 'encode', width, height: width, batch: 1, dtype: 'float32', tile: 512 }).bytes;
   const stage = (width: number) => latentStageBytes(p.encode, width * width, 1, 'float32', 512 * 512);
-  const oneTile = estimatePeakBytes(p, { operation: 'encode', width: 512, height: 512, batch: 1, dtype: 'float32' }).bytes;
+  const oneTile = estimatePeakBytes(p, {
+    operation: 'encode',
+    width: 512,
+    height: 512,
+    batch: 1,
+    dtype: 'float32',
+  }).bytes;
   for (const width of [2048, 4096]) {
     const acc = accumulationBytes(p, 'encode', width, width, 1, 'float32');
     assert.equal(tiled(width), Math.ceil(runBytes(p.encode, 512 * 512, 1, 'float32') + acc + stage(width)));
@@ -298,11 +413,25 @@ test('tiny autoencoders: a tiled run adds the latent-resolution stage, which gro
   assert.ok(stage(4096) > latentStageBytes(p.encode, 4096 * 4096, 1, 'float32'), 'the tile term counts');
   assert.ok(profilesOf('taesana').encode.latentStage!.bytesPerPixel < 2);
   // Not tiled: no stage.
-  assert.equal(estimatePeakBytes(p, { operation: 'encode', width: 512, height: 512, batch: 1, dtype: 'float32', tile: 512 }).bytes, oneTile);
+  assert.equal(
+    estimatePeakBytes(p, { operation: 'encode', width: 512, height: 512, batch: 1, dtype: 'float32', tile: 512 }).bytes,
+    oneTile,
+  );
   // KL models tile the whole network: no stage.
   assert.equal(profilesOf('sdxl').encode.latentStage, undefined);
   // A stored profile's stage is validated.
-  assert.throws(() => parseModelMemoryProfiles({ ...p, encode: { ...p.encode, latentStage: { fixedBytes: 0, bytesPerPixel: -1 } } }), TypeError);
-  assert.throws(() => parseModelMemoryProfiles({ ...p, encode: { ...p.encode, latentStage: { fixedBytes: 0, bytesPerPixel: 1, tileBytesPerPixel: Number.NaN } } }), TypeError);
+  assert.throws(
+    () =>
+      parseModelMemoryProfiles({ ...p, encode: { ...p.encode, latentStage: { fixedBytes: 0, bytesPerPixel: -1 } } }),
+    TypeError,
+  );
+  assert.throws(
+    () =>
+      parseModelMemoryProfiles({
+        ...p,
+        encode: { ...p.encode, latentStage: { fixedBytes: 0, bytesPerPixel: 1, tileBytesPerPixel: Number.NaN } },
+      }),
+    TypeError,
+  );
   assert.deepEqual(parseModelMemoryProfiles(JSON.parse(JSON.stringify(p))), p);
 });

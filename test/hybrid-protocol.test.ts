@@ -5,22 +5,25 @@
  * against the GraphQL mutations of the same gateway. Plus the packing functions against a literal
  * transcription of diffusers' view/permute/reshape.
  */
-import { after, before, describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
-import { packLatents, packedLatentSize, unpackLatents } from '../src/protocol/packing.ts';
+import { packedLatentSize, packLatents, unpackLatents } from '../src/protocol/packing.ts';
 import { decodeTensor, encodeTensor } from '../src/tensors/dtype.ts';
-import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
-import { startGateway, type RunningGateway } from './support/server.ts';
-import { relativeL2 } from './support/metrics.ts';
 import { writeTinyKlModel } from './support/kl-model.ts';
+import { relativeL2 } from './support/metrics.ts';
+import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
+import { type RunningGateway, startGateway } from './support/server.ts';
 
-const ENCODE = 'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape dtype data } route { route } } }';
-const DECODE = 'mutation($input: DecodeInput!) { decode(input: $input) { images { data width height } route { route } } }';
+const ENCODE =
+  'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape dtype data } route { route } } }';
+const DECODE =
+  'mutation($input: DecodeInput!) { decode(input: $input) { images { data width height } route { route } } }';
 
 let gateway: RunningGateway;
 let dataDir: string;
@@ -33,7 +36,12 @@ before(async () => {
   mkdirSync(modelsDir);
   for (const id of ['taef2', 'taesana']) symlinkSync(join(MODELS_DIR, id), join(modelsDir, id), 'dir');
   writeTinyKlModel(join(modelsDir, 'tiny-sd'), { family: 'sd15' });
-  gateway = await startGateway({ MODELS_DIR: modelsDir, DATA_DIR: dataDir, DEVICE_MEMORY: '4GiB', MAX_IMAGE_PIXELS: '300000' });
+  gateway = await startGateway({
+    MODELS_DIR: modelsDir,
+    DATA_DIR: dataDir,
+    DEVICE_MEMORY: '4GiB',
+    MAX_IMAGE_PIXELS: '300000',
+  });
 });
 after(async () => {
   await gateway?.stop();
@@ -52,14 +60,27 @@ interface Answer {
  * encodes a params dict (lists repeated, bools True/False). Written out by hand, not with the
  * gateway's own helpers.
  */
-function pythonPost(path: string, query: string, body: Uint8Array, headers: Record<string, string> = {}, method = 'POST'): Promise<Answer> {
+function pythonPost(
+  path: string,
+  query: string,
+  body: Uint8Array,
+  headers: Record<string, string> = {},
+  method = 'POST',
+): Promise<Answer> {
   const url = new URL(`${gateway.url}${path}${query ? `?${query}` : ''}`);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       url,
       {
         method,
-        headers: { 'User-Agent': 'python-requests/2.32.3', 'Accept-Encoding': 'gzip, deflate', Accept: '*/*', Connection: 'keep-alive', 'Content-Length': String(body.length), ...headers },
+        headers: {
+          'User-Agent': 'python-requests/2.32.3',
+          'Accept-Encoding': 'gzip, deflate',
+          Accept: '*/*',
+          Connection: 'keep-alive',
+          'Content-Length': String(body.length),
+          ...headers,
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -74,8 +95,18 @@ function pythonPost(path: string, query: string, body: Uint8Array, headers: Reco
 }
 
 /** prepare_decode's params, in its order: image_format, output_type, partial_postprocess, shape, dtype, then scaling. */
-function decodeQuery(shape: number[], dtype: string, o: { imageFormat?: string; outputType?: string; partial?: boolean; extra?: string } = {}): string {
-  const parts = [`image_format=${o.imageFormat ?? 'jpg'}`, `output_type=${o.outputType ?? 'pil'}`, `partial_postprocess=${o.partial ? 'True' : 'False'}`, ...shape.map((d) => `shape=${d}`), `dtype=${dtype}`];
+function decodeQuery(
+  shape: number[],
+  dtype: string,
+  o: { imageFormat?: string; outputType?: string; partial?: boolean; extra?: string } = {},
+): string {
+  const parts = [
+    `image_format=${o.imageFormat ?? 'jpg'}`,
+    `output_type=${o.outputType ?? 'pil'}`,
+    `partial_postprocess=${o.partial ? 'True' : 'False'}`,
+    ...shape.map((d) => `shape=${d}`),
+    `dtype=${dtype}`,
+  ];
   return [...parts, ...(o.extra ? [o.extra] : [])].join('&');
 }
 
@@ -87,11 +118,16 @@ function decodeHeaders(accept: string): Record<string, string> {
 async function graphqlEncode(model: string, png: Buffer, extra: Record<string, unknown> = {}) {
   const response = await gateway.graphql(ENCODE, { input: { model, imageBase64: png.toString('base64'), ...extra } });
   assert.equal(response.errors, undefined, JSON.stringify(response.errors));
-  return { shape: response.data.encode.latent.shape as number[], bytes: Buffer.from(response.data.encode.latent.data, 'base64') };
+  return {
+    shape: response.data.encode.latent.shape as number[],
+    bytes: Buffer.from(response.data.encode.latent.data, 'base64'),
+  };
 }
 
 async function graphqlDecodePng(latent: Buffer, shape: number[]): Promise<Buffer> {
-  const response = await gateway.graphql(DECODE, { input: { model: 'taef2', latent: { data: latent.toString('base64'), shape, dtype: 'FLOAT32' }, format: 'PNG' } });
+  const response = await gateway.graphql(DECODE, {
+    input: { model: 'taef2', latent: { data: latent.toString('base64'), shape, dtype: 'FLOAT32' }, format: 'PNG' },
+  });
   assert.equal(response.errors, undefined, JSON.stringify(response.errors));
   return Buffer.from(response.data.decode.images[0].data, 'base64');
 }
@@ -150,7 +186,10 @@ describe('packing (Flux `_pack_latents` / `_unpack_latents`)', () => {
 
 describe('encode as remote_encode sends it', () => {
   test('PNG body, no parameters, no headers: the raw latent, byte for byte the GraphQL latent', async () => {
-    for (const [model, name] of [['taef2', 'astronaut.png'], ['taesana', 'coffee.png']] as const) {
+    for (const [model, name] of [
+      ['taef2', 'astronaut.png'],
+      ['taesana', 'coffee.png'],
+    ] as const) {
       const reference = await graphqlEncode(model, image(name));
       const answer = await pythonPost(`/v1/vae/${model}/encode`, '', image(name));
       assert.equal(answer.status, 200, answer.body.toString());
@@ -162,8 +201,15 @@ describe('encode as remote_encode sends it', () => {
   });
 
   test('scaling_factor and shift_factor (FLUX values) give (z - shift) * scale, as GraphQL does', async () => {
-    const reference = await graphqlEncode('taef2', image('astronaut.png'), { scalingFactor: 0.3611, shiftFactor: 0.1159 });
-    const answer = await pythonPost('/v1/vae/taef2/encode', 'scaling_factor=0.3611&shift_factor=0.1159', image('astronaut.png'));
+    const reference = await graphqlEncode('taef2', image('astronaut.png'), {
+      scalingFactor: 0.3611,
+      shiftFactor: 0.1159,
+    });
+    const answer = await pythonPost(
+      '/v1/vae/taef2/encode',
+      'scaling_factor=0.3611&shift_factor=0.1159',
+      image('astronaut.png'),
+    );
     assert.equal(answer.status, 200, answer.body.toString());
     assert.ok(answer.body.equals(reference.bytes));
   });
@@ -173,10 +219,15 @@ describe('encode as remote_encode sends it', () => {
     const pixels = await rawPixels(image('astronaut.png'));
     const [h, w] = [512, 512];
     const tensor = new Float32Array(3 * h * w);
-    for (let i = 0; i < h * w; i++) for (let c = 0; c < 3; c++) tensor[c * h * w + i] = (pixels[i * 3 + c] / 255) * 2 - 1; // VaeImageProcessor's [-1, 1]
+    for (let i = 0; i < h * w; i++)
+      for (let c = 0; c < 3; c++) tensor[c * h * w + i] = (pixels[i * 3 + c] / 255) * 2 - 1; // VaeImageProcessor's [-1, 1]
     const reference = decodeTensor(bytes, 'float32');
     for (const dtype of ['float32', 'bfloat16'] as const) {
-      const answer = await pythonPost('/v1/vae/taef2/encode', `shape=1&shape=3&shape=${h}&shape=${w}&dtype=${dtype}`, encodeTensor(tensor, dtype));
+      const answer = await pythonPost(
+        '/v1/vae/taef2/encode',
+        `shape=1&shape=3&shape=${h}&shape=${w}&dtype=${dtype}`,
+        encodeTensor(tensor, dtype),
+      );
       assert.equal(answer.status, 200, answer.body.toString());
       assert.equal(answer.headers.dtype, dtype);
       assert.deepEqual(JSON.parse(answer.headers.shape as string), shape);
@@ -199,7 +250,12 @@ describe('decode as remote_decode sends it', () => {
     const { shape, bytes } = await astronautLatent();
     const reference = await graphqlDecodePng(bytes, shape);
     // remote_decode's default do_scaling=True arrives as do_scaling=True when no scaling_factor is given.
-    const answer = await pythonPost('/v1/vae/taef2/decode', decodeQuery(shape, 'float32', { imageFormat: 'png', extra: 'do_scaling=True' }), bytes, decodeHeaders('image/png'));
+    const answer = await pythonPost(
+      '/v1/vae/taef2/decode',
+      decodeQuery(shape, 'float32', { imageFormat: 'png', extra: 'do_scaling=True' }),
+      bytes,
+      decodeHeaders('image/png'),
+    );
     assert.equal(answer.status, 200, answer.body.toString());
     assert.equal(answer.headers['content-type'], 'image/png');
     assert.ok(answer.body.equals(reference), 'PNG bytes differ');
@@ -208,7 +264,12 @@ describe('decode as remote_decode sends it', () => {
 
   test('the client default, image_format=jpg with Accept: image/jpeg, is a JPEG', async () => {
     const { shape, bytes } = await astronautLatent();
-    const answer = await pythonPost('/v1/vae/taef2/decode', decodeQuery(shape, 'float32'), bytes, decodeHeaders('image/jpeg'));
+    const answer = await pythonPost(
+      '/v1/vae/taef2/decode',
+      decodeQuery(shape, 'float32'),
+      bytes,
+      decodeHeaders('image/jpeg'),
+    );
     assert.equal(answer.status, 200, answer.body.toString());
     assert.equal(answer.headers['content-type'], 'image/jpeg');
     assert.deepEqual([...answer.body.subarray(0, 2)], [0xff, 0xd8]);
@@ -218,7 +279,12 @@ describe('decode as remote_decode sends it', () => {
   test('output_type=pt, partial_postprocess=True: uint8 NHWC, the PNG pixels exactly', async () => {
     const { shape, bytes } = await astronautLatent();
     const pixels = await rawPixels(await graphqlDecodePng(bytes, shape));
-    const answer = await pythonPost('/v1/vae/taef2/decode', decodeQuery(shape, 'float32', { outputType: 'pt', partial: true }), bytes, decodeHeaders('tensor/binary'));
+    const answer = await pythonPost(
+      '/v1/vae/taef2/decode',
+      decodeQuery(shape, 'float32', { outputType: 'pt', partial: true }),
+      bytes,
+      decodeHeaders('tensor/binary'),
+    );
     assert.equal(answer.status, 200, answer.body.toString());
     assert.equal(answer.headers['content-type'], 'tensor/binary');
     assert.equal(answer.headers.dtype, 'uint8');
@@ -230,8 +296,16 @@ describe('decode as remote_decode sends it', () => {
     const { shape, bytes } = await astronautLatent();
     const pixels = await rawPixels(await graphqlDecodePng(bytes, shape));
     const half = encodeTensor(decodeTensor(bytes, 'float32'), 'float16');
-    for (const [dtype, body] of [['float32', bytes], ['float16', half]] as const) {
-      const answer = await pythonPost('/v1/vae/taef2/decode', decodeQuery(shape, dtype, { outputType: 'pt' }), body, decodeHeaders('tensor/binary'));
+    for (const [dtype, body] of [
+      ['float32', bytes],
+      ['float16', half],
+    ] as const) {
+      const answer = await pythonPost(
+        '/v1/vae/taef2/decode',
+        decodeQuery(shape, dtype, { outputType: 'pt' }),
+        body,
+        decodeHeaders('tensor/binary'),
+      );
       assert.equal(answer.status, 200, answer.body.toString());
       assert.equal(answer.headers.dtype, dtype);
       assert.deepEqual(JSON.parse(answer.headers.shape as string), [1, 3, 512, 512]);
@@ -255,7 +329,12 @@ describe('decode as remote_decode sends it', () => {
     const packed = packLatents(decodeTensor(bytes, 'float32'), shape as [number, number, number, number]);
     assert.deepEqual(packed.shape, [1, 32 * 32, 128]);
     const query = decodeQuery(packed.shape, 'float32', { imageFormat: 'png', extra: 'height=512&width=512' });
-    const answer = await pythonPost('/v1/vae/taef2/decode', query, encodeTensor(packed.data, 'float32'), decodeHeaders('image/png'));
+    const answer = await pythonPost(
+      '/v1/vae/taef2/decode',
+      query,
+      encodeTensor(packed.data, 'float32'),
+      decodeHeaders('image/png'),
+    );
     assert.equal(answer.status, 200, answer.body.toString());
     assert.ok(answer.body.equals(reference), 'packed decode differs');
   });
@@ -282,21 +361,34 @@ test('an AutoencoderKL ([-1, 1] pixels): raw latent without parameters, do_scali
   const [width, height] = [48, 32];
   const pixels = Buffer.alloc(width * height * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 37 + (i >> 5) * 11) % 256;
-  const png = await sharp(pixels, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  const png = await sharp(pixels, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
   const reference = await graphqlEncode('tiny-sd', png, { scalingFactor: 1, shiftFactor: 0 });
   const encoded = await pythonPost('/v1/vae/tiny-sd/encode', '', png);
   assert.equal(encoded.status, 200, encoded.body.toString());
   assert.ok(encoded.body.equals(reference.bytes), 'raw latent differs');
   const z = decodeTensor(encoded.body, 'float32');
-  const scaled = encodeTensor(z.map((v) => v * 0.18215), 'float32');
-  const decoded = await pythonPost('/v1/vae/tiny-sd/decode', decodeQuery([1, 4, height / 8, width / 8], 'float32', { outputType: 'pt', extra: 'do_scaling=True' }), scaled, decodeHeaders('tensor/binary'));
+  const scaled = encodeTensor(
+    z.map((v) => v * 0.18215),
+    'float32',
+  );
+  const decoded = await pythonPost(
+    '/v1/vae/tiny-sd/decode',
+    decodeQuery([1, 4, height / 8, width / 8], 'float32', { outputType: 'pt', extra: 'do_scaling=True' }),
+    scaled,
+    decodeHeaders('tensor/binary'),
+  );
   assert.equal(decoded.status, 200, decoded.body.toString());
   assert.deepEqual(JSON.parse(decoded.headers.shape as string), [1, 3, height, width]);
   // The tiny decoder copies latent channels 0..2 to RGB, 8x nearest: its [-1, 1] output is the latent itself.
   const out = decodeTensor(decoded.body, 'float32');
   const [h, w] = [height / 8, width / 8];
   let worst = 0;
-  for (let c = 0; c < 3; c++) for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) worst = Math.max(worst, Math.abs(out[(c * height + y) * width + x] - z[(c * h + (y >> 3)) * w + (x >> 3)]));
+  for (let c = 0; c < 3; c++)
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++)
+        worst = Math.max(worst, Math.abs(out[(c * height + y) * width + x] - z[(c * h + (y >> 3)) * w + (x >> 3)]));
   assert.ok(worst < 1e-5, `off by ${worst}`);
 });
 
@@ -313,21 +405,73 @@ describe('errors are JSON {"error": ...} with the gateway status', () => {
   test('each bad request names what was wrong', async () => {
     const { shape, bytes } = await astronautLatent();
     const tensor = decodeHeaders('tensor/binary');
-    await expectError(pythonPost('/v1/vae/taef2/decode', decodeQuery(shape, 'float32'), bytes.subarray(1), tensor), 400, 'LATENT_SHAPE_MISMATCH', /needs 524288 bytes/);
-    await expectError(pythonPost('/v1/vae/nope/decode', decodeQuery(shape, 'float32'), bytes, tensor), 404, 'UNKNOWN_MODEL', /unknown model "nope"/);
-    await expectError(pythonPost('/v1/vae/taesana/decode', decodeQuery(shape, 'float32'), bytes, tensor), 400, 'UNSUPPORTED_OPERATION', /supports: encode/);
-    await expectError(pythonPost('/v1/vae/taef2/decode', decodeQuery([1, 1024, 128], 'float32'), bytes, tensor), 400, 'LATENT_SHAPE_MISMATCH', /height and width/);
-    await expectError(pythonPost('/v1/vae/taef2/decode', decodeQuery([1, 4, 128, 256], 'float32'), bytes, tensor), 400, 'LATENT_CHANNELS_MISMATCH', /4 channels.*takes 32/);
-    await expectError(pythonPost('/v1/vae/taef2/decode', decodeQuery(shape, 'float64'), bytes, tensor), 400, 'UNSUPPORTED_DTYPE', /float64/);
-    await expectError(pythonPost('/v1/vae/taef2/decode', decodeQuery(shape, 'float32', { outputType: 'mp4' }), bytes, tensor), 400, 'BAD_REQUEST', /mp4.*allowed: pil, pt/);
-    await expectError(pythonPost('/v1/vae/taef2/encode', '', Buffer.from('not an image')), 400, 'INVALID_IMAGE', /PNG, JPEG or WebP/);
+    await expectError(
+      pythonPost('/v1/vae/taef2/decode', decodeQuery(shape, 'float32'), bytes.subarray(1), tensor),
+      400,
+      'LATENT_SHAPE_MISMATCH',
+      /needs 524288 bytes/,
+    );
+    await expectError(
+      pythonPost('/v1/vae/nope/decode', decodeQuery(shape, 'float32'), bytes, tensor),
+      404,
+      'UNKNOWN_MODEL',
+      /unknown model "nope"/,
+    );
+    await expectError(
+      pythonPost('/v1/vae/taesana/decode', decodeQuery(shape, 'float32'), bytes, tensor),
+      400,
+      'UNSUPPORTED_OPERATION',
+      /supports: encode/,
+    );
+    await expectError(
+      pythonPost('/v1/vae/taef2/decode', decodeQuery([1, 1024, 128], 'float32'), bytes, tensor),
+      400,
+      'LATENT_SHAPE_MISMATCH',
+      /height and width/,
+    );
+    await expectError(
+      pythonPost('/v1/vae/taef2/decode', decodeQuery([1, 4, 128, 256], 'float32'), bytes, tensor),
+      400,
+      'LATENT_CHANNELS_MISMATCH',
+      /4 channels.*takes 32/,
+    );
+    await expectError(
+      pythonPost('/v1/vae/taef2/decode', decodeQuery(shape, 'float64'), bytes, tensor),
+      400,
+      'UNSUPPORTED_DTYPE',
+      /float64/,
+    );
+    await expectError(
+      pythonPost('/v1/vae/taef2/decode', decodeQuery(shape, 'float32', { outputType: 'mp4' }), bytes, tensor),
+      400,
+      'BAD_REQUEST',
+      /mp4.*allowed: pil, pt/,
+    );
+    await expectError(
+      pythonPost('/v1/vae/taef2/encode', '', Buffer.from('not an image')),
+      400,
+      'INVALID_IMAGE',
+      /PNG, JPEG or WebP/,
+    );
     // The same limits as GraphQL: this gateway takes at most 300000 pixels.
-    await expectError(pythonPost('/v1/vae/taef2/encode', '', image('astronaut-1024.png')), 413, 'IMAGE_TOO_LARGE', /limit is 300000/);
-    await expectError(pythonPost('/v1/vae/taef2/encode', '', Buffer.alloc(0), {}, 'GET'), 400, 'BAD_REQUEST', /takes POST/);
+    await expectError(
+      pythonPost('/v1/vae/taef2/encode', '', image('astronaut-1024.png')),
+      413,
+      'IMAGE_TOO_LARGE',
+      /limit is 300000/,
+    );
+    await expectError(
+      pythonPost('/v1/vae/taef2/encode', '', Buffer.alloc(0), {}, 'GET'),
+      400,
+      'BAD_REQUEST',
+      /takes POST/,
+    );
   });
 
   test('nothing stays reserved', async () => {
-    const health = (await (await fetch(`${gateway.url}/healthz`)).json()) as { device: { reservedBytes: number; running: number } };
+    const health = (await (await fetch(`${gateway.url}/healthz`)).json()) as {
+      device: { reservedBytes: number; running: number };
+    };
     assert.equal(health.device.reservedBytes, 0);
     assert.equal(health.device.running, 0);
   });

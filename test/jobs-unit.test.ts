@@ -1,6 +1,7 @@
 /** The job model without a server: event log, subscriptions, cancellation and the TTL. */
-import { describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
 import { GatewayError } from '../src/errors.ts';
 import { compactLog, type JobEvent, type JobResult } from '../src/jobs/events.ts';
 import { JobManager } from '../src/jobs/manager.ts';
@@ -27,7 +28,13 @@ function steppedRun() {
       settle = { resolve, reject };
       markStarted();
     });
-  return { run, started, hooks: () => hooks!, finish: (r: JobResult) => settle!.resolve(r), fail: (e: unknown) => settle!.reject(e) };
+  return {
+    run,
+    started,
+    hooks: () => hooks!,
+    finish: (r: JobResult) => settle!.resolve(r),
+    fail: (e: unknown) => settle!.reject(e),
+  };
 }
 
 describe('job events', () => {
@@ -49,7 +56,10 @@ describe('job events', () => {
       events.map((e) => e.type),
       ['QUEUED', 'ROUTED', 'QUEUED', 'QUEUED', 'RUNNING', 'RUNNING', 'RUNNING', 'RUNNING', 'DONE'],
     );
-    assert.deepEqual(events.map((e) => e.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(
+      events.map((e) => e.seq),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
     assert.equal(job.status, 'DONE');
     assert.equal(job.result, RESULT);
     // Nothing is recorded after the terminal event.
@@ -85,7 +95,10 @@ describe('job events', () => {
     assert.equal((await late.next()).done, true);
     // After the end, a subscriber gets the state and the terminal event, and the stream ends.
     const after = await collect(job.subscribe());
-    assert.deepEqual(after.map((e) => e.type), ['ROUTED', 'QUEUED', 'RUNNING', 'FAILED']);
+    assert.deepEqual(
+      after.map((e) => e.type),
+      ['ROUTED', 'QUEUED', 'RUNNING', 'FAILED'],
+    );
     assert.deepEqual(compactLog(job.events), after);
     jobs.close();
   });
@@ -103,7 +116,10 @@ describe('job events', () => {
     assert.equal(job.cancelRequested, true);
     step.fail(new GatewayError('CANCELLED', 'the run was cancelled between tiles'));
     const events = await seen;
-    assert.deepEqual(events.map((e) => e.type), ['QUEUED', 'RUNNING', 'CANCELLED']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['QUEUED', 'RUNNING', 'CANCELLED'],
+    );
     assert.equal(job.status, 'CANCELLED');
     // Cancelling a finished job changes nothing.
     jobs.cancel(job.id);
@@ -156,9 +172,15 @@ describe('job TTL', () => {
     now += 9_999;
     assert.equal(jobs.get(job.id), job);
     now += 1;
-    assert.throws(() => jobs.get(job.id), (e: GatewayError) => e.code === 'EXPIRED');
+    assert.throws(
+      () => jobs.get(job.id),
+      (e: GatewayError) => e.code === 'EXPIRED',
+    );
     now += 10_000;
-    assert.throws(() => jobs.get(job.id), (e: GatewayError) => e.code === 'NOT_FOUND');
+    assert.throws(
+      () => jobs.get(job.id),
+      (e: GatewayError) => e.code === 'NOT_FOUND',
+    );
     jobs.close();
   });
 
@@ -173,7 +195,10 @@ describe('job TTL', () => {
     step.finish(RESULT);
     await collect(job.subscribe());
     now += 1_000;
-    assert.throws(() => jobs.get(job.id), (e: GatewayError) => e.code === 'EXPIRED');
+    assert.throws(
+      () => jobs.get(job.id),
+      (e: GatewayError) => e.code === 'EXPIRED',
+    );
     jobs.close();
   });
 });

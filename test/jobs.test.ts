@@ -4,16 +4,17 @@
  * mid-run even on a slow machine); a 512x512 encode then has to wait for it. Followed over SSE and
  * WebSocket with the typed client.
  */
-import { after, before, describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
-import { LatentgateClient, type JobEvent, type Transport } from '../src/client/client.ts';
-import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
-import { startGateway, type RunningGateway } from './support/server.ts';
+import { type JobEvent, LatentgateClient, type Transport } from '../src/client/client.ts';
 import { tiledBudget } from './support/budget.ts';
+import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
+import { type RunningGateway, startGateway } from './support/server.ts';
 
 let gateway: RunningGateway;
 let client: LatentgateClient;
@@ -42,7 +43,9 @@ async function device(): Promise<{ reservedBytes: number; queued: number; runnin
 }
 
 /** The job's whole event log, read with job(id). */
-async function fullLog(id: string): Promise<{ seq: number; type: string; status: string; position?: number | null; done?: number; total?: number }[]> {
+async function fullLog(
+  id: string,
+): Promise<{ seq: number; type: string; status: string; position?: number | null; done?: number; total?: number }[]> {
   const response = await gateway.graphql(
     `query($id: ID!) { job(id: $id) { events { seq type status ... on JobQueuedEvent { position } ... on JobRunningEvent { done total } } } }`,
     { id },
@@ -56,7 +59,11 @@ const TERMINAL = new Set(['DONE', 'FAILED', 'CANCELLED']);
 /** The grammar of a job's log: QUEUED ROUTED? (QUEUED)* RUNNING* then exactly one terminal event, seq 1..n. */
 function checkLog(log: Awaited<ReturnType<typeof fullLog>>, label: string): void {
   const types = log.map((e) => e.type).join(' ');
-  assert.deepEqual(log.map((e) => e.seq), log.map((_, i) => i + 1), `${label}: seq ${types}`);
+  assert.deepEqual(
+    log.map((e) => e.seq),
+    log.map((_, i) => i + 1),
+    `${label}: seq ${types}`,
+  );
   assert.match(types, /^QUEUED( ROUTED( QUEUED)*( RUNNING)*)? (DONE|FAILED|CANCELLED)$/, label);
   assert.equal(log[0].position, null, `${label}: the first QUEUED has no position`);
   assert.equal(log.filter((e) => TERMINAL.has(e.type)).length, 1, `${label}: one terminal event`);
@@ -75,7 +82,8 @@ function checkLog(log: Awaited<ReturnType<typeof fullLog>>, label: string): void
 /** What a subscriber got: increasing seq, each event as in the log, ending with the log's terminal event. */
 function checkStream(stream: JobEvent[], log: Awaited<ReturnType<typeof fullLog>>, label: string): void {
   for (let i = 1; i < stream.length; i++) assert.ok(stream[i].seq > stream[i - 1].seq, `${label}: seq increases`);
-  for (const event of stream) assert.equal(event.type, log[event.seq - 1].type, `${label}: event ${event.seq} as logged`);
+  for (const event of stream)
+    assert.equal(event.type, log[event.seq - 1].type, `${label}: event ${event.seq} as logged`);
   assert.equal(stream.filter((e) => TERMINAL.has(e.type)).length, 1, `${label}: one terminal event`);
   assert.equal(stream.at(-1)!.seq, log.length, `${label}: ends with the terminal event`);
 }
@@ -101,7 +109,10 @@ function watch(id: string, transport: Transport) {
       };
       if (check()) return;
       waiters.add(check);
-      setTimeout(() => reject(new Error(`job ${id}: no ${what} in 30 s; got ${events.map((e) => e.type).join(' ')}`)), timeoutMs).unref();
+      setTimeout(
+        () => reject(new Error(`job ${id}: no ${what} in 30 s; got ${events.map((e) => e.type).join(' ')}`)),
+        timeoutMs,
+      ).unref();
     });
   return { events, done, until };
 }
@@ -113,18 +124,55 @@ async function smallPng(size: number): Promise<Buffer> {
 describe('jobs', () => {
   test('concurrent jobs: events in order, exactly one terminal event each, over SSE and WebSocket', async () => {
     const latent = (channels: number, side: number) => ({
-      data: Buffer.from(new Float32Array(channels * side * side).map((_, i) => Math.sin(i / 7)).buffer).toString('base64'),
+      data: Buffer.from(new Float32Array(channels * side * side).map((_, i) => Math.sin(i / 7)).buffer).toString(
+        'base64',
+      ),
       shape: [1, channels, side, side],
       dtype: 'FLOAT32' as const,
     });
     const submissions = [
-      { expect: 'DONE', transport: 'sse', submit: async () => client.submitEncode({ model: 'taef2', image: file(await smallPng(128), 'a.png') }) },
-      { expect: 'DONE', transport: 'ws', submit: async () => client.submitEncode({ model: 'taef2', image: file(await smallPng(256), 'b.png'), dtype: 'FLOAT16' }) },
-      { expect: 'DONE', transport: 'ws', submit: () => client.submitEncode({ model: 'taef2', image: file(image('astronaut.png'), 'c.png'), delivery: 'URL' }) },
-      { expect: 'DONE', transport: 'sse', submit: () => client.submitDecode({ model: 'taef2', latent: latent(32, 16) }) },
-      { expect: 'INVALID_IMAGE', transport: 'ws', submit: () => client.submitEncode({ model: 'taef2', imageBase64: Buffer.from('not an image at all').toString('base64') }) },
-      { expect: 'LATENT_CHANNELS_MISMATCH', transport: 'sse', submit: () => client.submitDecode({ model: 'taef2', latent: latent(4, 16) }) },
-      { expect: 'NOT_FOUND', transport: 'ws', submit: () => client.submitDecode({ model: 'taef2', latentUrl: `${gateway.url}/v1/latents/00000000-0000-4000-8000-000000000000` }) },
+      {
+        expect: 'DONE',
+        transport: 'sse',
+        submit: async () => client.submitEncode({ model: 'taef2', image: file(await smallPng(128), 'a.png') }),
+      },
+      {
+        expect: 'DONE',
+        transport: 'ws',
+        submit: async () =>
+          client.submitEncode({ model: 'taef2', image: file(await smallPng(256), 'b.png'), dtype: 'FLOAT16' }),
+      },
+      {
+        expect: 'DONE',
+        transport: 'ws',
+        submit: () =>
+          client.submitEncode({ model: 'taef2', image: file(image('astronaut.png'), 'c.png'), delivery: 'URL' }),
+      },
+      {
+        expect: 'DONE',
+        transport: 'sse',
+        submit: () => client.submitDecode({ model: 'taef2', latent: latent(32, 16) }),
+      },
+      {
+        expect: 'INVALID_IMAGE',
+        transport: 'ws',
+        submit: () =>
+          client.submitEncode({ model: 'taef2', imageBase64: Buffer.from('not an image at all').toString('base64') }),
+      },
+      {
+        expect: 'LATENT_CHANNELS_MISMATCH',
+        transport: 'sse',
+        submit: () => client.submitDecode({ model: 'taef2', latent: latent(4, 16) }),
+      },
+      {
+        expect: 'NOT_FOUND',
+        transport: 'ws',
+        submit: () =>
+          client.submitDecode({
+            model: 'taef2',
+            latentUrl: `${gateway.url}/v1/latents/00000000-0000-4000-8000-000000000000`,
+          }),
+      },
     ] as const;
     const runs = await Promise.all(
       submissions.map(async (s) => {
@@ -150,7 +198,8 @@ describe('jobs', () => {
         assert.equal(end.__typename, 'JobDoneEvent', `${label}: ${JSON.stringify(end)}`);
       } else {
         assert.equal(end.__typename, 'JobFailedEvent', label);
-        if (end.__typename === 'JobFailedEvent') assert.equal(end.error.code, run.expect, `${label}: ${end.error.message}`);
+        if (end.__typename === 'JobFailedEvent')
+          assert.equal(end.error.code, run.expect, `${label}: ${end.error.message}`);
       }
     }
     const done = (i: number) => streams[i].at(-1) as Extract<JobEvent, { __typename: 'JobDoneEvent' }>;
@@ -163,7 +212,8 @@ describe('jobs', () => {
     if (byUrl.__typename === 'EncodeResult') assert.match(byUrl.latent.url!, /\/v1\/latents\//);
     const decoded = done(3).result;
     assert.equal(decoded.__typename, 'DecodeResult');
-    if (decoded.__typename === 'DecodeResult') assert.deepEqual([decoded.images[0].width, decoded.images[0].height], [128, 128]);
+    if (decoded.__typename === 'DecodeResult')
+      assert.deepEqual([decoded.images[0].width, decoded.images[0].height], [128, 128]);
     // The job query agrees with the stream.
     const snapshot = await client.job(runs[3].job.id);
     assert.equal(snapshot.status, 'DONE');
@@ -191,27 +241,50 @@ describe('jobs', () => {
     );
     const log = await fullLog(job.id);
     checkLog(log, 'late job');
-    for (const [label, stream] of [['SSE', sse], ['WebSocket', ws]] as const) {
+    for (const [label, stream] of [
+      ['SSE', sse],
+      ['WebSocket', ws],
+    ] as const) {
       checkStream(stream, log, `late ${label}`);
       // First the state: the route and the progress so far, not the superseded progress events...
-      assert.deepEqual(stream.slice(0, 3).map((e) => e.type), ['QUEUED', 'ROUTED', 'RUNNING'], label);
+      assert.deepEqual(
+        stream.slice(0, 3).map((e) => e.type),
+        ['QUEUED', 'ROUTED', 'RUNNING'],
+        label,
+      );
       const first = stream[2];
-      assert.ok(first.__typename === 'JobRunningEvent' && first.done >= 3, `${label}: state first (${JSON.stringify(first)})`);
+      assert.ok(
+        first.__typename === 'JobRunningEvent' && first.done >= 3,
+        `${label}: state first (${JSON.stringify(first)})`,
+      );
       // ...then every event after it, none lost.
-      assert.deepEqual(stream.slice(2).map((e) => e.seq), log.slice(first.seq - 1).map((e) => e.seq), `${label}: live events`);
+      assert.deepEqual(
+        stream.slice(2).map((e) => e.seq),
+        log.slice(first.seq - 1).map((e) => e.seq),
+        `${label}: live events`,
+      );
       assert.equal(stream.at(-1)!.__typename, 'JobDoneEvent');
     }
     // After the end: the state and the terminal event, then the stream completes.
     const afterEnd: JobEvent[] = [];
     for await (const event of client.jobProgress(job.id)) afterEnd.push(event);
-    assert.deepEqual(afterEnd.map((e) => e.type), ['QUEUED', 'ROUTED', 'RUNNING', 'DONE']);
-    assert.deepEqual(afterEnd.map((e) => e.seq), [1, 2, log.length - 1, log.length]);
+    assert.deepEqual(
+      afterEnd.map((e) => e.type),
+      ['QUEUED', 'ROUTED', 'RUNNING', 'DONE'],
+    );
+    assert.deepEqual(
+      afterEnd.map((e) => e.seq),
+      [1, 2, log.length - 1, log.length],
+    );
   });
 
   test('cancelling frees capacity: a queued job leaves the queue; a running one stops mid-run and the job queued behind it runs', async (t) => {
     const big = await client.submitEncode({ model: 'taef2', image: file(huge, 'huge.png') });
     const a = watch(big.id, 'sse');
-    const routed = (await a.until((e) => e.type === 'ROUTED', 'ROUTED')) as Extract<JobEvent, { __typename: 'JobRoutedEvent' }>;
+    const routed = (await a.until((e) => e.type === 'ROUTED', 'ROUTED')) as Extract<
+      JobEvent,
+      { __typename: 'JobRoutedEvent' }
+    >;
     assert.equal(routed.route.route, 'TILED');
     await a.until((e) => e.__typename === 'JobRunningEvent' && e.done >= 1, 'first tile');
 
@@ -236,12 +309,21 @@ describe('jobs', () => {
     await client.cancelJob(big.id);
     const end = await a.done;
     assert.equal(end.__typename, 'JobCancelledEvent');
-    const lastProgress = a.events.filter((e) => e.__typename === 'JobRunningEvent').at(-1) as Extract<JobEvent, { __typename: 'JobRunningEvent' }>;
+    const lastProgress = a.events.filter((e) => e.__typename === 'JobRunningEvent').at(-1) as Extract<
+      JobEvent,
+      { __typename: 'JobRunningEvent' }
+    >;
     assert.ok(lastProgress.done < lastProgress.total, `stopped mid-run (${lastProgress.done}/${lastProgress.total})`);
     t.diagnostic(`cancelled after ${lastProgress.done}/${lastProgress.total} steps`);
-    const bRouted = b.events.find((e) => e.__typename === 'JobRoutedEvent') as Extract<JobEvent, { __typename: 'JobRoutedEvent' }>;
+    const bRouted = b.events.find((e) => e.__typename === 'JobRoutedEvent') as Extract<
+      JobEvent,
+      { __typename: 'JobRoutedEvent' }
+    >;
     state = await device();
-    assert.ok(state.reservedBytes === 0 || state.reservedBytes === bRouted.route.bytes, `only the next job may hold memory now (${state.reservedBytes} bytes reserved)`);
+    assert.ok(
+      state.reservedBytes === 0 || state.reservedBytes === bRouted.route.bytes,
+      `only the next job may hold memory now (${state.reservedBytes} bytes reserved)`,
+    );
 
     // The job queued behind it is admitted and runs to the end.
     const bEnd = await b.done;
@@ -266,8 +348,14 @@ describe('jobs', () => {
         transport,
       );
     }
-    await assert.rejects(client.submitEncode({ model: 'nope', imageBase64: 'AAAA' }), (e: any) => e.code === 'UNKNOWN_MODEL');
-    await assert.rejects(client.submitDecode({ model: 'taesana', latentUrl: 'x' }), (e: any) => e.code === 'UNSUPPORTED_OPERATION');
+    await assert.rejects(
+      client.submitEncode({ model: 'nope', imageBase64: 'AAAA' }),
+      (e: any) => e.code === 'UNKNOWN_MODEL',
+    );
+    await assert.rejects(
+      client.submitDecode({ model: 'taesana', latentUrl: 'x' }),
+      (e: any) => e.code === 'UNSUPPORTED_OPERATION',
+    );
     await assert.rejects(client.submitEncode({ model: 'taef2' }), (e: any) => e.code === 'BAD_REQUEST');
   });
 });

@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CapacityLedger, withReservation, type Reservation } from '../src/routing/ledger.js';
 import { GatewayError } from '../src/errors.js';
+import { CapacityLedger, type Reservation, withReservation } from '../src/routing/ledger.js';
 
 function isCode(code: string) {
   return (e: unknown) => {
@@ -78,7 +78,16 @@ test('concurrent load: held bytes never exceed the budget and every request comp
   assert.ok(maxHeld > budget / 2, 'load actually contended for the budget');
   assert.deepEqual(
     { ...ledger.snapshot(), name: undefined },
-    { name: undefined, budgetBytes: budget, headroomBytes: 0, reservedBytes: 0, freeBytes: budget, queued: 0, queuedBytes: 0, running: 0 },
+    {
+      name: undefined,
+      budgetBytes: budget,
+      headroomBytes: 0,
+      reservedBytes: 0,
+      freeBytes: budget,
+      queued: 0,
+      queuedBytes: 0,
+      running: 0,
+    },
   );
 });
 

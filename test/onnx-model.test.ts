@@ -1,13 +1,14 @@
 /** The AutoencoderKL path: ONNX files in optimum's layout plus model.json, through the real server. */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { decodeTensor } from '../src/tensors/dtype.ts';
 import { writeTinyKlModel } from './support/kl-model.ts';
-import { startGateway, type RunningGateway } from './support/server.ts';
+import { type RunningGateway, startGateway } from './support/server.ts';
 
 let gateway: RunningGateway;
 let modelsDir: string;
@@ -22,7 +23,9 @@ before(async () => {
   writeTinyKlModel(join(modelsDir, 'tiny-flux'), { family: 'flux1', latentChannels: 4 });
   pixels = Buffer.alloc(WIDTH * HEIGHT * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 37 + (i >> 5) * 11) % 256;
-  png = await sharp(pixels, { raw: { width: WIDTH, height: HEIGHT, channels: 3 } }).png().toBuffer();
+  png = await sharp(pixels, { raw: { width: WIDTH, height: HEIGHT, channels: 3 } })
+    .png()
+    .toBuffer();
   gateway = await startGateway({ MODELS_DIR: modelsDir });
 });
 after(async () => {
@@ -37,7 +40,9 @@ function expectedLatent(): Float32Array {
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const sums = [0, 0, 0];
-      for (let dy = 0; dy < 8; dy++) for (let dx = 0; dx < 8; dx++) for (let c = 0; c < 3; c++) sums[c] += (pixels[((y * 8 + dy) * WIDTH + x * 8 + dx) * 3 + c] / 255) * 2 - 1;
+      for (let dy = 0; dy < 8; dy++)
+        for (let dx = 0; dx < 8; dx++)
+          for (let c = 0; c < 3; c++) sums[c] += (pixels[((y * 8 + dy) * WIDTH + x * 8 + dx) * 3 + c] / 255) * 2 - 1;
       for (let c = 0; c < 3; c++) out[(c * h + y) * w + x] = sums[c] / 64;
       out[(3 * h + y) * w + x] = (sums[0] + sums[1] + sums[2]) / 192;
     }
@@ -46,32 +51,56 @@ function expectedLatent(): Float32Array {
 }
 
 test('models lists the ONNX models with their family conventions', async () => {
-  const { data } = await gateway.graphql('{ models { id family format latentChannels scalingFactor shiftFactor inputRange operations } }');
+  const { data } = await gateway.graphql(
+    '{ models { id family format latentChannels scalingFactor shiftFactor inputRange operations } }',
+  );
   const sd = data.models.find((m: { id: string }) => m.id === 'tiny-sd');
-  assert.deepEqual(sd, { id: 'tiny-sd', family: 'sd15', format: 'onnx', latentChannels: 4, scalingFactor: 0.18215, shiftFactor: 0, inputRange: 'minus-one-one', operations: ['ENCODE', 'DECODE'] });
+  assert.deepEqual(sd, {
+    id: 'tiny-sd',
+    family: 'sd15',
+    format: 'onnx',
+    latentChannels: 4,
+    scalingFactor: 0.18215,
+    shiftFactor: 0,
+    inputRange: 'minus-one-one',
+    operations: ['ENCODE', 'DECODE'],
+  });
   const flux = data.models.find((m: { id: string }) => m.id === 'tiny-flux');
   assert.equal(flux.scalingFactor, 0.3611);
   assert.equal(flux.shiftFactor, 0.1159);
 });
 
 test('encode takes [-1, 1] input, keeps the mean channels and applies the family scaling and shift', async () => {
-  for (const [model, scale, shift] of [['tiny-sd', 0.18215, 0], ['tiny-flux', 0.3611, 0.1159]] as const) {
-    const response = await gateway.graphql('mutation($i: EncodeInput!) { encode(input: $i) { latent { shape data } scalingFactor shiftFactor } }', {
-      i: { model, imageBase64: png.toString('base64') },
-    });
+  for (const [model, scale, shift] of [
+    ['tiny-sd', 0.18215, 0],
+    ['tiny-flux', 0.3611, 0.1159],
+  ] as const) {
+    const response = await gateway.graphql(
+      'mutation($i: EncodeInput!) { encode(input: $i) { latent { shape data } scalingFactor shiftFactor } }',
+      {
+        i: { model, imageBase64: png.toString('base64') },
+      },
+    );
     assert.equal(response.errors, undefined, JSON.stringify(response.errors));
     assert.deepEqual(response.data.encode.latent.shape, [1, 4, HEIGHT / 8, WIDTH / 8]);
     const latent = decodeTensor(Buffer.from(response.data.encode.latent.data, 'base64'), 'float32');
     const expected = expectedLatent().map((z) => (z - shift) * scale);
-    for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(latent[i] - expected[i]) < 1e-5, `${model} element ${i}: ${latent[i]} vs ${expected[i]}`);
+    for (let i = 0; i < expected.length; i++)
+      assert.ok(Math.abs(latent[i] - expected[i]) < 1e-5, `${model} element ${i}: ${latent[i]} vs ${expected[i]}`);
   }
 });
 
 test('decode reverses the scaling and maps [-1, 1] output back to 8-bit pixels', async () => {
   const scaled = expectedLatent().map((z) => z * 0.18215);
-  const response = await gateway.graphql('mutation($i: DecodeInput!) { decode(input: $i) { images { width height data } } }', {
-    i: { model: 'tiny-sd', latent: { data: Buffer.from(scaled.buffer).toString('base64'), shape: [1, 4, HEIGHT / 8, WIDTH / 8] } },
-  });
+  const response = await gateway.graphql(
+    'mutation($i: DecodeInput!) { decode(input: $i) { images { width height data } } }',
+    {
+      i: {
+        model: 'tiny-sd',
+        latent: { data: Buffer.from(scaled.buffer).toString('base64'), shape: [1, 4, HEIGHT / 8, WIDTH / 8] },
+      },
+    },
+  );
   assert.equal(response.errors, undefined, JSON.stringify(response.errors));
   const [image] = response.data.decode.images;
   assert.equal(image.width, WIDTH);

@@ -3,18 +3,28 @@
  * system binary; nothing is downloaded). CHROMIUM_PATH overrides /usr/bin/chromium. Without the
  * binary this test fails and says how to install it (`.ci/run` installs it).
  */
-import { after, before, describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { after, before, describe, test } from 'node:test';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { parseSafetensors } from '../src/tensors/safetensors.ts';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
-import { startGateway, type RunningGateway } from './support/server.ts';
+import { type RunningGateway, startGateway } from './support/server.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 let gateway: RunningGateway;
 let browser: Browser;
@@ -47,7 +57,9 @@ async function openPlayground(): Promise<{ page: Page; problems: string[] }> {
 }
 
 async function finish(page: Page): Promise<string> {
-  await page.waitForSelector('body[data-state=done], body[data-state=error], body[data-state=cancelled]', { timeout: 60_000 });
+  await page.waitForSelector('body[data-state=done], body[data-state=error], body[data-state=cancelled]', {
+    timeout: 60_000,
+  });
   return page.evaluate(() => document.body.dataset.state!);
 }
 
@@ -61,12 +73,21 @@ describe('web playground', () => {
     await page.click('#run');
     assert.equal(await finish(page), 'done', (await page.textContent('#error')) ?? '');
 
-    const decoded = await page.$eval('#decoded', (img) => ({ w: (img as HTMLImageElement).naturalWidth, h: (img as HTMLImageElement).naturalHeight, hidden: (img as HTMLImageElement).hidden }));
+    const decoded = await page.$eval('#decoded', (img) => ({
+      w: (img as HTMLImageElement).naturalWidth,
+      h: (img as HTMLImageElement).naturalHeight,
+      hidden: (img as HTMLImageElement).hidden,
+    }));
     assert.deepEqual(decoded, { w: 512, h: 512, hidden: false });
     const original = await page.$eval('#original', (img) => (img as HTMLImageElement).naturalWidth);
     assert.equal(original, 512);
     // The progress bars are full and the preview has the latent's size with real structure in it.
-    assert.deepEqual(await page.$$eval('progress', (bars) => bars.map((b) => (b as HTMLProgressElement).value / (b as HTMLProgressElement).max)), [1, 1]);
+    assert.deepEqual(
+      await page.$$eval('progress', (bars) =>
+        bars.map((b) => (b as HTMLProgressElement).value / (b as HTMLProgressElement).max),
+      ),
+      [1, 1],
+    );
     const preview = await page.$eval('#latent', (canvas) => {
       const c = canvas as HTMLCanvasElement;
       const pixels = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
@@ -78,7 +99,10 @@ describe('web playground', () => {
     assert.equal(preview.height, 64);
     assert.ok(preview.distinct > 500, `the preview has ${preview.distinct} colours`);
     const events = await page.$$eval('#events li', (items) => items.map((li) => li.textContent ?? ''));
-    assert.ok(events.some((e) => /ROUTED LOCAL/.test(e)) && events.filter((e) => / DONE/.test(e)).length === 2, events.join('\n'));
+    assert.ok(
+      events.some((e) => /ROUTED LOCAL/.test(e)) && events.filter((e) => / DONE/.test(e)).length === 2,
+      events.join('\n'),
+    );
 
     // The download link gives the latent as safetensors.
     const href = await page.getAttribute('#download', 'href');
@@ -116,7 +140,13 @@ describe('web playground', () => {
     const html = await fetch(`${gateway.url}/`);
     assert.match(html.headers.get('content-type')!, /^text\/html/);
     const operations = await (await fetch(`${gateway.url}/web/operations.js`)).text();
-    for (const name of ['ModelsDocument', 'SubmitEncodeDocument', 'SubmitDecodeDocument', 'CancelJobDocument', 'JobProgressDocument']) {
+    for (const name of [
+      'ModelsDocument',
+      'SubmitEncodeDocument',
+      'SubmitDecodeDocument',
+      'CancelJobDocument',
+      'JobProgressDocument',
+    ]) {
       assert.match(operations, new RegExp(`export const ${name} = "`));
     }
     const graphiql = await fetch(`${gateway.url}/graphql`, { headers: { accept: 'text/html' } });

@@ -2,22 +2,27 @@
  * Routing decisions: on a 10 GiB card an sdxl 2048x2048 encode must not run whole; it runs tiled.
  * Checked through the planner itself and through `latentgate plan --json` as a child process.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { estimatePeakBytes, shippedProfiles } from '../src/routing/estimator.ts';
-import { planRoute, type DeviceView, type Plan } from '../src/routing/router.ts';
+import { type DeviceView, type Plan, planRoute } from '../src/routing/router.ts';
 import { RunStats } from '../src/routing/run-stats.ts';
 import { PROJECT_DIR } from './support/paths.ts';
 
 const GIB = 2 ** 30;
 const HEADROOM = 256 * 2 ** 20;
 
-function device(budgetBytes: number, freeBytes = budgetBytes, waitSeconds: (bytes: number) => number = () => 0): DeviceView {
+function device(
+  budgetBytes: number,
+  freeBytes = budgetBytes,
+  waitSeconds: (bytes: number) => number = () => 0,
+): DeviceView {
   return { name: 'gpu', budgetBytes, freeBytes, waitSeconds };
 }
 
@@ -25,11 +30,17 @@ const SDXL_2048 = { operation: 'encode' as const, width: 2048, height: 2048, bat
 
 function assertTiledNotWhole(plan: Pick<Plan, 'route' | 'estimates' | 'budgetBytes' | 'bytes' | 'reason'>): void {
   assert.equal(plan.route, 'TILED', plan.reason);
-  assert.ok(plan.estimates.whole.bytes > plan.budgetBytes, `whole ${plan.estimates.whole.bytes} must exceed the budget ${plan.budgetBytes}`);
+  assert.ok(
+    plan.estimates.whole.bytes > plan.budgetBytes,
+    `whole ${plan.estimates.whole.bytes} must exceed the budget ${plan.budgetBytes}`,
+  );
   assert.ok(plan.estimates.tiled, 'a tiled estimate');
   assert.ok(plan.estimates.tiled.bytes <= plan.budgetBytes);
   assert.equal(plan.bytes, plan.estimates.tiled.bytes);
-  assert.ok(plan.estimates.tiled.tile < 2048 && plan.estimates.tiled.tile % 64 === 0, `tile ${plan.estimates.tiled.tile}`);
+  assert.ok(
+    plan.estimates.tiled.tile < 2048 && plan.estimates.tiled.tile % 64 === 0,
+    `tile ${plan.estimates.tiled.tile}`,
+  );
   assert.match(plan.reason, /over the .* budget/);
 }
 
@@ -39,7 +50,9 @@ test('planRoute: 10 GiB card, sdxl 2048x2048 encode runs tiled, not whole', () =
   assertTiledNotWhole(plan);
   assert.equal(plan.estimates.whole.calibrated, true, 'sdxl encode is fitted to the measured table');
   // The whole run is refused even though it would be faster: it does not fit.
-  const fast = { expectedSeconds: (_m: string, _o: string, kind: 'LOCAL' | 'TILED') => ({ seconds: kind === 'LOCAL' ? 0.1 : 100 }) };
+  const fast = {
+    expectedSeconds: (_m: string, _o: string, kind: 'LOCAL' | 'TILED') => ({ seconds: kind === 'LOCAL' ? 0.1 : 100 }),
+  };
   assert.equal(planRoute('sdxl', profiles, SDXL_2048, device(10 * GIB - HEADROOM), fast).route, 'TILED');
 });
 
@@ -49,7 +62,13 @@ test('planRoute: the same request runs whole on a 24 GiB card, and tiles keep sd
   assert.equal(big.route, 'LOCAL');
   assert.ok(big.bytes <= big.budgetBytes);
   // sd15 2048x2048 on a 6 GiB card: whole needs ~11 GiB; tiled fits.
-  const sd15 = planRoute('sd15', shippedProfiles('sd15')!, { ...SDXL_2048 }, device(6 * GIB - HEADROOM), new RunStats());
+  const sd15 = planRoute(
+    'sd15',
+    shippedProfiles('sd15')!,
+    { ...SDXL_2048 },
+    device(6 * GIB - HEADROOM),
+    new RunStats(),
+  );
   assertTiledNotWhole(sd15);
   // Nothing fits in 300 MiB: rejected with a reason, not run.
   const none = planRoute('sdxl', sdxl, SDXL_2048, device(300 * 2 ** 20), new RunStats());
@@ -65,7 +84,9 @@ test('planRoute: by expected completion time, a busy card tiles now rather than 
   // Only 6 GiB free for the next minute: the whole run would wait 60 s, tiles fit now.
   const busy = device(budget, 6 * GIB, (bytes) => (bytes <= 6 * GIB ? 0 : 60));
   assert.ok(whole > 6 * GIB);
-  const times = { expectedSeconds: (_m: string, _o: string, kind: 'LOCAL' | 'TILED') => ({ seconds: kind === 'LOCAL' ? 2 : 3 }) };
+  const times = {
+    expectedSeconds: (_m: string, _o: string, kind: 'LOCAL' | 'TILED') => ({ seconds: kind === 'LOCAL' ? 2 : 3 }),
+  };
   const plan = planRoute('sdxl', sdxl, request, busy, times);
   assert.equal(plan.route, 'TILED');
   assert.ok(plan.bytes <= 6 * GIB);
@@ -79,7 +100,21 @@ test('latentgate plan --json (child process): 10 GiB card, sdxl 2048x2048 encode
   try {
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      [join(PROJECT_DIR, 'bin/latentgate.js'), 'plan', '--model', 'sdxl', '--op', 'encode', '--width', '2048', '--height', '2048', '--device-memory', '10GiB', '--json'],
+      [
+        join(PROJECT_DIR, 'bin/latentgate.js'),
+        'plan',
+        '--model',
+        'sdxl',
+        '--op',
+        'encode',
+        '--width',
+        '2048',
+        '--height',
+        '2048',
+        '--device-memory',
+        '10GiB',
+        '--json',
+      ],
       { cwd: PROJECT_DIR, env: { ...process.env, DATA_DIR: dataDir, MODELS_DIR: join(dataDir, 'no-models') } },
     );
     const plan = JSON.parse(stdout) as Plan;
@@ -91,7 +126,13 @@ test('latentgate plan --json (child process): 10 GiB card, sdxl 2048x2048 encode
     assert.equal(plan.budgetBytes, 10 * GIB - HEADROOM);
     assertTiledNotWhole(plan);
     // The CLI and the planner agree to the byte.
-    const direct = planRoute('sdxl', shippedProfiles('sdxl')!, SDXL_2048, { name: 'device', budgetBytes: plan.budgetBytes, freeBytes: plan.budgetBytes, waitSeconds: () => 0 }, new RunStats());
+    const direct = planRoute(
+      'sdxl',
+      shippedProfiles('sdxl')!,
+      SDXL_2048,
+      { name: 'device', budgetBytes: plan.budgetBytes, freeBytes: plan.budgetBytes, waitSeconds: () => 0 },
+      new RunStats(),
+    );
     assert.equal(plan.bytes, direct.bytes);
     assert.deepEqual(plan.estimates, direct.estimates);
   } finally {
@@ -108,7 +149,13 @@ test('planRoute: taef2 4096x4096 encode and decode plan TILED at float32 (CPU) o
   const budget = 2 * GIB - HEADROOM;
   for (const operation of ['encode', 'decode'] as const) {
     for (const dtype of ['float32', 'float16'] as const) {
-      const plan = planRoute('taef2', profiles, { operation, width: 4096, height: 4096, batch: 1, dtype }, device(budget), new RunStats());
+      const plan = planRoute(
+        'taef2',
+        profiles,
+        { operation, width: 4096, height: 4096, batch: 1, dtype },
+        device(budget),
+        new RunStats(),
+      );
       assert.equal(plan.route, 'TILED', `${operation} ${dtype}: ${plan.reason}`);
       assert.ok(plan.estimates.whole.bytes > budget);
       assert.ok(plan.bytes <= budget);

@@ -1,12 +1,18 @@
 /** Tiny autoencoders load from diffusers' AutoencoderTiny naming as well as the original one. */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ModelRegistry } from '../src/models/registry.ts';
-import { readSafetensors, serializeSafetensors, tensorToFloat32, type TensorToWrite } from '../src/tensors/safetensors.ts';
+import { after, before, test } from 'node:test';
 import { inferArchitecture } from '../src/gpu/tae/architecture.ts';
+import { ModelRegistry } from '../src/models/registry.ts';
+import {
+  readSafetensors,
+  serializeSafetensors,
+  type TensorToWrite,
+  tensorToFloat32,
+} from '../src/tensors/safetensors.ts';
 import { MODELS_DIR } from './support/paths.ts';
 
 let dir: string;
@@ -45,10 +51,22 @@ test('architecture inference reads stride, upsampling and GroupNorm branches fro
   const arch = inferArchitecture(tensors, 'encoder');
   assert.equal(arch.scaleFactor, 32);
   assert.equal(arch.outChannels, 32);
-  assert.deepEqual(arch.layers.filter((l) => l.kind === 'conv' && l.stride === 2).map((l) => l.index), [0, 2, 5, 9, 13]);
-  const decoder = inferArchitecture((await readSafetensors(join(MODELS_DIR, 'taef2', 'decoder.safetensors'))).tensors, 'decoder');
-  assert.deepEqual(decoder.layers.filter((l) => l.kind === 'upsample').map((l) => l.index), [6, 11, 16]);
-  assert.deepEqual(decoder.layers.filter((l) => l.kind === 'block' && l.hasGlobalBranch).map((l) => l.index), [3, 4, 5]);
+  assert.deepEqual(
+    arch.layers.filter((l) => l.kind === 'conv' && l.stride === 2).map((l) => l.index),
+    [0, 2, 5, 9, 13],
+  );
+  const decoder = inferArchitecture(
+    (await readSafetensors(join(MODELS_DIR, 'taef2', 'decoder.safetensors'))).tensors,
+    'decoder',
+  );
+  assert.deepEqual(
+    decoder.layers.filter((l) => l.kind === 'upsample').map((l) => l.index),
+    [6, 11, 16],
+  );
+  assert.deepEqual(
+    decoder.layers.filter((l) => l.kind === 'block' && l.hasGlobalBranch).map((l) => l.index),
+    [3, 4, 5],
+  );
   assert.equal(decoder.layers[0].kind, 'clamp');
   assert.ok(tensorToFloat32(tensors.get('0.weight')!).length === 32 * 3 * 9);
 });

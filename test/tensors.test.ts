@@ -1,12 +1,29 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bfloat16BitsToFloat, decodeTensor, encodeTensor, floatToBfloat16Bits, floatToHalfBits, halfBitsToFloat } from '../src/tensors/dtype.ts';
-import { parseSafetensors, serializeSafetensors, SafetensorsError } from '../src/tensors/safetensors.ts';
+import { test } from 'node:test';
+import {
+  bfloat16BitsToFloat,
+  decodeTensor,
+  encodeTensor,
+  floatToBfloat16Bits,
+  floatToHalfBits,
+  halfBitsToFloat,
+} from '../src/tensors/dtype.ts';
+import { parseSafetensors, SafetensorsError, serializeSafetensors } from '../src/tensors/safetensors.ts';
 
 test('float16 encodes known values bit-exactly, with rounding to nearest even', () => {
   const cases: [number, number][] = [
-    [0, 0x0000], [-0, 0x8000], [1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [1e6, 0x7c00], [-Infinity, 0xfc00],
-    [5.960464477539063e-8, 0x0001], [6.103515625e-5, 0x0400], [0.333251953125, 0x3555], [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02],
+    [0, 0x0000],
+    [-0, 0x8000],
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [65504, 0x7bff],
+    [1e6, 0x7c00],
+    [-Infinity, 0xfc00],
+    [2 ** -24, 0x0001],
+    [6.103515625e-5, 0x0400],
+    [0.333251953125, 0x3555],
+    [1 + 2 ** -11, 0x3c00],
+    [1 + 3 * 2 ** -11, 0x3c02],
   ];
   for (const [value, bits] of cases) assert.equal(floatToHalfBits(value), bits, `${value}`);
   assert.ok(Number.isNaN(halfBitsToFloat(floatToHalfBits(NaN))));
@@ -23,7 +40,8 @@ test('bfloat16 keeps the float32 exponent and rounds the mantissa', () => {
 
 test('tensor codecs round-trip every dtype, little-endian', () => {
   const values = new Float32Array([0, 1.5, -2.25, 100, 255]);
-  for (const dtype of ['float32', 'float16', 'bfloat16'] as const) assert.deepEqual([...decodeTensor(encodeTensor(values, dtype), dtype)], [...values]);
+  for (const dtype of ['float32', 'float16', 'bfloat16'] as const)
+    assert.deepEqual([...decodeTensor(encodeTensor(values, dtype), dtype)], [...values]);
   const bytes = new Float32Array([0, 1, 128, 255]);
   assert.deepEqual([...decodeTensor(encodeTensor(bytes, 'uint8'), 'uint8')], [...bytes]);
   assert.deepEqual([...encodeTensor(new Float32Array([1]), 'float32')], [0, 0, 0x80, 0x3f]);
@@ -32,7 +50,10 @@ test('tensor codecs round-trip every dtype, little-endian', () => {
 
 test('safetensors: write, read back, and refuse malformed files', () => {
   const file = serializeSafetensors(
-    { a: { dtype: 'float16', shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) }, b: { dtype: 'uint8', shape: [3], data: new Uint8Array([7, 8, 9]) } },
+    {
+      a: { dtype: 'float16', shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) },
+      b: { dtype: 'uint8', shape: [3], data: new Uint8Array([7, 8, 9]) },
+    },
     { note: 'x' },
   );
   const headerLength = Number(file.readBigUInt64LE(0));
@@ -43,5 +64,8 @@ test('safetensors: write, read back, and refuse malformed files', () => {
   assert.deepEqual([...parsed.tensors.get('b')!.bytes], [7, 8, 9]);
   assert.throws(() => parseSafetensors(file.subarray(0, file.length - 1)), SafetensorsError);
   assert.throws(() => parseSafetensors(new Uint8Array(4)), SafetensorsError);
-  assert.throws(() => serializeSafetensors({ a: { dtype: 'float32', shape: [3], data: new Uint8Array(4) } }), /4 bytes do not match/);
+  assert.throws(
+    () => serializeSafetensors({ a: { dtype: 'float32', shape: [3], data: new Uint8Array(4) } }),
+    /4 bytes do not match/,
+  );
 });

@@ -2,17 +2,18 @@
  * Tiled execution: quality against the whole run (taef2, astronaut-1024, 512 px tiles), the route a
  * small device takes through GraphQL, and the memory a 4096x4096 tiled encode really uses.
  */
-import { after, before, describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
+import { emptyMoments, foldGroupNorm, mergeMoments } from '../src/gpu/group-norm.ts';
 import { LocalExecutor } from '../src/gpu/local-executor.ts';
 import { chooseProvider, OnnxRuntime } from '../src/gpu/onnx-runtime.ts';
-import { emptyMoments, foldGroupNorm, mergeMoments } from '../src/gpu/group-norm.ts';
 import type { Nchw } from '../src/gpu/tensor.ts';
 import { planCores, runCropped } from '../src/gpu/tiling.ts';
 import { toPlanarFloat } from '../src/imaging/images.ts';
@@ -31,7 +32,10 @@ const GIB = 2 ** 30;
 async function planar(file: string): Promise<Nchw> {
   const { data, info } = await sharp(join(IMAGES_DIR, file)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return { data: toPlanarFloat({ pixels, width: info.width, height: info.height }, 'zero-one'), dims: [1, 3, info.height, info.width] };
+  return {
+    data: toPlanarFloat({ pixels, width: info.width, height: info.height }, 'zero-one'),
+    dims: [1, 3, info.height, info.width],
+  };
 }
 
 describe('taef2 tiled vs whole on astronaut-1024 (512 px tiles)', () => {
@@ -55,10 +59,14 @@ describe('taef2 tiled vs whole on astronaut-1024 (512 px tiles)', () => {
 
   test('tiled encode is within 1% relative L2 of the whole encode', async () => {
     const progress: Array<[number, number]> = [];
-    const tiled = await executor.run(model, 'encode', image, tiles, { onProgress: (done, total) => progress.push([done, total]) });
+    const tiled = await executor.run(model, 'encode', image, tiles, {
+      onProgress: (done, total) => progress.push([done, total]),
+    });
     assert.deepEqual(tiled.dims, [1, 32, 128, 128]);
     const error = relativeL2(tiled.data, wholeLatent.data);
-    console.log(`  tiled encode (tile ${tiles.tile}, overlap ${tiles.overlap}): relative L2 ${(error * 100).toFixed(3)}%`);
+    console.log(
+      `  tiled encode (tile ${tiles.tile}, overlap ${tiles.overlap}): relative L2 ${(error * 100).toFixed(3)}%`,
+    );
     assert.ok(error < 0.01, `relative L2 ${(error * 100).toFixed(3)}% >= 1%`);
     // It really was tiled: 3x3 tiles of 512 px over 1024 px with 128 px overlap, then the latent
     // stage in 2x2 cores of 64 latent px, two passes (statistics, block) for each of 3 GroupNorm blocks.
@@ -73,7 +81,9 @@ describe('taef2 tiled vs whole on astronaut-1024 (512 px tiles)', () => {
     const tiled = await executor.run(model, 'decode', wholeLatent, tiles);
     assert.deepEqual(tiled.dims, [1, 3, 1024, 1024]);
     const db = psnr(clampUnit(tiled.data), whole);
-    console.log(`  tiled decode (tile ${tiles.tile} px = ${tiles.tile / 8} latent): PSNR ${db.toFixed(2)} dB against the whole decode`);
+    console.log(
+      `  tiled decode (tile ${tiles.tile} px = ${tiles.tile / 8} latent): PSNR ${db.toFixed(2)} dB against the whole decode`,
+    );
     assert.ok(db >= 40, `PSNR ${db.toFixed(2)} dB < 40 dB`);
   });
 
@@ -97,7 +107,9 @@ describe('taef2 tiled vs whole on astronaut-1024 (512 px tiles)', () => {
       assert.deepEqual(tiled.dims, whole.dims);
       const [vsWhole, vsOneCore] = [maxAbsDiff(tiled.data, whole.data), maxAbsDiff(tiled.data, oneCore.data)];
       const range = maxAbsDiff(whole.data, new Float32Array(whole.data.length));
-      console.log(`  ${op} latent stage, ${ticks} tiles of 64 latent px: max |tiled - whole| ${vsWhole.toExponential(2)}, max |tiled - one core| ${vsOneCore.toExponential(2)} (values up to ${range.toFixed(2)})`);
+      console.log(
+        `  ${op} latent stage, ${ticks} tiles of 64 latent px: max |tiled - whole| ${vsWhole.toExponential(2)}, max |tiled - one core| ${vsOneCore.toExponential(2)} (values up to ${range.toFixed(2)})`,
+      );
       assert.equal(ticks, 4 * (op === 'encode' ? 6 : 7));
       assert.ok(vsOneCore < 5e-5, `tiling changed the result by ${vsOneCore}`);
       assert.ok(vsWhole < (op === 'encode' ? 2.5e-4 : 1e-4), `tiled vs whole-map latent stage: ${vsWhole}`);
@@ -108,18 +120,25 @@ describe('taef2 tiled vs whole on astronaut-1024 (512 px tiles)', () => {
 describe('pieces of the tiled latent stage', () => {
   test('runCropped with a halo equals the whole run of a 3x3 box filter, at any core size', async () => {
     const [h, w] = [23, 17];
-    const input = { data: Float32Array.from({ length: 2 * h * w }, (_, i) => Math.sin(i * 1.7)), dims: [1, 2, h, w] as Nchw['dims'] };
+    const input = {
+      data: Float32Array.from({ length: 2 * h * w }, (_, i) => Math.sin(i * 1.7)),
+      dims: [1, 2, h, w] as Nchw['dims'],
+    };
     // Two stacked 3x3 box sums (zero padding): receptive radius 2.
     const box = (t: Nchw): Nchw => {
       const [n, c, th, tw] = t.dims;
       const out = new Float32Array(t.data.length);
-      for (let b = 0; b < n * c; b++) for (let y = 0; y < th; y++) for (let x = 0; x < tw; x++) {
-        let sum = 0;
-        for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
-          if (y + dy >= 0 && y + dy < th && x + dx >= 0 && x + dx < tw) sum += t.data[(b * th + y + dy) * tw + x + dx];
-        }
-        out[(b * th + y) * tw + x] = sum;
-      }
+      for (let b = 0; b < n * c; b++)
+        for (let y = 0; y < th; y++)
+          for (let x = 0; x < tw; x++) {
+            let sum = 0;
+            for (let dy = -1; dy <= 1; dy++)
+              for (let dx = -1; dx <= 1; dx++) {
+                if (y + dy >= 0 && y + dy < th && x + dx >= 0 && x + dx < tw)
+                  sum += t.data[(b * th + y + dy) * tw + x + dx];
+              }
+            out[(b * th + y) * tw + x] = sum;
+          }
       return { data: out, dims: t.dims };
     };
     const whole = box(box(input));
@@ -130,7 +149,11 @@ describe('pieces of the tiled latent stage', () => {
     // Too small a halo is not exact (the check above is not vacuous).
     const short = await runCropped(input, { tile: 5, halo: 1, outChannels: 2, run: async (t) => box(box(t)) });
     assert.ok(maxAbsDiff(short.data, whole.data) > 0.1);
-    assert.deepEqual(planCores(10, 4), [{ start: 0, end: 3 }, { start: 3, end: 7 }, { start: 7, end: 10 }]);
+    assert.deepEqual(planCores(10, 4), [
+      { start: 0, end: 3 },
+      { start: 3, end: 7 },
+      { start: 7, end: 10 },
+    ]);
   });
 
   test('GroupNorm statistics merged over tiles equal float64 statistics of the whole map', () => {
@@ -138,7 +161,11 @@ describe('pieces of the tiled latent stage', () => {
     const [batch, channels, pixels] = [2, 8, 1000];
     const value = (b: number, c: number, p: number) => 1000 + b * 50 + c + Math.sin(p * 0.37 + c) * (1 + b);
     const moments = emptyMoments(batch * channels);
-    for (const [start, end] of [[0, 300], [300, 301], [301, 1000]]) {
+    for (const [start, end] of [
+      [0, 300],
+      [300, 301],
+      [301, 1000],
+    ]) {
       const mean = new Float32Array(batch * channels);
       const m2 = new Float32Array(batch * channels);
       for (let i = 0; i < batch * channels; i++) {
@@ -157,13 +184,17 @@ describe('pieces of the tiled latent stage', () => {
         let [sum, squares] = [0, 0];
         for (let c = g * 4; c < g * 4 + 4; c++) for (let p = 0; p < pixels; p++) sum += value(b, c, p);
         const mean = sum / (4 * pixels);
-        for (let c = g * 4; c < g * 4 + 4; c++) for (let p = 0; p < pixels; p++) squares += (value(b, c, p) - mean) ** 2;
+        for (let c = g * 4; c < g * 4 + 4; c++)
+          for (let p = 0; p < pixels; p++) squares += (value(b, c, p) - mean) ** 2;
         const inverseStd = 1 / Math.sqrt(squares / (4 * pixels) + 1e-5);
         for (let c = g * 4; c < g * 4 + 4; c++) {
           for (const p of [0, 500, 999]) {
             const exact = (value(b, c, p) - mean) * inverseStd * gamma[c] + beta[c];
             const folded = (value(b, c, p) - center[b * channels + c]) * scale[b * channels + c] + beta[c];
-            assert.ok(Math.abs(folded - exact) < 1e-4 * Math.max(1, Math.abs(exact)), `b${b} c${c} p${p}: ${folded} vs ${exact}`);
+            assert.ok(
+              Math.abs(folded - exact) < 1e-4 * Math.max(1, Math.abs(exact)),
+              `b${b} c${c} p${p}: ${folded} vs ${exact}`,
+            );
           }
         }
       }
@@ -175,7 +206,12 @@ test('GraphQL: a gateway whose device cannot hold the whole run encodes TILED, a
   // The smallest budget (no headroom) at which the planner tiles a 512x512 taef2 encode.
   const { deviceMemory, plan } = await tiledBudget(MODELS_DIR, 'taef2', 512, 512, 384);
   const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-tiling-'));
-  const gateway = await startGateway({ MODELS_DIR, DATA_DIR: dataDir, DEVICE_MEMORY: deviceMemory, DEVICE_HEADROOM: '0' });
+  const gateway = await startGateway({
+    MODELS_DIR,
+    DATA_DIR: dataDir,
+    DEVICE_MEMORY: deviceMemory,
+    DEVICE_HEADROOM: '0',
+  });
   try {
     const response = await gateway.graphql(
       `mutation($input: EncodeInput!) { encode(input: $input) { latent { shape data } route { route tile bytes budgetBytes estimates { whole { bytes } tiled { bytes tile overlap } } } } }`,
@@ -188,10 +224,14 @@ test('GraphQL: a gateway whose device cannot hold the whole run encodes TILED, a
     assert.ok(route.tile < 512);
     assert.ok(route.estimates.whole.bytes > route.budgetBytes, 'the whole run would not fit');
     assert.ok(route.bytes <= route.budgetBytes);
-    const reference = (await readSafetensors(join(REFERENCE_DIR, 'taef2', 'astronaut.safetensors'))).tensors.get('latent')!;
+    const reference = (await readSafetensors(join(REFERENCE_DIR, 'taef2', 'astronaut.safetensors'))).tensors.get(
+      'latent',
+    )!;
     assert.deepEqual(latent.shape, reference.shape);
     const error = relativeL2(decodeTensor(Buffer.from(latent.data, 'base64'), 'float32'), tensorToFloat32(reference));
-    console.log(`  DEVICE_MEMORY ${deviceMemory}: ${route.route} with ${route.tile} px tiles; latent vs PyTorch reference: relative L2 ${(error * 100).toFixed(3)}%`);
+    console.log(
+      `  DEVICE_MEMORY ${deviceMemory}: ${route.route} with ${route.tile} px tiles; latent vs PyTorch reference: relative L2 ${(error * 100).toFixed(3)}%`,
+    );
     assert.ok(error < 0.01, `tiled latent vs PyTorch reference: relative L2 ${(error * 100).toFixed(3)}%`);
   } finally {
     await gateway.stop();
@@ -207,16 +247,35 @@ describe('4096x4096 encode on a 2 GiB budget', () => {
   // its plan is checked in test/routing.test.ts. It runs in a child process so its peak resident
   // memory is its own, not this test runner's.
   test('taesana completes through tiles and its measured peak stays within the plan and the budget', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join('test', 'support', 'tiled-memory-child.ts'), 'taesana', '4096', '2GiB'], {
-      cwd: PROJECT_DIR,
-      maxBuffer: 16 * 2 ** 20,
-    });
-    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { plan: Plan; peakBytes: number; exact: boolean; seconds: number; steps: number; dims: number[]; min: number; max: number; finite: boolean };
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', join('test', 'support', 'tiled-memory-child.ts'), 'taesana', '4096', '2GiB'],
+      {
+        cwd: PROJECT_DIR,
+        maxBuffer: 16 * 2 ** 20,
+      },
+    );
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      plan: Plan;
+      peakBytes: number;
+      exact: boolean;
+      seconds: number;
+      steps: number;
+      dims: number[];
+      min: number;
+      max: number;
+      finite: boolean;
+    };
     const { plan, peakBytes } = result;
     const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-    console.log(`  ${plan.route} ${plan.tiles?.tile} px tiles, ${result.steps} steps, ${result.seconds.toFixed(1)} s: measured peak ${mib(peakBytes)}${result.exact ? '' : ' (upper bound)'}, planned ${mib(plan.bytes)}, budget ${mib(plan.budgetBytes)}, whole estimate ${mib(plan.estimates.whole.bytes)}`);
+    console.log(
+      `  ${plan.route} ${plan.tiles?.tile} px tiles, ${result.steps} steps, ${result.seconds.toFixed(1)} s: measured peak ${mib(peakBytes)}${result.exact ? '' : ' (upper bound)'}, planned ${mib(plan.bytes)}, budget ${mib(plan.budgetBytes)}, whole estimate ${mib(plan.estimates.whole.bytes)}`,
+    );
     assert.equal(plan.budgetBytes, 2 * GIB - 256 * 2 ** 20, '2 GiB minus the default headroom');
-    assert.ok(plan.estimates.whole.bytes > plan.budgetBytes, 'the whole run must not fit, or this is not a tiling test');
+    assert.ok(
+      plan.estimates.whole.bytes > plan.budgetBytes,
+      'the whole run must not fit, or this is not a tiling test',
+    );
     assert.equal(plan.route, 'TILED');
     assert.equal(result.steps, 11 * 11 + 1, '121 tiles and the whole-map stage');
     assert.deepEqual(result.dims, [1, 32, 128, 128]);

@@ -8,34 +8,52 @@
  *   F  a tiny HTTP server in this test that is slow, answers 503, resets the connection, cuts the
  *      body short, or sends a wrong `shape` header.
  */
-import { after, before, describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
-import { planRoute, type DeviceView, type UpstreamView } from '../src/routing/router.ts';
 import { shippedProfiles } from '../src/routing/profiles.ts';
+import { type DeviceView, planRoute, type UpstreamView } from '../src/routing/router.ts';
 import { RunStats } from '../src/routing/run-stats.ts';
 import { CircuitBreaker } from '../src/upstream/circuit-breaker.ts';
 import { parseUpstreams } from '../src/upstream/config.ts';
 import { callUpstream, UpstreamError } from '../src/upstream/http-client.ts';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
-import { startGateway, type RunningGateway } from './support/server.ts';
+import { type RunningGateway, startGateway } from './support/server.ts';
 
 const GIB = 2 ** 30;
 
 describe('router: upstream candidates', () => {
   const profiles = shippedProfiles('sd15')!;
   const request = { operation: 'encode' as const, width: 1024, height: 1024, batch: 1, dtype: 'float16' as const };
-  const device = (budgetGiB: number, extra: Partial<DeviceView> = {}): DeviceView => ({ name: 'local:cpu', budgetBytes: budgetGiB * GIB, freeBytes: budgetGiB * GIB, waitSeconds: () => 0, ...extra });
-  const upstream = (name: string, seconds: number, extra: Partial<UpstreamView> = {}): UpstreamView => ({ name, healthy: true, maxPixels: null, expectedSeconds: () => seconds, ...extra });
+  const device = (budgetGiB: number, extra: Partial<DeviceView> = {}): DeviceView => ({
+    name: 'local:cpu',
+    budgetBytes: budgetGiB * GIB,
+    freeBytes: budgetGiB * GIB,
+    waitSeconds: () => 0,
+    ...extra,
+  });
+  const upstream = (name: string, seconds: number, extra: Partial<UpstreamView> = {}): UpstreamView => ({
+    name,
+    healthy: true,
+    maxPixels: null,
+    expectedSeconds: () => seconds,
+    ...extra,
+  });
   const times = new RunStats(); // unmeasured: 2 s per megapixel locally
 
   test('local wins when it is expected sooner; the upstream when it is', () => {
-    assert.equal(planRoute('sd15', profiles, request, device(24), times, { upstreams: [upstream('upstream:a', 10)] }).route, 'LOCAL');
-    const plan = planRoute('sd15', profiles, request, device(24), times, { upstreams: [upstream('upstream:a', 10), upstream('upstream:b', 0.5)] });
+    assert.equal(
+      planRoute('sd15', profiles, request, device(24), times, { upstreams: [upstream('upstream:a', 10)] }).route,
+      'LOCAL',
+    );
+    const plan = planRoute('sd15', profiles, request, device(24), times, {
+      upstreams: [upstream('upstream:a', 10), upstream('upstream:b', 0.5)],
+    });
     assert.equal(plan.route, 'UPSTREAM');
     assert.equal(plan.target, 'upstream:b');
     assert.equal(plan.bytes, 0);
@@ -62,7 +80,11 @@ describe('router: upstream candidates', () => {
   });
 
   test('a model without local weights plans upstream only', () => {
-    assert.equal(planRoute('sd15', profiles, request, device(24), times, { local: false, upstreams: [upstream('upstream:a', 60)] }).route, 'UPSTREAM');
+    assert.equal(
+      planRoute('sd15', profiles, request, device(24), times, { local: false, upstreams: [upstream('upstream:a', 60)] })
+        .route,
+      'UPSTREAM',
+    );
     const none = planRoute('sd15', profiles, request, device(24), times, { local: false });
     assert.equal(none.route, 'REJECT');
     assert.match(none.reason, /runs only upstream/);
@@ -95,7 +117,13 @@ test('upstream configuration: defaults, per-operation URLs, and every problem na
   const { upstreams, problems } = parseUpstreams(
     JSON.stringify([
       { model: 'taef2', url: 'http://10.0.0.2:4000/v1/vae/taef2/{operation}' },
-      { model: 'flux1', url: 'https://x.endpoints.huggingface.cloud/', operations: ['decode'], tokenEnv: 'HF_TOKEN', maxPixels: 4194304 },
+      {
+        model: 'flux1',
+        url: 'https://x.endpoints.huggingface.cloud/',
+        operations: ['decode'],
+        tokenEnv: 'HF_TOKEN',
+        maxPixels: 4194304,
+      },
     ]),
     { HF_TOKEN: 'hf_secret' },
   );
@@ -106,7 +134,11 @@ test('upstream configuration: defaults, per-operation URLs, and every problem na
   assert.equal(upstreams[0].timeoutMs, 30_000);
   assert.equal(upstreams[1].healthUrl, null, 'non-latentgate endpoints are watched passively');
   assert.equal(upstreams[1].token, 'hf_secret');
-  const bad = parseUpstreams([{ url: 'ftp://x/' }, { model: 'm', url: 'https://x/', timeoutMs: -1, family: 'sd3' }, { model: 'm', url: 'https://y/{operation}', colour: 1 }]);
+  const bad = parseUpstreams([
+    { url: 'ftp://x/' },
+    { model: 'm', url: 'https://x/', timeoutMs: -1, family: 'sd3' },
+    { model: 'm', url: 'https://y/{operation}', colour: 1 },
+  ]);
   assert.match(bad.problems.join('\n'), /upstreams\[0\]\.model is required/);
   assert.match(bad.problems.join('\n'), /upstreams\[0\]\.url is "ftp:\/\/x\/"; it must be an absolute http\(s\) URL/);
   assert.match(bad.problems.join('\n'), /upstreams\[1\]\.operations is required/);
@@ -136,8 +168,15 @@ describe('http client: retries, time limit', () => {
 
   test('503 and 429 are retried with back-off, then the answer comes', async () => {
     hits = 0;
-    script.push((r) => r.writeHead(503).end(), (r) => r.writeHead(429, { 'retry-after': '0' }).end(), (r) => r.end('done'));
-    const answer = await callUpstream({ url: base, method: 'POST', body: new Uint8Array(4) }, { deadlineMs: 5000, retries: 2, maxResponseBytes: 100, backoffMs: 10 });
+    script.push(
+      (r) => r.writeHead(503).end(),
+      (r) => r.writeHead(429, { 'retry-after': '0' }).end(),
+      (r) => r.end('done'),
+    );
+    const answer = await callUpstream(
+      { url: base, method: 'POST', body: new Uint8Array(4) },
+      { deadlineMs: 5000, retries: 2, maxResponseBytes: 100, backoffMs: 10 },
+    );
     assert.equal(answer.body.toString(), 'done');
     assert.equal(answer.attempts, 3);
     assert.equal(hits, 3);
@@ -146,17 +185,23 @@ describe('http client: retries, time limit', () => {
   test('other statuses are not retried; a silent endpoint ends at the deadline', async () => {
     hits = 0;
     script.push((r) => r.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"bad shape"}'));
-    await assert.rejects(callUpstream({ url: base, method: 'GET' }, { deadlineMs: 5000, retries: 3, maxResponseBytes: 100 }), (e: unknown) => {
-      assert.ok(e instanceof UpstreamError);
-      assert.equal(e.kind, 'status');
-      assert.match(e.message, /HTTP 400: bad shape/);
-      assert.equal(e.countsAgainstEndpoint, false);
-      return true;
-    });
+    await assert.rejects(
+      callUpstream({ url: base, method: 'GET' }, { deadlineMs: 5000, retries: 3, maxResponseBytes: 100 }),
+      (e: unknown) => {
+        assert.ok(e instanceof UpstreamError);
+        assert.equal(e.kind, 'status');
+        assert.match(e.message, /HTTP 400: bad shape/);
+        assert.equal(e.countsAgainstEndpoint, false);
+        return true;
+      },
+    );
     assert.equal(hits, 1);
     script.push(() => {}); // never answers
     const started = performance.now();
-    await assert.rejects(callUpstream({ url: base, method: 'GET' }, { deadlineMs: 300, retries: 3, maxResponseBytes: 100 }), (e: unknown) => e instanceof UpstreamError && e.kind === 'timeout');
+    await assert.rejects(
+      callUpstream({ url: base, method: 'GET' }, { deadlineMs: 300, retries: 3, maxResponseBytes: 100 }),
+      (e: unknown) => e instanceof UpstreamError && e.kind === 'timeout',
+    );
     assert.ok(performance.now() - started < 1000);
   });
 });
@@ -196,12 +241,24 @@ function startFake(): Promise<void> {
         case 'reset':
           return void req.socket.resetAndDestroy();
         case 'truncate':
-          res.writeHead(200, { 'content-type': 'tensor/binary', shape: '[1,32,32,32]', dtype: 'float32', 'content-length': String(32 * 32 * 32 * 4) });
+          res.writeHead(200, {
+            'content-type': 'tensor/binary',
+            shape: '[1,32,32,32]',
+            dtype: 'float32',
+            'content-length': String(32 * 32 * 32 * 4),
+          });
           res.write(Buffer.alloc(1000));
           return void setTimeout(() => res.destroy(), 20);
         case 'wrong-shape': {
           const body = Buffer.alloc(16 * 32 * 32 * 4);
-          return void res.writeHead(200, { 'content-type': 'tensor/binary', shape: '[1,16,32,32]', dtype: 'float32', 'content-length': String(body.length) }).end(body);
+          return void res
+            .writeHead(200, {
+              'content-type': 'tensor/binary',
+              shape: '[1,16,32,32]',
+              dtype: 'float32',
+              'content-length': String(body.length),
+            })
+            .end(body);
         }
       }
     });
@@ -225,8 +282,10 @@ async function gql(gateway: RunningGateway, query: string, variables: Record<str
   return (await response.json()) as { data?: any; errors?: { message: string; extensions?: Record<string, any> }[] };
 }
 
-const ENCODE = 'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape sha256 data } route { route target reason bytes budgetBytes estimates { whole { bytes } } } } }';
-const DECODE = 'mutation($input: DecodeInput!) { decode(input: $input) { images { sha256 width } route { route target } } }';
+const ENCODE =
+  'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape sha256 data } route { route target reason bytes budgetBytes estimates { whole { bytes } } } } }';
+const DECODE =
+  'mutation($input: DecodeInput!) { decode(input: $input) { images { sha256 width } route { route target } } }';
 
 async function encodeOn(gateway: RunningGateway, model: string, png: Buffer) {
   const started = performance.now();
@@ -235,7 +294,10 @@ async function encodeOn(gateway: RunningGateway, model: string, png: Buffer) {
 }
 
 async function health(gateway: RunningGateway) {
-  return (await (await fetch(`${gateway.url}/healthz`)).json()) as { device: { reservedBytes: number; running: number; queued: number }; upstreams: { name: string; circuit: string; secondsPerMegapixel: Record<string, number> }[] };
+  return (await (await fetch(`${gateway.url}/healthz`)).json()) as {
+    device: { reservedBytes: number; running: number; queued: number };
+    upstreams: { name: string; circuit: string; secondsPerMegapixel: Record<string, number> }[];
+  };
 }
 
 describe('two gateways and a faulty endpoint', () => {
@@ -255,7 +317,12 @@ describe('two gateways and a faulty endpoint', () => {
     });
     [b, c] = await Promise.all([
       startGateway({ ...common, DEVICE_MEMORY: '4GiB' }),
-      startGateway({ ...common, DEVICE_MEMORY: '400MiB', DEVICE_HEADROOM: '0', UPSTREAMS: JSON.stringify([{ model: 'taef2', ...faulty('faulty') }]) }),
+      startGateway({
+        ...common,
+        DEVICE_MEMORY: '400MiB',
+        DEVICE_HEADROOM: '0',
+        UPSTREAMS: JSON.stringify([{ model: 'taef2', ...faulty('faulty') }]),
+      }),
     ]);
     const tae = { family: 'tae', latentChannels: 32 };
     a = await startGateway({
@@ -266,7 +333,11 @@ describe('two gateways and a faulty endpoint', () => {
         { model: 'taef2', url: `${b.url}/v1/vae/taef2/{operation}`, name: 'second' },
         { model: 'flaky', ...tae, ...faulty('faulty') },
         { model: 'flaky', url: `${b.url}/v1/vae/taef2/{operation}`, name: 'backup', expectedSecondsPerMegapixel: 100 },
-        { model: 'onlyfaulty', ...tae, ...faulty('faulty-only', { retries: 1, failureThreshold: 2, cooldownMs: 600_000 }) },
+        {
+          model: 'onlyfaulty',
+          ...tae,
+          ...faulty('faulty-only', { retries: 1, failureThreshold: 2, cooldownMs: 600_000 }),
+        },
       ]),
     });
   });
@@ -290,13 +361,20 @@ describe('two gateways and a faulty endpoint', () => {
     assert.equal(routed.data.encode.latent.sha256, local.data.encode.latent.sha256);
 
     const latent = { data: local.data.encode.latent.data, shape: local.data.encode.latent.shape, dtype: 'FLOAT32' };
-    const [direct, viaA] = await Promise.all([gql(b, DECODE, { input: { model: 'taef2', latent } }), gql(a, DECODE, { input: { model: 'taef2', latent } })]);
+    const [direct, viaA] = await Promise.all([
+      gql(b, DECODE, { input: { model: 'taef2', latent } }),
+      gql(a, DECODE, { input: { model: 'taef2', latent } }),
+    ]);
     assert.equal(viaA.errors, undefined, JSON.stringify(viaA.errors));
     assert.equal(viaA.data.decode.route.route, 'UPSTREAM');
     assert.equal(viaA.data.decode.images[0].sha256, direct.data.decode.images[0].sha256, 'decoded image differs');
 
     // The protocol endpoints take the same route.
-    const answer = await fetch(`${a.url}/v1/vae/taef2/encode`, { method: 'POST', body: astronaut, signal: AbortSignal.timeout(20_000) });
+    const answer = await fetch(`${a.url}/v1/vae/taef2/encode`, {
+      method: 'POST',
+      body: astronaut,
+      signal: AbortSignal.timeout(20_000),
+    });
     assert.equal(answer.status, 200);
     assert.equal(answer.headers.get('x-latentgate-target'), 'upstream:second');
     assert.equal(Buffer.from(await answer.arrayBuffer()).toString('base64'), local.data.encode.latent.data);
@@ -307,7 +385,14 @@ describe('two gateways and a faulty endpoint', () => {
   test('models that exist only upstream are listed, with where they run', async () => {
     const { data } = await gql(a, '{ models { id family format operations runsOn upstreams } }', {});
     const flaky = data.models.find((m: { id: string }) => m.id === 'flaky');
-    assert.deepEqual(flaky, { id: 'flaky', family: 'tae', format: 'upstream', operations: ['ENCODE', 'DECODE'], runsOn: 'upstream:faulty, upstream:backup', upstreams: ['upstream:faulty', 'upstream:backup'] });
+    assert.deepEqual(flaky, {
+      id: 'flaky',
+      family: 'tae',
+      format: 'upstream',
+      operations: ['ENCODE', 'DECODE'],
+      runsOn: 'upstream:faulty, upstream:backup',
+      upstreams: ['upstream:faulty', 'upstream:backup'],
+    });
     const taef2 = data.models.find((m: { id: string }) => m.id === 'taef2');
     assert.equal(taef2.runsOn, 'local:cpu');
     assert.deepEqual(taef2.upstreams, ['upstream:second']);
@@ -347,7 +432,10 @@ describe('two gateways and a faulty endpoint', () => {
   }
 
   test('with nowhere to fail over to, a typed error; then the circuit opens and the endpoint is skipped', async () => {
-    for (const [m, says] of [['wrong-shape', /bad answer: the latent has shape \[1,16,32,32\]; expected \[1,32,32,32\]/], ['slow', /timeout: no complete answer within/]] as const) {
+    for (const [m, says] of [
+      ['wrong-shape', /bad answer: the latent has shape \[1,16,32,32\]; expected \[1,32,32,32\]/],
+      ['slow', /timeout: no complete answer within/],
+    ] as const) {
       mode = m;
       const result = await encodeOn(a, 'onlyfaulty', small);
       assert.equal(result.errors?.[0].extensions?.code, 'UPSTREAM_FAILED', JSON.stringify(result));
@@ -361,7 +449,11 @@ describe('two gateways and a faulty endpoint', () => {
     assert.equal(fakeHits, 0, 'an open circuit sends nothing');
     assert.equal((await health(a)).upstreams.find((u) => u.name === 'upstream:faulty-only')!.circuit, 'open');
     // Over the protocol: the same typed error as JSON.
-    const answer = await fetch(`${a.url}/v1/vae/onlyfaulty/encode`, { method: 'POST', body: new Uint8Array(small), signal: AbortSignal.timeout(20_000) });
+    const answer = await fetch(`${a.url}/v1/vae/onlyfaulty/encode`, {
+      method: 'POST',
+      body: new Uint8Array(small),
+      signal: AbortSignal.timeout(20_000),
+    });
     assert.equal(answer.status, 502);
     assert.equal(((await answer.json()) as { code: string }).code, 'UPSTREAM_FAILED');
   });
@@ -369,7 +461,10 @@ describe('two gateways and a faulty endpoint', () => {
   test('no reservation leaks and nothing is left running', async () => {
     for (const gateway of [a, b, c]) {
       const { device } = await health(gateway);
-      assert.deepEqual({ reserved: device.reservedBytes, running: device.running, queued: device.queued }, { reserved: 0, running: 0, queued: 0 });
+      assert.deepEqual(
+        { reserved: device.reservedBytes, running: device.running, queued: device.queued },
+        { reserved: 0, running: 0, queued: 0 },
+      );
     }
   });
 });

@@ -42,6 +42,7 @@ export function integerFlag(args: ParsedArgs, name: string, fallback?: number): 
     return fallback;
   }
   const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0) throw new UsageError(`--${name} must be a positive integer; got "${text}"`);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new UsageError(`--${name} must be a positive integer; got "${text}"`);
   return value;
 }

@@ -11,16 +11,25 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { loadConfig, type Config } from '../config/config.js';
+import { type Config, loadConfig } from '../config/config.js';
 import { formatBytes } from '../config/units.js';
 import { LocalExecutor } from '../gpu/local-executor.js';
 import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
 import type { ModelDefinition, Operation } from '../models/model.js';
 import { ModelRegistry } from '../models/registry.js';
-import { CPU_ARENA_MARGIN, DEFAULT_SIZES, DEFAULT_STAGE_SIZES, deviceLabel, fitCalibration, measureOnce, type CalibrationMeasurement, type CalibrationStage } from '../routing/calibrate.js';
+import {
+  type CalibrationMeasurement,
+  type CalibrationStage,
+  CPU_ARENA_MARGIN,
+  DEFAULT_SIZES,
+  DEFAULT_STAGE_SIZES,
+  deviceLabel,
+  fitCalibration,
+  measureOnce,
+} from '../routing/calibrate.js';
 import { probeFor } from '../routing/peak-memory.js';
 import { ProfileSource } from '../routing/profile-source.js';
-import { integerFlag, requiredFlag, stringFlag, UsageError, type ParsedArgs } from './args.js';
+import { integerFlag, type ParsedArgs, requiredFlag, stringFlag, UsageError } from './args.js';
 
 const BIN = join(import.meta.dirname, '../../bin/latentgate.js');
 
@@ -32,8 +41,13 @@ async function loadModel(config: Config, id: string): Promise<ModelDefinition> {
   const registry = await ModelRegistry.load(config.modelsDir);
   const model = registry.find(id);
   if (!model || !(model.encoder || model.decoder)) {
-    const local = registry.list().filter((m) => m.encoder || m.decoder).map((m) => m.id);
-    throw new UsageError(`calibrate needs local weights; "${id}" has none in ${config.modelsDir} (local models: ${local.join(', ') || 'none'})`);
+    const local = registry
+      .list()
+      .filter((m) => m.encoder || m.decoder)
+      .map((m) => m.id);
+    throw new UsageError(
+      `calibrate needs local weights; "${id}" has none in ${config.modelsDir} (local models: ${local.join(', ') || 'none'})`,
+    );
   }
   return model;
 }
@@ -41,7 +55,8 @@ async function loadModel(config: Config, id: string): Promise<ModelDefinition> {
 function parseSizes(flag: string, text: string | undefined, fallback: number[], factor: number): number[] {
   const sizes = text === undefined ? fallback : text.split(',').map((s) => Number(s.trim()));
   for (const size of sizes) {
-    if (!Number.isInteger(size) || size <= 0 || size % factor !== 0) throw new UsageError(`--${flag} must be positive multiples of the model's factor ${factor}; got "${text}"`);
+    if (!Number.isInteger(size) || size <= 0 || size % factor !== 0)
+      throw new UsageError(`--${flag} must be positive multiples of the model's factor ${factor}; got "${text}"`);
   }
   const distinct = [...new Set(sizes)].sort((a, b) => a - b);
   if (distinct.length < 2) throw new UsageError(`--${flag} needs at least two different sizes to fit a profile`);
@@ -52,13 +67,21 @@ function parseSizes(flag: string, text: string | undefined, fallback: number[], 
 async function measureChild(config: Config, args: ParsedArgs): Promise<void> {
   const model = await loadModel(config, requiredFlag(args, 'model'));
   const operation = requiredFlag(args, 'operation') as Operation;
-  if (operation !== 'encode' && operation !== 'decode') throw new UsageError(`--operation must be encode or decode with --measure; got "${operation}"`);
+  if (operation !== 'encode' && operation !== 'decode')
+    throw new UsageError(`--operation must be encode or decode with --measure; got "${operation}"`);
   const stage = (stringFlag(args, 'stage') ?? 'whole') as CalibrationStage;
   if (stage !== 'whole' && stage !== 'latent') throw new UsageError(`--stage must be whole or latent; got "${stage}"`);
   const runtime = new OnnxRuntime(await chooseProvider(config.executionProvider), config.intraOpThreads);
   try {
     const probe = probeFor(runtime.choice.provider);
-    const measurement = await measureOnce(new LocalExecutor(runtime), model, operation, stage, integerFlag(args, 'measure'), probe);
+    const measurement = await measureOnce(
+      new LocalExecutor(runtime),
+      model,
+      operation,
+      stage,
+      integerFlag(args, 'measure'),
+      probe,
+    );
     console.log(JSON.stringify(measurement));
   } finally {
     await runtime.close();
@@ -74,8 +97,13 @@ function runChild(argv: string[], env: NodeJS.ProcessEnv): Promise<CalibrationMe
     child.stderr.on('data', (d) => (stderr += d));
     child.once('error', reject);
     child.once('exit', (code) => {
-      const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
-      if (code !== 0 || !line) return reject(new Error(`measurement ${argv.join(' ')} failed (exit ${code}):\n${stderr || stdout}`));
+      const line = stdout
+        .trim()
+        .split('\n')
+        .reverse()
+        .find((l) => l.startsWith('{'));
+      if (code !== 0 || !line)
+        return reject(new Error(`measurement ${argv.join(' ')} failed (exit ${code}):\n${stderr || stdout}`));
       resolve(JSON.parse(line) as CalibrationMeasurement);
     });
   });
@@ -86,16 +114,26 @@ export async function calibrateCommand(args: ParsedArgs): Promise<void> {
   if (args.flags.has('measure')) return measureChild(config, args);
   const model = await loadModel(config, requiredFlag(args, 'model'));
   const which = stringFlag(args, 'operation') ?? 'both';
-  if (!['encode', 'decode', 'both'].includes(which)) throw new UsageError(`--operation must be encode, decode or both; got "${which}"`);
-  const operations = (which === 'both' ? (['encode', 'decode'] as const) : [which as Operation]).filter((op) => networkOf(model, op));
+  if (!['encode', 'decode', 'both'].includes(which))
+    throw new UsageError(`--operation must be encode, decode or both; got "${which}"`);
+  const operations = (which === 'both' ? (['encode', 'decode'] as const) : [which as Operation]).filter((op) =>
+    networkOf(model, op),
+  );
   if (operations.length === 0) throw new UsageError(`model "${model.id}" has no ${which} network here`);
   const sizes = parseSizes('sizes', stringFlag(args, 'sizes'), DEFAULT_SIZES, model.downscaleFactor);
-  const stageSizes = parseSizes('stage-sizes', stringFlag(args, 'stage-sizes'), DEFAULT_STAGE_SIZES, model.downscaleFactor);
+  const stageSizes = parseSizes(
+    'stage-sizes',
+    stringFlag(args, 'stage-sizes'),
+    DEFAULT_STAGE_SIZES,
+    model.downscaleFactor,
+  );
   const provider = await chooseProvider(config.executionProvider);
   probeFor(provider.provider); // fails early, with the reason, where peak memory cannot be measured
   const json = args.flags.has('json');
   const log = (line: string) => (json ? console.error(line) : console.log(line));
-  log(`calibrating ${model.id} (${operations.join(', ')}) on ${provider.provider} at ${sizes.join(', ')} px, one process per measurement`);
+  log(
+    `calibrating ${model.id} (${operations.join(', ')}) on ${provider.provider} at ${sizes.join(', ')} px, one process per measurement`,
+  );
 
   // The children must use the provider measured here, whatever "auto" would pick.
   const env = { ...process.env, EXECUTION_PROVIDER: provider.provider };
@@ -104,16 +142,25 @@ export async function calibrateCommand(args: ParsedArgs): Promise<void> {
     const stages: CalibrationStage[] = networkOf(model, operation)!.stages ? ['whole', 'latent'] : ['whole'];
     for (const stage of stages) {
       for (const size of stage === 'whole' ? sizes : stageSizes) {
-        const m = await runChild(['--model', model.id, '--operation', operation, '--stage', stage, '--measure', String(size)], env);
+        const m = await runChild(
+          ['--model', model.id, '--operation', operation, '--stage', stage, '--measure', String(size)],
+          env,
+        );
         measurements.push(m);
-        log(`  ${operation} ${stage.padEnd(6)} ${String(size).padStart(5)} px: peak +${formatBytes(m.peakBytes)} (${m.seconds.toFixed(1)} s${m.exact ? '' : ', upper bound'})`);
+        log(
+          `  ${operation} ${stage.padEnd(6)} ${String(size).padStart(5)} px: peak +${formatBytes(m.peakBytes)} (${m.seconds.toFixed(1)} s${m.exact ? '' : ', upper bound'})`,
+        );
       }
     }
   }
   const source = new ProfileSource(join(config.dataDir, 'profiles'));
   const base = source.forModel(model.id, model.family);
   if (!base) throw new Error(`no base memory profile for "${model.id}"`);
-  const profiles = fitCalibration(base, measurements, { dtype: 'float32', margin: CPU_ARENA_MARGIN, device: deviceLabel(provider.provider) });
+  const profiles = fitCalibration(base, measurements, {
+    dtype: 'float32',
+    margin: CPU_ARENA_MARGIN,
+    device: deviceLabel(provider.provider),
+  });
   const file = source.save(profiles);
   if (json) {
     console.log(JSON.stringify({ model: model.id, file, profiles, measurements }));
@@ -121,8 +168,12 @@ export async function calibrateCommand(args: ParsedArgs): Promise<void> {
   }
   for (const operation of operations) {
     const p = profiles[operation];
-    const stage = p.latentStage ? `; latent stage ${formatBytes(p.latentStage.fixedBytes)} + ${p.latentStage.bytesPerPixel.toFixed(1)} B/px` : '';
-    log(`${operation}: ${formatBytes(p.fixedBytes)} + ${p.bytesPerPixel.toFixed(1)} B/px at ${p.dtype}${stage} (fit: ${p.fit!.samples} sizes, max over ${(p.fit!.maxOverestimate * 100).toFixed(1)}%, max under ${(p.fit!.maxUnderestimate * 100).toFixed(1)}%)`);
+    const stage = p.latentStage
+      ? `; latent stage ${formatBytes(p.latentStage.fixedBytes)} + ${p.latentStage.bytesPerPixel.toFixed(1)} B/px`
+      : '';
+    log(
+      `${operation}: ${formatBytes(p.fixedBytes)} + ${p.bytesPerPixel.toFixed(1)} B/px at ${p.dtype}${stage} (fit: ${p.fit!.samples} sizes, max over ${(p.fit!.maxOverestimate * 100).toFixed(1)}%, max under ${(p.fit!.maxUnderestimate * 100).toFixed(1)}%)`,
+    );
   }
   log(`saved ${file}`);
 }

@@ -7,8 +7,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { LatentgateClient, LatentgateError, type TerminalJobEvent, type Transport } from '../client/client.js';
 import type { ImageFormat, LatentDType } from '../client/generated/graphql.js';
-import { parseSafetensors, serializeSafetensors, type StoredTensor } from '../tensors/safetensors.js';
-import { stringFlag, requiredFlag, UsageError, type ParsedArgs } from './args.js';
+import { parseSafetensors, type StoredTensor, serializeSafetensors } from '../tensors/safetensors.js';
+import { type ParsedArgs, requiredFlag, stringFlag, UsageError } from './args.js';
 import { ProgressBar } from './progress.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:4000';
@@ -28,14 +28,21 @@ function common(args: ParsedArgs, what: string): Common {
   if (!input) throw new UsageError(`${what}: give the input file`);
   if (extra.length > 0) throw new UsageError(`${what}: one input file only; got ${args.positional.length}`);
   const transport = stringFlag(args, 'transport') ?? 'sse';
-  if (transport !== 'sse' && transport !== 'ws') throw new UsageError(`--transport must be sse or ws; got "${transport}"`);
+  if (transport !== 'sse' && transport !== 'ws')
+    throw new UsageError(`--transport must be sse or ws; got "${transport}"`);
   const url = stringFlag(args, 'url') ?? process.env.LATENTGATE_URL ?? DEFAULT_URL;
   try {
     new URL(url);
   } catch {
     throw new UsageError(`--url must be the gateway's URL, e.g. ${DEFAULT_URL}; got "${url}"`);
   }
-  return { client: new LatentgateClient(url, { transport }), model: requiredFlag(args, 'model'), out: requiredFlag(args, 'out'), input, transport };
+  return {
+    client: new LatentgateClient(url, { transport }),
+    model: requiredFlag(args, 'model'),
+    out: requiredFlag(args, 'out'),
+    input,
+    transport,
+  };
 }
 
 async function readInput(path: string): Promise<Buffer> {
@@ -47,14 +54,23 @@ async function readInput(path: string): Promise<Buffer> {
 }
 
 /** Follows the job with a progress bar; Ctrl-C cancels it on the gateway and waits for CANCELLED. */
-async function follow(client: LatentgateClient, jobId: string, label: string, transport: Transport): Promise<TerminalJobEvent> {
+async function follow(
+  client: LatentgateClient,
+  jobId: string,
+  label: string,
+  transport: Transport,
+): Promise<TerminalJobEvent> {
   const bar = new ProgressBar(process.stderr, label);
   let interrupted = false;
   const onSigint = () => {
     if (interrupted) process.exit(130);
     interrupted = true;
-    process.stderr.write(`${process.stderr.isTTY ? "\n" : ""}${label}: cancelling job ${jobId} (Ctrl-C again to quit at once)\n`);
-    client.cancelJob(jobId).catch((error) => process.stderr.write(`${label}: cancel failed: ${(error as Error).message}\n`));
+    process.stderr.write(
+      `${process.stderr.isTTY ? '\n' : ''}${label}: cancelling job ${jobId} (Ctrl-C again to quit at once)\n`,
+    );
+    client
+      .cancelJob(jobId)
+      .catch((error) => process.stderr.write(`${label}: cancel failed: ${(error as Error).message}\n`));
   };
   process.on('SIGINT', onSigint);
   try {
@@ -77,18 +93,31 @@ export async function encodeCommand(args: ParsedArgs): Promise<void> {
   const { client, model, out, input, transport } = common(args, 'encode');
   const dtypeName = stringFlag(args, 'dtype') ?? 'float32';
   const dtype = LATENT_DTYPES[dtypeName];
-  if (!dtype) throw new UsageError(`--dtype must be one of ${Object.keys(LATENT_DTYPES).join(', ')}; got "${dtypeName}"`);
-  if (extname(out).toLowerCase() !== '.safetensors') throw new UsageError(`--out must name a .safetensors file; got "${out}"`);
+  if (!dtype)
+    throw new UsageError(`--dtype must be one of ${Object.keys(LATENT_DTYPES).join(', ')}; got "${dtypeName}"`);
+  if (extname(out).toLowerCase() !== '.safetensors')
+    throw new UsageError(`--out must name a .safetensors file; got "${out}"`);
   const image = await readInput(input);
   try {
-    const job = await client.submitEncode({ model, image: new File([new Uint8Array(image)], basename(input)), dtype, delivery: 'BASE64' });
+    const job = await client.submitEncode({
+      model,
+      image: new File([new Uint8Array(image)], basename(input)),
+      dtype,
+      delivery: 'BASE64',
+    });
     const end = await follow(client, job.id, `encode ${basename(input)} (${model})`, transport);
     if (end.__typename !== 'JobDoneEvent') fail(end);
     if (end.result.__typename !== 'EncodeResult') throw new Error(`job ${job.id} returned a ${end.result.__typename}`);
     const { latent } = end.result;
     const bytes = Buffer.from(latent.data!, 'base64');
     const file = serializeSafetensors(
-      { latent: { dtype: dtypeName as StoredTensor['dtype'], shape: latent.shape, data: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) } },
+      {
+        latent: {
+          dtype: dtypeName as StoredTensor['dtype'],
+          shape: latent.shape,
+          data: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        },
+      },
       {
         model: end.result.model,
         scaling_factor: String(end.result.scalingFactor),
@@ -99,7 +128,9 @@ export async function encodeCommand(args: ParsedArgs): Promise<void> {
       },
     );
     await writeFile(out, file);
-    console.log(`${out}: latent [${latent.shape.join(', ')}] ${dtypeName}, ${end.result.width}x${end.result.height}${end.result.resized ? ' (resized)' : ''}, route ${end.result.route.route}`);
+    console.log(
+      `${out}: latent [${latent.shape.join(', ')}] ${dtypeName}, ${end.result.width}x${end.result.height}${end.result.resized ? ' (resized)' : ''}, route ${end.result.route.route}`,
+    );
   } finally {
     await client.close();
   }
@@ -108,13 +139,22 @@ export async function encodeCommand(args: ParsedArgs): Promise<void> {
 export async function decodeCommand(args: ParsedArgs): Promise<void> {
   const { client, model, out, input, transport } = common(args, 'decode');
   const formatName = stringFlag(args, 'format');
-  const format = formatName ? (Object.values(IMAGE_FORMATS).find((f) => f === formatName.toUpperCase()) ?? null) : (IMAGE_FORMATS[extname(out).toLowerCase()] ?? null);
-  if (!format) throw new UsageError(`the output format comes from --out (.png, .jpg, .webp) or --format png|jpeg|webp; got "${formatName ?? out}"`);
+  const format = formatName
+    ? (Object.values(IMAGE_FORMATS).find((f) => f === formatName.toUpperCase()) ?? null)
+    : (IMAGE_FORMATS[extname(out).toLowerCase()] ?? null);
+  if (!format)
+    throw new UsageError(
+      `the output format comes from --out (.png, .jpg, .webp) or --format png|jpeg|webp; got "${formatName ?? out}"`,
+    );
   const latent = pickLatent(await readInput(input), input, stringFlag(args, 'tensor'));
   try {
     const job = await client.submitDecode({
       model,
-      latent: { data: Buffer.from(latent.bytes).toString('base64'), shape: latent.shape, dtype: LATENT_DTYPES[latent.dtype] },
+      latent: {
+        data: Buffer.from(latent.bytes).toString('base64'),
+        shape: latent.shape,
+        dtype: LATENT_DTYPES[latent.dtype],
+      },
       format,
       delivery: 'BASE64',
     });
@@ -135,7 +175,7 @@ export async function decodeCommand(args: ParsedArgs): Promise<void> {
 
 /** The latent in a safetensors file: the tensor named `latent` (or --tensor), or the only one; 3-D gets a batch of 1. */
 function pickLatent(buffer: Buffer, path: string, name: string | undefined): StoredTensor {
-  let file;
+  let file: ReturnType<typeof parseSafetensors>;
   try {
     file = parseSafetensors(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength));
   } catch (error) {
@@ -144,8 +184,12 @@ function pickLatent(buffer: Buffer, path: string, name: string | undefined): Sto
   const names = [...file.tensors.keys()];
   const chosen = name ?? (file.tensors.has('latent') ? 'latent' : names.length === 1 ? names[0] : undefined);
   const tensor = chosen === undefined ? undefined : file.tensors.get(chosen);
-  if (!tensor) throw new UsageError(`${path}: ${name ? `no tensor "${name}"` : 'no tensor named "latent"'}; it holds ${names.join(', ') || 'none'} (pick one with --tensor)`);
-  if (!(tensor.dtype in LATENT_DTYPES)) throw new UsageError(`${path}: tensor ${chosen} is ${tensor.dtype}; a latent is float32, float16 or bfloat16`);
+  if (!tensor)
+    throw new UsageError(
+      `${path}: ${name ? `no tensor "${name}"` : 'no tensor named "latent"'}; it holds ${names.join(', ') || 'none'} (pick one with --tensor)`,
+    );
+  if (!(tensor.dtype in LATENT_DTYPES))
+    throw new UsageError(`${path}: tensor ${chosen} is ${tensor.dtype}; a latent is float32, float16 or bfloat16`);
   const shape = tensor.shape.length === 3 ? [1, ...tensor.shape] : tensor.shape;
   return { ...tensor, shape };
 }

@@ -46,5 +46,11 @@ main(process.argv.slice(2)).catch((error) => {
   else if (error instanceof ConfigError) console.error(`latentgate: ${error.message}`);
   else if (error instanceof LatentgateError) console.error(`latentgate: ${error.code}: ${error.message}`);
   else console.error(error);
-  process.exit(error instanceof UsageError ? 2 : typeof process.exitCode === 'number' && process.exitCode !== 0 ? process.exitCode : 1);
+  process.exit(
+    error instanceof UsageError
+      ? 2
+      : typeof process.exitCode === 'number' && process.exitCode !== 0
+        ? process.exitCode
+        : 1,
+  );
 });

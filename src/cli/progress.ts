@@ -15,7 +15,12 @@ export class ProgressBar {
   }
 
   update(event: JobEvent): void {
-    this.draw(this.describe(event), event.__typename === 'JobDoneEvent' || event.__typename === 'JobFailedEvent' || event.__typename === 'JobCancelledEvent');
+    this.draw(
+      this.describe(event),
+      event.__typename === 'JobDoneEvent' ||
+        event.__typename === 'JobFailedEvent' ||
+        event.__typename === 'JobCancelledEvent',
+    );
   }
 
   private describe(event: JobEvent): string {

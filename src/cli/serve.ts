@@ -6,11 +6,14 @@ import { createServices } from '../server/services.js';
 export async function serve(): Promise<void> {
   const config = loadConfig();
   const services = await createServices(config);
-  for (const problem of services.registry.problems) console.warn(`[latentgate] model ${problem.id} not loaded (${problem.path}): ${problem.error}`);
+  for (const problem of services.registry.problems)
+    console.warn(`[latentgate] model ${problem.id} not loaded (${problem.path}): ${problem.error}`);
   const server = createHttpServer(services);
   const port = await listen(server, config.port, config.host).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'EADDRINUSE') throw new ConfigError(`${config.host}:${config.port} is already in use; set PORT (or HOST) to a free address`);
-    if (error.code === 'EACCES') throw new ConfigError(`no permission to listen on ${config.host}:${config.port}; set PORT to 1024 or above`);
+    if (error.code === 'EADDRINUSE')
+      throw new ConfigError(`${config.host}:${config.port} is already in use; set PORT (or HOST) to a free address`);
+    if (error.code === 'EACCES')
+      throw new ConfigError(`no permission to listen on ${config.host}:${config.port}; set PORT to 1024 or above`);
     throw error;
   });
   const models = services.registry.list().map((m) => m.id);

@@ -11,23 +11,26 @@ import { createClient, type Client as WsClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import {
   CancelJobDocument,
+  type DecodeInput,
+  type EncodeInput,
+  type ErrorCode,
   JobDocument,
+  type JobEventFieldsFragment,
+  type JobFieldsFragment,
   JobProgressDocument,
   ModelsDocument,
   SubmitDecodeDocument,
   SubmitEncodeDocument,
-  type DecodeInput,
-  type EncodeInput,
-  type ErrorCode,
-  type JobEventFieldsFragment,
-  type JobFieldsFragment,
   type TypedDocumentString,
 } from './generated/graphql.js';
 
 export type Transport = 'sse' | 'ws';
 
 export type JobEvent = JobEventFieldsFragment;
-export type TerminalJobEvent = Extract<JobEvent, { __typename: 'JobDoneEvent' | 'JobFailedEvent' | 'JobCancelledEvent' }>;
+export type TerminalJobEvent = Extract<
+  JobEvent,
+  { __typename: 'JobDoneEvent' | 'JobFailedEvent' | 'JobCancelledEvent' }
+>;
 export type JobSnapshot = JobFieldsFragment;
 
 export interface GraphQLErrorPayload {
@@ -66,7 +69,11 @@ export interface ClientOptions {
 }
 
 export function isTerminal(event: JobEvent): event is TerminalJobEvent {
-  return event.__typename === 'JobDoneEvent' || event.__typename === 'JobFailedEvent' || event.__typename === 'JobCancelledEvent';
+  return (
+    event.__typename === 'JobDoneEvent' ||
+    event.__typename === 'JobFailedEvent' ||
+    event.__typename === 'JobCancelledEvent'
+  );
 }
 
 export class LatentgateClient {
@@ -88,7 +95,10 @@ export class LatentgateClient {
     const query = document.toString();
     const { clean, files } = extractFiles(variables);
     let body: string | FormData;
-    const headers: Record<string, string> = { ...this.options.headers, accept: 'application/graphql-response+json, application/json' };
+    const headers: Record<string, string> = {
+      ...this.options.headers,
+      accept: 'application/graphql-response+json, application/json',
+    };
     if (files.length === 0) {
       body = JSON.stringify({ query, variables });
       headers['content-type'] = 'application/json';
@@ -96,7 +106,8 @@ export class LatentgateClient {
       const form = new FormData();
       form.set('operations', JSON.stringify({ query, variables: clean }));
       form.set('map', JSON.stringify(Object.fromEntries(files.map((f, i) => [String(i), [f.path]]))));
-      files.forEach((f, i) => form.set(String(i), f.blob, f.blob instanceof File ? f.blob.name : `file${i}`));
+      for (const [i, f] of files.entries())
+        form.set(String(i), f.blob, f.blob instanceof File ? f.blob.name : `file${i}`);
       body = form;
       // Names the operation, as Yoga's (optional) CSRF prevention asks of multipart requests.
       headers['x-graphql-operation-name'] = operationName(query) ?? 'upload';
@@ -105,22 +116,33 @@ export class LatentgateClient {
     try {
       response = await fetch(this.endpoint, { method: 'POST', headers, body });
     } catch (error) {
-      throw new LatentgateError('TRANSPORT', `cannot reach ${this.endpoint}: ${(error as Error).cause ?? (error as Error).message}`);
+      throw new LatentgateError(
+        'TRANSPORT',
+        `cannot reach ${this.endpoint}: ${(error as Error).cause ?? (error as Error).message}`,
+      );
     }
     const text = await response.text();
     let result: ExecutionResult<R>;
     try {
       result = JSON.parse(text) as ExecutionResult<R>;
     } catch {
-      throw new LatentgateError('TRANSPORT', `${this.endpoint} answered ${response.status} with a non-JSON body: ${text.slice(0, 200)}`);
+      throw new LatentgateError(
+        'TRANSPORT',
+        `${this.endpoint} answered ${response.status} with a non-JSON body: ${text.slice(0, 200)}`,
+      );
     }
     if (result.errors?.length) throw LatentgateError.from(result.errors);
-    if (!result.data) throw new LatentgateError('TRANSPORT', `${this.endpoint} answered ${response.status} without data`);
+    if (!result.data)
+      throw new LatentgateError('TRANSPORT', `${this.endpoint} answered ${response.status} without data`);
     return result.data;
   }
 
   /** A subscription's results, until it completes; leaving the loop early unsubscribes. */
-  subscribe<R, V>(document: TypedDocumentString<R, V>, variables: V, transport: Transport = this.options.transport ?? 'sse'): AsyncGenerator<R> {
+  subscribe<R, V>(
+    document: TypedDocumentString<R, V>,
+    variables: V,
+    transport: Transport = this.options.transport ?? 'sse',
+  ): AsyncGenerator<R> {
     const payload = { query: document.toString(), variables: variables as Record<string, unknown> };
     return transport === 'ws' ? this.wsResults<R>(payload) : this.sseResults<R>(payload);
   }
@@ -153,14 +175,18 @@ export class LatentgateClient {
   }
 
   /** Follows a job to its terminal event (DONE, FAILED or CANCELLED) and returns it. */
-  async follow(id: string, options: { onEvent?: (event: JobEvent) => void; transport?: Transport } = {}): Promise<TerminalJobEvent> {
+  async follow(
+    id: string,
+    options: { onEvent?: (event: JobEvent) => void; transport?: Transport } = {},
+  ): Promise<TerminalJobEvent> {
     let terminal: TerminalJobEvent | undefined;
     // Read to the stream's end: it completes right after the terminal event.
     for await (const event of this.jobProgress(id, options.transport)) {
       options.onEvent?.(event);
       if (isTerminal(event)) terminal = event;
     }
-    if (!terminal) throw new LatentgateError('TRANSPORT', `the jobProgress stream of job ${id} ended without a terminal event`);
+    if (!terminal)
+      throw new LatentgateError('TRANSPORT', `the jobProgress stream of job ${id} ended without a terminal event`);
     return terminal;
   }
 
@@ -182,7 +208,10 @@ export class LatentgateClient {
         signal: abort.signal,
       });
     } catch (error) {
-      throw new LatentgateError('TRANSPORT', `cannot reach ${this.endpoint}: ${(error as Error).cause ?? (error as Error).message}`);
+      throw new LatentgateError(
+        'TRANSPORT',
+        `cannot reach ${this.endpoint}: ${(error as Error).cause ?? (error as Error).message}`,
+      );
     }
     try {
       if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
@@ -194,7 +223,10 @@ export class LatentgateClient {
           // not JSON: reported below
         }
         if (result?.errors?.length) throw LatentgateError.from(result.errors);
-        throw new LatentgateError('TRANSPORT', `${this.endpoint} answered ${response.status} ${response.headers.get('content-type')} instead of an event stream: ${text.slice(0, 200)}`);
+        throw new LatentgateError(
+          'TRANSPORT',
+          `${this.endpoint} answered ${response.status} ${response.headers.get('content-type')} instead of an event stream: ${text.slice(0, 200)}`,
+        );
       }
       for await (const message of readEventStream(response.body!)) {
         if (message.event === 'complete') return;
@@ -240,11 +272,16 @@ function wsError(error: unknown, endpoint: string): LatentgateError {
   if (Array.isArray(error)) return LatentgateError.from(error as GraphQLErrorPayload[]);
   if (error instanceof Error) return new LatentgateError('TRANSPORT', `WebSocket to ${endpoint}: ${error.message}`);
   const close = error as { code?: number; reason?: string };
-  return new LatentgateError('TRANSPORT', `WebSocket to ${endpoint} closed${close.code ? ` (${close.code}${close.reason ? ` ${close.reason}` : ''})` : ''}`);
+  return new LatentgateError(
+    'TRANSPORT',
+    `WebSocket to ${endpoint} closed${close.code ? ` (${close.code}${close.reason ? ` ${close.reason}` : ''})` : ''}`,
+  );
 }
 
 /** Server-sent events from a response body: `event` and (joined) `data` of each message; comments skipped. */
-export async function* readEventStream(body: ReadableStream<Uint8Array>): AsyncGenerator<{ event: string; data: string }> {
+export async function* readEventStream(
+  body: ReadableStream<Uint8Array>,
+): AsyncGenerator<{ event: string; data: string }> {
   const decoder = new TextDecoder();
   let buffer = '';
   for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
@@ -278,7 +315,8 @@ function extractFiles(value: unknown): { clean: unknown; files: { path: string; 
       return null;
     }
     if (Array.isArray(v)) return v.map((item, i) => walk(item, `${path}.${i}`));
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, walk(item, `${path}.${k}`)]));
+    if (v && typeof v === 'object')
+      return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, walk(item, `${path}.${k}`)]));
     return v;
   };
   return { clean: walk(value, 'variables'), files };

@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { formatBytes, parseBytes } from './units.js';
 import { parseUpstreams, type UpstreamConfig } from '../upstream/config.js';
+import { formatBytes, parseBytes } from './units.js';
 
 export interface Config {
   host: string;
@@ -105,7 +105,9 @@ class Reader {
     if (text === undefined) return fallback;
     const value = parseBytes(text);
     if (value === null || value < min) {
-      this.problems.push(`${SETTINGS[key]} (${key}) is "${text}"; it must be a size such as 4GiB, 512MiB or 1000000, at least ${formatBytes(min)}`);
+      this.problems.push(
+        `${SETTINGS[key]} (${key}) is "${text}"; it must be a size such as 4GiB, 512MiB or 1000000, at least ${formatBytes(min)}`,
+      );
       return fallback;
     }
     return value;
@@ -136,7 +138,10 @@ class Reader {
   /** A JSON list in the environment, or a list (or its JSON text) in the file. */
   upstreams(): UpstreamConfig[] {
     const fromEnv = this.env[SETTINGS.upstreams];
-    const { upstreams, problems } = parseUpstreams(fromEnv !== undefined && fromEnv !== '' ? fromEnv : this.file.upstreams, this.env);
+    const { upstreams, problems } = parseUpstreams(
+      fromEnv !== undefined && fromEnv !== '' ? fromEnv : this.file.upstreams,
+      this.env,
+    );
     this.problems.push(...problems);
     return upstreams;
   }
@@ -163,7 +168,10 @@ function readConfigFile(path: string | undefined): Source {
   }
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<SettingKey, string | number>> = {}): Config {
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Record<SettingKey, string | number>> = {},
+): Config {
   const file = { ...readConfigFile(env.LATENTGATE_CONFIG), ...overrides };
   const r = new Reader(env, file);
   const host = r.string('host', '127.0.0.1');

@@ -22,7 +22,11 @@ export function parseNvidiaSmiTotal(output: string, deviceIndex = 0): number | n
 export async function deviceMemory(provider: ExecutionProvider, configuredBytes: number): Promise<DeviceMemory> {
   if (provider !== 'cuda') return { bytes: configuredBytes, source: 'DEVICE_MEMORY (CPU)' };
   try {
-    const { stdout } = await promisify(execFile)('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits'], { timeout: 5000 });
+    const { stdout } = await promisify(execFile)(
+      'nvidia-smi',
+      ['--query-gpu=memory.total', '--format=csv,noheader,nounits'],
+      { timeout: 5000 },
+    );
     const bytes = parseNvidiaSmiTotal(stdout);
     if (bytes !== null) return { bytes, source: 'CUDA device 0 (nvidia-smi)' };
   } catch {

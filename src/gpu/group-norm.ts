@@ -20,8 +20,12 @@ export function emptyMoments(size: number): Moments {
 }
 
 /** Merges a tile's moments (float32 from the runtime) into `into`, in place; returns it. */
-export function mergeMoments(into: Moments, tile: { count: number; mean: ArrayLike<number>; m2: ArrayLike<number> }): Moments {
-  if (tile.mean.length !== into.mean.length || tile.m2.length !== into.m2.length) throw new Error(`moments of ${tile.mean.length} values, expected ${into.mean.length}`);
+export function mergeMoments(
+  into: Moments,
+  tile: { count: number; mean: ArrayLike<number>; m2: ArrayLike<number> },
+): Moments {
+  if (tile.mean.length !== into.mean.length || tile.m2.length !== into.m2.length)
+    throw new Error(`moments of ${tile.mean.length} values, expected ${into.mean.length}`);
   const total = into.count + tile.count;
   if (tile.count === 0) return into;
   for (let i = 0; i < into.mean.length; i++) {
@@ -45,9 +49,14 @@ export interface GroupNormParameters {
  * affine weight into `center` (the group's mean, repeated per channel) and `scale`
  * (gamma_c / sqrt(var_g + eps)), each [batch * channels]; the affine bias stays in the graph.
  */
-export function foldGroupNorm(moments: Moments, batch: number, norm: GroupNormParameters): { center: Float32Array; scale: Float32Array } {
+export function foldGroupNorm(
+  moments: Moments,
+  batch: number,
+  norm: GroupNormParameters,
+): { center: Float32Array; scale: Float32Array } {
   const channels = norm.gamma.length;
-  if (moments.mean.length !== batch * channels) throw new Error(`moments of ${moments.mean.length} values for ${batch} x ${channels} channels`);
+  if (moments.mean.length !== batch * channels)
+    throw new Error(`moments of ${moments.mean.length} values for ${batch} x ${channels} channels`);
   if (channels % norm.groups !== 0) throw new Error(`${channels} channels do not split into ${norm.groups} groups`);
   const perGroup = channels / norm.groups;
   const center = new Float32Array(batch * channels);
@@ -56,7 +65,8 @@ export function foldGroupNorm(moments: Moments, batch: number, norm: GroupNormPa
     for (let group = 0; group < norm.groups; group++) {
       const first = b * channels + group * perGroup;
       const merged = emptyMoments(1);
-      for (let c = first; c < first + perGroup; c++) mergeMoments(merged, { count: moments.count, mean: [moments.mean[c]], m2: [moments.m2[c]] });
+      for (let c = first; c < first + perGroup; c++)
+        mergeMoments(merged, { count: moments.count, mean: [moments.mean[c]], m2: [moments.m2[c]] });
       const inverseStd = 1 / Math.sqrt(merged.m2[0] / merged.count + norm.epsilon);
       for (let c = first; c < first + perGroup; c++) {
         center[c] = merged.mean[0];

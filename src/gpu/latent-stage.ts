@@ -16,12 +16,13 @@
  *      runCropped): equal to the whole run up to float rounding.
  * - local step (layers before the first GroupNorm block): the cropped pass alone.
  */
+
+import { GatewayError } from '../errors.js';
 import type { LatentStep } from '../models/model.js';
 import { emptyMoments, foldGroupNorm, mergeMoments } from './group-norm.js';
 import { CENTER_INPUT, GRAPH_INPUT, GRAPH_OUTPUT, M2_OUTPUT, MEAN_OUTPUT, SCALE_INPUT } from './tae/onnx-graph.js';
 import type { Nchw } from './tensor.js';
 import { countCores, crop, planCores, runCropped } from './tiling.js';
-import { GatewayError } from '../errors.js';
 
 export interface LatentStageOptions {
   /** Core side in latent pixels. */
@@ -61,13 +62,21 @@ export async function runLatentSteps(steps: readonly LatentStep[], input: Nchw, 
 }
 
 /** Pass 1 of a normalised step: the GroupNorm's whole-map statistics, folded into center and scale. */
-async function wholeMapNorm(step: Extract<LatentStep, { kind: 'normalised' }>, x: Nchw, stage: string, o: LatentStageOptions) {
+async function wholeMapNorm(
+  step: Extract<LatentStep, { kind: 'normalised' }>,
+  x: Nchw,
+  stage: string,
+  o: LatentStageOptions,
+) {
   const [n, , h, w] = x.dims;
   const moments = emptyMoments(n * step.norm.gamma.length);
   for (const row of planCores(h, o.tile)) {
     for (const col of planCores(w, o.tile)) {
       if (o.signal?.aborted) throw new GatewayError('CANCELLED', 'the run was cancelled between tiles');
-      const [mean, m2] = await o.run(stage, step.statistics, { [GRAPH_INPUT]: crop(x, row, col) }, [MEAN_OUTPUT, M2_OUTPUT]);
+      const [mean, m2] = await o.run(stage, step.statistics, { [GRAPH_INPUT]: crop(x, row, col) }, [
+        MEAN_OUTPUT,
+        M2_OUTPUT,
+      ]);
       mergeMoments(moments, { count: (row.end - row.start) * (col.end - col.start), mean: mean.data, m2: m2.data });
       o.onTile?.();
     }

@@ -8,9 +8,9 @@
  */
 import { GatewayError } from '../errors.js';
 import type { ModelDefinition, Operation, StagedNetwork } from '../models/model.js';
+import { countLatentTiles, runLatentSteps } from './latent-stage.js';
 import type { OnnxRuntime } from './onnx-runtime.js';
 import { leadingChannels, type Nchw } from './tensor.js';
-import { countLatentTiles, runLatentSteps } from './latent-stage.js';
 import { countTiles, runTiled } from './tiling.js';
 
 export interface TilePlan {
@@ -42,16 +42,27 @@ export class LocalExecutor {
     const [h, w] = op === 'encode' ? [height, width] : [height / f, width / f];
     const unit = op === 'encode' ? 1 : f;
     const stages = this.network(model, op).stages;
-    const highResolution = countTiles(h, w, { tile: tiles.tile / unit, overlap: tiles.overlap / unit, down: op === 'encode' ? f : 1 });
+    const highResolution = countTiles(h, w, {
+      tile: tiles.tile / unit,
+      overlap: tiles.overlap / unit,
+      down: op === 'encode' ? f : 1,
+    });
     if (!stages) return highResolution;
     if (!stages.latentSteps) return highResolution + 1;
     return highResolution + countLatentTiles(stages.latentSteps, height / f, width / f, latentTile(tiles, f));
   }
 
-  async run(model: ModelDefinition, op: Operation, input: Nchw, tiles: TilePlan | undefined, hooks: RunHooks = {}): Promise<Nchw> {
+  async run(
+    model: ModelDefinition,
+    op: Operation,
+    input: Nchw,
+    tiles: TilePlan | undefined,
+    hooks: RunHooks = {},
+  ): Promise<Nchw> {
     const network = this.network(model, op);
     if (hooks.signal?.aborted) throw new GatewayError('CANCELLED', 'the run was cancelled before it started');
-    const run = (stage: string, bytes: Uint8Array, x: Nchw) => this.runtime.run(`${model.id}/${op}/${stage}`, bytes, network.inputName, network.outputName, x);
+    const run = (stage: string, bytes: Uint8Array, x: Nchw) =>
+      this.runtime.run(`${model.id}/${op}/${stage}`, bytes, network.inputName, network.outputName, x);
     let output: Nchw;
     if (!tiles) {
       output = await run('whole', network.whole, input);
@@ -68,18 +79,31 @@ export class LocalExecutor {
    * the network has `latentSteps`, else one whole-map run. `onTile` ticks once per tile (once for a
    * whole-map run). Also what calibration measures as the `latent` stage.
    */
-  async runLatentStage(model: ModelDefinition, op: Operation, x: Nchw, tiles: TilePlan, hooks: { onTile?: () => void; signal?: AbortSignal } = {}): Promise<Nchw> {
+  async runLatentStage(
+    model: ModelDefinition,
+    op: Operation,
+    x: Nchw,
+    tiles: TilePlan,
+    hooks: { onTile?: () => void; signal?: AbortSignal } = {},
+  ): Promise<Nchw> {
     const network = this.network(model, op);
     const stages = network.stages;
     if (!stages) throw new Error(`model "${model.id}" ${op} has no latent-resolution stage`);
     if (!stages.latentSteps) {
-      const y = await this.runtime.run(`${model.id}/${op}/low`, stages.latentResolution, network.inputName, network.outputName, x);
+      const y = await this.runtime.run(
+        `${model.id}/${op}/low`,
+        stages.latentResolution,
+        network.inputName,
+        network.outputName,
+        x,
+      );
       hooks.onTile?.();
       return y;
     }
     return runLatentSteps(stages.latentSteps, x, {
       tile: latentTile(tiles, model.downscaleFactor),
-      run: (stage, graph, inputs, outputs) => this.runtime.runNamed(`${model.id}/${op}/${stage}`, graph, inputs, outputs),
+      run: (stage, graph, inputs, outputs) =>
+        this.runtime.runNamed(`${model.id}/${op}/${stage}`, graph, inputs, outputs),
       onTile: hooks.onTile,
       signal: hooks.signal,
     });

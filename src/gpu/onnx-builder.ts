@@ -23,7 +23,12 @@ export class GraphBuilder {
 
   constant(name: string, dims: number[], values: Float32Array): string {
     this.initializers.push(
-      onnx.TensorProto.create({ name, dims, dataType: FLOAT, rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) }),
+      onnx.TensorProto.create({
+        name,
+        dims,
+        dataType: FLOAT,
+        rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+      }),
     );
     return name;
   }
@@ -39,12 +44,15 @@ export class GraphBuilder {
   node(opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, outputName?: string): string {
     const output = outputName ?? this.name(opType.toLowerCase());
     const attribute = Object.entries(attributes).map(([name, value]) => {
-      if (typeof value === 'string') return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(value) };
+      if (typeof value === 'string')
+        return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(value) };
       if (typeof value === 'number') return { name, type: onnx.AttributeProto.AttributeType.INT, i: value };
       if (Array.isArray(value)) return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: value };
       return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: value.float };
     });
-    this.nodes.push(onnx.NodeProto.create({ opType, input: inputs, output: [output], name: this.name(opType), attribute }));
+    this.nodes.push(
+      onnx.NodeProto.create({ opType, input: inputs, output: [output], name: this.name(opType), attribute }),
+    );
     return output;
   }
 
@@ -83,9 +91,13 @@ export interface TensorSpec {
 }
 
 function valueInfo(spec: TensorSpec, prefix: string) {
-  const spatial = spec.spatial ? spec.spatial.map((dimValue) => ({ dimValue })) : [{ dimParam: `${prefix}_height` }, { dimParam: `${prefix}_width` }];
+  const spatial = spec.spatial
+    ? spec.spatial.map((dimValue) => ({ dimValue }))
+    : [{ dimParam: `${prefix}_height` }, { dimParam: `${prefix}_width` }];
   return onnx.ValueInfoProto.create({
     name: spec.name,
-    type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimValue: spec.channels }, ...spatial] } } },
+    type: {
+      tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimValue: spec.channels }, ...spatial] } },
+    },
   });
 }

@@ -7,8 +7,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
 import { GraphBuilder } from './onnx-builder.js';
+import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
 import type { Nchw } from './tensor.js';
 
 export type ExecutionProvider = 'cuda' | 'cpu';
@@ -28,7 +28,14 @@ function probeModel(): Uint8Array {
 
 /** onnxruntime-node loads CUDA from a library beside its binding; probing without it only logs noise. */
 function cudaProviderInstalled(): boolean {
-  const binding = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  const binding = join(
+    dirname(createRequire(import.meta.url).resolve('onnxruntime-node')),
+    '..',
+    'bin',
+    'napi-v6',
+    process.platform,
+    process.arch,
+  );
   return existsSync(join(binding, 'libonnxruntime_providers_cuda.so'));
 }
 
@@ -36,7 +43,9 @@ export async function chooseProvider(preference: 'auto' | 'cuda' | 'cpu'): Promi
   if (preference === 'cpu') return { provider: 'cpu', reason: 'EXECUTION_PROVIDER=cpu' };
   const listed = ort.listSupportedBackends().some((b) => b.name === 'cuda');
   if (!listed || !cudaProviderInstalled()) {
-    const why = listed ? 'its CUDA provider library is not installed (npm skipped the download)' : 'this onnxruntime-node build has no CUDA provider';
+    const why = listed
+      ? 'its CUDA provider library is not installed (npm skipped the download)'
+      : 'this onnxruntime-node build has no CUDA provider';
     if (preference === 'cuda') throw new Error(`EXECUTION_PROVIDER=cuda, but ${why}`);
     return { provider: 'cpu', reason: `CPU: ${why}` };
   }
@@ -46,8 +55,12 @@ export async function chooseProvider(preference: 'auto' | 'cuda' | 'cpu'): Promi
     await session.release();
     return { provider: 'cuda', reason: 'CUDA provider loaded and ran a probe model' };
   } catch (error) {
-    if (preference === 'cuda') throw new Error(`EXECUTION_PROVIDER=cuda, but the CUDA provider failed: ${(error as Error).message}`);
-    return { provider: 'cpu', reason: `CUDA provider failed to load (${(error as Error).message.split('\n')[0]}); using CPU` };
+    if (preference === 'cuda')
+      throw new Error(`EXECUTION_PROVIDER=cuda, but the CUDA provider failed: ${(error as Error).message}`);
+    return {
+      provider: 'cpu',
+      reason: `CUDA provider failed to load (${(error as Error).message.split('\n')[0]}); using CPU`,
+    };
   }
 }
 
@@ -58,7 +71,10 @@ export async function chooseProvider(preference: 'auto' | 'cuda' | 'cpu'): Promi
  */
 export class OnnxRuntime {
   private readonly worker: Worker;
-  private readonly pending = new Map<number, { resolve: (reply: WorkerReply & { ok: true }) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (reply: WorkerReply & { ok: true }) => void; reject: (error: Error) => void }
+  >();
   private readonly loaded = new Map<string, Promise<unknown>>();
   private nextId = 0;
   private failure: Error | null = null;
@@ -121,12 +137,18 @@ export class OnnxRuntime {
    * Runs one network with named NCHW inputs and returns the named outputs in the order asked
    * (e.g. a feature map plus per-channel scale and shift, or several statistics).
    */
-  async runNamed(key: string, model: Uint8Array, inputs: Record<string, Nchw>, outputNames: readonly string[]): Promise<Nchw[]> {
+  async runNamed(
+    key: string,
+    model: Uint8Array,
+    inputs: Record<string, Nchw>,
+    outputNames: readonly string[],
+  ): Promise<Nchw[]> {
     await this.warm(key, model);
     const wire = Object.entries(inputs).map(([name, t]) => ({ name, data: t.data, dims: [...t.dims] }));
     const reply = await this.call({ type: 'run', key, inputs: wire, outputNames: [...outputNames] });
     return reply.outputs!.map(({ name, data, dims }) => {
-      if (dims.length !== 4) throw new Error(`network ${key} returned ${dims.length}-D output ${name} [${dims}], expected NCHW`);
+      if (dims.length !== 4)
+        throw new Error(`network ${key} returned ${dims.length}-D output ${name} [${dims}], expected NCHW`);
       return { data, dims: dims as Nchw['dims'] };
     });
   }

@@ -11,9 +11,7 @@ export type WorkerRequest =
   | { type: 'run'; id: number; key: string; inputs: WireTensor[]; outputNames: string[] }
   | { type: 'close'; id: number };
 
-export type WorkerReply =
-  | { id: number; ok: true; outputs?: WireTensor[] }
-  | { id: number; ok: false; message: string };
+export type WorkerReply = { id: number; ok: true; outputs?: WireTensor[] } | { id: number; ok: false; message: string };
 
 /** A named float32 tensor as it crosses the thread boundary. */
 export interface WireTensor {

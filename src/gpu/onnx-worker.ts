@@ -44,7 +44,11 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
       const results = await s.run(feeds, request.outputNames);
       const wanted = new Set(request.outputNames);
       for (const [name, value] of Object.entries(results)) if (!wanted.has(name)) value.dispose();
-      const outputs = request.outputNames.map((name) => ({ name, data: results[name].data as Float32Array, dims: results[name].dims.map(Number) }));
+      const outputs = request.outputNames.map((name) => ({
+        name,
+        data: results[name].data as Float32Array,
+        dims: results[name].dims.map(Number),
+      }));
       return { id: request.id, ok: true, outputs };
     }
     case 'close':
@@ -57,7 +61,16 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
 parentPort!.on('message', (request: WorkerRequest) => {
   handle(request).then(
     // Outputs move back without a copy (one transfer per distinct buffer).
-    (reply) => parentPort!.postMessage(reply, reply.ok && reply.outputs ? [...new Set(reply.outputs.map((t) => t.data.buffer as ArrayBuffer))] : []),
-    (error: unknown) => parentPort!.postMessage({ id: request.id, ok: false, message: error instanceof Error ? error.message : String(error) } satisfies WorkerReply),
+    (reply) =>
+      parentPort!.postMessage(
+        reply,
+        reply.ok && reply.outputs ? [...new Set(reply.outputs.map((t) => t.data.buffer as ArrayBuffer))] : [],
+      ),
+    (error: unknown) =>
+      parentPort!.postMessage({
+        id: request.id,
+        ok: false,
+        message: error instanceof Error ? error.message : String(error),
+      } satisfies WorkerReply),
   );
 });

@@ -5,7 +5,8 @@ export interface Nchw {
 }
 
 export function nchw(data: Float32Array, dims: [number, number, number, number]): Nchw {
-  if (data.length !== dims[0] * dims[1] * dims[2] * dims[3]) throw new Error(`tensor data length ${data.length} does not match [${dims}]`);
+  if (data.length !== dims[0] * dims[1] * dims[2] * dims[3])
+    throw new Error(`tensor data length ${data.length} does not match [${dims}]`);
   return { data, dims };
 }
 
@@ -29,6 +30,6 @@ export function joinBatch(items: Nchw[]): Nchw {
   const [, c, h, w] = items[0].dims;
   const size = c * h * w;
   const out = new Float32Array(items.length * size);
-  items.forEach((item, b) => out.set(item.data, b * size));
+  for (const [b, item] of items.entries()) out.set(item.data, b * size);
   return { data: out, dims: [items.length, c, h, w] };
 }

@@ -65,7 +65,11 @@ export interface TiledRunOptions {
   signal?: AbortSignal;
 }
 
-export function countTiles(height: number, width: number, o: Pick<TiledRunOptions, 'tile' | 'overlap' | 'down'>): number {
+export function countTiles(
+  height: number,
+  width: number,
+  o: Pick<TiledRunOptions, 'tile' | 'overlap' | 'down'>,
+): number {
   return planSpans(height, o.tile, o.overlap, o.down).length * planSpans(width, o.tile, o.overlap, o.down).length;
 }
 
@@ -73,7 +77,8 @@ export async function runTiled(input: Nchw, o: TiledRunOptions): Promise<Nchw> {
   const [n, , h, w] = input.dims;
   const scale = (v: number) => (v * o.up) / o.down;
   const [oh, ow] = [scale(h), scale(w)];
-  if (!Number.isInteger(oh) || !Number.isInteger(ow)) throw new Error(`input ${w}x${h} is not a multiple of the stride ${o.down}`);
+  if (!Number.isInteger(oh) || !Number.isInteger(ow))
+    throw new Error(`input ${w}x${h} is not a multiple of the stride ${o.down}`);
   const rows = planSpans(h, o.tile, o.overlap, o.down);
   const cols = planSpans(w, o.tile, o.overlap, o.down);
   const sum = new Float32Array(n * o.outChannels * oh * ow);
@@ -95,7 +100,8 @@ export async function runTiled(input: Nchw, o: TiledRunOptions): Promise<Nchw> {
           const pixel = (y0 + y) * ow + x0 + x;
           weightSum[pixel] += weight;
           for (let b = 0; b < n; b++) {
-            for (let ch = 0; ch < oc; ch++) sum[((b * oc + ch) * oh) * ow + pixel] += weight * out.data[((b * oc + ch) * th + y) * tw + x];
+            for (let ch = 0; ch < oc; ch++)
+              sum[(b * oc + ch) * oh * ow + pixel] += weight * out.data[((b * oc + ch) * th + y) * tw + x];
           }
         }
       }
@@ -125,7 +131,10 @@ export function crop(t: Nchw, row: Span, col: Span): Nchw {
 export function planCores(length: number, size: number): Span[] {
   if (!(size >= 1)) throw new Error(`core size ${size} must be at least 1`);
   const count = Math.ceil(length / size);
-  return Array.from({ length: count }, (_, i) => ({ start: Math.round((i * length) / count), end: Math.round(((i + 1) * length) / count) }));
+  return Array.from({ length: count }, (_, i) => ({
+    start: Math.round((i * length) / count),
+    end: Math.round(((i + 1) * length) / count),
+  }));
 }
 
 /** `span` widened by `halo` on each side, clipped to [0, length). */
@@ -162,13 +171,22 @@ export async function runCropped(input: Nchw, o: CroppedRunOptions): Promise<Nch
       const result = await o.run(crop(input, wideRow, wideCol));
       const [, oc, th, tw] = result.dims;
       if (oc !== o.outChannels || th !== wideRow.end - wideRow.start || tw !== wideCol.end - wideCol.start) {
-        throw new Error(`a ${wideCol.end - wideCol.start}x${wideRow.end - wideRow.start} tile gave [${result.dims}], expected ${o.outChannels} channels at the same size`);
+        throw new Error(
+          `a ${wideCol.end - wideCol.start}x${wideRow.end - wideRow.start} tile gave [${result.dims}], expected ${o.outChannels} channels at the same size`,
+        );
       }
-      const core = crop(result, { start: row.start - wideRow.start, end: row.end - wideRow.start }, { start: col.start - wideCol.start, end: col.end - wideCol.start });
+      const core = crop(
+        result,
+        { start: row.start - wideRow.start, end: row.end - wideRow.start },
+        { start: col.start - wideCol.start, end: col.end - wideCol.start },
+      );
       const cw = col.end - col.start;
       for (let b = 0; b < n * oc; b++) {
         for (let y = 0; y < row.end - row.start; y++) {
-          out.set(core.data.subarray((b * (row.end - row.start) + y) * cw, (b * (row.end - row.start) + y + 1) * cw), (b * h + row.start + y) * w + col.start);
+          out.set(
+            core.data.subarray((b * (row.end - row.start) + y) * cw, (b * (row.end - row.start) + y + 1) * cw),
+            (b * h + row.start + y) * w + col.start,
+          );
         }
       }
       o.onTile?.(++done, total);

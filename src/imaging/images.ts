@@ -23,10 +23,14 @@ export interface ImageLimits {
 
 export async function readImage(bytes: Uint8Array, limits: ImageLimits): Promise<RgbImage & { format: string }> {
   if (bytes.length > limits.maxImageBytes) {
-    throw new GatewayError('IMAGE_TOO_LARGE', `image is ${bytes.length} bytes; the limit is ${limits.maxImageBytes} bytes`, {
-      bytes: bytes.length,
-      maxBytes: limits.maxImageBytes,
-    });
+    throw new GatewayError(
+      'IMAGE_TOO_LARGE',
+      `image is ${bytes.length} bytes; the limit is ${limits.maxImageBytes} bytes`,
+      {
+        bytes: bytes.length,
+        maxBytes: limits.maxImageBytes,
+      },
+    );
   }
   let format: string | undefined;
   let width = 0;
@@ -40,17 +44,25 @@ export async function readImage(bytes: Uint8Array, limits: ImageLimits): Promise
     format = undefined;
   }
   if (!format || !INPUT_FORMATS.includes(format) || width === 0 || height === 0) {
-    throw new GatewayError('INVALID_IMAGE', `the bytes are not a PNG, JPEG or WebP image${format ? ` (found ${format})` : ''}`, {
-      allowed: INPUT_FORMATS,
-      ...(format ? { found: format } : {}),
-    });
+    throw new GatewayError(
+      'INVALID_IMAGE',
+      `the bytes are not a PNG, JPEG or WebP image${format ? ` (found ${format})` : ''}`,
+      {
+        allowed: INPUT_FORMATS,
+        ...(format ? { found: format } : {}),
+      },
+    );
   }
   if (width * height > limits.maxImagePixels) {
-    throw new GatewayError('IMAGE_TOO_LARGE', `image is ${width}x${height} = ${width * height} pixels; the limit is ${limits.maxImagePixels} pixels`, {
-      width,
-      height,
-      maxPixels: limits.maxImagePixels,
-    });
+    throw new GatewayError(
+      'IMAGE_TOO_LARGE',
+      `image is ${width}x${height} = ${width * height} pixels; the limit is ${limits.maxImagePixels} pixels`,
+      {
+        width,
+        height,
+        maxPixels: limits.maxImagePixels,
+      },
+    );
   }
   try {
     const { data, info } = await sharp(bytes, { limitInputPixels: limits.maxImagePixels })
@@ -59,9 +71,16 @@ export async function readImage(bytes: Uint8Array, limits: ImageLimits): Promise
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
-    return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, format };
+    return {
+      pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      width: info.width,
+      height: info.height,
+      format,
+    };
   } catch (error) {
-    throw new GatewayError('INVALID_IMAGE', `the ${format} image could not be decoded: ${(error as Error).message}`, { allowed: INPUT_FORMATS });
+    throw new GatewayError('INVALID_IMAGE', `the ${format} image could not be decoded: ${(error as Error).message}`, {
+      allowed: INPUT_FORMATS,
+    });
   }
 }
 

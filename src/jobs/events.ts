@@ -10,9 +10,9 @@
  *   DONE(result) | FAILED(error) | CANCELLED
  */
 import type { ErrorCode } from '../errors.js';
+import type { Operation } from '../models/model.js';
 import type { DecodeResult } from '../pipeline/decode.js';
 import type { EncodeResult } from '../pipeline/encode.js';
-import type { Operation } from '../models/model.js';
 import type { Plan } from '../routing/router.js';
 
 export type JobStatus = 'QUEUED' | 'RUNNING' | 'DONE' | 'FAILED' | 'CANCELLED';
@@ -71,6 +71,6 @@ export function statusAfter(current: JobStatus, body: JobEventBody): JobStatus {
  */
 export function compactLog(events: readonly JobEvent[]): JobEvent[] {
   const lastOfType = new Map<JobEventType, number>();
-  events.forEach((e, i) => lastOfType.set(e.type, i));
+  for (const [i, e] of events.entries()) lastOfType.set(e.type, i);
   return events.filter((e, i) => (e.type !== 'QUEUED' && e.type !== 'RUNNING') || lastOfType.get(e.type) === i);
 }

@@ -7,7 +7,17 @@
  * event nothing more is recorded.
  */
 import type { Plan } from '../routing/router.js';
-import { compactLog, isTerminal, statusAfter, type JobError, type JobEvent, type JobEventBody, type JobOperation, type JobResult, type JobStatus } from './events.js';
+import {
+  compactLog,
+  isTerminal,
+  type JobError,
+  type JobEvent,
+  type JobEventBody,
+  type JobOperation,
+  type JobResult,
+  type JobStatus,
+  statusAfter,
+} from './events.js';
 
 export class Job {
   readonly createdAt: Date;

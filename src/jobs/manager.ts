@@ -39,12 +39,19 @@ export class JobManager {
       .then(() => run(hooks))
       .then(
         (result) => {
-          if (job.cancelRequested) job.emit({ type: 'CANCELLED', reason: 'cancelled; the run had already finished its last step, its result was discarded' });
+          if (job.cancelRequested)
+            job.emit({
+              type: 'CANCELLED',
+              reason: 'cancelled; the run had already finished its last step, its result was discarded',
+            });
           else job.emit({ type: 'DONE', result });
         },
         (error: unknown) => {
           if (job.cancelRequested || (error instanceof GatewayError && error.code === 'CANCELLED')) {
-            job.emit({ type: 'CANCELLED', reason: error instanceof GatewayError && error.code === 'CANCELLED' ? error.message : 'cancelled' });
+            job.emit({
+              type: 'CANCELLED',
+              reason: error instanceof GatewayError && error.code === 'CANCELLED' ? error.message : 'cancelled',
+            });
           } else {
             job.emit({ type: 'FAILED', error: toJobError(error, job) });
           }
@@ -57,7 +64,11 @@ export class JobManager {
   get(id: string): Job {
     const found = this.store.lookup(id);
     if (found.status === 'expired') {
-      throw new GatewayError('EXPIRED', `job ${id} finished more than ${this.store.ttlSeconds} s ago and was removed (JOB_TTL_SECONDS)`, { id });
+      throw new GatewayError(
+        'EXPIRED',
+        `job ${id} finished more than ${this.store.ttlSeconds} s ago and was removed (JOB_TTL_SECONDS)`,
+        { id },
+      );
     }
     if (found.status === 'unknown') throw new GatewayError('NOT_FOUND', `no job with id ${id}`, { id });
     return found.job;

@@ -18,10 +18,42 @@ export interface FamilyConventions {
 }
 
 export const FAMILIES: Record<FamilyId, FamilyConventions> = {
-  sd15: { id: 'sd15', architecture: 'autoencoder-kl', latentChannels: 4, downscaleFactor: 8, inputRange: 'minus-one-one', scalingFactor: 0.18215, shiftFactor: 0 },
-  sdxl: { id: 'sdxl', architecture: 'autoencoder-kl', latentChannels: 4, downscaleFactor: 8, inputRange: 'minus-one-one', scalingFactor: 0.13025, shiftFactor: 0 },
-  flux1: { id: 'flux1', architecture: 'autoencoder-kl', latentChannels: 16, downscaleFactor: 8, inputRange: 'minus-one-one', scalingFactor: 0.3611, shiftFactor: 0.1159 },
-  tae: { id: 'tae', architecture: 'tiny-autoencoder', latentChannels: null, downscaleFactor: 8, inputRange: 'zero-one', scalingFactor: 1, shiftFactor: 0 },
+  sd15: {
+    id: 'sd15',
+    architecture: 'autoencoder-kl',
+    latentChannels: 4,
+    downscaleFactor: 8,
+    inputRange: 'minus-one-one',
+    scalingFactor: 0.18215,
+    shiftFactor: 0,
+  },
+  sdxl: {
+    id: 'sdxl',
+    architecture: 'autoencoder-kl',
+    latentChannels: 4,
+    downscaleFactor: 8,
+    inputRange: 'minus-one-one',
+    scalingFactor: 0.13025,
+    shiftFactor: 0,
+  },
+  flux1: {
+    id: 'flux1',
+    architecture: 'autoencoder-kl',
+    latentChannels: 16,
+    downscaleFactor: 8,
+    inputRange: 'minus-one-one',
+    scalingFactor: 0.3611,
+    shiftFactor: 0.1159,
+  },
+  tae: {
+    id: 'tae',
+    architecture: 'tiny-autoencoder',
+    latentChannels: null,
+    downscaleFactor: 8,
+    inputRange: 'zero-one',
+    scalingFactor: 1,
+    shiftFactor: 0,
+  },
 };
 
 export function isFamilyId(value: string): value is FamilyId {

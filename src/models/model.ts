@@ -71,7 +71,9 @@ export function operationsOf(model: Pick<ModelDefinition, 'encoder' | 'decoder'>
 }
 
 /** Operations the gateway serves for the model: local ones and those of its upstream endpoints. */
-export function servedOperationsOf(model: Pick<ModelDefinition, 'encoder' | 'decoder' | 'upstreamOperations'>): Operation[] {
+export function servedOperationsOf(
+  model: Pick<ModelDefinition, 'encoder' | 'decoder' | 'upstreamOperations'>,
+): Operation[] {
   const ops = new Set([...operationsOf(model), ...(model.upstreamOperations ?? [])]);
   return (['encode', 'decode'] as const).filter((op) => ops.has(op));
 }

@@ -1,11 +1,11 @@
 /** Scans MODELS_DIR (one folder per model; the folder name is the id) and holds what it found. */
-import { readdirSync, statSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatewayError } from '../errors.js';
-import { looksLikeOnnxVae, loadOnnxVae } from './onnx-loader.js';
-import { looksLikeTae, loadTae } from './tae-loader.js';
-import { servedOperationsOf, type ModelDefinition, type Operation } from './model.js';
 import type { FamilyConventions } from './families.js';
+import { type ModelDefinition, type Operation, servedOperationsOf } from './model.js';
+import { loadOnnxVae, looksLikeOnnxVae } from './onnx-loader.js';
+import { loadTae, looksLikeTae } from './tae-loader.js';
 
 export interface ModelLoadProblem {
   id: string;
@@ -54,8 +54,10 @@ export class ModelRegistry {
       existing.upstreamOperations = [...new Set([...(existing.upstreamOperations ?? []), ...operations])];
       return existing;
     }
-    if (!conventions || !conventions.latentChannels) {
-      throw new Error(`model "${id}" has no local weights, so its upstream entry must name a family (sd15, sdxl, flux1, or tae with latentChannels)`);
+    if (!conventions?.latentChannels) {
+      throw new Error(
+        `model "${id}" has no local weights, so its upstream entry must name a family (sd15, sdxl, flux1, or tae with latentChannels)`,
+      );
     }
     const model: ModelDefinition = {
       id,
@@ -74,18 +76,26 @@ export class ModelRegistry {
   require(id: string, operation: Operation): ModelDefinition {
     const model = this.models.get(id);
     if (!model) {
-      throw new GatewayError('UNKNOWN_MODEL', `unknown model "${id}"; available: ${[...this.models.keys()].join(', ') || 'none'}`, {
-        model: id,
-        available: [...this.models.keys()],
-      });
+      throw new GatewayError(
+        'UNKNOWN_MODEL',
+        `unknown model "${id}"; available: ${[...this.models.keys()].join(', ') || 'none'}`,
+        {
+          model: id,
+          available: [...this.models.keys()],
+        },
+      );
     }
     const supported = servedOperationsOf(model);
     if (!supported.includes(operation)) {
-      throw new GatewayError('UNSUPPORTED_OPERATION', `model "${id}" does not support ${operation}; it supports: ${supported.join(', ')}`, {
-        model: id,
-        operation,
-        supported,
-      });
+      throw new GatewayError(
+        'UNSUPPORTED_OPERATION',
+        `model "${id}" does not support ${operation}; it supports: ${supported.join(', ')}`,
+        {
+          model: id,
+          operation,
+          supported,
+        },
+      );
     }
     return model;
   }

@@ -1,7 +1,6 @@
 /** Loads a tiny autoencoder from safetensors (either naming) into staged ONNX networks. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSafetensors, tensorToFloat32, type StoredTensor } from '../tensors/safetensors.js';
 import { inferArchitecture, sequentialTensors, type TaeArchitecture } from '../gpu/tae/architecture.js';
 import {
   buildBranchStatisticsGraph,
@@ -13,6 +12,7 @@ import {
   GROUP_NORM_GROUPS,
   haloOf,
 } from '../gpu/tae/onnx-graph.js';
+import { readSafetensors, type StoredTensor, tensorToFloat32 } from '../tensors/safetensors.js';
 import { FAMILIES } from './families.js';
 import type { LatentStep, ModelDefinition, StagedNetwork } from './model.js';
 
@@ -32,15 +32,22 @@ export async function loadTae(id: string, dir: string): Promise<ModelDefinition>
   }
   for (const part of ['encoder', 'decoder'] as const) {
     const file = join(dir, PART_FILES[part]);
-    if (!parts[part] && existsSync(file)) parts[part] = sequentialTensors((await readSafetensors(file)).tensors, part) ?? undefined;
+    if (!parts[part] && existsSync(file))
+      parts[part] = sequentialTensors((await readSafetensors(file)).tensors, part) ?? undefined;
   }
   const encoderArch = parts.encoder ? inferArchitecture(parts.encoder, 'encoder') : undefined;
   const decoderArch = parts.decoder ? inferArchitecture(parts.decoder, 'decoder') : undefined;
   if (!encoderArch && !decoderArch) throw new Error(`${dir} holds no encoder or decoder tensors`);
   const latentChannels = encoderArch?.outChannels ?? decoderArch!.inChannels;
   const downscaleFactor = encoderArch?.scaleFactor ?? decoderArch!.scaleFactor;
-  if (encoderArch && decoderArch && (decoderArch.inChannels !== latentChannels || decoderArch.scaleFactor !== downscaleFactor)) {
-    throw new Error(`${dir}: encoder (${latentChannels} ch, ${downscaleFactor}x) and decoder (${decoderArch.inChannels} ch, ${decoderArch.scaleFactor}x) disagree`);
+  if (
+    encoderArch &&
+    decoderArch &&
+    (decoderArch.inChannels !== latentChannels || decoderArch.scaleFactor !== downscaleFactor)
+  ) {
+    throw new Error(
+      `${dir}: encoder (${latentChannels} ch, ${downscaleFactor}x) and decoder (${decoderArch.inChannels} ch, ${decoderArch.scaleFactor}x) disagree`,
+    );
   }
   return {
     id,
@@ -70,7 +77,12 @@ function stage(arch: TaeArchitecture): StagedNetwork {
     arch.part === 'encoder'
       ? layers.findLastIndex((l) => l.kind === 'conv' && l.stride === 2) + 1
       : layers.findIndex((l) => l.kind === 'upsample');
-  const network: StagedNetwork = { whole: buildTaeGraph(arch), inputName: GRAPH_INPUT, outputName: GRAPH_OUTPUT, outputChannels: arch.outChannels };
+  const network: StagedNetwork = {
+    whole: buildTaeGraph(arch),
+    inputName: GRAPH_INPUT,
+    outputName: GRAPH_OUTPUT,
+    outputChannels: arch.outChannels,
+  };
   const globalOutsideLatentResolution = layers.some(
     (l, i) => l.kind === 'block' && l.hasGlobalBranch && (arch.part === 'encoder' ? i < split : i >= split),
   );
@@ -81,7 +93,8 @@ function stage(arch: TaeArchitecture): StagedNetwork {
       arch.part === 'encoder'
         ? { highResolution: first, latentResolution: second, featureChannels: channelsBefore(arch, split) }
         : { latentResolution: first, highResolution: second, featureChannels: channelsBefore(arch, split) };
-    if (layers.slice(from, to).some((l) => l.kind === 'block' && l.hasGlobalBranch)) network.stages.latentSteps = latentSteps(arch, from, to);
+    if (layers.slice(from, to).some((l) => l.kind === 'block' && l.hasGlobalBranch))
+      network.stages.latentSteps = latentSteps(arch, from, to);
   }
   return network;
 }
@@ -92,20 +105,30 @@ function stage(arch: TaeArchitecture): StagedNetwork {
  * block form a local step of their own.
  */
 export function latentSteps(arch: TaeArchitecture, from: number, to: number): LatentStep[] {
-  const starts = [from, ...arch.layers.slice(from, to).flatMap((l, i) => (l.kind === 'block' && l.hasGlobalBranch && from + i > from ? [from + i] : []))];
+  const starts = [
+    from,
+    ...arch.layers
+      .slice(from, to)
+      .flatMap((l, i) => (l.kind === 'block' && l.hasGlobalBranch && from + i > from ? [from + i] : [])),
+  ];
   return starts.map((start, i): LatentStep => {
     const end = starts[i + 1] ?? to;
     const halo = haloOf(arch, start, end);
     const outChannels = channelsBefore(arch, end);
     const first = arch.layers[start];
-    if (!(first.kind === 'block' && first.hasGlobalBranch)) return { kind: 'local', graph: buildTaeGraph(arch, start, end), halo, outChannels };
+    if (!(first.kind === 'block' && first.hasGlobalBranch))
+      return { kind: 'local', graph: buildTaeGraph(arch, start, end), halo, outChannels };
     return {
       kind: 'normalised',
       statistics: buildBranchStatisticsGraph(arch, start),
       graph: buildTaeGraph(arch, start, end, start),
       halo,
       outChannels,
-      norm: { groups: GROUP_NORM_GROUPS, epsilon: GROUP_NORM_EPSILON, gamma: tensorToFloat32(arch.tensors.get(`${start}.pool.1.weight`)!) },
+      norm: {
+        groups: GROUP_NORM_GROUPS,
+        epsilon: GROUP_NORM_EPSILON,
+        gamma: tensorToFloat32(arch.tensors.get(`${start}.pool.1.weight`)!),
+      },
     };
   });
 }

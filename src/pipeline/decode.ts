@@ -1,13 +1,13 @@
 /** decode: latent (inline or a URL of this gateway) → validated tensor → routed run → images. */
 import { GatewayError } from '../errors.js';
-import { fromPlanarFloat, MIME_TYPES, writeImage, type ImageFormat } from '../imaging/images.js';
-import type { ExecuteHooks, Plan } from '../routing/router.js';
-import type { ModelDefinition } from '../models/model.js';
 import type { Nchw } from '../gpu/tensor.js';
+import { fromPlanarFloat, type ImageFormat, MIME_TYPES, writeImage } from '../imaging/images.js';
+import type { ModelDefinition } from '../models/model.js';
+import type { ExecuteHooks, Plan } from '../routing/router.js';
 import type { ResultStore } from '../storage/result-store.js';
-import { deliver, type Delivered, type Delivery } from './delivery.js';
+import { type Delivered, type Delivery, deliver } from './delivery.js';
 import type { PipelineDeps } from './encode.js';
-import { readLatent, resolveScaling, reverseScaling, sha256, type RawLatent, type Scaling } from './latent-codec.js';
+import { type RawLatent, readLatent, resolveScaling, reverseScaling, type Scaling, sha256 } from './latent-codec.js';
 
 export interface DecodeRequest {
   latent: RawLatent | { url: string };
@@ -46,11 +46,17 @@ export async function latentFromUrl(store: ResultStore, publicUrl: string, url: 
   const ours = parsed.origin === new URL(publicUrl).origin;
   // Ids are looked up, never fetched: with a shared store a sibling instance's URL is as good as ours.
   if (!match || (!ours && !store.shared)) {
-    throw new GatewayError('INVALID_URL', `"${url}" is not a latent URL of this gateway; expected ${publicUrl}/v1/latents/{id}`, { expected: `${publicUrl}/v1/latents/{id}` });
+    throw new GatewayError(
+      'INVALID_URL',
+      `"${url}" is not a latent URL of this gateway; expected ${publicUrl}/v1/latents/{id}`,
+      { expected: `${publicUrl}/v1/latents/{id}` },
+    );
   }
   const found = await store.get(match[1]);
-  if (found.status === 'expired') throw new GatewayError('EXPIRED', `latent ${match[1]} has expired; encode the image again`, { id: match[1] });
-  if (found.status === 'unknown' || found.result.kind !== 'latent') throw new GatewayError('NOT_FOUND', `no latent with id ${match[1]}`, { id: match[1] });
+  if (found.status === 'expired')
+    throw new GatewayError('EXPIRED', `latent ${match[1]} has expired; encode the image again`, { id: match[1] });
+  if (found.status === 'unknown' || found.result.kind !== 'latent')
+    throw new GatewayError('NOT_FOUND', `no latent with id ${match[1]}`, { id: match[1] });
   return { bytes: found.result.bytes, shape: found.result.shape!, dtype: found.result.dtype! };
 }
 
@@ -68,14 +74,22 @@ export async function decodeLatent(
   const [batch, , h, w] = latent.dims;
   const [height, width] = [h * model.downscaleFactor, w * model.downscaleFactor];
   if (batch > deps.config.limits.maxBatch) {
-    throw new GatewayError('LATENT_SHAPE_MISMATCH', `latent batch is ${batch}; the limit is ${deps.config.limits.maxBatch}`, { batch, maxBatch: deps.config.limits.maxBatch });
+    throw new GatewayError(
+      'LATENT_SHAPE_MISMATCH',
+      `latent batch is ${batch}; the limit is ${deps.config.limits.maxBatch}`,
+      { batch, maxBatch: deps.config.limits.maxBatch },
+    );
   }
   if (width * height > deps.config.limits.maxImagePixels) {
-    throw new GatewayError('IMAGE_TOO_LARGE', `latent decodes to ${width}x${height} = ${width * height} pixels; the limit is ${deps.config.limits.maxImagePixels}`, {
-      width,
-      height,
-      maxPixels: deps.config.limits.maxImagePixels,
-    });
+    throw new GatewayError(
+      'IMAGE_TOO_LARGE',
+      `latent decodes to ${width}x${height} = ${width * height} pixels; the limit is ${deps.config.limits.maxImagePixels}`,
+      {
+        width,
+        height,
+        maxPixels: deps.config.limits.maxImagePixels,
+      },
+    );
   }
   const plan = deps.router.plan(model, 'decode', width, height, batch);
   const input = { data: reverseScaling(latent.data, scaling), dims: latent.dims };
@@ -83,19 +97,44 @@ export async function decodeLatent(
   return { output, width, height, batch, plan: ran, seconds };
 }
 
-export async function decode(deps: PipelineDeps, request: DecodeRequest, hooks: ExecuteHooks = {}): Promise<DecodeResult> {
+export async function decode(
+  deps: PipelineDeps,
+  request: DecodeRequest,
+  hooks: ExecuteHooks = {},
+): Promise<DecodeResult> {
   const model = deps.registry.require(request.model, 'decode');
   const scaling = resolveScaling(model, request.scalingFactor, request.shiftFactor);
-  const raw = 'url' in request.latent ? await latentFromUrl(deps.store, deps.config.publicUrl, request.latent.url) : request.latent;
+  const raw =
+    'url' in request.latent
+      ? await latentFromUrl(deps.store, deps.config.publicUrl, request.latent.url)
+      : request.latent;
   const latent = readLatent(raw, model, deps.config.limits.maxLatentBytes);
   const { output, width, height, batch, plan, seconds } = await decodeLatent(deps, model, latent, scaling, hooks);
   const plane = 3 * width * height;
   const images: DecodedImage[] = [];
   for (let b = 0; b < batch; b++) {
-    const rgb = fromPlanarFloat(output.data.subarray(b * plane, (b + 1) * plane), width, height, model.family.inputRange);
+    const rgb = fromPlanarFloat(
+      output.data.subarray(b * plane, (b + 1) * plane),
+      width,
+      height,
+      model.family.inputRange,
+    );
     const bytes = await writeImage(rgb, request.format);
-    const delivered = await deliver(deps, request.delivery, { kind: 'image', bytes, contentType: MIME_TYPES[request.format] }, 'images');
-    images.push({ ...delivered, format: request.format, mimeType: MIME_TYPES[request.format], width, height, sha256: sha256(bytes), byteLength: bytes.length });
+    const delivered = await deliver(
+      deps,
+      request.delivery,
+      { kind: 'image', bytes, contentType: MIME_TYPES[request.format] },
+      'images',
+    );
+    images.push({
+      ...delivered,
+      format: request.format,
+      mimeType: MIME_TYPES[request.format],
+      width,
+      height,
+      sha256: sha256(bytes),
+      byteLength: bytes.length,
+    });
   }
   return { model: model.id, ...scaling, images, plan, seconds };
 }

@@ -1,16 +1,16 @@
 /** encode: image bytes → validated RGB → model input → routed run → scaled latent → delivery. */
 import type { Config } from '../config/config.js';
 import { GatewayError } from '../errors.js';
-import type { ModelRegistry } from '../models/registry.js';
-import type { ModelDefinition } from '../models/model.js';
 import type { Nchw } from '../gpu/tensor.js';
+import { readImage, resizeImage, sizeForFactor, toPlanarFloat } from '../imaging/images.js';
+import type { ModelDefinition } from '../models/model.js';
+import type { ModelRegistry } from '../models/registry.js';
+import type { EncodeBatcher } from '../routing/batcher.js';
 import type { Router } from '../routing/index.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
-import type { EncodeBatcher } from '../routing/batcher.js';
 import type { ResultStore } from '../storage/result-store.js';
-import { readImage, resizeImage, sizeForFactor, toPlanarFloat } from '../imaging/images.js';
-import { applyScaling, encodeLatent, resolveScaling, sha256, type LatentDType, type Scaling } from './latent-codec.js';
-import { deliver, type Delivery, type Delivered } from './delivery.js';
+import { type Delivered, type Delivery, deliver } from './delivery.js';
+import { applyScaling, encodeLatent, type LatentDType, resolveScaling, type Scaling, sha256 } from './latent-codec.js';
 
 export interface EncodeRequest {
   image: Uint8Array;
@@ -48,13 +48,21 @@ export interface PreparedImage {
   resized: boolean;
 }
 
-export async function prepareImage(deps: Pick<PipelineDeps, 'config'>, model: ModelDefinition, bytes: Uint8Array): Promise<PreparedImage> {
+export async function prepareImage(
+  deps: Pick<PipelineDeps, 'config'>,
+  model: ModelDefinition,
+  bytes: Uint8Array,
+): Promise<PreparedImage> {
   const original = await readImage(bytes, deps.config.limits);
   const size = sizeForFactor(original.width, original.height, model.downscaleFactor);
   if (size.width === 0 || size.height === 0) {
-    throw new GatewayError('INVALID_IMAGE', `image is ${original.width}x${original.height}; model "${model.id}" needs at least ${model.downscaleFactor}x${model.downscaleFactor}`, {
-      minSide: model.downscaleFactor,
-    });
+    throw new GatewayError(
+      'INVALID_IMAGE',
+      `image is ${original.width}x${original.height}; model "${model.id}" needs at least ${model.downscaleFactor}x${model.downscaleFactor}`,
+      {
+        minSide: model.downscaleFactor,
+      },
+    );
   }
   const image = await resizeImage(original, size.width, size.height);
   return {
@@ -68,22 +76,41 @@ export async function prepareImage(deps: Pick<PipelineDeps, 'config'>, model: Mo
 }
 
 /** Pixels → routed run (local, tiled or upstream) → scaled float32 latent. Shared by GraphQL and the HTTP protocol. */
-export async function encodePixels(deps: PipelineDeps, model: ModelDefinition, pixels: Nchw, scaling: Scaling, hooks: ExecuteHooks = {}): Promise<{ latent: Nchw; plan: Plan; seconds: number }> {
+export async function encodePixels(
+  deps: PipelineDeps,
+  model: ModelDefinition,
+  pixels: Nchw,
+  scaling: Scaling,
+  hooks: ExecuteHooks = {},
+): Promise<{ latent: Nchw; plan: Plan; seconds: number }> {
   const [batch, , height, width] = pixels.dims;
-  const { output, plan: ran, seconds } = deps.batcher
+  const {
+    output,
+    plan: ran,
+    seconds,
+  } = deps.batcher
     ? await deps.batcher.encode(model, pixels, hooks)
     : await deps.router.run(model, deps.router.plan(model, 'encode', width, height, batch), pixels, hooks);
   return { latent: { data: applyScaling(output.data, scaling), dims: output.dims }, plan: ran, seconds };
 }
 
-export async function encode(deps: PipelineDeps, request: EncodeRequest, hooks: ExecuteHooks = {}): Promise<EncodeResult> {
+export async function encode(
+  deps: PipelineDeps,
+  request: EncodeRequest,
+  hooks: ExecuteHooks = {},
+): Promise<EncodeResult> {
   const model = deps.registry.require(request.model, 'encode');
   const scaling = resolveScaling(model, request.scalingFactor, request.shiftFactor);
   const image = await prepareImage(deps, model, request.image);
   const { latent, plan, seconds } = await encodePixels(deps, model, image.pixels, scaling, hooks);
   const bytes = encodeLatent(latent, request.dtype);
   const shape = [...latent.dims];
-  const delivered = await deliver(deps, request.delivery, { kind: 'latent', bytes, shape, dtype: request.dtype, contentType: 'application/octet-stream' }, 'latents');
+  const delivered = await deliver(
+    deps,
+    request.delivery,
+    { kind: 'latent', bytes, shape, dtype: request.dtype, contentType: 'application/octet-stream' },
+    'latents',
+  );
   return {
     model: model.id,
     ...scaling,

@@ -1,9 +1,17 @@
 /** Latents in and out of the gateway: scaling conventions, dtype codecs and validation. */
 import { createHash } from 'node:crypto';
 import { GatewayError } from '../errors.js';
-import { BYTES_PER_ELEMENT, DTYPES, decodeTensor, elementCount, encodeTensor, isDType, type DType } from '../tensors/dtype.js';
-import type { ModelDefinition } from '../models/model.js';
 import type { Nchw } from '../gpu/tensor.js';
+import type { ModelDefinition } from '../models/model.js';
+import {
+  BYTES_PER_ELEMENT,
+  DTYPES,
+  type DType,
+  decodeTensor,
+  elementCount,
+  encodeTensor,
+  isDType,
+} from '../tensors/dtype.js';
 
 export type LatentDType = Exclude<DType, 'uint8'>;
 export const LATENT_DTYPES: readonly LatentDType[] = ['float32', 'float16', 'bfloat16'];
@@ -14,10 +22,20 @@ export interface Scaling {
 }
 
 /** Explicit factors win; otherwise the model's defaults. Zero scaling cannot be reversed, so it is refused. */
-export function resolveScaling(model: ModelDefinition, scalingFactor?: number | null, shiftFactor?: number | null): Scaling {
-  const scaling = { scalingFactor: scalingFactor ?? model.family.scalingFactor, shiftFactor: shiftFactor ?? model.family.shiftFactor };
+export function resolveScaling(
+  model: ModelDefinition,
+  scalingFactor?: number | null,
+  shiftFactor?: number | null,
+): Scaling {
+  const scaling = {
+    scalingFactor: scalingFactor ?? model.family.scalingFactor,
+    shiftFactor: shiftFactor ?? model.family.shiftFactor,
+  };
   if (!Number.isFinite(scaling.scalingFactor) || scaling.scalingFactor === 0 || !Number.isFinite(scaling.shiftFactor)) {
-    throw new GatewayError('BAD_REQUEST', `scalingFactor must be a finite non-zero number and shiftFactor finite; got ${scaling.scalingFactor} and ${scaling.shiftFactor}`);
+    throw new GatewayError(
+      'BAD_REQUEST',
+      `scalingFactor must be a finite non-zero number and shiftFactor finite; got ${scaling.scalingFactor} and ${scaling.shiftFactor}`,
+    );
   }
   return scaling;
 }
@@ -44,10 +62,14 @@ export function sha256(bytes: Uint8Array): string {
 
 export function parseLatentDType(value: string): LatentDType {
   if (!isDType(value) || value === 'uint8') {
-    throw new GatewayError('UNSUPPORTED_DTYPE', `latent dtype "${value}" is not supported; allowed: ${LATENT_DTYPES.join(', ')}`, {
-      dtype: value,
-      allowed: LATENT_DTYPES,
-    });
+    throw new GatewayError(
+      'UNSUPPORTED_DTYPE',
+      `latent dtype "${value}" is not supported; allowed: ${LATENT_DTYPES.join(', ')}`,
+      {
+        dtype: value,
+        allowed: LATENT_DTYPES,
+      },
+    );
   }
   return value;
 }
@@ -67,11 +89,19 @@ export function readLatent(raw: RawLatent, model: ModelDefinition, maxBytes: num
   const dtype = parseLatentDType(raw.dtype);
   const { shape } = raw;
   if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d <= 0)) {
-    throw new GatewayError('LATENT_SHAPE_MISMATCH', `latent shape [${shape}] must be 4 positive integers [batch, channels, height, width]`, { shape });
+    throw new GatewayError(
+      'LATENT_SHAPE_MISMATCH',
+      `latent shape [${shape}] must be 4 positive integers [batch, channels, height, width]`,
+      { shape },
+    );
   }
   const expectedBytes = elementCount(shape) * BYTES_PER_ELEMENT[dtype];
   if (raw.bytes.length > maxBytes) {
-    throw new GatewayError('LATENT_SHAPE_MISMATCH', `latent is ${raw.bytes.length} bytes; the limit is ${maxBytes} bytes`, { bytes: raw.bytes.length, maxBytes });
+    throw new GatewayError(
+      'LATENT_SHAPE_MISMATCH',
+      `latent is ${raw.bytes.length} bytes; the limit is ${maxBytes} bytes`,
+      { bytes: raw.bytes.length, maxBytes },
+    );
   }
   if (raw.bytes.length !== expectedBytes) {
     throw new GatewayError(

@@ -14,11 +14,17 @@ export interface PackedSize {
 
 /** diffusers' `_unpack_latents` size rule: the latent side is even and floor(image / factor). */
 export function packedLatentSize(height: number, width: number, downscaleFactor: number): PackedSize {
-  return { latentHeight: 2 * Math.floor(height / (downscaleFactor * 2)), latentWidth: 2 * Math.floor(width / (downscaleFactor * 2)) };
+  return {
+    latentHeight: 2 * Math.floor(height / (downscaleFactor * 2)),
+    latentWidth: 2 * Math.floor(width / (downscaleFactor * 2)),
+  };
 }
 
 /** NCHW [B, C, h, w] (h, w even) → packed [B, (h/2)*(w/2), C*4]. */
-export function packLatents(data: Float32Array, dims: readonly [number, number, number, number]): { data: Float32Array; shape: [number, number, number] } {
+export function packLatents(
+  data: Float32Array,
+  dims: readonly [number, number, number, number],
+): { data: Float32Array; shape: [number, number, number] } {
   const [b, c, h, w] = dims;
   if (h % 2 !== 0 || w % 2 !== 0) throw new RangeError(`packing needs an even latent height and width; got ${h}x${w}`);
   if (data.length !== b * c * h * w) throw new RangeError(`data length ${data.length} does not match [${dims}]`);
@@ -50,11 +56,15 @@ export function unpackLatents(
 ): { data: Float32Array; dims: [number, number, number, number] } {
   const [b, tokens, features] = shape;
   const { latentHeight: h, latentWidth: w } = packedLatentSize(height, width, downscaleFactor);
-  if (features % 4 !== 0) throw new RangeError(`a packed latent has 4 features per channel (2x2 patches); got ${features} features`);
+  if (features % 4 !== 0)
+    throw new RangeError(`a packed latent has 4 features per channel (2x2 patches); got ${features} features`);
   if (h === 0 || w === 0 || tokens !== (h / 2) * (w / 2)) {
-    throw new RangeError(`a ${width}x${height} image packs into ${(h / 2) * (w / 2)} tokens of a ${h}x${w} latent; the latent has ${tokens} tokens`);
+    throw new RangeError(
+      `a ${width}x${height} image packs into ${(h / 2) * (w / 2)} tokens of a ${h}x${w} latent; the latent has ${tokens} tokens`,
+    );
   }
-  if (data.length !== b * tokens * features) throw new RangeError(`data length ${data.length} does not match [${shape}]`);
+  if (data.length !== b * tokens * features)
+    throw new RangeError(`data length ${data.length} does not match [${shape}]`);
   const c = features / 4;
   const pw = w / 2;
   const out = new Float32Array(data.length);

@@ -13,7 +13,7 @@
  *   `image/jpeg` from decode.
  * - An error is a non-2xx status with a JSON body; the client raises `RuntimeError(response.json())`.
  */
-import { BYTES_PER_ELEMENT, elementCount, isDType, type DType } from '../tensors/dtype.js';
+import { BYTES_PER_ELEMENT, type DType, elementCount, isDType } from '../tensors/dtype.js';
 
 export const TENSOR_CONTENT_TYPE = 'tensor/binary';
 export const WIRE_DTYPES: readonly DType[] = ['float16', 'bfloat16', 'float32', 'uint8'];

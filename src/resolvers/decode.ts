@@ -1,7 +1,7 @@
-import { decode, type DecodeRequest, type DecodeResult } from '../pipeline/decode.js';
+import type { ImageFormat } from '../imaging/images.js';
+import { type DecodeRequest, type DecodeResult, decode } from '../pipeline/decode.js';
 import type { Delivery } from '../pipeline/delivery.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
-import type { ImageFormat } from '../imaging/images.js';
 import type { GraphQLContext } from '../server/context.js';
 import { decodeBase64, exactlyOne } from './inputs.js';
 
@@ -25,7 +25,11 @@ export function decodeRequest(services: GraphQLContext['services'], args: Decode
   const limit = { maxBytes: services.config.limits.maxLatentBytes, code: 'LATENT_SHAPE_MISMATCH' } as const;
   let latent: { bytes: Uint8Array; shape: number[]; dtype: string } | { url: string };
   if ('first' in source) {
-    latent = { bytes: decodeBase64(source.first.data, 'latent.data', limit), shape: source.first.shape, dtype: source.first.dtype ?? 'float32' };
+    latent = {
+      bytes: decodeBase64(source.first.data, 'latent.data', limit),
+      shape: source.first.shape,
+      dtype: source.first.dtype ?? 'float32',
+    };
   } else {
     latent = { url: source.second };
   }

@@ -1,8 +1,8 @@
-import { encode, type EncodeRequest, type EncodeResult } from '../pipeline/encode.js';
-import type { LatentDType } from '../pipeline/latent-codec.js';
-import type { Delivery } from '../pipeline/delivery.js';
-import type { GraphQLContext } from '../server/context.js';
 import { GatewayError } from '../errors.js';
+import type { Delivery } from '../pipeline/delivery.js';
+import { type EncodeRequest, type EncodeResult, encode } from '../pipeline/encode.js';
+import type { LatentDType } from '../pipeline/latent-codec.js';
+import type { GraphQLContext } from '../server/context.js';
 import { decodeBase64, exactlyOne } from './inputs.js';
 
 export interface EncodeArgs {
@@ -15,11 +15,17 @@ export interface EncodeArgs {
   delivery?: Delivery | null;
 }
 
-export async function imageBytes(args: Pick<EncodeArgs, 'image' | 'imageBase64'>, maxBytes: number): Promise<Uint8Array> {
+export async function imageBytes(
+  args: Pick<EncodeArgs, 'image' | 'imageBase64'>,
+  maxBytes: number,
+): Promise<Uint8Array> {
   const source = exactlyOne(args.image, args.imageBase64, ['image', 'imageBase64']);
   if ('first' in source) {
     if (source.first.size > maxBytes) {
-      throw new GatewayError('IMAGE_TOO_LARGE', `image is ${source.first.size} bytes; the limit is ${maxBytes} bytes`, { bytes: source.first.size, maxBytes });
+      throw new GatewayError('IMAGE_TOO_LARGE', `image is ${source.first.size} bytes; the limit is ${maxBytes} bytes`, {
+        bytes: source.first.size,
+        maxBytes,
+      });
     }
     return new Uint8Array(await source.first.arrayBuffer());
   }

@@ -1,10 +1,10 @@
+import type { JobEvent } from '../jobs/events.js';
+import type { Job } from '../jobs/job.js';
 import { decode } from '../pipeline/decode.js';
 import { encode } from '../pipeline/encode.js';
-import type { Job } from '../jobs/job.js';
-import type { JobEvent } from '../jobs/events.js';
 import type { GraphQLContext } from '../server/context.js';
-import { decodeRequest, type DecodeArgs } from './decode.js';
-import { encodeRequest, type EncodeArgs } from './encode.js';
+import { type DecodeArgs, decodeRequest } from './decode.js';
+import { type EncodeArgs, encodeRequest } from './encode.js';
 
 /**
  * The input is read and checked before the job exists (an upload must be read while the request is

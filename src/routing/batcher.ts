@@ -20,7 +20,7 @@
  */
 import DataLoader from 'dataloader';
 import { GatewayError } from '../errors.js';
-import { joinBatch, splitBatch, type Nchw } from '../gpu/tensor.js';
+import { joinBatch, type Nchw, splitBatch } from '../gpu/tensor.js';
 import type { ModelDefinition } from '../models/model.js';
 import type { RoutedResult, Router } from './index.js';
 import type { ExecuteHooks, Plan } from './router.js';
@@ -86,7 +86,12 @@ function fanOut(members: readonly ExecuteHooks[]): ExecuteHooks {
         }
       }
     }) as NonNullable<ExecuteHooks[K]>;
-  const hooks: ExecuteHooks = { onQueued: each('onQueued'), onRouted: each('onRouted'), onStarted: each('onStarted'), onProgress: each('onProgress') };
+  const hooks: ExecuteHooks = {
+    onQueued: each('onQueued'),
+    onRouted: each('onRouted'),
+    onStarted: each('onStarted'),
+    onProgress: each('onProgress'),
+  };
   const signals = members.map((m) => m.signal);
   if (signals.every((s): s is AbortSignal => s !== undefined)) {
     const all = new AbortController();
@@ -108,8 +113,10 @@ export class EncodeBatcher {
     private readonly router: Router,
     readonly options: BatcherOptions,
   ) {
-    if (!Number.isFinite(options.windowMs) || options.windowMs < 0) throw new RangeError(`windowMs must be >= 0, got ${options.windowMs}`);
-    if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1) throw new RangeError(`maxBatch must be a positive integer, got ${options.maxBatch}`);
+    if (!Number.isFinite(options.windowMs) || options.windowMs < 0)
+      throw new RangeError(`windowMs must be >= 0, got ${options.windowMs}`);
+    if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1)
+      throw new RangeError(`maxBatch must be a positive integer, got ${options.maxBatch}`);
   }
 
   get enabled(): boolean {
@@ -126,16 +133,19 @@ export class EncodeBatcher {
     const key = `${model.id}/encode/${width}x${height}`;
     let loader = this.loaders.get(key);
     if (!loader) {
-      const created: DataLoader<Item, RoutedResult> = new DataLoader<Item, RoutedResult>((items) => this.dispatch(items), {
-        cache: false,
-        maxBatchSize: this.options.maxBatch,
-        batchScheduleFn: (dispatch) =>
-          setTimeout(() => {
-            // Later arrivals start a new window.
-            if (this.loaders.get(key) === created) this.loaders.delete(key);
-            dispatch();
-          }, this.options.windowMs),
-      });
+      const created: DataLoader<Item, RoutedResult> = new DataLoader<Item, RoutedResult>(
+        (items) => this.dispatch(items),
+        {
+          cache: false,
+          maxBatchSize: this.options.maxBatch,
+          batchScheduleFn: (dispatch) =>
+            setTimeout(() => {
+              // Later arrivals start a new window.
+              if (this.loaders.get(key) === created) this.loaders.delete(key);
+              dispatch();
+            }, this.options.windowMs),
+        },
+      );
       loader = created;
       this.loaders.set(key, loader);
     }
@@ -150,15 +160,23 @@ export class EncodeBatcher {
   /** A lone item: planned and run as if there were no batching (upstream and tiling included). */
   private runAlone(item: Item): Promise<RoutedResult> {
     const [n, , height, width] = item.input.dims;
-    return this.runPlanned(item.model, this.router.plan(item.model, 'encode', width, height, n), item.input, item.hooks);
+    return this.runPlanned(
+      item.model,
+      this.router.plan(item.model, 'encode', width, height, n),
+      item.input,
+      item.hooks,
+    );
   }
 
   private async dispatch(items: readonly Item[]): Promise<Array<RoutedResult | Error>> {
     const results: Array<RoutedResult | Error> = items.map(() => cancelled());
     const live = items.map((item, i) => ({ item, i })).filter(({ item }) => !item.hooks.signal?.aborted);
     const settle = async (group: typeof live) => {
-      const outcomes = group.length === 1 ? [await this.runAlone(group[0].item).catch((e: unknown) => toError(e))] : await this.runBatch(group.map((g) => g.item));
-      group.forEach((g, k) => (results[g.i] = outcomes[k]));
+      const outcomes =
+        group.length === 1
+          ? [await this.runAlone(group[0].item).catch((e: unknown) => toError(e))]
+          : await this.runBatch(group.map((g) => g.item));
+      for (const [k, g] of group.entries()) results[g.i] = outcomes[k];
     };
     if (live.length <= 1) {
       await Promise.all(live.map((g) => settle([g])));
@@ -179,7 +197,8 @@ export class EncodeBatcher {
     const [, , height, width] = items[0].input.dims;
     const model = items[0].model;
     const plan = this.router.plan(model, 'encode', width, height, items.length);
-    if (plan.route !== 'LOCAL') return Promise.all(items.map((item) => this.runAlone(item).catch((e: unknown) => toError(e))));
+    if (plan.route !== 'LOCAL')
+      return Promise.all(items.map((item) => this.runAlone(item).catch((e: unknown) => toError(e))));
     const hooks = fanOut(items.map((item) => item.hooks));
     this.stats.runs++;
     this.stats.batchedRuns++;
@@ -188,7 +207,12 @@ export class EncodeBatcher {
     try {
       // Straight to the local device: the batch exists only because it runs whole here.
       hooks.onRouted?.(plan);
-      const { output, seconds } = await this.router.local.run(model, plan, joinBatch(items.map((item) => item.input)), hooks);
+      const { output, seconds } = await this.router.local.run(
+        model,
+        plan,
+        joinBatch(items.map((item) => item.input)),
+        hooks,
+      );
       return splitBatch(output).map((slice) => ({ output: slice, plan, seconds }));
     } catch (error) {
       // Every member cancelled: nobody is left to retry for.

@@ -23,7 +23,15 @@ import type { LocalExecutor } from '../gpu/local-executor.js';
 import { GraphBuilder } from '../gpu/onnx-builder.js';
 import type { OnnxRuntime } from '../gpu/onnx-runtime.js';
 import type { ModelDefinition, Operation } from '../models/model.js';
-import { COMPUTE_BYTES_PER_ELEMENT, fitProfile, fitStats, type ComputeDType, type MeasuredSample, type MemoryProfile, type ModelMemoryProfiles } from './estimator.js';
+import {
+  COMPUTE_BYTES_PER_ELEMENT,
+  type ComputeDType,
+  fitProfile,
+  fitStats,
+  type MeasuredSample,
+  type MemoryProfile,
+  type ModelMemoryProfiles,
+} from './estimator.js';
 import type { PeakMemoryProbe } from './peak-memory.js';
 
 export type CalibrationStage = 'whole' | 'latent';
@@ -98,7 +106,8 @@ export async function measureOnce(
   const network = operation === 'encode' ? model.encoder : model.decoder;
   if (!network) throw new Error(`model "${model.id}" has no ${operation} network here`);
   const f = model.downscaleFactor;
-  if (!Number.isInteger(size) || size <= 0 || size % f !== 0) throw new RangeError(`size ${size} must be a positive multiple of ${f}`);
+  if (!Number.isInteger(size) || size <= 0 || size % f !== 0)
+    throw new RangeError(`size ${size} must be a positive multiple of ${f}`);
   let inputDims: [number, number, number, number];
   let run: (input: Float32Array) => Promise<unknown>;
   if (stage === 'whole') {
@@ -110,7 +119,8 @@ export async function measureOnce(
     const channels = operation === 'encode' ? stages.featureChannels : model.latentChannels;
     inputDims = [1, channels, size / f, size / f];
     // Exactly as a tiled run does it (same sessions), with the default tile.
-    run = (data) => executor.runLatentStage(model, operation, { data, dims: inputDims }, { tile: CALIBRATION_TILE, overlap: 0 });
+    run = (data) =>
+      executor.runLatentStage(model, operation, { data, dims: inputDims }, { tile: CALIBRATION_TILE, overlap: 0 });
   }
   await bootRuntime(executor.runtime);
   const baselineBytes = probe.start();
@@ -145,12 +155,22 @@ export interface CalibrationOptions {
   date?: Date;
 }
 
-function samplesOf(measurements: readonly CalibrationMeasurement[], operation: Operation, stage: CalibrationStage): MeasuredSample[] {
-  return measurements.filter((m) => m.operation === operation && m.stage === stage).map((m) => ({ pixels: m.size * m.size, batch: m.batch, bytes: m.peakBytes }));
+function samplesOf(
+  measurements: readonly CalibrationMeasurement[],
+  operation: Operation,
+  stage: CalibrationStage,
+): MeasuredSample[] {
+  return measurements
+    .filter((m) => m.operation === operation && m.stage === stage)
+    .map((m) => ({ pixels: m.size * m.size, batch: m.batch, bytes: m.peakBytes }));
 }
 
 /** The fitted slope x margin, raised until no sample is above the line. */
-function safeSlope(fitted: Pick<MemoryProfile, 'fixedBytes' | 'bytesPerPixel'>, samples: readonly MeasuredSample[], margin: number): number {
+function safeSlope(
+  fitted: Pick<MemoryProfile, 'fixedBytes' | 'bytesPerPixel'>,
+  samples: readonly MeasuredSample[],
+  margin: number,
+): number {
   let slope = fitted.bytesPerPixel * margin;
   for (const s of samples) slope = Math.max(slope, (s.bytes - fitted.fixedBytes) / (s.pixels * s.batch));
   return slope;
@@ -163,14 +183,20 @@ const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
  * measurements replaced by a calibrated fit, its latent stage fitted from the `latent`
  * measurements. Operations without measurements stay as they were.
  */
-export function fitCalibration(base: ModelMemoryProfiles, measurements: readonly CalibrationMeasurement[], options: CalibrationOptions): ModelMemoryProfiles {
+export function fitCalibration(
+  base: ModelMemoryProfiles,
+  measurements: readonly CalibrationMeasurement[],
+  options: CalibrationOptions,
+): ModelMemoryProfiles {
   if (!(options.margin >= 1)) throw new RangeError(`margin must be >= 1, got ${options.margin}`);
   const out: ModelMemoryProfiles = structuredClone(base);
   const date = (options.date ?? new Date()).toISOString();
   for (const operation of ['encode', 'decode'] as const) {
     const whole = samplesOf(measurements, operation, 'whole');
     if (whole.length === 0) continue;
-    const sizes = [...new Set(measurements.filter((m) => m.operation === operation && m.stage === 'whole').map((m) => m.size))].sort((a, b) => a - b);
+    const sizes = [
+      ...new Set(measurements.filter((m) => m.operation === operation && m.stage === 'whole').map((m) => m.size)),
+    ].sort((a, b) => a - b);
     const fitted = fitProfile(whole, { id: `${base.model}/${operation}`, dtype: options.dtype });
     const profile: MemoryProfile = {
       ...fitted,
@@ -185,13 +211,22 @@ export function fitCalibration(base: ModelMemoryProfiles, measurements: readonly
     // The per-tile part of a tiled latent stage is kept from the base profile (restated at the
     // measured dtype): the measurements run one tile size, so their intercept already holds it
     // once at 512 px tiles, and keeping it on top errs high, never low.
-    const tilePart = previous?.tileBytesPerPixel !== undefined ? { tileBytesPerPixel: previous.tileBytesPerPixel * ratio } : {};
+    const tilePart =
+      previous?.tileBytesPerPixel !== undefined ? { tileBytesPerPixel: previous.tileBytesPerPixel * ratio } : {};
     if (latent.length > 0) {
       const stage = fitProfile(latent, { dtype: options.dtype });
-      profile.latentStage = { fixedBytes: stage.fixedBytes, bytesPerPixel: safeSlope(stage, latent, options.margin), ...tilePart };
+      profile.latentStage = {
+        fixedBytes: stage.fixedBytes,
+        bytesPerPixel: safeSlope(stage, latent, options.margin),
+        ...tilePart,
+      };
     } else if (previous) {
       // Not measured: keep the previous stage estimate, restated at the measured dtype.
-      profile.latentStage = { fixedBytes: previous.fixedBytes, bytesPerPixel: previous.bytesPerPixel * ratio, ...tilePart };
+      profile.latentStage = {
+        fixedBytes: previous.fixedBytes,
+        bytesPerPixel: previous.bytesPerPixel * ratio,
+        ...tilePart,
+      };
     }
     profile.fit = fitStats(profile, whole);
     out[operation] = profile;

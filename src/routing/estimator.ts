@@ -197,7 +197,9 @@ function dtypeRatio(profile: MemoryProfile, dtype: ComputeDType): number {
 /** Peak bytes of one run over `pixels` per image (no tiling), at `dtype`. */
 export function runBytes(profile: MemoryProfile, pixels: number, batch: number, dtype: ComputeDType): number {
   const r = dtypeRatio(profile, dtype);
-  return profile.fixedBytes - profile.weightBytes + profile.weightBytes * r + profile.bytesPerPixel * r * pixels * batch;
+  return (
+    profile.fixedBytes - profile.weightBytes + profile.weightBytes * r + profile.bytesPerPixel * r * pixels * batch
+  );
 }
 
 /**
@@ -209,7 +211,14 @@ export function runBytes(profile: MemoryProfile, pixels: number, batch: number, 
  *   resolution) and a float32 blend-weight map at full resolution.
  * Tiny next to one tile for encode (~6 B/px at fp16); ~16 B/px for decode.
  */
-export function accumulationBytes(profiles: ModelMemoryProfiles, operation: Operation, width: number, height: number, batch: number, dtype: ComputeDType): number {
+export function accumulationBytes(
+  profiles: ModelMemoryProfiles,
+  operation: Operation,
+  width: number,
+  height: number,
+  batch: number,
+  dtype: ComputeDType,
+): number {
   const e = COMPUTE_BYTES_PER_ELEMENT[dtype];
   const pixels = width * height;
   const latentPixels = pixels / (profiles.downscaleFactor * profiles.downscaleFactor);
@@ -223,10 +232,19 @@ export function accumulationBytes(profiles: ModelMemoryProfiles, operation: Oper
  * Bytes of the latent-resolution stage of a tiled run over `pixels` per image with tiles of
  * `tilePixels` (0 without one).
  */
-export function latentStageBytes(profile: MemoryProfile, pixels: number, batch: number, dtype: ComputeDType, tilePixels = 0): number {
+export function latentStageBytes(
+  profile: MemoryProfile,
+  pixels: number,
+  batch: number,
+  dtype: ComputeDType,
+  tilePixels = 0,
+): number {
   const stage = profile.latentStage;
   if (!stage) return 0;
-  return stage.fixedBytes + (stage.bytesPerPixel * pixels + (stage.tileBytesPerPixel ?? 0) * tilePixels) * dtypeRatio(profile, dtype) * batch;
+  return (
+    stage.fixedBytes +
+    (stage.bytesPerPixel * pixels + (stage.tileBytesPerPixel ?? 0) * tilePixels) * dtypeRatio(profile, dtype) * batch
+  );
 }
 
 /** Estimated peak device bytes of one encode/decode request. Throws RangeError on invalid input. */
@@ -264,7 +282,12 @@ export interface TileSearchOptions {
  * in one run (the search starts there, so the result never exceeds the image's larger side
  * rounded up to `multiple`).
  */
-export function largestTileThatFits(profiles: ModelMemoryProfiles, input: Omit<EstimateInput, 'tile'>, budgetBytes: number, options: TileSearchOptions = {}): number | null {
+export function largestTileThatFits(
+  profiles: ModelMemoryProfiles,
+  input: Omit<EstimateInput, 'tile'>,
+  budgetBytes: number,
+  options: TileSearchOptions = {},
+): number | null {
   const multiple = options.multiple ?? Math.max(64, profiles.downscaleFactor);
   assertPositiveInteger('multiple', multiple);
   const minTile = Math.ceil((options.minTile ?? 256) / multiple) * multiple;
@@ -287,7 +310,12 @@ export function fitStats(profile: MemoryProfile, samples: readonly MeasuredSampl
     under = Math.max(under, -rel);
     over = Math.max(over, rel);
   }
-  return { samples: samples.length, mape: samples.length ? sum / samples.length : 0, maxUnderestimate: under, maxOverestimate: over };
+  return {
+    samples: samples.length,
+    mape: samples.length ? sum / samples.length : 0,
+    maxUnderestimate: under,
+    maxOverestimate: over,
+  };
 }
 
 /**
@@ -302,12 +330,21 @@ export function fitProfile(samples: readonly MeasuredSample[], options: FitOptio
       throw new RangeError(`invalid sample ${JSON.stringify(s)}: pixels, batch and bytes must be finite and > 0`);
     }
   }
-  if (new Set(samples.map((s) => s.pixels * s.batch)).size < 2) throw new RangeError('fitProfile needs samples at two or more distinct sizes');
-  let sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  if (new Set(samples.map((s) => s.pixels * s.batch)).size < 2)
+    throw new RangeError('fitProfile needs samples at two or more distinct sizes');
+  let sw = 0,
+    sx = 0,
+    sy = 0,
+    sxx = 0,
+    sxy = 0;
   for (const s of samples) {
     const x = s.pixels * s.batch;
     const w = relative ? 1 / (s.bytes * s.bytes) : 1;
-    sw += w; sx += w * x; sy += w * s.bytes; sxx += w * x * x; sxy += w * x * s.bytes;
+    sw += w;
+    sx += w * x;
+    sy += w * s.bytes;
+    sxx += w * x * x;
+    sxy += w * x * s.bytes;
   }
   let slope = (sw * sxy - sx * sy) / (sw * sxx - sx * sx);
   let intercept = (sy - slope * sx) / sw;
@@ -315,7 +352,8 @@ export function fitProfile(samples: readonly MeasuredSample[], options: FitOptio
     intercept = 0;
     slope = sxy / sxx;
   }
-  if (!(slope > 0)) throw new RangeError('fitted bytes per pixel is not positive: memory does not grow with size in these samples');
+  if (!(slope > 0))
+    throw new RangeError('fitted bytes per pixel is not positive: memory does not grow with size in these samples');
   const fixedBytes = Math.round(intercept);
   const profile: MemoryProfile = {
     id: options.id ?? 'fitted',
@@ -324,7 +362,8 @@ export function fitProfile(samples: readonly MeasuredSample[], options: FitOptio
     bytesPerPixel: slope,
     dtype: options.dtype ?? 'float16',
     calibrated: true,
-    source: options.source ?? `least-squares (${relative ? 'relative' : 'absolute'}) fit to ${samples.length} measurements`,
+    source:
+      options.source ?? `least-squares (${relative ? 'relative' : 'absolute'}) fit to ${samples.length} measurements`,
   };
   profile.fit = fitStats(profile, samples);
   return profile;
@@ -336,19 +375,36 @@ export function fitProfile(samples: readonly MeasuredSample[], options: FitOptio
 function checkProfile(value: unknown, where: string): MemoryProfile {
   const p = value as Partial<MemoryProfile> | null;
   const ok =
-    p !== null && typeof p === 'object' &&
+    p !== null &&
+    typeof p === 'object' &&
     typeof p.id === 'string' &&
-    typeof p.fixedBytes === 'number' && Number.isFinite(p.fixedBytes) && p.fixedBytes >= 0 &&
-    typeof p.weightBytes === 'number' && Number.isFinite(p.weightBytes) && p.weightBytes >= 0 && p.weightBytes <= p.fixedBytes &&
-    typeof p.bytesPerPixel === 'number' && Number.isFinite(p.bytesPerPixel) && p.bytesPerPixel > 0 &&
-    typeof p.dtype === 'string' && p.dtype in COMPUTE_BYTES_PER_ELEMENT &&
-    typeof p.calibrated === 'boolean' && typeof p.source === 'string' &&
+    typeof p.fixedBytes === 'number' &&
+    Number.isFinite(p.fixedBytes) &&
+    p.fixedBytes >= 0 &&
+    typeof p.weightBytes === 'number' &&
+    Number.isFinite(p.weightBytes) &&
+    p.weightBytes >= 0 &&
+    p.weightBytes <= p.fixedBytes &&
+    typeof p.bytesPerPixel === 'number' &&
+    Number.isFinite(p.bytesPerPixel) &&
+    p.bytesPerPixel > 0 &&
+    typeof p.dtype === 'string' &&
+    p.dtype in COMPUTE_BYTES_PER_ELEMENT &&
+    typeof p.calibrated === 'boolean' &&
+    typeof p.source === 'string' &&
     (p.latentStage === undefined ||
-      (typeof p.latentStage === 'object' && p.latentStage !== null &&
-        typeof p.latentStage.fixedBytes === 'number' && Number.isFinite(p.latentStage.fixedBytes) && p.latentStage.fixedBytes >= 0 &&
-        typeof p.latentStage.bytesPerPixel === 'number' && Number.isFinite(p.latentStage.bytesPerPixel) && p.latentStage.bytesPerPixel >= 0 &&
+      (typeof p.latentStage === 'object' &&
+        p.latentStage !== null &&
+        typeof p.latentStage.fixedBytes === 'number' &&
+        Number.isFinite(p.latentStage.fixedBytes) &&
+        p.latentStage.fixedBytes >= 0 &&
+        typeof p.latentStage.bytesPerPixel === 'number' &&
+        Number.isFinite(p.latentStage.bytesPerPixel) &&
+        p.latentStage.bytesPerPixel >= 0 &&
         (p.latentStage.tileBytesPerPixel === undefined ||
-          (typeof p.latentStage.tileBytesPerPixel === 'number' && Number.isFinite(p.latentStage.tileBytesPerPixel) && p.latentStage.tileBytesPerPixel >= 0))));
+          (typeof p.latentStage.tileBytesPerPixel === 'number' &&
+            Number.isFinite(p.latentStage.tileBytesPerPixel) &&
+            p.latentStage.tileBytesPerPixel >= 0))));
   if (!ok) throw new TypeError(`${where}: not a valid memory profile`);
   return p as MemoryProfile;
 }
@@ -356,12 +412,18 @@ function checkProfile(value: unknown, where: string): MemoryProfile {
 /** Validates parsed JSON as ModelMemoryProfiles; throws TypeError naming what is wrong. */
 export function parseModelMemoryProfiles(value: unknown): ModelMemoryProfiles {
   const v = value as Partial<ModelMemoryProfiles> | null;
-  if (v === null || typeof v !== 'object' || typeof v.model !== 'string') throw new TypeError('memory profiles: expected an object with a "model" string');
+  if (v === null || typeof v !== 'object' || typeof v.model !== 'string')
+    throw new TypeError('memory profiles: expected an object with a "model" string');
   for (const key of ['defaultTile', 'latentChannels', 'downscaleFactor', 'encoderOutputChannels'] as const) {
     const n = v[key];
-    if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0) throw new TypeError(`memory profiles ${v.model}: "${key}" must be a positive integer`);
+    if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0)
+      throw new TypeError(`memory profiles ${v.model}: "${key}" must be a positive integer`);
   }
-  return { ...(v as ModelMemoryProfiles), encode: checkProfile(v.encode, `${v.model}.encode`), decode: checkProfile(v.decode, `${v.model}.decode`) };
+  return {
+    ...(v as ModelMemoryProfiles),
+    encode: checkProfile(v.encode, `${v.model}.encode`),
+    decode: checkProfile(v.decode, `${v.model}.decode`),
+  };
 }
 
-export { shippedProfiles, taeProfiles, TAE_MODELS, type TaeProfileOptions } from './profiles.js';
+export { shippedProfiles, TAE_MODELS, type TaeProfileOptions, taeProfiles } from './profiles.js';

@@ -1,10 +1,10 @@
 /** The router as the request path sees it: plan a request for a model, then run the plan. */
 import { GatewayError } from '../errors.js';
-import type { ModelDefinition, Operation } from '../models/model.js';
 import type { Nchw } from '../gpu/tensor.js';
+import type { ModelDefinition, Operation } from '../models/model.js';
 import type { ComputeDType } from './estimator.js';
 import type { ProfileSource } from './profile-source.js';
-import { planRoute, rejectError, type ExecuteHooks, type LocalRunner, type Plan, type UpstreamView } from './router.js';
+import { type ExecuteHooks, type LocalRunner, type Plan, planRoute, rejectError, type UpstreamView } from './router.js';
 
 export interface RoutedResult {
   output: Nchw;
@@ -24,7 +24,8 @@ export interface UpstreamRunner {
 }
 
 /** A registry model, or a bare family for planning only (then assumed to run locally). */
-export type PlannableModel = Pick<ModelDefinition, 'id' | 'family'> & Partial<Pick<ModelDefinition, 'format' | 'encoder' | 'decoder'>>;
+export type PlannableModel = Pick<ModelDefinition, 'id' | 'family'> &
+  Partial<Pick<ModelDefinition, 'format' | 'encoder' | 'decoder'>>;
 
 export function runsLocally(model: PlannableModel, operation: Operation): boolean {
   if (model.format === undefined) return true;
@@ -48,17 +49,32 @@ export class Router {
   }
 
   /** `only` leaves out one side (used for failover). */
-  plan(model: PlannableModel, operation: Operation, width: number, height: number, batch: number, only?: 'local' | 'upstream'): Plan {
+  plan(
+    model: PlannableModel,
+    operation: Operation,
+    width: number,
+    height: number,
+    batch: number,
+    only?: 'local' | 'upstream',
+  ): Plan {
     const profiles = this.profiles.forModel(model.id, model.family);
     if (!profiles) throw new GatewayError('INTERNAL', `no memory profile is known for model "${model.id}"`);
     const upstreams = only === 'local' ? [] : (this.upstream?.views(model.id, operation) ?? []);
     const local = only !== 'upstream' && runsLocally(model, operation);
-    return planRoute(model.id, profiles, { operation, width, height, batch, dtype: this.computeDType }, this.local.device(), this.local.stats, { upstreams, local });
+    return planRoute(
+      model.id,
+      profiles,
+      { operation, width, height, batch, dtype: this.computeDType },
+      this.local.device(),
+      this.local.stats,
+      { upstreams, local },
+    );
   }
 
   async run(model: ModelDefinition, plan: Plan, input: Nchw, hooks: ExecuteHooks = {}): Promise<RoutedResult> {
     if (plan.route === 'REJECT') {
-      if (!runsLocally(model, plan.operation)) throw new GatewayError('UPSTREAM_FAILED', plan.reason, { model: plan.model, operation: plan.operation });
+      if (!runsLocally(model, plan.operation))
+        throw new GatewayError('UPSTREAM_FAILED', plan.reason, { model: plan.model, operation: plan.operation });
       throw rejectError(plan);
     }
     hooks.onRouted?.(plan);
@@ -78,15 +94,33 @@ export class Router {
   }
 
   /** Upstream first; when every endpoint failed, the local device (whole or tiled) if it can. */
-  private async runUpstream(model: ModelDefinition, plan: Plan, input: Nchw, hooks: ExecuteHooks, fallBackLocally: boolean): Promise<RoutedResult> {
+  private async runUpstream(
+    model: ModelDefinition,
+    plan: Plan,
+    input: Nchw,
+    hooks: ExecuteHooks,
+    fallBackLocally: boolean,
+  ): Promise<RoutedResult> {
     if (!this.upstream) throw new GatewayError('INTERNAL', `plan for ${plan.target} but no upstreams are configured`);
     try {
       return await this.upstream.run(model, plan, input, hooks);
     } catch (error) {
-      if (!(error instanceof GatewayError) || error.code !== 'UPSTREAM_FAILED' || !fallBackLocally || hooks.signal?.aborted) throw error;
-      const local = runsLocally(model, plan.operation) ? this.plan(model, plan.operation, plan.width, plan.height, plan.batch, 'local') : null;
+      if (
+        !(error instanceof GatewayError) ||
+        error.code !== 'UPSTREAM_FAILED' ||
+        !fallBackLocally ||
+        hooks.signal?.aborted
+      )
+        throw error;
+      const local = runsLocally(model, plan.operation)
+        ? this.plan(model, plan.operation, plan.width, plan.height, plan.batch, 'local')
+        : null;
       if (!local || local.route === 'REJECT') {
-        throw new GatewayError('UPSTREAM_FAILED', `${error.message}; ${local ? `no local fallback: ${local.reason}` : 'and there are no local weights to fall back on'}`, error.details);
+        throw new GatewayError(
+          'UPSTREAM_FAILED',
+          `${error.message}; ${local ? `no local fallback: ${local.reason}` : 'and there are no local weights to fall back on'}`,
+          error.details,
+        );
       }
       local.reason = `upstream failed (${error.message}); fell back to ${local.reason}`;
       hooks.onRouted?.(local);

@@ -66,7 +66,8 @@ export function processRssProbe(): PeakMemoryProbe {
 /** The probe for the device a run uses. */
 export function probeFor(provider: ExecutionProvider): PeakMemoryProbe {
   if (provider === 'cpu') {
-    if (process.platform !== 'linux') throw new Error(`measuring peak memory needs Linux's /proc/self/status; this is ${process.platform}`);
+    if (process.platform !== 'linux')
+      throw new Error(`measuring peak memory needs Linux's /proc/self/status; this is ${process.platform}`);
     return processRssProbe();
   }
   throw new Error(

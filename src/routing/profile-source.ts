@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FAMILIES, type FamilyConventions } from '../models/families.js';
-import { parseModelMemoryProfiles, shippedProfiles, taeProfiles, type ModelMemoryProfiles } from './estimator.js';
+import { type ModelMemoryProfiles, parseModelMemoryProfiles, shippedProfiles, taeProfiles } from './estimator.js';
 
 export class ProfileSource {
   constructor(private readonly calibrationDir: string | null) {}
@@ -15,7 +15,10 @@ export class ProfileSource {
     return this.calibrationDir ? join(this.calibrationDir, `${model}.json`) : null;
   }
 
-  forModel(model: string, family: FamilyConventions = FAMILIES[model as keyof typeof FAMILIES]): ModelMemoryProfiles | undefined {
+  forModel(
+    model: string,
+    family: FamilyConventions = FAMILIES[model as keyof typeof FAMILIES],
+  ): ModelMemoryProfiles | undefined {
     const file = this.file(model);
     if (file && existsSync(file)) return parseModelMemoryProfiles(JSON.parse(readFileSync(file, 'utf8')));
     const shipped = shippedProfiles(model) ?? (family && family.id !== 'tae' ? shippedProfiles(family.id) : undefined);

@@ -28,10 +28,22 @@ export const KL_DECODE_OVER_ENCODE = 2;
 // (its 26% over-estimate is sd15 2048^2 on the 10 GiB 3080, which ran leaner than on 24 GiB
 // cards); sdxl under-estimates by up to 15.4% (2048^2 on the RTX 3090) and over-estimates the
 // RTX 4090 by up to 13%: callers that must not OOM should add maxUnderestimate as headroom.
-const SD15_ENCODE = { fixedBytes: 165_289_495, bytesPerPixel: 2745.27, fit: { samples: 24, mape: 0.0327, maxUnderestimate: 0.0451, maxOverestimate: 0.254 } };
-const SDXL_ENCODE = { fixedBytes: 356_397_006, bytesPerPixel: 3958.5, fit: { samples: 23, mape: 0.0613, maxUnderestimate: 0.1544, maxOverestimate: 0.1315 } };
+const SD15_ENCODE = {
+  fixedBytes: 165_289_495,
+  bytesPerPixel: 2745.27,
+  fit: { samples: 24, mape: 0.0327, maxUnderestimate: 0.0451, maxOverestimate: 0.254 },
+};
+const SDXL_ENCODE = {
+  fixedBytes: 356_397_006,
+  bytesPerPixel: 3958.5,
+  fit: { samples: 23, mape: 0.0613, maxUnderestimate: 0.1544, maxOverestimate: 0.1315 },
+};
 
-function klProfiles(model: string, encode: { fixedBytes: number; bytesPerPixel: number; fit?: FitStats }, opts: { encodeCalibrated: boolean; encodeSource: string; latentChannels: number; defaultTile: number }): ModelMemoryProfiles {
+function klProfiles(
+  model: string,
+  encode: { fixedBytes: number; bytesPerPixel: number; fit?: FitStats },
+  opts: { encodeCalibrated: boolean; encodeSource: string; latentChannels: number; defaultTile: number },
+): ModelMemoryProfiles {
   const weightBytes = Math.min(encode.fixedBytes, KL_WEIGHT_BYTES_FP16);
   const enc: MemoryProfile = {
     id: `${model}/encode`,
@@ -52,7 +64,15 @@ function klProfiles(model: string, encode: { fixedBytes: number; bytesPerPixel: 
     calibrated: false,
     source: `derived: ${model} encode profile with bytesPerPixel x${KL_DECODE_OVER_ENCODE} (decoder runs 128-256 channels at full resolution; InvokeAI vae_working_memory.py uses decode = 2x encode); uncalibrated until measured`,
   };
-  return { model, encode: enc, decode: dec, defaultTile: opts.defaultTile, latentChannels: opts.latentChannels, downscaleFactor: 8, encoderOutputChannels: 2 * opts.latentChannels };
+  return {
+    model,
+    encode: enc,
+    decode: dec,
+    defaultTile: opts.defaultTile,
+    latentChannels: opts.latentChannels,
+    downscaleFactor: 8,
+    encoderOutputChannels: 2 * opts.latentChannels,
+  };
 }
 
 export interface TaeProfileOptions {
@@ -169,7 +189,18 @@ export function taeProfiles(options: TaeProfileOptions): ModelMemoryProfiles {
 }
 
 /** Known tiny autoencoders: latent channels, downscale factor, and what shapes their memory. */
-export const TAE_MODELS: Readonly<Record<string, { latentChannels: number; downscaleFactor: number; internalDownscale?: number; globalBranchChannels: number; globalBlocks?: number }>> = {
+export const TAE_MODELS: Readonly<
+  Record<
+    string,
+    {
+      latentChannels: number;
+      downscaleFactor: number;
+      internalDownscale?: number;
+      globalBranchChannels: number;
+      globalBlocks?: number;
+    }
+  >
+> = {
   taesd: { latentChannels: 4, downscaleFactor: 8, globalBranchChannels: 0 },
   taesdxl: { latentChannels: 4, downscaleFactor: 8, globalBranchChannels: 0 },
   taesd3: { latentChannels: 16, downscaleFactor: 8, globalBranchChannels: 0 },
@@ -179,11 +210,22 @@ export const TAE_MODELS: Readonly<Record<string, { latentChannels: number; downs
 };
 
 const SHIPPED: Record<string, ModelMemoryProfiles> = {
-  sd15: klProfiles('sd15', SD15_ENCODE, { encodeCalibrated: true, encodeSource: `fitted to ${MEASURED} (sd15 rows, whole + tiled, 3 GPUs)`, latentChannels: 4, defaultTile: 512 }),
-  sdxl: klProfiles('sdxl', SDXL_ENCODE, { encodeCalibrated: true, encodeSource: `fitted to ${MEASURED} (sdxl rows, whole + tiled, 3 GPUs)`, latentChannels: 4, defaultTile: 1024 }),
+  sd15: klProfiles('sd15', SD15_ENCODE, {
+    encodeCalibrated: true,
+    encodeSource: `fitted to ${MEASURED} (sd15 rows, whole + tiled, 3 GPUs)`,
+    latentChannels: 4,
+    defaultTile: 512,
+  }),
+  sdxl: klProfiles('sdxl', SDXL_ENCODE, {
+    encodeCalibrated: true,
+    encodeSource: `fitted to ${MEASURED} (sdxl rows, whole + tiled, 3 GPUs)`,
+    latentChannels: 4,
+    defaultTile: 1024,
+  }),
   flux1: klProfiles('flux1', SD15_ENCODE, {
     encodeCalibrated: false,
-    encodeSource: 'derived: sd15 encode fit (same AutoencoderKL trunk; 16 latent channels only change the 1/8-resolution layers); uncalibrated until measured',
+    encodeSource:
+      'derived: sd15 encode fit (same AutoencoderKL trunk; 16 latent channels only change the 1/8-resolution layers); uncalibrated until measured',
     latentChannels: 16,
     defaultTile: 1024,
   }),
@@ -198,6 +240,6 @@ const SHIPPED: Record<string, ModelMemoryProfiles> = {
  * (safe to mutate or serialise).
  */
 export function shippedProfiles(id: string): ModelMemoryProfiles | undefined {
-  const found = Object.prototype.hasOwnProperty.call(SHIPPED, id) ? SHIPPED[id] : undefined;
+  const found = Object.hasOwn(SHIPPED, id) ? SHIPPED[id] : undefined;
   return found ? structuredClone(found) : undefined;
 }

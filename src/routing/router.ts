@@ -5,10 +5,10 @@
  * device ledger, runs, and releases whatever happens.
  */
 import { GatewayError } from '../errors.js';
-import type { ModelDefinition, Operation } from '../models/model.js';
 import type { LocalExecutor, RunHooks, TilePlan } from '../gpu/local-executor.js';
 import type { Nchw } from '../gpu/tensor.js';
-import { estimatePeakBytes, largestTileThatFits, type EstimateInput, type ModelMemoryProfiles } from './estimator.js';
+import type { ModelDefinition } from '../models/model.js';
+import { type EstimateInput, estimatePeakBytes, largestTileThatFits, type ModelMemoryProfiles } from './estimator.js';
 import type { CapacityLedger } from './ledger.js';
 import type { RunStats } from './run-stats.js';
 
@@ -75,14 +75,25 @@ export function overlapFor(tile: number, factor: number): number {
   return Math.max(factor, Math.round(tile / 4 / factor) * factor);
 }
 
-export function planRoute(model: string, profiles: ModelMemoryProfiles, request: PlanRequest, device: DeviceView, times: RunTimeModel, planOptions: PlanOptions = {}): Plan {
+export function planRoute(
+  model: string,
+  profiles: ModelMemoryProfiles,
+  request: PlanRequest,
+  device: DeviceView,
+  times: RunTimeModel,
+  planOptions: PlanOptions = {},
+): Plan {
   const { width, height, batch, dtype, operation } = request;
   const pixels = width * height * batch;
   const whole = estimatePeakBytes(profiles, { operation, width, height, batch, dtype });
   const factor = profiles.downscaleFactor;
   const multiple = Math.max(64, factor);
   // Tiles are sized to what is free now when possible, else to the whole budget (and then wait).
-  const fitTile = (budget: number) => largestTileThatFits(profiles, { operation, width, height, batch, dtype }, budget, { multiple, minTile: Math.max(4 * multiple, 256) });
+  const fitTile = (budget: number) =>
+    largestTileThatFits(profiles, { operation, width, height, batch, dtype }, budget, {
+      multiple,
+      minTile: Math.max(4 * multiple, 256),
+    });
   const candidateTile = (() => {
     const free = fitTile(device.freeBytes);
     const any = fitTile(device.budgetBytes);
@@ -96,7 +107,12 @@ export function planRoute(model: string, profiles: ModelMemoryProfiles, request:
       : null;
   const estimates: PlanEstimates = {
     whole: { bytes: whole.bytes, calibrated: whole.calibrated },
-    tiled: tiledEstimate && { bytes: tiledEstimate.bytes, tile: candidateTile!, overlap: overlapFor(candidateTile!, factor), calibrated: tiledEstimate.calibrated },
+    tiled: tiledEstimate && {
+      bytes: tiledEstimate.bytes,
+      tile: candidateTile!,
+      overlap: overlapFor(candidateTile!, factor),
+      calibrated: tiledEstimate.calibrated,
+    },
   };
   const base = { model, ...request, estimates, budgetBytes: device.budgetBytes, freeBytes: device.freeBytes };
   const options: Plan[] = [];
@@ -104,13 +120,23 @@ export function planRoute(model: string, profiles: ModelMemoryProfiles, request:
   if (local && whole.bytes <= device.budgetBytes) {
     const wait = device.waitSeconds(whole.bytes);
     const run = times.expectedSeconds(model, operation, 'LOCAL', pixels).seconds;
-    options.push({ ...base, route: 'LOCAL', target: device.name, bytes: whole.bytes, expectedSeconds: wait + run, reason: reasonFor('whole', whole.bytes, device, wait) });
+    options.push({
+      ...base,
+      route: 'LOCAL',
+      target: device.name,
+      bytes: whole.bytes,
+      expectedSeconds: wait + run,
+      reason: reasonFor('whole', whole.bytes, device, wait),
+    });
   }
   if (local && estimates.tiled) {
     const t = estimates.tiled;
     const wait = device.waitSeconds(t.bytes);
     const run = times.expectedSeconds(model, operation, 'TILED', pixels).seconds;
-    const why = whole.bytes > device.budgetBytes ? `the whole run needs ${gib(whole.bytes)}, over the ${gib(device.budgetBytes)} budget; ` : '';
+    const why =
+      whole.bytes > device.budgetBytes
+        ? `the whole run needs ${gib(whole.bytes)}, over the ${gib(device.budgetBytes)} budget; `
+        : '';
     options.push({
       ...base,
       route: 'TILED',
@@ -123,12 +149,14 @@ export function planRoute(model: string, profiles: ModelMemoryProfiles, request:
   }
   const upstreams = upstreamOptions(base, pixels, width * height, planOptions.upstreams ?? []);
   // Local work the ledger would refuse now (queue full) goes upstream when an upstream can take it.
-  const localOptions = upstreams.length > 0 && device.refuses ? options.filter((o) => !device.refuses!(o.bytes)) : options;
+  const localOptions =
+    upstreams.length > 0 && device.refuses ? options.filter((o) => !device.refuses!(o.bytes)) : options;
   const saturated = localOptions.length < options.length;
   const candidates = [...localOptions, ...upstreams];
   if (candidates.length === 0) {
     const configured = planOptions.upstreams?.length ?? 0;
-    const upstreamNote = configured > 0 ? `; none of its ${configured} upstream endpoint(s) is healthy and takes ${width}x${height}` : '';
+    const upstreamNote =
+      configured > 0 ? `; none of its ${configured} upstream endpoint(s) is healthy and takes ${width}x${height}` : '';
     return {
       ...base,
       route: 'REJECT',
@@ -143,7 +171,8 @@ export function planRoute(model: string, profiles: ModelMemoryProfiles, request:
   // Ties go to the local device (listed first).
   const best = candidates.reduce((b, o) => (o.expectedSeconds < b.expectedSeconds ? o : b));
   if (best.route !== 'UPSTREAM') return best;
-  const bestLocal = localOptions.length > 0 ? localOptions.reduce((b, o) => (o.expectedSeconds < b.expectedSeconds ? o : b)) : null;
+  const bestLocal =
+    localOptions.length > 0 ? localOptions.reduce((b, o) => (o.expectedSeconds < b.expectedSeconds ? o : b)) : null;
   const why = !local
     ? 'no local weights for this operation'
     : bestLocal
@@ -154,19 +183,34 @@ export function planRoute(model: string, profiles: ModelMemoryProfiles, request:
   return { ...best, reason: `${best.reason}; ${why}` };
 }
 
-function upstreamOptions(base: Omit<Plan, 'route' | 'target' | 'bytes' | 'expectedSeconds' | 'reason' | 'tiles'>, pixels: number, imagePixels: number, views: readonly UpstreamView[]): Plan[] {
+function upstreamOptions(
+  base: Omit<Plan, 'route' | 'target' | 'bytes' | 'expectedSeconds' | 'reason' | 'tiles'>,
+  pixels: number,
+  imagePixels: number,
+  views: readonly UpstreamView[],
+): Plan[] {
   const options: Plan[] = [];
   for (const view of views) {
     if (!view.healthy || (view.maxPixels !== null && imagePixels > view.maxPixels)) continue;
     const seconds = view.expectedSeconds(pixels);
     if (!Number.isFinite(seconds)) continue;
-    options.push({ ...base, route: 'UPSTREAM', target: view.name, bytes: 0, expectedSeconds: seconds, reason: `upstream ${view.name}: expected back in ${seconds.toFixed(2)} s` });
+    options.push({
+      ...base,
+      route: 'UPSTREAM',
+      target: view.name,
+      bytes: 0,
+      expectedSeconds: seconds,
+      reason: `upstream ${view.name}: expected back in ${seconds.toFixed(2)} s`,
+    });
   }
   return options;
 }
 
 function reasonFor(what: string, bytes: number, device: DeviceView, wait: number): string {
-  const fits = bytes <= device.freeBytes ? `fits the ${gib(device.freeBytes)} free now` : `waits about ${wait.toFixed(1)} s for ${gib(bytes)} to free up`;
+  const fits =
+    bytes <= device.freeBytes
+      ? `fits the ${gib(device.freeBytes)} free now`
+      : `waits about ${wait.toFixed(1)} s for ${gib(bytes)} to free up`;
   return `${what}: needs ${gib(bytes)} of ${device.name}'s ${gib(device.budgetBytes)} budget, ${fits}`;
 }
 
@@ -202,12 +246,19 @@ export class LocalRunner {
       freeBytes: snapshot.freeBytes,
       waitSeconds: (bytes) => this.ledger.estimatedWaitSeconds(bytes),
       // The ledger admits at once only with an empty queue and room; otherwise it queues, or says BUSY when full.
-      refuses: (bytes) => !(snapshot.queued === 0 && bytes <= snapshot.freeBytes) && snapshot.queued >= this.ledger.maxQueueLength,
+      refuses: (bytes) =>
+        !(snapshot.queued === 0 && bytes <= snapshot.freeBytes) && snapshot.queued >= this.ledger.maxQueueLength,
     };
   }
 
-  async run(model: ModelDefinition, plan: Plan, input: Nchw, hooks: ExecuteHooks = {}): Promise<{ output: Nchw; seconds: number }> {
-    if (plan.route !== 'LOCAL' && plan.route !== 'TILED') throw new Error(`local runner cannot run a ${plan.route} plan`);
+  async run(
+    model: ModelDefinition,
+    plan: Plan,
+    input: Nchw,
+    hooks: ExecuteHooks = {},
+  ): Promise<{ output: Nchw; seconds: number }> {
+    if (plan.route !== 'LOCAL' && plan.route !== 'TILED')
+      throw new Error(`local runner cannot run a ${plan.route} plan`);
     const reservation = await this.ledger.reserve({
       bytes: plan.bytes,
       label: `${plan.model}/${plan.operation} ${plan.width}x${plan.height}x${plan.batch}`,
@@ -216,9 +267,23 @@ export class LocalRunner {
       onQueued: hooks.onQueued,
     });
     try {
-      hooks.onStarted?.(this.executor.progressSteps(model, plan.operation, plan.height, plan.width, plan.route === 'TILED' ? plan.tiles : undefined));
+      hooks.onStarted?.(
+        this.executor.progressSteps(
+          model,
+          plan.operation,
+          plan.height,
+          plan.width,
+          plan.route === 'TILED' ? plan.tiles : undefined,
+        ),
+      );
       const started = performance.now();
-      const output = await this.executor.run(model, plan.operation, input, plan.route === 'TILED' ? plan.tiles : undefined, hooks);
+      const output = await this.executor.run(
+        model,
+        plan.operation,
+        input,
+        plan.route === 'TILED' ? plan.tiles : undefined,
+        hooks,
+      );
       const seconds = (performance.now() - started) / 1000;
       this.stats.record(plan.model, plan.operation, plan.route, plan.width * plan.height * plan.batch, seconds);
       return { output, seconds };

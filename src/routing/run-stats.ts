@@ -20,12 +20,18 @@ export class RunStats {
     this.rates.set(key, previous === undefined ? rate : previous + SMOOTHING * (rate - previous));
   }
 
-  expectedSeconds(model: string, operation: string, kind: RunKind, pixels: number): { seconds: number; measured: boolean } {
+  expectedSeconds(
+    model: string,
+    operation: string,
+    kind: RunKind,
+    pixels: number,
+  ): { seconds: number; measured: boolean } {
     const own = this.rates.get(`${model}/${operation}/${kind}`);
     if (own !== undefined) return { seconds: (own * pixels) / 1e6, measured: true };
     const other = this.rates.get(`${model}/${operation}/${kind === 'LOCAL' ? 'TILED' : 'LOCAL'}`);
     const factor = kind === 'TILED' ? TILED_OVERHEAD : 1 / TILED_OVERHEAD;
-    const rate = other !== undefined ? other * factor : UNMEASURED_SECONDS_PER_MEGAPIXEL * (kind === 'TILED' ? TILED_OVERHEAD : 1);
+    const rate =
+      other !== undefined ? other * factor : UNMEASURED_SECONDS_PER_MEGAPIXEL * (kind === 'TILED' ? TILED_OVERHEAD : 1);
     return { seconds: (rate * pixels) / 1e6, measured: false };
   }
 }

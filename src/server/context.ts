@@ -2,9 +2,9 @@
 import type { Config } from '../config/config.js';
 import type { JobManager } from '../jobs/manager.js';
 import type { ModelRegistry } from '../models/registry.js';
+import type { EncodeBatcher } from '../routing/batcher.js';
 import type { Router } from '../routing/index.js';
 import type { ProfileSource } from '../routing/profile-source.js';
-import type { EncodeBatcher } from '../routing/batcher.js';
 import type { ResultStore } from '../storage/result-store.js';
 
 export interface Services {

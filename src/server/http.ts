@@ -4,17 +4,17 @@
  * playground at /.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createYoga, maskError } from 'graphql-yoga';
 import { GraphQLError } from 'graphql';
-import { schema } from '../schema/index.js';
+import { createYoga, maskError } from 'graphql-yoga';
 import { GatewayError } from '../errors.js';
-import { serializeSafetensors } from '../tensors/safetensors.js';
+import { schema } from '../schema/index.js';
 import type { DType } from '../tensors/dtype.js';
+import { serializeSafetensors } from '../tensors/safetensors.js';
+import { serveWeb } from '../web/serve.js';
 import type { GraphQLContext } from './context.js';
+import { HYBRID_PATH, handleHybrid } from './hybrid-protocol.js';
 import type { RunningServices } from './services.js';
 import { attachGraphQLWebSocket } from './websocket.js';
-import { handleHybrid, HYBRID_PATH } from './hybrid-protocol.js';
-import { serveWeb } from '../web/serve.js';
 
 export function createGraphQLHandler(services: RunningServices) {
   return createYoga<{ req: IncomingMessage; res: ServerResponse }, GraphQLContext>({
@@ -35,14 +35,22 @@ export function createGraphQLHandler(services: RunningServices) {
   });
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
 }
 
 export function sendError(res: ServerResponse, error: unknown): void {
   if (error instanceof GatewayError) {
-    const retry = typeof error.details.retryAfterSeconds === 'number' ? { 'retry-after': String(Math.ceil(error.details.retryAfterSeconds)) } : undefined;
+    const retry =
+      typeof error.details.retryAfterSeconds === 'number'
+        ? { 'retry-after': String(Math.ceil(error.details.retryAfterSeconds)) }
+        : undefined;
     sendJson(res, error.httpStatus, { error: error.message, code: error.code, ...error.details }, retry);
     return;
   }
@@ -50,20 +58,34 @@ export function sendError(res: ServerResponse, error: unknown): void {
   sendJson(res, 500, { error: 'internal error', code: 'INTERNAL' });
 }
 
-async function serveStoredResult(services: RunningServices, kind: 'latent' | 'image', id: string, url: URL, res: ServerResponse): Promise<void> {
+async function serveStoredResult(
+  services: RunningServices,
+  kind: 'latent' | 'image',
+  id: string,
+  url: URL,
+  res: ServerResponse,
+): Promise<void> {
   const found = await services.store.get(id);
   if (found.status === 'expired') throw new GatewayError('EXPIRED', `${kind} ${id} has expired`, { id });
-  if (found.status === 'unknown' || found.result.kind !== kind) throw new GatewayError('NOT_FOUND', `no ${kind} with id ${id}`, { id });
+  if (found.status === 'unknown' || found.result.kind !== kind)
+    throw new GatewayError('NOT_FOUND', `no ${kind} with id ${id}`, { id });
   const result = found.result;
   const expires = new Date(result.expiresAt).toUTCString();
   if (kind === 'latent' && url.searchParams.get('format') === 'safetensors') {
-    const body = serializeSafetensors({ latent: { dtype: result.dtype as DType, shape: result.shape!, data: result.bytes } });
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': `attachment; filename="${id}.safetensors"`, expires });
+    const body = serializeSafetensors({
+      latent: { dtype: result.dtype as DType, shape: result.shape!, data: result.bytes },
+    });
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-disposition': `attachment; filename="${id}.safetensors"`,
+      expires,
+    });
     res.end(body);
     return;
   }
   const format = url.searchParams.get('format');
-  if (format && format !== 'raw' && kind === 'latent') throw new GatewayError('BAD_REQUEST', `format "${format}" is not offered; use raw or safetensors`);
+  if (format && format !== 'raw' && kind === 'latent')
+    throw new GatewayError('BAD_REQUEST', `format "${format}" is not offered; use raw or safetensors`);
   const headers: Record<string, string> = { 'content-type': result.contentType, expires };
   if (result.shape) headers.shape = JSON.stringify(result.shape);
   if (result.dtype) headers.dtype = result.dtype;
@@ -78,8 +100,14 @@ export function createHttpServer(services: RunningServices): Server {
     const route = /^\/v1\/(latents|images)\/([0-9a-f-]{36})$/.exec(url.pathname);
     const handle = async () => {
       if (url.pathname === '/graphql' || url.pathname.startsWith('/graphql/')) return yoga(req, res);
-      if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok', device: services.ledger.snapshot(), upstreams: services.upstreams?.snapshot() ?? [] });
-      if (route && req.method === 'GET') return serveStoredResult(services, route[1] === 'latents' ? 'latent' : 'image', route[2], url, res);
+      if (url.pathname === '/healthz')
+        return sendJson(res, 200, {
+          status: 'ok',
+          device: services.ledger.snapshot(),
+          upstreams: services.upstreams?.snapshot() ?? [],
+        });
+      if (route && req.method === 'GET')
+        return serveStoredResult(services, route[1] === 'latents' ? 'latent' : 'image', route[2], url, res);
       const hybrid = HYBRID_PATH.exec(url.pathname);
       if (hybrid) return handleHybrid(services, req, res, url, hybrid);
       if (await serveWeb(req, url, res)) return;

@@ -22,13 +22,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
-import { fromPlanarFloat, MIME_TYPES, writeImage, type ImageFormat, type PixelRange } from '../imaging/images.js';
+import { fromPlanarFloat, type ImageFormat, MIME_TYPES, type PixelRange, writeImage } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import { decodeLatent } from '../pipeline/decode.js';
 import { encodePixels, prepareImage } from '../pipeline/encode.js';
-import { parseLatentDType, readLatent, resolveScaling, type LatentDType, type Scaling } from '../pipeline/latent-codec.js';
+import {
+  type LatentDType,
+  parseLatentDType,
+  readLatent,
+  resolveScaling,
+  type Scaling,
+} from '../pipeline/latent-codec.js';
 import { unpackLatents } from '../protocol/packing.js';
-import { parseBool, tensorByteLength, tensorHeaders, TENSOR_CONTENT_TYPE } from '../protocol/wire.js';
+import { parseBool, TENSOR_CONTENT_TYPE, tensorByteLength, tensorHeaders } from '../protocol/wire.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
 import { decodeTensor, elementCount, encodeTensor } from '../tensors/dtype.js';
 import type { RunningServices } from './services.js';
@@ -38,8 +44,15 @@ export const HYBRID_PATH = /^\/v1\/vae\/([^/]+)\/(encode|decode)$/;
 const OUTPUT_TYPES = ['pil', 'pt'] as const;
 const IMAGE_FORMATS: Record<string, ImageFormat> = { jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp' };
 
-export async function handleHybrid(services: RunningServices, req: IncomingMessage, res: ServerResponse, url: URL, match: RegExpExecArray): Promise<void> {
-  if (req.method !== 'POST') throw new GatewayError('BAD_REQUEST', `${url.pathname} takes POST; got ${req.method}`, { allowed: ['POST'] });
+export async function handleHybrid(
+  services: RunningServices,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  match: RegExpExecArray,
+): Promise<void> {
+  if (req.method !== 'POST')
+    throw new GatewayError('BAD_REQUEST', `${url.pathname} takes POST; got ${req.method}`, { allowed: ['POST'] });
   let modelId: string;
   try {
     modelId = decodeURIComponent(match[1]);
@@ -56,7 +69,14 @@ export async function handleHybrid(services: RunningServices, req: IncomingMessa
   else await serveDecode(services, modelId, req, res, url.searchParams, hooks);
 }
 
-async function serveEncode(services: RunningServices, modelId: string, req: IncomingMessage, res: ServerResponse, params: URLSearchParams, hooks: ExecuteHooks): Promise<void> {
+async function serveEncode(
+  services: RunningServices,
+  modelId: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  params: URLSearchParams,
+  hooks: ExecuteHooks,
+): Promise<void> {
   const model = services.registry.require(modelId, 'encode');
   const limits = services.config.limits;
   const scaling = protocolScaling(model, params);
@@ -67,18 +87,28 @@ async function serveEncode(services: RunningServices, modelId: string, req: Inco
     const shape = readShape(params);
     const dims = shape.length === 3 ? [1, ...shape] : shape;
     if (dims.length !== 4 || dims[1] !== 3) {
-      throw new GatewayError('BAD_REQUEST', `an image tensor has shape [B, 3, H, W] (or [3, H, W]); got [${shape}]`, { shape });
+      throw new GatewayError('BAD_REQUEST', `an image tensor has shape [B, 3, H, W] (or [3, H, W]); got [${shape}]`, {
+        shape,
+      });
     }
     const [batch, , height, width] = dims;
     const f = model.downscaleFactor;
     if (height % f !== 0 || width % f !== 0) {
-      throw new GatewayError('BAD_REQUEST', `image tensor is ${width}x${height}; model "${model.id}" needs sides that are multiples of ${f}`, { width, height, factor: f });
+      throw new GatewayError(
+        'BAD_REQUEST',
+        `image tensor is ${width}x${height}; model "${model.id}" needs sides that are multiples of ${f}`,
+        { width, height, factor: f },
+      );
     }
     checkSize(services, batch, width, height);
     const body = await readBody(req, limits.maxLatentBytes, 'LATENT_SHAPE_MISMATCH', 'image tensor');
     const expected = tensorByteLength(dims, dtype);
     if (body.length !== expected) {
-      throw new GatewayError('LATENT_SHAPE_MISMATCH', `image tensor is ${body.length} bytes, but shape [${shape}] of ${dtype} needs ${expected} bytes`, { bytes: body.length, expectedBytes: expected });
+      throw new GatewayError(
+        'LATENT_SHAPE_MISMATCH',
+        `image tensor is ${body.length} bytes, but shape [${shape}] of ${dtype} needs ${expected} bytes`,
+        { bytes: body.length, expectedBytes: expected },
+      );
     }
     pixels = { data: fromMinusOneOne(decodeTensor(body, dtype), model.family.inputRange), dims: dims as Nchw['dims'] };
   } else {
@@ -92,7 +122,14 @@ async function serveEncode(services: RunningServices, modelId: string, req: Inco
   res.end(bytes);
 }
 
-async function serveDecode(services: RunningServices, modelId: string, req: IncomingMessage, res: ServerResponse, params: URLSearchParams, hooks: ExecuteHooks): Promise<void> {
+async function serveDecode(
+  services: RunningServices,
+  modelId: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  params: URLSearchParams,
+  hooks: ExecuteHooks,
+): Promise<void> {
   const model = services.registry.require(modelId, 'decode');
   const limits = services.config.limits;
   const dtype = parseLatentDType(params.get('dtype') ?? 'missing');
@@ -100,24 +137,40 @@ async function serveDecode(services: RunningServices, modelId: string, req: Inco
   const outputType = oneOf(params, 'output_type', OUTPUT_TYPES, 'pil');
   const formatName = params.get('image_format') ?? 'jpg';
   const format = IMAGE_FORMATS[formatName];
-  if (!format) throw new GatewayError('BAD_REQUEST', `image_format "${formatName}" is not offered; allowed: jpg, png, webp`, { allowed: Object.keys(IMAGE_FORMATS) });
+  if (!format)
+    throw new GatewayError('BAD_REQUEST', `image_format "${formatName}" is not offered; allowed: jpg, png, webp`, {
+      allowed: Object.keys(IMAGE_FORMATS),
+    });
   const partial = bool(params, 'partial_postprocess') ?? false;
   // diffusers asks for a tensor with output_type=pil when it has a processor (video models): Accept says which.
   const wantsTensor = outputType === 'pt' || (req.headers.accept ?? '').includes(TENSOR_CONTENT_TYPE);
   const scaling = protocolScaling(model, params);
   if (shape.length === 3 && !(params.has('height') && params.has('width'))) {
-    throw new GatewayError('LATENT_SHAPE_MISMATCH', 'a packed (3-D) latent needs the height and width parameters', { shape });
+    throw new GatewayError('LATENT_SHAPE_MISMATCH', 'a packed (3-D) latent needs the height and width parameters', {
+      shape,
+    });
   }
   if (outputType === 'pil' && !wantsTensor && shape[0] !== 1) {
-    throw new GatewayError('BAD_REQUEST', `output_type=pil returns one image; the latent has batch ${shape[0]} (use output_type=pt)`, { batch: shape[0] });
+    throw new GatewayError(
+      'BAD_REQUEST',
+      `output_type=pil returns one image; the latent has batch ${shape[0]} (use output_type=pt)`,
+      { batch: shape[0] },
+    );
   }
   const body = await readBody(req, limits.maxLatentBytes, 'LATENT_SHAPE_MISMATCH', 'latent');
-  const latent = shape.length === 3 ? readPacked(body, shape, dtype, model, params) : readLatent({ bytes: body, shape, dtype }, model, limits.maxLatentBytes);
+  const latent =
+    shape.length === 3
+      ? readPacked(body, shape, dtype, model, params)
+      : readLatent({ bytes: body, shape, dtype }, model, limits.maxLatentBytes);
   const { output, width, height, batch, plan } = await decodeLatent(services, model, latent, scaling, hooks);
   const range = model.family.inputRange;
   if (!wantsTensor) {
     const bytes = await writeImage(fromPlanarFloat(output.data, width, height, range), format);
-    res.writeHead(200, { 'content-type': MIME_TYPES[format], 'content-length': String(bytes.length), ...routeHeaders(plan) });
+    res.writeHead(200, {
+      'content-type': MIME_TYPES[format],
+      'content-length': String(bytes.length),
+      ...routeHeaders(plan),
+    });
     res.end(bytes);
     return;
   }
@@ -126,7 +179,11 @@ async function serveDecode(services: RunningServices, modelId: string, req: Inco
     // uint8 NHWC, denormalised (diffusers' partial postprocess): the same pixels a PNG would hold.
     const plane = 3 * width * height;
     const bytes = Buffer.alloc(batch * plane);
-    for (let b = 0; b < batch; b++) bytes.set(fromPlanarFloat(output.data.subarray(b * plane, (b + 1) * plane), width, height, range).pixels, b * plane);
+    for (let b = 0; b < batch; b++)
+      bytes.set(
+        fromPlanarFloat(output.data.subarray(b * plane, (b + 1) * plane), width, height, range).pixels,
+        b * plane,
+      );
     tensor = { bytes, shape: [batch, height, width, 3], dtype: 'uint8' };
   } else if (outputType === 'pt') {
     tensor = { bytes: encodeTensor(toMinusOneOne(output.data, range), dtype), shape: [...output.dims], dtype };
@@ -150,21 +207,41 @@ function protocolScaling(model: ModelDefinition, params: URLSearchParams): Scali
   return { scalingFactor: 1, shiftFactor: 0 };
 }
 
-function readPacked(body: Buffer, shape: number[], dtype: LatentDType, model: ModelDefinition, params: URLSearchParams): Nchw {
+function readPacked(
+  body: Buffer,
+  shape: number[],
+  dtype: LatentDType,
+  model: ModelDefinition,
+  params: URLSearchParams,
+): Nchw {
   const height = positiveInteger(params, 'height');
   const width = positiveInteger(params, 'width');
   const expected = tensorByteLength(shape, dtype);
   if (body.length !== expected) {
-    throw new GatewayError('LATENT_SHAPE_MISMATCH', `latent data is ${body.length} bytes, but shape [${shape}] of ${dtype} needs ${expected} bytes`, { bytes: body.length, expectedBytes: expected });
+    throw new GatewayError(
+      'LATENT_SHAPE_MISMATCH',
+      `latent data is ${body.length} bytes, but shape [${shape}] of ${dtype} needs ${expected} bytes`,
+      { bytes: body.length, expectedBytes: expected },
+    );
   }
   if (shape[2] !== 4 * model.latentChannels) {
-    throw new GatewayError('LATENT_CHANNELS_MISMATCH', `a packed latent of model "${model.id}" has ${4 * model.latentChannels} features (2x2 patches of ${model.latentChannels} channels); got ${shape[2]}`, {
-      features: shape[2],
-      expected: 4 * model.latentChannels,
-    });
+    throw new GatewayError(
+      'LATENT_CHANNELS_MISMATCH',
+      `a packed latent of model "${model.id}" has ${4 * model.latentChannels} features (2x2 patches of ${model.latentChannels} channels); got ${shape[2]}`,
+      {
+        features: shape[2],
+        expected: 4 * model.latentChannels,
+      },
+    );
   }
   try {
-    return unpackLatents(decodeTensor(body, dtype), shape as [number, number, number], height, width, model.downscaleFactor);
+    return unpackLatents(
+      decodeTensor(body, dtype),
+      shape as [number, number, number],
+      height,
+      width,
+      model.downscaleFactor,
+    );
   } catch (error) {
     throw new GatewayError('LATENT_SHAPE_MISMATCH', (error as Error).message, { shape, height, width });
   }
@@ -172,14 +249,20 @@ function readPacked(body: Buffer, shape: number[], dtype: LatentDType, model: Mo
 
 function readShape(params: URLSearchParams): number[] {
   const values = params.getAll('shape');
-  if (values.length === 0) throw new GatewayError('LATENT_SHAPE_MISMATCH', 'the shape parameter is missing (one shape=N per dimension)');
+  if (values.length === 0)
+    throw new GatewayError('LATENT_SHAPE_MISMATCH', 'the shape parameter is missing (one shape=N per dimension)');
   // One parameter per dimension, as requests sends a list; a JSON list is taken too.
   const parts = values.length === 1 && values[0].trim().startsWith('[') ? safeJsonList(values[0]) : values;
   const shape = parts.map((v) => Number(v));
   if (shape.length < 3 || shape.length > 4 || shape.some((d) => !Number.isInteger(d) || d <= 0)) {
-    throw new GatewayError('LATENT_SHAPE_MISMATCH', `shape [${values}] must be 4 positive integers [batch, channels, height, width] or 3 for a packed latent`, { shape: values });
+    throw new GatewayError(
+      'LATENT_SHAPE_MISMATCH',
+      `shape [${values}] must be 4 positive integers [batch, channels, height, width] or 3 for a packed latent`,
+      { shape: values },
+    );
   }
-  if (elementCount(shape) > Number.MAX_SAFE_INTEGER / 8) throw new GatewayError('LATENT_SHAPE_MISMATCH', `shape [${shape}] is too large`, { shape });
+  if (elementCount(shape) > Number.MAX_SAFE_INTEGER / 8)
+    throw new GatewayError('LATENT_SHAPE_MISMATCH', `shape [${shape}] is too large`, { shape });
   return shape;
 }
 
@@ -194,9 +277,14 @@ function safeJsonList(text: string): unknown[] {
 
 function checkSize(services: RunningServices, batch: number, width: number, height: number): void {
   const { maxBatch, maxImagePixels } = services.config.limits;
-  if (batch > maxBatch) throw new GatewayError('BAD_REQUEST', `batch is ${batch}; the limit is ${maxBatch}`, { batch, maxBatch });
+  if (batch > maxBatch)
+    throw new GatewayError('BAD_REQUEST', `batch is ${batch}; the limit is ${maxBatch}`, { batch, maxBatch });
   if (width * height > maxImagePixels) {
-    throw new GatewayError('IMAGE_TOO_LARGE', `image is ${width}x${height} = ${width * height} pixels; the limit is ${maxImagePixels}`, { width, height, maxPixels: maxImagePixels });
+    throw new GatewayError(
+      'IMAGE_TOO_LARGE',
+      `image is ${width}x${height} = ${width * height} pixels; the limit is ${maxImagePixels}`,
+      { width, height, maxPixels: maxImagePixels },
+    );
   }
 }
 
@@ -204,13 +292,17 @@ function number(params: URLSearchParams, name: string): number | null {
   const text = params.get(name);
   if (text === null || text === 'None') return null;
   const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value)) throw new GatewayError('BAD_REQUEST', `${name} is "${text}"; it must be a number`, { field: name });
+  if (text.trim() === '' || !Number.isFinite(value))
+    throw new GatewayError('BAD_REQUEST', `${name} is "${text}"; it must be a number`, { field: name });
   return value;
 }
 
 function positiveInteger(params: URLSearchParams, name: string): number {
   const value = number(params, name);
-  if (value === null || !Number.isInteger(value) || value <= 0) throw new GatewayError('BAD_REQUEST', `${name} must be a positive integer; got ${params.get(name)}`, { field: name });
+  if (value === null || !Number.isInteger(value) || value <= 0)
+    throw new GatewayError('BAD_REQUEST', `${name} must be a positive integer; got ${params.get(name)}`, {
+      field: name,
+    });
   return value;
 }
 
@@ -225,13 +317,23 @@ function bool(params: URLSearchParams, name: string): boolean | null {
 function oneOf<T extends string>(params: URLSearchParams, name: string, allowed: readonly T[], fallback: T): T {
   const value = params.get(name);
   if (value === null) return fallback;
-  if (!(allowed as readonly string[]).includes(value)) throw new GatewayError('BAD_REQUEST', `${name} "${value}" is not offered; allowed: ${allowed.join(', ')}`, { field: name, allowed });
+  if (!(allowed as readonly string[]).includes(value))
+    throw new GatewayError('BAD_REQUEST', `${name} "${value}" is not offered; allowed: ${allowed.join(', ')}`, {
+      field: name,
+      allowed,
+    });
   return value as T;
 }
 
 /** The request body, refused with `code` once it passes `limit` bytes. */
-async function readBody(req: IncomingMessage, limit: number, code: 'IMAGE_TOO_LARGE' | 'LATENT_SHAPE_MISMATCH', what: string): Promise<Buffer> {
-  const tooLarge = (bytes: number | string) => new GatewayError(code, `the ${what} is ${bytes} bytes; the limit is ${limit} bytes`, { maxBytes: limit });
+async function readBody(
+  req: IncomingMessage,
+  limit: number,
+  code: 'IMAGE_TOO_LARGE' | 'LATENT_SHAPE_MISMATCH',
+  what: string,
+): Promise<Buffer> {
+  const tooLarge = (bytes: number | string) =>
+    new GatewayError(code, `the ${what} is ${bytes} bytes; the limit is ${limit} bytes`, { maxBytes: limit });
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > limit) throw tooLarge(declared);
   const chunks: Buffer[] = [];

@@ -1,22 +1,22 @@
 /** The composition root: builds every service from the configuration, and closes them. */
 import { join } from 'node:path';
 import type { Config } from '../config/config.js';
-import { LocalExecutor } from '../gpu/local-executor.js';
-import { JobManager } from '../jobs/manager.js';
-import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
 import { deviceMemory } from '../gpu/device-memory.js';
+import { LocalExecutor } from '../gpu/local-executor.js';
+import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
+import { JobManager } from '../jobs/manager.js';
+import { FAMILIES, isFamilyId } from '../models/families.js';
 import { ModelRegistry } from '../models/registry.js';
+import { EncodeBatcher } from '../routing/batcher.js';
 import { Router } from '../routing/index.js';
 import { CapacityLedger } from '../routing/ledger.js';
 import { ProfileSource } from '../routing/profile-source.js';
 import { LocalRunner } from '../routing/router.js';
 import { RunStats } from '../routing/run-stats.js';
-import { EncodeBatcher } from '../routing/batcher.js';
-import { MemoryResultStore } from '../storage/result-store.js';
 import { RedisResultStore } from '../storage/redis-result-store.js';
-import type { Services } from './context.js';
-import { FAMILIES, isFamilyId } from '../models/families.js';
+import { MemoryResultStore } from '../storage/result-store.js';
 import { UpstreamPool } from '../upstream/pool.js';
+import type { Services } from './context.js';
 
 export interface RunningServices extends Services {
   runtime: OnnxRuntime;
@@ -32,17 +32,26 @@ export async function createServices(config: Config): Promise<RunningServices> {
   const registry = await ModelRegistry.load(config.modelsDir);
   const runtime = new OnnxRuntime(await chooseProvider(config.executionProvider), config.intraOpThreads);
   const memory = await deviceMemory(runtime.choice.provider, config.deviceMemoryBytes);
-  const ledger = new CapacityLedger({ budgetBytes: memory.bytes, headroomBytes: config.headroomBytes, maxQueueLength: config.limits.maxQueueLength, name: `local:${runtime.choice.provider}` });
+  const ledger = new CapacityLedger({
+    budgetBytes: memory.bytes,
+    headroomBytes: config.headroomBytes,
+    maxQueueLength: config.limits.maxQueueLength,
+    name: `local:${runtime.choice.provider}`,
+  });
   const profiles = new ProfileSource(join(config.dataDir, 'profiles'));
   const router = new Router(profiles, new LocalRunner(new LocalExecutor(runtime), ledger, new RunStats()));
   // With Redis, every instance serves every instance's result URLs.
-  const store = config.redisUrl ? new RedisResultStore(config.redisUrl, config.resultTtlSeconds) : new MemoryResultStore(config.resultTtlSeconds);
+  const store = config.redisUrl
+    ? new RedisResultStore(config.redisUrl, config.resultTtlSeconds)
+    : new MemoryResultStore(config.resultTtlSeconds);
   const jobs = new JobManager(config.jobTtlSeconds);
   const upstreams = config.upstreams.length > 0 ? new UpstreamPool(config.upstreams) : null;
   if (upstreams) {
     for (const [id, operations] of upstreams.models()) {
       // A model with no local weights takes its latent conventions from the entry's family (or its id).
-      const entry = config.upstreams.find((u) => u.model === id && (u.family || u.latentChannels)) ?? config.upstreams.find((u) => u.model === id)!;
+      const entry =
+        config.upstreams.find((u) => u.model === id && (u.family || u.latentChannels)) ??
+        config.upstreams.find((u) => u.model === id)!;
       const familyId = entry.family ?? (isFamilyId(id) ? id : null);
       const base = familyId ? FAMILIES[familyId] : null;
       const conventions = base && {

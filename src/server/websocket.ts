@@ -6,15 +6,15 @@
 import type { Server } from 'node:http';
 import type { ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
 import type { YogaServerInstance } from 'graphql-yoga';
+import { WebSocketServer } from 'ws';
 
 interface EnvelopedRoot {
   execute: (args: ExecutionArgs) => unknown;
   subscribe: (args: ExecutionArgs) => unknown;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: Yoga's server and user context types do not matter here
 export function attachGraphQLWebSocket(server: Server, yoga: YogaServerInstance<any, any>): WebSocketServer {
   // Upgrades are routed by hand (noServer) so the HTTP server's own errors, such as a port in use,
   // stay with its owner instead of being re-emitted as WebSocket server errors.

@@ -26,7 +26,13 @@ export class RedisResultStore implements ResultStore {
   async put(result: Omit<StoredResult, 'expiresAt'>) {
     const id = randomUUID();
     const expiresAt = Date.now() + this.ttlSeconds * 1000;
-    const meta = JSON.stringify({ kind: result.kind, shape: result.shape, dtype: result.dtype, contentType: result.contentType, expiresAt });
+    const meta = JSON.stringify({
+      kind: result.kind,
+      shape: result.shape,
+      dtype: result.dtype,
+      contentType: result.contentType,
+      expiresAt,
+    });
     await this.redis
       .multi()
       .hset(PREFIX + id, { meta, bytes: Buffer.from(result.bytes) })
@@ -37,10 +43,16 @@ export class RedisResultStore implements ResultStore {
   }
 
   async get(id: string): Promise<Lookup> {
-    const [meta, bytes] = await Promise.all([this.redis.hget(PREFIX + id, 'meta'), this.redis.hgetBuffer(PREFIX + id, 'bytes')]);
+    const [meta, bytes] = await Promise.all([
+      this.redis.hget(PREFIX + id, 'meta'),
+      this.redis.hgetBuffer(PREFIX + id, 'bytes'),
+    ]);
     if (meta && bytes) {
       const parsed = JSON.parse(meta) as Omit<StoredResult, 'bytes'>;
-      return { status: 'found', result: { ...parsed, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) } };
+      return {
+        status: 'found',
+        result: { ...parsed, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) },
+      };
     }
     return (await this.redis.exists(TOMBSTONE + id)) ? { status: 'expired' } : { status: 'unknown' };
   }

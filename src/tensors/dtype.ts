@@ -29,12 +29,12 @@ export function floatToHalfBits(value: number): number {
     let half = mant >>> shift;
     const rem = mant & ((1 << shift) - 1);
     const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1))) half++;
+    if (rem > mid || (rem === mid && half & 1)) half++;
     return sign | half;
   }
   let half = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
   return sign | half;
 }
 
@@ -64,7 +64,8 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** Encodes float32 values into little-endian bytes of the given dtype. uint8 values must already be in 0..255. */
 export function encodeTensor(values: Float32Array, dtype: DType): Buffer {
   // On little-endian hosts float32 memory already is the wire format.
-  if (dtype === 'float32' && LITTLE_ENDIAN_HOST) return Buffer.from(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+  if (dtype === 'float32' && LITTLE_ENDIAN_HOST)
+    return Buffer.from(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
   const out = Buffer.allocUnsafe(values.length * BYTES_PER_ELEMENT[dtype]);
   switch (dtype) {
     case 'float32':

@@ -3,7 +3,7 @@
  * `{name: {dtype, shape, data_offsets}}` (plus optional `__metadata__`), then the raw data.
  */
 import { readFile } from 'node:fs/promises';
-import { BYTES_PER_ELEMENT, decodeTensor, elementCount, encodeTensor, type DType } from './dtype.js';
+import { BYTES_PER_ELEMENT, type DType, decodeTensor, elementCount, encodeTensor } from './dtype.js';
 
 const SAFETENSORS_DTYPES: Record<string, DType> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', U8: 'uint8' };
 const DTYPE_TO_SAFETENSORS: Record<DType, string> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16', uint8: 'U8' };
@@ -41,12 +41,21 @@ export function parseSafetensors(buffer: Uint8Array): SafetensorsFile {
       metadata = entry as Record<string, string>;
       continue;
     }
-    const { dtype, shape, data_offsets: offsets } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    const {
+      dtype,
+      shape,
+      data_offsets: offsets,
+    } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
     const ours = SAFETENSORS_DTYPES[dtype];
-    if (!ours) throw new SafetensorsError(`tensor ${name} has dtype ${dtype}; supported: ${Object.keys(SAFETENSORS_DTYPES).join(', ')}`);
+    if (!ours)
+      throw new SafetensorsError(
+        `tensor ${name} has dtype ${dtype}; supported: ${Object.keys(SAFETENSORS_DTYPES).join(', ')}`,
+      );
     const [begin, end] = offsets;
     if (end - begin !== elementCount(shape) * BYTES_PER_ELEMENT[ours] || dataStart + end > buffer.length) {
-      throw new SafetensorsError(`tensor ${name}: data offsets [${begin}, ${end}] do not match shape [${shape}] and dtype ${dtype}`);
+      throw new SafetensorsError(
+        `tensor ${name}: data offsets [${begin}, ${end}] do not match shape [${shape}] and dtype ${dtype}`,
+      );
     }
     tensors.set(name, { dtype: ours, shape, bytes: buffer.subarray(dataStart + begin, dataStart + end) });
   }
@@ -68,7 +77,10 @@ export interface TensorToWrite {
   data: Uint8Array | Float32Array;
 }
 
-export function serializeSafetensors(tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): Buffer {
+export function serializeSafetensors(
+  tensors: Record<string, TensorToWrite>,
+  metadata?: Record<string, string>,
+): Buffer {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   const chunks: Uint8Array[] = [];
@@ -76,9 +88,15 @@ export function serializeSafetensors(tensors: Record<string, TensorToWrite>, met
   for (const [name, tensor] of Object.entries(tensors)) {
     const bytes = tensor.data instanceof Float32Array ? encodeTensor(tensor.data, tensor.dtype) : tensor.data;
     if (bytes.length !== elementCount(tensor.shape) * BYTES_PER_ELEMENT[tensor.dtype]) {
-      throw new SafetensorsError(`tensor ${name}: ${bytes.length} bytes do not match shape [${tensor.shape}] of ${tensor.dtype}`);
+      throw new SafetensorsError(
+        `tensor ${name}: ${bytes.length} bytes do not match shape [${tensor.shape}] of ${tensor.dtype}`,
+      );
     }
-    header[name] = { dtype: DTYPE_TO_SAFETENSORS[tensor.dtype], shape: tensor.shape, data_offsets: [offset, offset + bytes.length] };
+    header[name] = {
+      dtype: DTYPE_TO_SAFETENSORS[tensor.dtype],
+      shape: tensor.shape,
+      data_offsets: [offset, offset + bytes.length],
+    };
     chunks.push(bytes);
     offset += bytes.length;
   }

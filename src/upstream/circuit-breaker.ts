@@ -56,7 +56,8 @@ export class CircuitBreaker {
     this.failures++;
     const wasTrial = this.trialInFlight;
     this.trialInFlight = false;
-    if (wasTrial || this.openedAt !== null || this.failures >= this.options.failureThreshold) this.openedAt = this.now();
+    if (wasTrial || this.openedAt !== null || this.failures >= this.options.failureThreshold)
+      this.openedAt = this.now();
   }
 
   /** A request that ended without telling anything about the endpoint (e.g. cancelled by the caller). */

@@ -13,13 +13,15 @@
  *   A float NCHW answer in [-1, 1] (an endpoint that ignores partial_postprocess) is accepted too.
  */
 import type { Nchw } from '../gpu/tensor.js';
-import { writeImage, type PixelRange } from '../imaging/images.js';
+import { type PixelRange, writeImage } from '../imaging/images.js';
 import type { ModelDefinition, Operation } from '../models/model.js';
-import { pythonQuery, parseShapeHeader, isWireDType, tensorByteLength, TENSOR_CONTENT_TYPE } from '../protocol/wire.js';
+import { isWireDType, parseShapeHeader, pythonQuery, TENSOR_CONTENT_TYPE, tensorByteLength } from '../protocol/wire.js';
 import { decodeTensor, encodeTensor } from '../tensors/dtype.js';
 import type { UpstreamRequest } from './http-client.js';
 
-export type CodecModel = Pick<ModelDefinition, 'id' | 'latentChannels' | 'downscaleFactor'> & { family: { inputRange: PixelRange } };
+export type CodecModel = Pick<ModelDefinition, 'id' | 'latentChannels' | 'downscaleFactor'> & {
+  family: { inputRange: PixelRange };
+};
 
 /** A response that does not say what the request asked for (wrong shape, dtype or length). */
 export class ProtocolMismatch extends Error {}
@@ -65,7 +67,13 @@ export async function encodeRequest(url: string, model: CodecModel, input: Nchw)
 
 export function decodeRequest(url: string, input: Nchw): UpstreamRequest {
   // diffusers' prepare_decode parameter order; scaling omitted (the latent is already unscaled).
-  const query = pythonQuery({ image_format: 'png', output_type: 'pt', partial_postprocess: true, shape: input.dims, dtype: 'float32' });
+  const query = pythonQuery({
+    image_format: 'png',
+    output_type: 'pt',
+    partial_postprocess: true,
+    shape: input.dims,
+    dtype: 'float32',
+  });
   return {
     url: `${url}${url.includes('?') ? '&' : '?'}${query}`,
     method: 'POST',
@@ -78,10 +86,19 @@ function readTensor(headers: Headers, body: Uint8Array): { shape: number[]; valu
   const shapeText = headers.get('shape');
   const dtype = headers.get('dtype');
   const shape = parseShapeHeader(shapeText);
-  if (!shape) throw new ProtocolMismatch(`the shape header is ${shapeText === null ? 'missing' : `"${shapeText}"`}, not a JSON list of positive integers`);
-  if (!isWireDType(dtype)) throw new ProtocolMismatch(`the dtype header is ${dtype === null ? 'missing' : `"${dtype}"`}; expected float16, bfloat16, float32 or uint8`);
+  if (!shape)
+    throw new ProtocolMismatch(
+      `the shape header is ${shapeText === null ? 'missing' : `"${shapeText}"`}, not a JSON list of positive integers`,
+    );
+  if (!isWireDType(dtype))
+    throw new ProtocolMismatch(
+      `the dtype header is ${dtype === null ? 'missing' : `"${dtype}"`}; expected float16, bfloat16, float32 or uint8`,
+    );
   const expected = tensorByteLength(shape, dtype);
-  if (body.length !== expected) throw new ProtocolMismatch(`the body is ${body.length} bytes, but shape ${JSON.stringify(shape)} of ${dtype} needs ${expected}`);
+  if (body.length !== expected)
+    throw new ProtocolMismatch(
+      `the body is ${body.length} bytes, but shape ${JSON.stringify(shape)} of ${dtype} needs ${expected}`,
+    );
   return { shape, values: decodeTensor(body, dtype), dtype };
 }
 
@@ -96,7 +113,10 @@ export function readEncodeResponse(model: CodecModel, input: Nchw, headers: Head
   const expected: Nchw['dims'] = [batch, model.latentChannels, Math.floor(height / f), Math.floor(width / f)];
   const tensor = readTensor(headers, body);
   if (tensor.dtype === 'uint8') throw new ProtocolMismatch('the latent came back as uint8');
-  if (!sameShape(tensor.shape, expected)) throw new ProtocolMismatch(`the latent has shape ${JSON.stringify(tensor.shape)}; expected ${JSON.stringify(expected)}`);
+  if (!sameShape(tensor.shape, expected))
+    throw new ProtocolMismatch(
+      `the latent has shape ${JSON.stringify(tensor.shape)}; expected ${JSON.stringify(expected)}`,
+    );
   return { data: tensor.values, dims: expected };
 }
 
@@ -111,7 +131,9 @@ export function readDecodeResponse(model: CodecModel, input: Nchw, headers: Head
   const zeroOne = model.family.inputRange === 'zero-one';
   if (tensor.dtype === 'uint8') {
     if (!sameShape(tensor.shape, [batch, height, width, 3])) {
-      throw new ProtocolMismatch(`the image tensor has shape ${JSON.stringify(tensor.shape)}; expected ${JSON.stringify([batch, height, width, 3])} (uint8 NHWC)`);
+      throw new ProtocolMismatch(
+        `the image tensor has shape ${JSON.stringify(tensor.shape)}; expected ${JSON.stringify([batch, height, width, 3])} (uint8 NHWC)`,
+      );
     }
     for (let b = 0; b < batch; b++) {
       for (let i = 0; i < plane; i++) {
@@ -123,22 +145,41 @@ export function readDecodeResponse(model: CodecModel, input: Nchw, headers: Head
     }
     return { data: out, dims };
   }
-  if (!sameShape(tensor.shape, dims)) throw new ProtocolMismatch(`the image tensor has shape ${JSON.stringify(tensor.shape)}; expected ${JSON.stringify(dims)} (float NCHW)`);
+  if (!sameShape(tensor.shape, dims))
+    throw new ProtocolMismatch(
+      `the image tensor has shape ${JSON.stringify(tensor.shape)}; expected ${JSON.stringify(dims)} (float NCHW)`,
+    );
   for (let i = 0; i < out.length; i++) out[i] = zeroOne ? (tensor.values[i] + 1) / 2 : tensor.values[i];
   return { data: out, dims };
 }
 
-export async function buildRequest(operation: Operation, url: string, model: CodecModel, input: Nchw): Promise<UpstreamRequest> {
+export async function buildRequest(
+  operation: Operation,
+  url: string,
+  model: CodecModel,
+  input: Nchw,
+): Promise<UpstreamRequest> {
   return operation === 'encode' ? encodeRequest(url, model, input) : decodeRequest(url, input);
 }
 
-export function readResponse(operation: Operation, model: CodecModel, input: Nchw, headers: Headers, body: Uint8Array): Nchw {
-  return operation === 'encode' ? readEncodeResponse(model, input, headers, body) : readDecodeResponse(model, input, headers, body);
+export function readResponse(
+  operation: Operation,
+  model: CodecModel,
+  input: Nchw,
+  headers: Headers,
+  body: Uint8Array,
+): Nchw {
+  return operation === 'encode'
+    ? readEncodeResponse(model, input, headers, body)
+    : readDecodeResponse(model, input, headers, body);
 }
 
 /** Bytes an answer may have: the expected tensor at float32, with slack for headers of images. */
 export function maxResponseBytes(operation: Operation, model: CodecModel, input: Nchw): number {
   const [batch, , h, w] = input.dims;
-  const elements = operation === 'encode' ? batch * model.latentChannels * Math.ceil(h / model.downscaleFactor) * Math.ceil(w / model.downscaleFactor) : batch * 3 * h * w * model.downscaleFactor ** 2;
+  const elements =
+    operation === 'encode'
+      ? batch * model.latentChannels * Math.ceil(h / model.downscaleFactor) * Math.ceil(w / model.downscaleFactor)
+      : batch * 3 * h * w * model.downscaleFactor ** 2;
   return elements * 4 + 65536;
 }

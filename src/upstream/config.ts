@@ -8,7 +8,7 @@
  * `{operation}` in the URL is replaced by `encode` or `decode`; without it `operations` must say
  * which one the URL serves (Hugging Face endpoints serve one each).
  */
-import { FAMILIES, isFamilyId, type FamilyId } from '../models/families.js';
+import { FAMILIES, type FamilyId, isFamilyId } from '../models/families.js';
 import type { Operation } from '../models/model.js';
 
 export interface UpstreamConfig {
@@ -41,8 +41,23 @@ export interface UpstreamConfig {
 }
 
 const KEYS = new Set([
-  'name', 'model', 'url', 'operations', 'token', 'tokenEnv', 'timeoutMs', 'retries', 'maxPixels', 'family', 'latentChannels',
-  'downscaleFactor', 'healthUrl', 'healthIntervalMs', 'failureThreshold', 'cooldownMs', 'expectedSecondsPerMegapixel',
+  'name',
+  'model',
+  'url',
+  'operations',
+  'token',
+  'tokenEnv',
+  'timeoutMs',
+  'retries',
+  'maxPixels',
+  'family',
+  'latentChannels',
+  'downscaleFactor',
+  'healthUrl',
+  'healthIntervalMs',
+  'failureThreshold',
+  'cooldownMs',
+  'expectedSecondsPerMegapixel',
 ]);
 
 export const OPERATION_PLACEHOLDER = '{operation}';
@@ -56,7 +71,10 @@ export function endpointUrl(config: Pick<UpstreamConfig, 'url'>, operation: Oper
  * Parses and checks the list; every problem is reported (naming the entry and the key) rather
  * than the first. `value` is the JSON text from the environment or the array from the file.
  */
-export function parseUpstreams(value: unknown, env: NodeJS.ProcessEnv = {}): { upstreams: UpstreamConfig[]; problems: string[] } {
+export function parseUpstreams(
+  value: unknown,
+  env: NodeJS.ProcessEnv = {},
+): { upstreams: UpstreamConfig[]; problems: string[] } {
   const problems: string[] = [];
   if (value === undefined || value === null || value === '') return { upstreams: [], problems };
   let list: unknown = value;
@@ -67,7 +85,8 @@ export function parseUpstreams(value: unknown, env: NodeJS.ProcessEnv = {}): { u
       return { upstreams: [], problems: [`UPSTREAMS (upstreams) is not JSON: ${(error as Error).message}`] };
     }
   }
-  if (!Array.isArray(list)) return { upstreams: [], problems: ['UPSTREAMS (upstreams) must be a JSON list of {model, url, ...} objects'] };
+  if (!Array.isArray(list))
+    return { upstreams: [], problems: ['UPSTREAMS (upstreams) must be a JSON list of {model, url, ...} objects'] };
   const upstreams: UpstreamConfig[] = [];
   list.forEach((entry, index) => {
     const where = `upstreams[${index}]`;
@@ -76,7 +95,8 @@ export function parseUpstreams(value: unknown, env: NodeJS.ProcessEnv = {}): { u
       return;
     }
     const e = entry as Record<string, unknown>;
-    for (const key of Object.keys(e)) if (!KEYS.has(key)) problems.push(`${where}.${key} is not a setting; allowed: ${[...KEYS].join(', ')}`);
+    for (const key of Object.keys(e))
+      if (!KEYS.has(key)) problems.push(`${where}.${key} is not a setting; allowed: ${[...KEYS].join(', ')}`);
     const str = (key: string): string | null => {
       const v = e[key];
       if (v === undefined || v === null) return null;
@@ -90,7 +110,9 @@ export function parseUpstreams(value: unknown, env: NodeJS.ProcessEnv = {}): { u
       const v = e[key];
       if (v === undefined || v === null) return fallback;
       if (typeof v !== 'number' || !Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) {
-        problems.push(`${where}.${key} is ${JSON.stringify(v)}; it must be ${integer ? 'an integer' : 'a number'} of at least ${min}`);
+        problems.push(
+          `${where}.${key} is ${JSON.stringify(v)}; it must be ${integer ? 'an integer' : 'a number'} of at least ${min}`,
+        );
         return fallback;
       }
       return v;
@@ -112,8 +134,15 @@ export function parseUpstreams(value: unknown, env: NodeJS.ProcessEnv = {}): { u
     let operations: Operation[] = [];
     if (e.operations === undefined) {
       if (urlText?.includes(OPERATION_PLACEHOLDER)) operations = ['encode', 'decode'];
-      else if (urlText) problems.push(`${where}.operations is required when the url has no ${OPERATION_PLACEHOLDER}: ["encode"], ["decode"] or both`);
-    } else if (!Array.isArray(e.operations) || e.operations.length === 0 || !e.operations.every((o) => o === 'encode' || o === 'decode')) {
+      else if (urlText)
+        problems.push(
+          `${where}.operations is required when the url has no ${OPERATION_PLACEHOLDER}: ["encode"], ["decode"] or both`,
+        );
+    } else if (
+      !Array.isArray(e.operations) ||
+      e.operations.length === 0 ||
+      !e.operations.every((o) => o === 'encode' || o === 'decode')
+    ) {
       problems.push(`${where}.operations must be a non-empty list of "encode" and "decode"`);
     } else {
       operations = [...new Set(e.operations as Operation[])];
@@ -134,7 +163,7 @@ export function parseUpstreams(value: unknown, env: NodeJS.ProcessEnv = {}): { u
     let healthUrl: string | null = null;
     if (e.healthUrl === undefined) {
       // latentgate answers /healthz; other endpoints are watched passively through the circuit breaker.
-      if (url && url.pathname.startsWith('/v1/vae/')) healthUrl = `${url.origin}/healthz`;
+      if (url?.pathname.startsWith('/v1/vae/')) healthUrl = `${url.origin}/healthz`;
     } else if (healthText !== null) {
       try {
         healthUrl = new URL(healthText).toString();

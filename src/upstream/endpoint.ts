@@ -5,7 +5,7 @@
  */
 import type { Operation } from '../models/model.js';
 import type { UpstreamView } from '../routing/router.js';
-import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
+import { type BreakerState, CircuitBreaker } from './circuit-breaker.js';
 import { endpointUrl, type UpstreamConfig } from './config.js';
 import { describeNetworkError } from './http-client.js';
 
@@ -93,7 +93,11 @@ export class Endpoint {
     const started = performance.now();
     try {
       const headers: Record<string, string> = this.config.token ? { Authorization: `Bearer ${this.config.token}` } : {};
-      const response = await fetch(url, { headers, signal: AbortSignal.timeout(Math.min(this.config.timeoutMs, HEALTH_TIMEOUT_MS)), redirect: 'error' });
+      const response = await fetch(url, {
+        headers,
+        signal: AbortSignal.timeout(Math.min(this.config.timeoutMs, HEALTH_TIMEOUT_MS)),
+        redirect: 'error',
+      });
       await response.arrayBuffer();
       if (response.status < 200 || response.status >= 300) throw new Error(`HTTP ${response.status}`);
       this.recordRtt((performance.now() - started) / 1000);

@@ -25,7 +25,8 @@ export class UpstreamError extends Error {
   /** Whether the failure says something bad about the endpoint (and counts for its circuit breaker). */
   get countsAgainstEndpoint(): boolean {
     if (this.kind === 'cancelled') return false;
-    if (this.kind === 'status' && this.status !== null && this.status >= 400 && this.status < 500) return this.status === 408 || this.status === 429;
+    if (this.kind === 'status' && this.status !== null && this.status >= 400 && this.status < 500)
+      return this.status === 408 || this.status === 429;
     return true;
   }
 }
@@ -65,14 +66,21 @@ export async function callUpstream(request: UpstreamRequest, options: CallOption
   for (;;) {
     attempt++;
     const remaining = deadline - performance.now();
-    if (remaining <= 0) throw new UpstreamError('timeout', `no answer within ${options.deadlineMs} ms`, null, attempt - 1);
+    if (remaining <= 0)
+      throw new UpstreamError('timeout', `no answer within ${options.deadlineMs} ms`, null, attempt - 1);
     let retryAfterMs: number | null = null;
     let failure: UpstreamError;
     const attemptStarted = performance.now();
     try {
       const response = await attemptOnce(request, remaining, options);
-      if (response.status >= 200 && response.status < 300) return { ...response, attempts: attempt, seconds: (performance.now() - attemptStarted) / 1000 };
-      failure = new UpstreamError('status', `HTTP ${response.status}${describeErrorBody(response.body)}`, response.status, attempt);
+      if (response.status >= 200 && response.status < 300)
+        return { ...response, attempts: attempt, seconds: (performance.now() - attemptStarted) / 1000 };
+      failure = new UpstreamError(
+        'status',
+        `HTTP ${response.status}${describeErrorBody(response.body)}`,
+        response.status,
+        attempt,
+      );
       if (RETRY_STATUSES.has(response.status)) retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
       else throw failure;
     } catch (error) {
@@ -82,17 +90,27 @@ export async function callUpstream(request: UpstreamRequest, options: CallOption
       }
       failure = error;
     }
-    if (attempt > options.retries) throw new UpstreamError(failure.kind, `${failure.message} (after ${attempt} attempts)`, failure.status, attempt);
+    if (attempt > options.retries)
+      throw new UpstreamError(failure.kind, `${failure.message} (after ${attempt} attempts)`, failure.status, attempt);
     const jittered = backoff * 2 ** (attempt - 1) * (0.5 + Math.random());
     const wait = retryAfterMs !== null ? Math.max(retryAfterMs, jittered) : jittered;
     if (performance.now() + wait >= deadline) {
-      throw new UpstreamError(failure.kind, `${failure.message} (no time left to retry within ${options.deadlineMs} ms)`, failure.status, attempt);
+      throw new UpstreamError(
+        failure.kind,
+        `${failure.message} (no time left to retry within ${options.deadlineMs} ms)`,
+        failure.status,
+        attempt,
+      );
     }
     await sleep(wait, options.signal);
   }
 }
 
-async function attemptOnce(request: UpstreamRequest, timeoutMs: number, options: CallOptions): Promise<{ status: number; headers: Headers; body: Buffer }> {
+async function attemptOnce(
+  request: UpstreamRequest,
+  timeoutMs: number,
+  options: CallOptions,
+): Promise<{ status: number; headers: Headers; body: Buffer }> {
   const timeout = AbortSignal.timeout(Math.max(1, Math.floor(timeoutMs)));
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   const classify = (error: unknown): UpstreamError => {
@@ -112,7 +130,11 @@ async function attemptOnce(request: UpstreamRequest, timeoutMs: number, options:
     const declared = response.headers.get('content-length');
     if (declared !== null && Number(declared) > options.maxResponseBytes) {
       await response.body?.cancel().catch(() => {});
-      throw new UpstreamError('too-large', `the response is ${declared} bytes; at most ${options.maxResponseBytes} are accepted`, response.status);
+      throw new UpstreamError(
+        'too-large',
+        `the response is ${declared} bytes; at most ${options.maxResponseBytes} are accepted`,
+        response.status,
+      );
     }
     const body = await readBody(response, options.maxResponseBytes);
     // (A compressed body is longer once decoded; undici itself reports one cut short.)
@@ -165,11 +187,15 @@ function describeErrorBody(body: Buffer): string {
   const text = body.subarray(0, 2000).toString('utf8');
   try {
     const parsed = JSON.parse(text) as { error?: unknown };
-    if (parsed && typeof parsed === 'object' && 'error' in parsed) return `: ${typeof parsed.error === 'string' ? parsed.error : JSON.stringify(parsed.error)}`;
+    if (parsed && typeof parsed === 'object' && 'error' in parsed)
+      return `: ${typeof parsed.error === 'string' ? parsed.error : JSON.stringify(parsed.error)}`;
   } catch {
     // not JSON
   }
-  const printable = text.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 200);
+  const printable = text
+    .replace(/[^\x20-\x7e]+/g, ' ')
+    .trim()
+    .slice(0, 200);
   return printable ? `: ${printable}` : '';
 }
 

@@ -79,7 +79,8 @@ export class UpstreamPool implements UpstreamRunner {
       endpoint.inFlight++;
       try {
         const request = await buildRequest(operation, endpoint.url(operation), model, input);
-        if (endpoint.config.token) request.headers = { ...request.headers, Authorization: `Bearer ${endpoint.config.token}` };
+        if (endpoint.config.token)
+          request.headers = { ...request.headers, Authorization: `Bearer ${endpoint.config.token}` };
         const response = await callUpstream(request, {
           deadlineMs: endpoint.config.timeoutMs,
           retries: endpoint.config.retries,
@@ -93,7 +94,11 @@ export class UpstreamPool implements UpstreamRunner {
         const ran: Plan =
           endpoint === planned
             ? plan
-            : { ...plan, target: endpoint.name, reason: `${plan.reason}; failed over to ${endpoint.name} after ${failures.join('; ')}` };
+            : {
+                ...plan,
+                target: endpoint.name,
+                reason: `${plan.reason}; failed over to ${endpoint.name} after ${failures.join('; ')}`,
+              };
         return { output, plan: ran, seconds: response.seconds };
       } catch (error) {
         if (error instanceof UpstreamError) {
@@ -118,7 +123,9 @@ export class UpstreamPool implements UpstreamRunner {
     const what = `${model.id} ${operation} ${plan.width}x${plan.height}x${plan.batch}`;
     throw new GatewayError(
       'UPSTREAM_FAILED',
-      failures.length > 0 ? `every upstream failed for ${what}: ${failures.join('; ')}` : `no healthy upstream takes ${what}`,
+      failures.length > 0
+        ? `every upstream failed for ${what}: ${failures.join('; ')}`
+        : `no healthy upstream takes ${what}`,
       { model: model.id, operation, failures },
     );
   }

@@ -75,7 +75,8 @@ function topEigenvectors(matrix, c, k) {
  */
 function percentiles(values) {
   const sorted = Float32Array.from(values).sort();
-  const at = (/** @type {number} */ q) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))];
+  const at = (/** @type {number} */ q) =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))];
   const lo = at(0.01);
   const hi = at(0.99);
   return hi > lo ? [lo, hi] : [lo - 1e-6, lo + 1e-6];

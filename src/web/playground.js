@@ -8,8 +8,15 @@
  * The GraphQL documents come from /web/operations.js: the ones graphql-codegen generated from
  * src/client/operations.ts for the typed client.
  */
-import { CancelJobDocument, JobProgressDocument, ModelsDocument, SubmitDecodeDocument, SubmitEncodeDocument } from './operations.js';
+
 import { decodeLatent, latentToRgba } from './latent-preview.js';
+import {
+  CancelJobDocument,
+  JobProgressDocument,
+  ModelsDocument,
+  SubmitDecodeDocument,
+  SubmitEncodeDocument,
+} from './operations.js';
 
 const ENDPOINT = '/graphql';
 
@@ -96,8 +103,7 @@ async function* subscribe(query, variables, signal) {
     const { value, done } = await reader.read();
     if (done) throw new GatewayError('NETWORK', 'the progress stream ended early');
     buffer += value;
-    let end;
-    while ((end = /\r?\n\r?\n/.exec(buffer))) {
+    for (let end = /\r?\n\r?\n/.exec(buffer); end; end = /\r?\n\r?\n/.exec(buffer)) {
       const block = buffer.slice(0, end.index);
       buffer = buffer.slice(end.index + end[0].length);
       let event = 'message';
@@ -212,14 +218,29 @@ async function follow(step, jobId) {
       logEvent(event);
       switch (event.__typename) {
         case 'JobQueuedEvent':
-          setProgress(step, 0, 1, event.position === null ? 'queued' : `waiting for device memory (#${event.position})`);
+          setProgress(
+            step,
+            0,
+            1,
+            event.position === null ? 'queued' : `waiting for device memory (#${event.position})`,
+          );
           break;
         case 'JobRoutedEvent':
-          setProgress(step, 0, 1, `routed ${event.route.route}${event.route.tile ? ` (${event.route.tile} px tiles)` : ''} on ${event.route.target}`);
+          setProgress(
+            step,
+            0,
+            1,
+            `routed ${event.route.route}${event.route.tile ? ` (${event.route.tile} px tiles)` : ''} on ${event.route.target}`,
+          );
           break;
         case 'JobRunningEvent':
           progress = event;
-          setProgress(step, event.done, event.total, `running ${event.done}/${event.total}${event.total > 1 ? ' tiles' : ''}`);
+          setProgress(
+            step,
+            event.done,
+            event.total,
+            `running ${event.done}/${event.total}${event.total > 1 ? ' tiles' : ''}`,
+          );
           break;
         default:
           terminal = event;
@@ -277,14 +298,21 @@ async function encodeAndDecode() {
   latent = null;
   try {
     setState('encoding');
-    const submitted = await request(SubmitEncodeDocument, { input: { model: model.id, image: null, dtype: $('dtype').value, delivery: 'URL' } }, file);
+    const submitted = await request(
+      SubmitEncodeDocument,
+      { input: { model: model.id, image: null, dtype: $('dtype').value, delivery: 'URL' } },
+      file,
+    );
     const encoded = (await follow('encode', submitted.submitEncode.id)).result;
     const path = localPath(encoded.latent.url);
     const response = await fetch(path);
-    if (!response.ok) throw new GatewayError(`HTTP ${response.status}`, `fetching the latent ${path} failed: ${await response.text()}`);
+    if (!response.ok)
+      throw new GatewayError(`HTTP ${response.status}`, `fetching the latent ${path} failed: ${await response.text()}`);
     const shape = JSON.parse(response.headers.get('shape') ?? '[]');
     const dtype = response.headers.get('dtype') ?? 'float32';
-    const meta = `[${shape.join(', ')}] ${dtype}, ${formatBytes(encoded.latent.byteLength)}` + (encoded.resized ? `, image resized to ${encoded.width}x${encoded.height}` : '');
+    const meta =
+      `[${shape.join(', ')}] ${dtype}, ${formatBytes(encoded.latent.byteLength)}` +
+      (encoded.resized ? `, image resized to ${encoded.width}x${encoded.height}` : '');
     latent = { values: decodeLatent(await response.arrayBuffer(), dtype), shape, meta };
     drawLatent();
     const download = $('download');
@@ -293,14 +321,18 @@ async function encodeAndDecode() {
     download.hidden = false;
 
     if (!model.operations.includes('DECODE')) {
-      showNotice(`Model "${model.id}" has no decoder (it supports ${model.operations.join(', ').toLowerCase()}), so there is no decoded image.`);
+      showNotice(
+        `Model "${model.id}" has no decoder (it supports ${model.operations.join(', ').toLowerCase()}), so there is no decoded image.`,
+      );
       setProgress('decode', 0, 1, 'not available for this model');
       setState('done');
       return;
     }
     setState('decoding');
     setProgress('decode', 0, 1, 'submitting');
-    const decodeJob = await request(SubmitDecodeDocument, { input: { model: model.id, latentUrl: encoded.latent.url, format: 'PNG', delivery: 'URL' } });
+    const decodeJob = await request(SubmitDecodeDocument, {
+      input: { model: model.id, latentUrl: encoded.latent.url, format: 'PNG', delivery: 'URL' },
+    });
     const decoded = (await follow('decode', decodeJob.submitDecode.id)).result;
     const image = decoded.images[0];
     const img = $('decoded');
@@ -310,7 +342,8 @@ async function encodeAndDecode() {
       img.src = localPath(image.url);
     });
     img.hidden = false;
-    $('decoded-meta').textContent = `${image.width}x${image.height} ${image.format}, ${formatBytes(image.byteLength)} · decode ${decoded.seconds.toFixed(2)} s`;
+    $('decoded-meta').textContent =
+      `${image.width}x${image.height} ${image.format}, ${formatBytes(image.byteLength)} · decode ${decoded.seconds.toFixed(2)} s`;
     if (mine === run) setState('done');
   } catch (error) {
     if (mine !== run) return;
@@ -333,7 +366,9 @@ function describeModel() {
 
 async function loadModels() {
   try {
-    models = (await request(ModelsDocument, {})).models.filter((/** @type {any} */ m) => m.operations.includes('ENCODE'));
+    models = (await request(ModelsDocument, {})).models.filter((/** @type {any} */ m) =>
+      m.operations.includes('ENCODE'),
+    );
     const select = $('model');
     select.replaceChildren(
       ...models.map((m) => {
@@ -343,7 +378,8 @@ async function loadModels() {
         return option;
       }),
     );
-    if (models.length === 0) throw new GatewayError('NO_MODELS', 'the gateway has no model that can encode (see MODELS_DIR)');
+    if (models.length === 0)
+      throw new GatewayError('NO_MODELS', 'the gateway has no model that can encode (see MODELS_DIR)');
     const preferred = models.find((m) => m.operations.includes('DECODE'));
     if (preferred) select.value = preferred.id;
     describeModel();
@@ -360,7 +396,9 @@ $('image').addEventListener('change', () => {
   const file = $('image').files?.[0];
   const img = $('original');
   if (!file) return;
-  img.onload = () => ($('original-meta').textContent = `${file.name}: ${img.naturalWidth}x${img.naturalHeight}, ${formatBytes(file.size)}`);
+  img.onload = () =>
+    ($('original-meta').textContent =
+      `${file.name}: ${img.naturalWidth}x${img.naturalHeight}, ${formatBytes(file.size)}`);
   img.src = URL.createObjectURL(file);
   img.hidden = false;
   setState(document.body.dataset.state === 'loading' ? 'loading' : 'ready');

@@ -4,8 +4,8 @@
  * graphql-codegen generated them, so the page sends exactly the operations the typed client does.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import * as generated from '../client/generated/graphql.js';
 
 const WEB_DIR = import.meta.dirname;

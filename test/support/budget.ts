@@ -6,10 +6,16 @@
  */
 import { ModelRegistry } from '../../src/models/registry.ts';
 import { ProfileSource } from '../../src/routing/profile-source.ts';
-import { planRoute, type Plan } from '../../src/routing/router.ts';
+import { type Plan, planRoute } from '../../src/routing/router.ts';
 import { RunStats } from '../../src/routing/run-stats.ts';
 
-export async function tiledBudget(modelsDir: string, model: string, width: number, height: number, minTile: number): Promise<{ deviceMemory: string; plan: Plan }> {
+export async function tiledBudget(
+  modelsDir: string,
+  model: string,
+  width: number,
+  height: number,
+  minTile: number,
+): Promise<{ deviceMemory: string; plan: Plan }> {
   const registry = await ModelRegistry.load(modelsDir);
   const found = registry.find(model);
   if (!found) throw new Error(`model ${model} is not in ${modelsDir}`);
@@ -18,7 +24,13 @@ export async function tiledBudget(modelsDir: string, model: string, width: numbe
   for (let mib = 64; mib <= 16384; mib += 16) {
     const budget = mib * 2 ** 20;
     const device = { name: 'test', budgetBytes: budget, freeBytes: budget, waitSeconds: () => 0 };
-    const plan = planRoute(model, profiles, { operation: 'encode', width, height, batch: 1, dtype: 'float32' }, device, new RunStats());
+    const plan = planRoute(
+      model,
+      profiles,
+      { operation: 'encode', width, height, batch: 1, dtype: 'float32' },
+      device,
+      new RunStats(),
+    );
     if (plan.route === 'TILED' && plan.tiles && plan.tiles.tile >= minTile) return { deviceMemory: `${mib}MiB`, plan };
   }
   throw new Error(`no budget up to 16 GiB runs a ${width}x${height} ${model} encode tiled with ${minTile} px tiles`);

@@ -1,5 +1,5 @@
 /** Starts the real gateway as a child process on a free port and talks to it over HTTP. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { PROJECT_DIR } from './paths.js';
@@ -76,7 +76,14 @@ export async function startGateway(env: Record<string, string>): Promise<Running
 }
 
 /** A GraphQL multipart request (the spec graphql-yoga implements) with one file at `variables.<name>`. */
-export async function graphqlUpload(url: string, query: string, variables: Record<string, unknown>, path: string, file: Uint8Array, filename: string) {
+export async function graphqlUpload(
+  url: string,
+  query: string,
+  variables: Record<string, unknown>,
+  path: string,
+  file: Uint8Array,
+  filename: string,
+) {
   const form = new FormData();
   form.set('operations', JSON.stringify({ query, variables }));
   form.set('map', JSON.stringify({ 0: [path] }));

@@ -17,9 +17,9 @@ import { LocalExecutor } from '../../src/gpu/local-executor.ts';
 import { chooseProvider, OnnxRuntime } from '../../src/gpu/onnx-runtime.ts';
 import { toPlanarFloat } from '../../src/imaging/images.ts';
 import { ModelRegistry } from '../../src/models/registry.ts';
+import { bootRuntime } from '../../src/routing/calibrate.ts';
 import { Router } from '../../src/routing/index.ts';
 import { CapacityLedger } from '../../src/routing/ledger.ts';
-import { bootRuntime } from '../../src/routing/calibrate.ts';
 import { processRssProbe } from '../../src/routing/peak-memory.ts';
 import { ProfileSource } from '../../src/routing/profile-source.ts';
 import { LocalRunner } from '../../src/routing/router.ts';
@@ -29,16 +29,26 @@ import { IMAGES_DIR, MODELS_DIR } from './paths.ts';
 const [modelId, sizeText, budgetText] = process.argv.slice(2);
 const size = Number(sizeText);
 const budget = parseBytes(budgetText);
-if (!modelId || !Number.isInteger(size) || budget === null) throw new Error('usage: tiled-memory-child.ts MODEL SIZE BUDGET');
+if (!modelId || !Number.isInteger(size) || budget === null)
+  throw new Error('usage: tiled-memory-child.ts MODEL SIZE BUDGET');
 
 const model = (await ModelRegistry.load(MODELS_DIR)).find(modelId);
 if (!model) throw new Error(`no model ${modelId} in ${MODELS_DIR}`);
-const { data: rgb, info } = await sharp(join(IMAGES_DIR, 'astronaut-1024.png')).removeAlpha().resize(size, size, { kernel: 'lanczos3' }).raw().toBuffer({ resolveWithObject: true });
+const { data: rgb, info } = await sharp(join(IMAGES_DIR, 'astronaut-1024.png'))
+  .removeAlpha()
+  .resize(size, size, { kernel: 'lanczos3' })
+  .raw()
+  .toBuffer({ resolveWithObject: true });
 sharp.cache(false);
 
 // Resident memory is what is measured, so the run must be on the CPU.
 const runtime = new OnnxRuntime(await chooseProvider('cpu'), 0);
-const ledger = new CapacityLedger({ budgetBytes: budget, headroomBytes: 256 * 2 ** 20, maxQueueLength: 4, name: 'local:cpu' });
+const ledger = new CapacityLedger({
+  budgetBytes: budget,
+  headroomBytes: 256 * 2 ** 20,
+  maxQueueLength: 4,
+  name: 'local:cpu',
+});
 const router = new Router(new ProfileSource(null), new LocalRunner(new LocalExecutor(runtime), ledger, new RunStats()));
 const plan = router.plan(model, 'encode', size, size, 1);
 // The runtime's worker thread and onnxruntime itself belong to the process, not to the run.
@@ -47,7 +57,13 @@ await bootRuntime(runtime);
 const probe = processRssProbe();
 const baselineBytes = probe.start();
 let steps = 0;
-const input = { data: toPlanarFloat({ pixels: new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.byteLength), width: info.width, height: info.height }, model.family.inputRange), dims: [1, 3, size, size] as [number, number, number, number] };
+const input = {
+  data: toPlanarFloat(
+    { pixels: new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.byteLength), width: info.width, height: info.height },
+    model.family.inputRange,
+  ),
+  dims: [1, 3, size, size] as [number, number, number, number],
+};
 const { output, seconds } = await router.run(model, plan, input, { onProgress: (done) => (steps = done) });
 const peakBytes = probe.peakSinceStart();
 
@@ -59,5 +75,18 @@ for (const v of output.data) {
   if (v < min) min = v;
   if (v > max) max = v;
 }
-console.log(JSON.stringify({ plan, baselineBytes, peakBytes, exact: probe.exact, seconds, steps, dims: output.dims, min, max, finite }));
+console.log(
+  JSON.stringify({
+    plan,
+    baselineBytes,
+    peakBytes,
+    exact: probe.exact,
+    seconds,
+    steps,
+    dims: output.dims,
+    min,
+    max,
+    finite,
+  }),
+);
 await runtime.close();

@@ -8,7 +8,14 @@ import type { StoredTensor } from '../../tensors/safetensors.js';
 
 export type TaeLayer =
   | { kind: 'conv'; index: number; inChannels: number; outChannels: number; stride: 1 | 2; hasBias: boolean }
-  | { kind: 'block'; index: number; inChannels: number; outChannels: number; hasSkip: boolean; hasGlobalBranch: boolean }
+  | {
+      kind: 'block';
+      index: number;
+      inChannels: number;
+      outChannels: number;
+      hasSkip: boolean;
+      hasGlobalBranch: boolean;
+    }
   | { kind: 'relu'; index: number }
   | { kind: 'upsample'; index: number }
   | { kind: 'clamp'; index: number };
@@ -27,7 +34,10 @@ export interface TaeArchitecture {
 export class ArchitectureError extends Error {}
 
 /** Normalises diffusers `AutoencoderTiny` names to sequential names for one part; returns null when absent. */
-export function sequentialTensors(all: Map<string, StoredTensor>, part: 'encoder' | 'decoder'): Map<string, StoredTensor> | null {
+export function sequentialTensors(
+  all: Map<string, StoredTensor>,
+  part: 'encoder' | 'decoder',
+): Map<string, StoredTensor> | null {
   const prefix = `${part}.layers.`;
   const diffusers = [...all.keys()].some((k) => k.startsWith(prefix));
   if (!diffusers) return [...all.keys()].some((k) => /^\d+\./.test(k)) ? all : null;
@@ -63,12 +73,20 @@ export function inferArchitecture(tensors: Map<string, StoredTensor>, part: 'enc
     }
     const weight = params.get('weight');
     if (weight) {
-      layers.push({ kind: 'conv', index, inChannels: weight.shape[1], outChannels: weight.shape[0], stride: 1, hasBias: params.has('bias') });
+      layers.push({
+        kind: 'conv',
+        index,
+        inChannels: weight.shape[1],
+        outChannels: weight.shape[0],
+        stride: 1,
+        hasBias: params.has('bias'),
+      });
       continue;
     }
     const first = params.get('conv.0.weight');
     const lastConv = params.get('conv.4.weight');
-    if (!first || !lastConv) throw new ArchitectureError(`layer ${index} has neither a convolution nor a residual block's tensors`);
+    if (!first || !lastConv)
+      throw new ArchitectureError(`layer ${index} has neither a convolution nor a residual block's tensors`);
     layers.push({
       kind: 'block',
       index,
@@ -98,6 +116,15 @@ export function inferArchitecture(tensors: Map<string, StoredTensor>, part: 'enc
   }
   const convs = layers.filter((l): l is Extract<TaeLayer, { kind: 'conv' }> => l.kind === 'conv');
   const scaleFactor =
-    part === 'encoder' ? 2 ** convs.filter((c) => c.stride === 2).length : 2 ** layers.filter((l) => l.kind === 'upsample').length;
-  return { part, layers, inChannels: convs[0].inChannels, outChannels: convs[convs.length - 1].outChannels, scaleFactor, tensors };
+    part === 'encoder'
+      ? 2 ** convs.filter((c) => c.stride === 2).length
+      : 2 ** layers.filter((l) => l.kind === 'upsample').length;
+  return {
+    part,
+    layers,
+    inChannels: convs[0].inChannels,
+    outChannels: convs[convs.length - 1].outChannels,
+    scaleFactor,
+    tensors,
+  };
 }

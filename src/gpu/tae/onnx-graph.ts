@@ -4,8 +4,9 @@
  * whole-map statistics (see src/gpu/latent-stage.ts): the branch's statistics over one tile, and
  * the block with its GroupNorm folded into a per-channel scale and shift given as inputs.
  */
-import { GraphBuilder } from '../onnx-builder.js';
+
 import { tensorToFloat32 } from '../../tensors/safetensors.js';
+import { GraphBuilder } from '../onnx-builder.js';
 import type { TaeArchitecture, TaeLayer } from './architecture.js';
 
 export const GRAPH_INPUT = 'x';
@@ -33,7 +34,12 @@ export function channelsBefore(arch: TaeArchitecture, position: number): number 
  * GroupNorm of that layer (a block with a global branch, inside the range) and its affine become
  * `(h - center) * scale + beta` with `center` and `scale` extra inputs: statistics computed elsewhere.
  */
-export function buildTaeGraph(arch: TaeArchitecture, from = 0, to = arch.layers.length, foldNormOf?: number): Uint8Array {
+export function buildTaeGraph(
+  arch: TaeArchitecture,
+  from = 0,
+  to = arch.layers.length,
+  foldNormOf?: number,
+): Uint8Array {
   const g = new GraphBuilder();
   const weight = weights(g, arch);
   const conv = convEmitter(g, weight);
@@ -45,7 +51,11 @@ export function buildTaeGraph(arch: TaeArchitecture, from = 0, to = arch.layers.
   if (foldNormOf === undefined) return g.build(input, output, `${arch.part}_${from}_${to}`);
   const hidden = branchChannels(arch, foldNormOf);
   const perChannel = (name: string) => ({ name, channels: hidden, spatial: [1, 1] as [number, number] });
-  return g.build([input, perChannel(CENTER_INPUT), perChannel(SCALE_INPUT)], output, `${arch.part}_${from}_${to}_folded`);
+  return g.build(
+    [input, perChannel(CENTER_INPUT), perChannel(SCALE_INPUT)],
+    output,
+    `${arch.part}_${from}_${to}_folded`,
+  );
 }
 
 /**
@@ -62,7 +72,17 @@ export function buildBranchStatisticsGraph(arch: TaeArchitecture, index: number)
   g.node('ReduceSumSquare', [g.node('Sub', [hidden, mean])], { axes: [2, 3], keepdims: 1 }, M2_OUTPUT);
   const channels = branchChannels(arch, index);
   const perChannel = (name: string) => ({ name, channels, spatial: [1, 1] as [number, number] });
-  return g.build({ name: GRAPH_INPUT, channels: channelsBefore(arch, arch.layers.findIndex((l) => l.index === index)) }, [perChannel(MEAN_OUTPUT), perChannel(M2_OUTPUT)], `${arch.part}_${index}_statistics`);
+  return g.build(
+    {
+      name: GRAPH_INPUT,
+      channels: channelsBefore(
+        arch,
+        arch.layers.findIndex((l) => l.index === index),
+      ),
+    },
+    [perChannel(MEAN_OUTPUT), perChannel(M2_OUTPUT)],
+    `${arch.part}_${index}_statistics`,
+  );
 }
 
 /** Hidden channels of block `index`'s global branch (its GroupNorm's width; 256 in taef2). */
@@ -76,7 +96,8 @@ export function branchChannels(arch: TaeArchitecture, index: number): number {
 export function haloOf(arch: TaeArchitecture, from: number, to: number): number {
   let halo = 0;
   for (const layer of arch.layers.slice(from, to)) {
-    if (layer.kind === 'upsample' || (layer.kind === 'conv' && layer.stride !== 1)) throw new Error(`layer ${layer.index} changes resolution; the halo is defined at one resolution`);
+    if (layer.kind === 'upsample' || (layer.kind === 'conv' && layer.stride !== 1))
+      throw new Error(`layer ${layer.index} changes resolution; the halo is defined at one resolution`);
     if (layer.kind === 'conv') halo += 1;
     if (layer.kind === 'block') halo += 3;
   }
@@ -93,16 +114,27 @@ function weights(g: GraphBuilder, arch: TaeArchitecture) {
 
 function convEmitter(g: GraphBuilder, weight: (name: string, dims?: number[]) => string): ConvEmitter {
   return (x, prefix, kernel, stride, hasBias) =>
-    g.node('Conv', hasBias ? [x, weight(`${prefix}.weight`), weight(`${prefix}.bias`)] : [x, weight(`${prefix}.weight`)], {
-      kernel_shape: [kernel, kernel],
-      pads: kernel === 3 ? [1, 1, 1, 1] : [0, 0, 0, 0],
-      strides: [stride, stride],
-    });
+    g.node(
+      'Conv',
+      hasBias ? [x, weight(`${prefix}.weight`), weight(`${prefix}.bias`)] : [x, weight(`${prefix}.weight`)],
+      {
+        kernel_shape: [kernel, kernel],
+        pads: kernel === 3 ? [1, 1, 1, 1] : [0, 0, 0, 0],
+        strides: [stride, stride],
+      },
+    );
 }
 
 type ConvEmitter = (x: string, prefix: string, kernel: 1 | 3, stride: 1 | 2, hasBias: boolean) => string;
 
-function emitLayer(g: GraphBuilder, layer: TaeLayer, x: string, conv: ConvEmitter, weight: (name: string, dims?: number[]) => string, foldNorm = false): string {
+function emitLayer(
+  g: GraphBuilder,
+  layer: TaeLayer,
+  x: string,
+  conv: ConvEmitter,
+  weight: (name: string, dims?: number[]) => string,
+  foldNorm = false,
+): string {
   switch (layer.kind) {
     case 'conv':
       return conv(x, String(layer.index), 3, layer.stride, layer.hasBias);
@@ -115,12 +147,17 @@ function emitLayer(g: GraphBuilder, layer: TaeLayer, x: string, conv: ConvEmitte
     case 'upsample': {
       const roi = g.constant(g.name('roi'), [0], new Float32Array(0));
       const scales = g.constant(g.name('scales'), [4], new Float32Array([1, 1, 2, 2]));
-      return g.node('Resize', [x, roi, scales], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
+      return g.node('Resize', [x, roi, scales], {
+        mode: 'nearest',
+        coordinate_transformation_mode: 'asymmetric',
+        nearest_mode: 'floor',
+      });
     }
     case 'block': {
       const p = String(layer.index);
       let input = x;
-      if (layer.hasGlobalBranch) input = g.node('Add', [x, foldNorm ? foldedBranch(g, x, p, weight) : globalBranch(g, x, p, weight)]);
+      if (layer.hasGlobalBranch)
+        input = g.node('Add', [x, foldNorm ? foldedBranch(g, x, p, weight) : globalBranch(g, x, p, weight)]);
       let y = conv(input, `${p}.conv.0`, 3, 1, true);
       y = conv(g.node('Relu', [y]), `${p}.conv.2`, 3, 1, true);
       y = conv(g.node('Relu', [y]), `${p}.conv.4`, 3, 1, true);
@@ -134,7 +171,12 @@ function emitLayer(g: GraphBuilder, layer: TaeLayer, x: string, conv: ConvEmitte
  * `W2 · relu(GroupNorm(W1 · x))`. GroupNormalization is opset 18; here it is the classic
  * Reshape → InstanceNormalization → Reshape, then the per-channel affine.
  */
-function globalBranch(g: GraphBuilder, x: string, p: string, weight: (name: string, dims?: number[]) => string): string {
+function globalBranch(
+  g: GraphBuilder,
+  x: string,
+  p: string,
+  weight: (name: string, dims?: number[]) => string,
+): string {
   const w1 = weight(`${p}.pool.0.weight`);
   const hidden = g.node('Conv', [x, w1], { kernel_shape: [1, 1] });
   const gamma = weight(`${p}.pool.1.weight`);
@@ -142,7 +184,9 @@ function globalBranch(g: GraphBuilder, x: string, p: string, weight: (name: stri
   const grouped = g.node('Reshape', [hidden, g.int64Constant(g.name('groups'), [0, GROUP_NORM_GROUPS, -1])]);
   const ones = g.constant(g.name('ones'), [GROUP_NORM_GROUPS], new Float32Array(GROUP_NORM_GROUPS).fill(1));
   const zeros = g.constant(g.name('zeros'), [GROUP_NORM_GROUPS], new Float32Array(GROUP_NORM_GROUPS));
-  const normalised = g.node('InstanceNormalization', [grouped, ones, zeros], { epsilon: { float: GROUP_NORM_EPSILON } });
+  const normalised = g.node('InstanceNormalization', [grouped, ones, zeros], {
+    epsilon: { float: GROUP_NORM_EPSILON },
+  });
   const restored = g.node('Reshape', [normalised, g.node('Shape', [hidden])]);
   const unsqueezeAxes = g.int64Constant(g.name('axes'), [1, 2]);
   const affine = g.node('Add', [
@@ -156,7 +200,12 @@ function globalBranch(g: GraphBuilder, x: string, p: string, weight: (name: stri
  * `W2 · relu((W1 · x - center) * scale + beta)`: the branch with its GroupNorm's statistics as
  * inputs. Centring before scaling keeps float32 exact where a group's mean is large next to its spread.
  */
-function foldedBranch(g: GraphBuilder, x: string, p: string, weight: (name: string, dims?: number[]) => string): string {
+function foldedBranch(
+  g: GraphBuilder,
+  x: string,
+  p: string,
+  weight: (name: string, dims?: number[]) => string,
+): string {
   const hidden = g.node('Conv', [x, weight(`${p}.pool.0.weight`)], { kernel_shape: [1, 1] });
   const beta = g.node('Unsqueeze', [weight(`${p}.pool.1.bias`), g.int64Constant(g.name('axes'), [1, 2])]);
   const affine = g.node('Add', [g.node('Mul', [g.node('Sub', [hidden, CENTER_INPUT]), SCALE_INPUT]), beta]);

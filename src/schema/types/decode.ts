@@ -21,7 +21,11 @@ export const DecodedImageType = builder.objectRef<DecodeResult['images'][number]
 export const DecodeResultType = builder.objectRef<DecodeResult>('DecodeResult').implement({
   fields: (t) => ({
     model: t.exposeString('model'),
-    images: t.field({ type: [DecodedImageType], description: 'One image per latent in the batch.', resolve: (r) => r.images }),
+    images: t.field({
+      type: [DecodedImageType],
+      description: 'One image per latent in the batch.',
+      resolve: (r) => r.images,
+    }),
     scalingFactor: t.exposeFloat('scalingFactor'),
     shiftFactor: t.exposeFloat('shiftFactor'),
     route: t.field({ type: PlanType, resolve: (r) => r.plan }),

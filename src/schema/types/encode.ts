@@ -10,7 +10,10 @@ export const LatentType = builder.objectRef<EncodeResult['latent']>('Latent').im
     shape: t.exposeIntList('shape'),
     dtype: t.field({ type: LatentDTypeEnum, resolve: (l) => l.dtype }),
     data: t.exposeString('data', { nullable: true, description: 'Base64 of the raw bytes (BASE64 delivery).' }),
-    url: t.exposeString('url', { nullable: true, description: 'GET returns the raw bytes with shape and dtype headers (URL delivery).' }),
+    url: t.exposeString('url', {
+      nullable: true,
+      description: 'GET returns the raw bytes with shape and dtype headers (URL delivery).',
+    }),
     expiresAt: t.field({ type: 'DateTime', nullable: true, resolve: (l) => l.expiresAt }),
     sha256: t.exposeString('sha256', { description: 'Of the raw bytes.' }),
     byteLength: t.exposeInt('byteLength'),
@@ -25,17 +28,27 @@ export const EncodeResultType = builder.objectRef<EncodeResult>('EncodeResult').
     height: t.exposeInt('height'),
     originalWidth: t.exposeInt('originalWidth'),
     originalHeight: t.exposeInt('originalHeight'),
-    resized: t.exposeBoolean('resized', { description: 'True when the image was resized down to a multiple of the downscale factor.' }),
+    resized: t.exposeBoolean('resized', {
+      description: 'True when the image was resized down to a multiple of the downscale factor.',
+    }),
     scalingFactor: t.exposeFloat('scalingFactor'),
     shiftFactor: t.exposeFloat('shiftFactor'),
-    route: t.field({ type: PlanType, description: 'The route taken and the estimate it was planned with.', resolve: (r) => r.plan }),
+    route: t.field({
+      type: PlanType,
+      description: 'The route taken and the estimate it was planned with.',
+      resolve: (r) => r.plan,
+    }),
     seconds: t.exposeFloat('seconds', { description: 'Run time on the device, without queueing.' }),
   }),
 });
 
 export const EncodeInput = builder.inputType('EncodeInput', {
   fields: (t) => ({
-    image: t.field({ type: 'File', required: false, description: 'The image as a multipart upload (PNG, JPEG or WebP).' }),
+    image: t.field({
+      type: 'File',
+      required: false,
+      description: 'The image as a multipart upload (PNG, JPEG or WebP).',
+    }),
     imageBase64: t.string({ required: false, description: 'Or the image bytes as base64.' }),
     model: t.string({ required: true }),
     scalingFactor: t.float({ required: false, description: "Defaults to the model's." }),

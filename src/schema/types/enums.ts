@@ -1,6 +1,8 @@
 import { builder } from '../builder.js';
 
-export const OperationEnum = builder.enumType('Operation', { values: { ENCODE: { value: 'encode' }, DECODE: { value: 'decode' } } as const });
+export const OperationEnum = builder.enumType('Operation', {
+  values: { ENCODE: { value: 'encode' }, DECODE: { value: 'decode' } } as const,
+});
 
 export const LatentDTypeEnum = builder.enumType('LatentDType', {
   values: { FLOAT32: { value: 'float32' }, FLOAT16: { value: 'float16' }, BFLOAT16: { value: 'bfloat16' } } as const,
@@ -16,6 +18,7 @@ export const ImageFormatEnum = builder.enumType('ImageFormat', {
 });
 
 export const RouteEnum = builder.enumType('Route', {
-  description: 'Where a request runs: whole on a local device, tiled on a local device, on an upstream endpoint, or nowhere.',
+  description:
+    'Where a request runs: whole on a local device, tiled on a local device, on an upstream endpoint, or nowhere.',
   values: ['LOCAL', 'TILED', 'UPSTREAM', 'REJECT'] as const,
 });

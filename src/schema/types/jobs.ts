@@ -3,9 +3,15 @@
  * cancels it, and the `jobProgress(id)` subscription streams its events (SSE or graphql-ws).
  */
 import { ERROR_STATUS, type ErrorCode } from '../../errors.js';
-import type { Job } from '../../jobs/job.js';
 import type { JobError, JobEvent, JobEventOf, JobEventType, JobResult } from '../../jobs/events.js';
-import { cancelJobResolver, jobProgressSubscribe, jobResolver, submitDecodeResolver, submitEncodeResolver } from '../../resolvers/jobs.js';
+import type { Job } from '../../jobs/job.js';
+import {
+  cancelJobResolver,
+  jobProgressSubscribe,
+  jobResolver,
+  submitDecodeResolver,
+  submitEncodeResolver,
+} from '../../resolvers/jobs.js';
 import { builder } from '../builder.js';
 import { DecodeInput, DecodeResultType } from './decode.js';
 import { EncodeInput, EncodeResultType } from './encode.js';
@@ -13,7 +19,8 @@ import { OperationEnum } from './enums.js';
 import { PlanType } from './plan.js';
 
 export const JobStatusEnum = builder.enumType('JobStatus', {
-  description: 'QUEUED until the run starts (reading the input, routing, waiting for device memory), RUNNING, then one of DONE, FAILED or CANCELLED.',
+  description:
+    'QUEUED until the run starts (reading the input, routing, waiting for device memory), RUNNING, then one of DONE, FAILED or CANCELLED.',
   values: ['QUEUED', 'RUNNING', 'DONE', 'FAILED', 'CANCELLED'] as const,
 });
 
@@ -31,18 +38,24 @@ export const JobErrorType = builder.objectRef<JobError>('JobError').implement({
   fields: (t) => ({
     code: t.field({ type: ErrorCodeEnum, resolve: (e) => e.code }),
     message: t.exposeString('message'),
-    retryAfterSeconds: t.float({ nullable: true, description: 'For BUSY: when a retry is likely to be admitted.', resolve: (e) => e.retryAfterSeconds }),
+    retryAfterSeconds: t.float({
+      nullable: true,
+      description: 'For BUSY: when a retry is likely to be admitted.',
+      resolve: (e) => e.retryAfterSeconds,
+    }),
   }),
 });
 
 export const JobResultUnion = builder.unionType('JobResult', {
-  description: 'What a finished job produced: an EncodeResult or a DecodeResult, the same types `encode` and `decode` return.',
+  description:
+    'What a finished job produced: an EncodeResult or a DecodeResult, the same types `encode` and `decode` return.',
   types: [EncodeResultType, DecodeResultType],
   resolveType: (result: JobResult) => ('latent' in result ? EncodeResultType : DecodeResultType),
 });
 
 const JobProgressType = builder.objectRef<{ done: number; total: number }>('JobProgress').implement({
-  description: 'Steps of the run: tiles (plus the latent-resolution stage: its tiles, or one step where it runs on the whole map), or 1 for a whole run.',
+  description:
+    'Steps of the run: tiles (plus the latent-resolution stage: its tiles, or one step where it runs on the whole map), or 1 for a whole run.',
   fields: (t) => ({
     done: t.exposeInt('done'),
     total: t.exposeInt('total'),
@@ -60,19 +73,24 @@ const EVENT_TYPE_NAMES: Record<JobEventType, string> = {
 
 export const JobEventInterface = builder.interfaceRef<JobEvent>('JobEvent').implement({
   description:
-    'One step of a job. A job\'s events are numbered from 1 in order (`seq`); the first is QUEUED and the last is exactly one of DONE, FAILED or CANCELLED.',
+    "One step of a job. A job's events are numbered from 1 in order (`seq`); the first is QUEUED and the last is exactly one of DONE, FAILED or CANCELLED.",
   resolveType: (event) => EVENT_TYPE_NAMES[event.type],
   fields: (t) => ({
     jobId: t.exposeID('jobId'),
-    seq: t.exposeInt('seq', { description: 'Position in the job\'s event log, from 1.' }),
+    seq: t.exposeInt('seq', { description: "Position in the job's event log, from 1." }),
     type: t.field({ type: JobEventTypeEnum, resolve: (e) => e.type }),
-    status: t.field({ type: JobStatusEnum, description: 'The job\'s status once this event happened.', resolve: (e) => e.status }),
+    status: t.field({
+      type: JobStatusEnum,
+      description: "The job's status once this event happened.",
+      resolve: (e) => e.status,
+    }),
     at: t.field({ type: 'DateTime', resolve: (e) => e.at }),
   }),
 });
 
 builder.objectRef<JobEventOf<'QUEUED'>>('JobQueuedEvent').implement({
-  description: 'Submitted (position null: the input is being read and routed), or waiting for device memory at `position` (1 = next).',
+  description:
+    'Submitted (position null: the input is being read and routed), or waiting for device memory at `position` (1 = next).',
   interfaces: [JobEventInterface],
   fields: (t) => ({ position: t.exposeInt('position', { nullable: true }) }),
 });
@@ -112,17 +130,38 @@ export const JobType = builder.objectRef<Job>('Job').implement({
     operation: t.field({ type: OperationEnum, resolve: (j) => j.operation }),
     model: t.exposeString('model'),
     status: t.field({ type: JobStatusEnum, resolve: (j) => j.status }),
-    cancelRequested: t.boolean({ description: 'True once cancelJob was called; the CANCELLED event follows when the run has stopped.', resolve: (j) => j.cancelRequested }),
-    queuePosition: t.int({ nullable: true, description: 'While waiting for device memory: 1 = next.', resolve: (j) => j.queuePosition }),
-    route: t.field({ type: PlanType, nullable: true, description: 'Set once the job has been routed.', resolve: (j) => j.plan }),
+    cancelRequested: t.boolean({
+      description: 'True once cancelJob was called; the CANCELLED event follows when the run has stopped.',
+      resolve: (j) => j.cancelRequested,
+    }),
+    queuePosition: t.int({
+      nullable: true,
+      description: 'While waiting for device memory: 1 = next.',
+      resolve: (j) => j.queuePosition,
+    }),
+    route: t.field({
+      type: PlanType,
+      nullable: true,
+      description: 'Set once the job has been routed.',
+      resolve: (j) => j.plan,
+    }),
     progress: t.field({ type: JobProgressType, nullable: true, resolve: (j) => j.progress }),
     result: t.field({ type: JobResultUnion, nullable: true, resolve: (j) => j.result }),
     error: t.field({ type: JobErrorType, nullable: true, resolve: (j) => j.error }),
     createdAt: t.field({ type: 'DateTime', resolve: (j) => j.createdAt }),
     startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (j) => j.startedAt }),
     finishedAt: t.field({ type: 'DateTime', nullable: true, resolve: (j) => j.finishedAt }),
-    expiresAt: t.field({ type: 'DateTime', nullable: true, description: 'When a finished job is removed.', resolve: (j) => j.expiresAt }),
-    events: t.field({ type: [JobEventInterface], description: 'The whole event log so far.', resolve: (j) => [...j.events] }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When a finished job is removed.',
+      resolve: (j) => j.expiresAt,
+    }),
+    events: t.field({
+      type: [JobEventInterface],
+      description: 'The whole event log so far.',
+      resolve: (j) => [...j.events],
+    }),
   }),
 });
 
@@ -156,7 +195,8 @@ builder.mutationField('submitDecode', (t) =>
 builder.mutationField('cancelJob', (t) =>
   t.field({
     type: JobType,
-    description: 'Cancels a job: a queued job leaves the queue, a running one stops at the next tile. A finished job is returned unchanged.',
+    description:
+      'Cancels a job: a queued job leaves the queue, a running one stops at the next tile. A finished job is returned unchanged.',
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, { id }, ctx) => cancelJobResolver(ctx, String(id)),
   }),

@@ -1,20 +1,40 @@
-import { servedOperationsOf, type ModelDefinition } from '../../models/model.js';
+import { type ModelDefinition, servedOperationsOf } from '../../models/model.js';
 import { builder } from '../builder.js';
 import { OperationEnum } from './enums.js';
 
-export const ModelType = builder.objectRef<ModelDefinition & { runsOn: string; upstreams: string[] }>('Model').implement({
-  description: 'A model this gateway can encode or decode with.',
-  fields: (t) => ({
-    id: t.exposeString('id'),
-    family: t.string({ description: 'sd15, sdxl, flux1 or tae.', resolve: (m) => m.family.id }),
-    format: t.exposeString('format', { description: 'How its weights are stored: tae-safetensors or onnx; upstream when it has none here and runs only on upstream endpoints.' }),
-    latentChannels: t.exposeInt('latentChannels'),
-    downscaleFactor: t.exposeInt('downscaleFactor'),
-    inputRange: t.string({ description: 'Pixel range the encoder takes: zero-one or minus-one-one.', resolve: (m) => m.family.inputRange }),
-    operations: t.field({ type: [OperationEnum], description: 'What the gateway serves: local networks and upstream endpoints together.', resolve: (m) => servedOperationsOf(m) }),
-    scalingFactor: t.float({ description: 'Default scaling, applied as (z - shift) * scale on encode.', resolve: (m) => m.family.scalingFactor }),
-    shiftFactor: t.float({ resolve: (m) => m.family.shiftFactor }),
-    runsOn: t.exposeString('runsOn', { description: 'Where it runs, e.g. local:cpu or local:cuda; for a model without local weights, its upstream endpoints.' }),
-    upstreams: t.exposeStringList('upstreams', { description: 'Upstream endpoints configured for it (route targets such as upstream:10.0.0.2:4000).' }),
-  }),
-});
+export const ModelType = builder
+  .objectRef<ModelDefinition & { runsOn: string; upstreams: string[] }>('Model')
+  .implement({
+    description: 'A model this gateway can encode or decode with.',
+    fields: (t) => ({
+      id: t.exposeString('id'),
+      family: t.string({ description: 'sd15, sdxl, flux1 or tae.', resolve: (m) => m.family.id }),
+      format: t.exposeString('format', {
+        description:
+          'How its weights are stored: tae-safetensors or onnx; upstream when it has none here and runs only on upstream endpoints.',
+      }),
+      latentChannels: t.exposeInt('latentChannels'),
+      downscaleFactor: t.exposeInt('downscaleFactor'),
+      inputRange: t.string({
+        description: 'Pixel range the encoder takes: zero-one or minus-one-one.',
+        resolve: (m) => m.family.inputRange,
+      }),
+      operations: t.field({
+        type: [OperationEnum],
+        description: 'What the gateway serves: local networks and upstream endpoints together.',
+        resolve: (m) => servedOperationsOf(m),
+      }),
+      scalingFactor: t.float({
+        description: 'Default scaling, applied as (z - shift) * scale on encode.',
+        resolve: (m) => m.family.scalingFactor,
+      }),
+      shiftFactor: t.float({ resolve: (m) => m.family.shiftFactor }),
+      runsOn: t.exposeString('runsOn', {
+        description:
+          'Where it runs, e.g. local:cpu or local:cuda; for a model without local weights, its upstream endpoints.',
+      }),
+      upstreams: t.exposeStringList('upstreams', {
+        description: 'Upstream endpoints configured for it (route targets such as upstream:10.0.0.2:4000).',
+      }),
+    }),
+  });

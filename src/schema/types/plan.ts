@@ -6,7 +6,9 @@ const WholeEstimate = builder.objectRef<Plan['estimates']['whole']>('WholeEstima
   description: 'Estimated peak device memory of running the request in one piece.',
   fields: (t) => ({
     bytes: t.float({ resolve: (e) => e.bytes }),
-    calibrated: t.exposeBoolean('calibrated', { description: 'True when the profile was measured on this machine or fitted to measurements.' }),
+    calibrated: t.exposeBoolean('calibrated', {
+      description: 'True when the profile was measured on this machine or fitted to measurements.',
+    }),
   }),
 });
 

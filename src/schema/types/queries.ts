@@ -4,7 +4,9 @@ import { OperationEnum } from './enums.js';
 import { ModelType } from './model.js';
 import { PlanType } from './plan.js';
 
-builder.queryField('models', (t) => t.field({ type: [ModelType], resolve: (_root, _args, ctx) => modelsResolver(ctx) }));
+builder.queryField('models', (t) =>
+  t.field({ type: [ModelType], resolve: (_root, _args, ctx) => modelsResolver(ctx) }),
+);
 
 builder.queryField('plan', (t) =>
   t.field({
