@@ -43,3 +43,17 @@ export class GatewayError extends GraphQLError {
 export function isGatewayError(error: unknown): error is GatewayError {
   return error instanceof GatewayError;
 }
+
+/**
+ * The typed error for a cancelled request. Abort controllers pass it as the reason
+ * (`controller.abort(cancelled('...'))`) so `signal.throwIfAborted()` throws it as it is.
+ */
+export function cancelled(message = 'the request was cancelled'): GatewayError {
+  return new GatewayError('CANCELLED', message);
+}
+
+/** Throws CANCELLED when `signal` has aborted: its reason when that is typed, else `message`. */
+export function throwIfCancelled(signal: AbortSignal | undefined, message?: string): void {
+  if (!signal?.aborted) return;
+  throw signal.reason instanceof GatewayError ? signal.reason : cancelled(message);
+}
