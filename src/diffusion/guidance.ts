@@ -3,7 +3,7 @@
  * `guidance_rescale`), LCM's guidance-scale embedding (`timestep_cond`), and SDXL's `add_time_ids`.
  * float32 op for op as torch computes it.
  */
-import { f32 } from './numeric.js';
+import { f32, torchExpF32 } from './numeric.js';
 
 /** SD / SDXL run CFG iff guidance_scale > 1 and the UNet has no `time_cond_proj_dim` (LCM-distilled UNets). */
 export function usesClassifierFreeGuidance(guidanceScale: number, timeCondProjDim: number | null | undefined): boolean {
@@ -57,15 +57,18 @@ function unbiasedStd(values: Float32Array, start: number, count: number): number
 /**
  * LCM's `get_guidance_scale_embedding(w, embedding_dim)` for w = guidance_scale - 1 (one batch row):
  * w*1000 times exp(-ln(10000) k / (d/2 - 1)), k < d/2, as [sin..., cos...] (zero-padded to an odd d).
- * The arguments reach thousands of radians, so the float32 rounding of each factor matters.
+ * The arguments reach thousands of radians, so the float32 rounding of each factor matters, torch's
+ * SIMD exp included (sin / cos then agree with torch's to one float32 ulp).
  */
 export function guidanceScaleEmbedding(guidanceScale: number, embeddingDim = 512): Float32Array {
   const w = f32(f32(guidanceScale - 1) * 1000);
   const half = Math.floor(embeddingDim / 2);
   const step = f32(f32(Math.log(10000)) / (half - 1));
   const out = new Float32Array(embeddingDim);
+  // torch's elementwise loop runs 16 values (two AVX2 vectors) at a time and the rest with libm.
+  const vectorised = half - (half % 16);
   for (let k = 0; k < half; k++) {
-    const frequency = f32(Math.exp(f32(k * -step)));
+    const frequency = torchExpF32(f32(k * -step), k < vectorised);
     const angle = f32(w * frequency);
     out[k] = f32(Math.sin(angle));
     out[half + k] = f32(Math.cos(angle));

@@ -95,3 +95,25 @@ export function bitsFloat(bits: number): number {
   bitsView.setUint32(0, bits >>> 0);
   return bitsView.getFloat32(0);
 }
+
+/**
+ * torch's float32 `exp` in its AVX2 vectorised loop: SLEEF's expf (u10) with fused multiply-adds.
+ * It is off by one ulp from the correctly rounded value for some inputs, which matters where the
+ * result is multiplied by thousands (LCM's guidance embedding). `vectorised` false gives libm's value,
+ * as torch's scalar tail loop does.
+ */
+export function torchExpF32(d: number, vectorised = true): number {
+  if (!vectorised) return f32(Math.exp(d));
+  if (d < -104) return 0;
+  if (d > 100) return Number.POSITIVE_INFINITY;
+  const q = roundHalfEven(f32(d * f32(Math.LOG2E)));
+  let s = fma32(q, f32(-0.693145751953125), d);
+  s = fma32(q, f32(-1.428606765330187e-6), s);
+  let u = f32(0.00019852761761285365);
+  for (const c of SLEEF_EXPF_COEFFICIENTS) u = fma32(u, s, c);
+  u = f32(1 + fma32(f32(s * s), u, s));
+  return f32(u * 2 ** q);
+}
+const SLEEF_EXPF_COEFFICIENTS = [
+  0.0013930435525253415, 0.008333360776305199, 0.041666485369205475, 0.1666666716337204, 0.5,
+].map(f32);

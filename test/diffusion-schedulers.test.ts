@@ -1,0 +1,351 @@
+/**
+ * Replays every img2img reference trajectory (diffusers' own scheduler code driven by an analytic
+ * stand-in model, fixtures/img2img) through src/diffusion: timesteps exactly, then every model input,
+ * model output, clean-latent estimate and latent, to 1e-5 x max|ref|.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { test } from 'node:test';
+import { alphasCumprod, makeBetas, trainingSigmas } from '../src/diffusion/betas.ts';
+import {
+  classifierFreeGuidance,
+  guidanceScaleEmbedding,
+  rescaleGuidance,
+  sdxlTimeIds,
+  usesClassifierFreeGuidance,
+} from '../src/diffusion/guidance.ts';
+import { f32 } from '../src/diffusion/numeric.ts';
+import {
+  calculateShift,
+  createScheduler,
+  type FlowMatchEulerDiscreteScheduler,
+  fluxTransformerTimestep,
+  type Scheduler,
+} from '../src/diffusion/schedulers/index.ts';
+import { planImg2Img, startLatent } from '../src/diffusion/strength.ts';
+import { GatewayError } from '../src/errors.ts';
+import { packLatents, unpackLatents } from '../src/protocol/packing.ts';
+import { readSafetensors, type SafetensorsFile, tensorToFloat32 } from '../src/tensors/safetensors.ts';
+import { SHARED_DIR } from './support/paths.ts';
+
+const DIR = resolve(SHARED_DIR, 'fixtures/img2img');
+const TOLERANCE = 1e-5;
+const readJson = (name: string) => JSON.parse(readFileSync(resolve(DIR, name), 'utf8'));
+
+interface CaseJson {
+  case: string;
+  scheduler: string;
+  scheduler_config: Record<string, unknown>;
+  family: string;
+  params: {
+    num_inference_steps: number;
+    strength: number;
+    guidance_scale: number | null;
+    latent_shape: number[];
+    image_seq_len?: number;
+    lcm_guidance_scale?: number;
+  };
+  derived: Record<string, number | null>;
+  cfg_enabled: boolean;
+  timesteps: number[];
+  timesteps_full: number[];
+  progress_events: { step: number; total: number; timestep: number }[];
+}
+
+const index = readJson('index.json') as {
+  cases: { case: string; config: string }[];
+  rejected: { case: string; config: string; num_inference_steps: number; strength: number; reason: string }[];
+};
+const caseJson = (name: string) => readJson(`${name}.json`) as CaseJson;
+
+/** The fixture's stand-in network: a*x + b*(t/1000) + c, float32, t the scheduler's timestep. */
+function standInModel(x: Float32Array, timestep: number, [a, b, c]: [number, number, number]): Float32Array {
+  const tTerm = f32(f32(b) * f32(timestep / 1000));
+  return x.map((v) => f32(f32(f32(f32(a) * v) + tTerm) + f32(c)));
+}
+const UNCOND: [number, number, number] = [0.1, 0.05, 0];
+const COND: [number, number, number] = [0.12, 0.05, 0.02];
+
+/** max|got - ref| / max|ref| over a slice of a stacked reference tensor. */
+function relativeError(got: Float32Array, ref: Float32Array): number {
+  assert.equal(got.length, ref.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    diff = Math.max(diff, Math.abs(got[i] - ref[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return scale === 0 ? diff : diff / scale;
+}
+
+class Reference {
+  worst = 0;
+  constructor(
+    private readonly file: SafetensorsFile,
+    private readonly label: string,
+  ) {}
+  tensor(name: string): Float32Array {
+    const stored = this.file.tensors.get(name);
+    assert.ok(stored, `${this.label}: tensor ${name}`);
+    return tensorToFloat32(stored);
+  }
+  has(name: string): boolean {
+    return this.file.tensors.has(name);
+  }
+  /** Row `row` of a stacked [S, ...] tensor. */
+  row(name: string, row: number, size: number): Float32Array {
+    return this.tensor(name).subarray(row * size, (row + 1) * size);
+  }
+  check(what: string, got: Float32Array, ref: Float32Array): void {
+    const error = relativeError(got, ref);
+    this.worst = Math.max(this.worst, error);
+    assert.ok(error <= TOLERANCE, `${this.label} ${what}: relative error ${error}`);
+  }
+}
+
+function timestepsFromFile(file: SafetensorsFile, name: string): number[] {
+  const ints = file.int64.get(name);
+  if (ints) return Array.from(ints.values, Number);
+  return Array.from(tensorToFloat32(file.tensors.get(name)!));
+}
+
+/** Timesteps exactly (Flux's float32 timesteps to 1e-7 relative, as the fixture README allows). */
+function assertTimesteps(label: string, got: readonly number[], expected: readonly number[], flux: boolean): void {
+  assert.equal(got.length, expected.length, `${label}: ${got.length} timesteps, expected ${expected.length}`);
+  for (let i = 0; i < got.length; i++) {
+    if (flux)
+      assert.ok(
+        Math.abs(got[i] - expected[i]) <= 1e-7 * Math.abs(expected[i]),
+        `${label}[${i}]: ${got[i]} vs ${expected[i]}`,
+      );
+    else assert.equal(got[i], expected[i], `${label}[${i}]`);
+  }
+}
+
+function buildScheduler(meta: Pick<CaseJson, 'scheduler' | 'scheduler_config'>): Scheduler {
+  return createScheduler({ ...meta.scheduler_config, _class_name: meta.scheduler });
+}
+
+const fluxMu = (scheduler: Scheduler, imageSeqLen: number | undefined) =>
+  imageSeqLen === undefined
+    ? undefined
+    : calculateShift(imageSeqLen, (scheduler as FlowMatchEulerDiscreteScheduler).config);
+
+async function replay(name: string): Promise<number> {
+  const meta = caseJson(name);
+  const file = await readSafetensors(resolve(DIR, `${name}.safetensors`));
+  const ref = new Reference(file, name);
+  const flux = meta.family === 'flow';
+  const scheduler = buildScheduler(meta);
+  const { num_inference_steps: steps, strength } = meta.params;
+  const mu =
+    flux && meta.scheduler_config.use_dynamic_shifting ? fluxMu(scheduler, meta.params.image_seq_len) : undefined;
+  if (mu !== undefined) assert.ok(Math.abs(mu - (meta.derived.mu as number)) < 1e-12, `${name}: mu ${mu}`);
+  const plan = planImg2Img(scheduler, { steps, strength, mu });
+
+  assertTimesteps(`${name} timesteps_full`, plan.fullTimesteps, timestepsFromFile(file, 'timesteps_full'), flux);
+  assertTimesteps(`${name} timesteps`, plan.timesteps, timestepsFromFile(file, 'timesteps'), flux);
+  assertTimesteps(`${name} timesteps (json)`, plan.timesteps, meta.timesteps, flux);
+  if (meta.derived.t_start !== undefined) assert.equal(plan.tStart, meta.derived.t_start, `${name} t_start`);
+  if (meta.derived.init_timestep !== undefined) assert.equal(plan.initTimestep, meta.derived.init_timestep);
+  assert.equal(plan.timesteps.length, meta.derived.steps_run, `${name} steps_run`);
+  assert.deepEqual(
+    plan.timesteps.map((t, i) => ({ step: i + 1, total: plan.timesteps.length, timestep: t })),
+    meta.progress_events.map((e) => ({ ...e, timestep: flux ? plan.timesteps[e.step - 1] : e.timestep })),
+  );
+  if (ref.has('sigmas')) ref.check('sigmas', scheduler.sigmas!, ref.tensor('sigmas'));
+
+  const x0 = ref.tensor('x0');
+  const size = x0.length;
+  const [, channels, height, width] = meta.params.latent_shape;
+  const pack = (data: Float32Array) => (flux ? packLatents(data, [1, channels, height, width]).data : data);
+  let latent = startLatent(scheduler, plan, x0, ref.tensor('noise'));
+  if (flux) ref.check('latents_init_unpacked', latent, ref.tensor('latents_init_unpacked'));
+  latent = pack(latent);
+  ref.check('latents_init', latent, ref.tensor('latents_init'));
+
+  const stepNoise = ref.has('step_noise') ? ref.tensor('step_noise') : new Float32Array(0);
+  let drawn = 0;
+  const lcmEmbedding =
+    meta.params.lcm_guidance_scale !== undefined
+      ? guidanceScaleEmbedding(meta.params.lcm_guidance_scale, 256)
+      : undefined;
+  if (lcmEmbedding) ref.check('lcm_w_embedding', lcmEmbedding, ref.tensor('lcm_w_embedding'));
+  const guidance = meta.params.guidance_scale;
+  assert.equal(usesClassifierFreeGuidance(guidance ?? 1, meta.family === 'lcm' ? 256 : null), meta.cfg_enabled);
+
+  plan.timesteps.forEach((t, i) => {
+    const modelInput = scheduler.scaleModelInput(latent, t);
+    ref.check(`model_input[${i}]`, modelInput, ref.row('model_input', i, size));
+    // Flux's transformer sees sigma = t/1000; the stand-in's b*(t/1000) term is b*sigma there.
+    const networkT = flux ? fluxTransformerTimestep(t) * 1000 : t;
+    let output: Float32Array;
+    if (meta.cfg_enabled) {
+      const uncond = standInModel(modelInput, networkT, UNCOND);
+      const cond = standInModel(modelInput, networkT, COND);
+      ref.check(`model_output_uncond[${i}]`, uncond, ref.row('model_output_uncond', i, size));
+      ref.check(`model_output_cond[${i}]`, cond, ref.row('model_output_cond', i, size));
+      output = classifierFreeGuidance(uncond, cond, guidance!);
+    } else {
+      output = standInModel(modelInput, networkT, UNCOND);
+    }
+    ref.check(`model_output[${i}]`, output, ref.row('model_output', i, size));
+    const noise = scheduler.needsStepNoise() ? stepNoise.subarray(drawn * size, ++drawn * size) : undefined;
+    const result = scheduler.step(output, t, latent, noise);
+    if (ref.has('pred_original_sample'))
+      ref.check(`pred_original_sample[${i}]`, result.predOriginal, ref.row('pred_original_sample', i, size));
+    if (ref.has('denoised')) ref.check(`denoised[${i}]`, result.predOriginal, ref.row('denoised', i, size));
+    latent = result.prevSample;
+    ref.check(`latents[${i + 1}]`, latent, ref.row('latents', i + 1, size));
+  });
+  assert.equal(drawn * size, stepNoise.length, `${name}: every stored step noise is consumed`);
+  if (flux) {
+    const unpacked = unpackLatents(latent, [1, (height * width) / 4, channels * 4], height * 8, width * 8, 8).data;
+    ref.check('final_unpacked', unpacked, ref.tensor('final_unpacked'));
+  }
+  return ref.worst;
+}
+
+test('every img2img trajectory replays step by step within 1e-5 x max|ref|', async (t) => {
+  assert.ok(index.cases.length >= 50);
+  const worst: Record<string, number> = {};
+  for (const { case: name, config } of index.cases) {
+    const error = await replay(name);
+    worst[config] = Math.max(worst[config] ?? 0, error);
+  }
+  for (const [config, error] of Object.entries(worst))
+    t.diagnostic(`${config}: max relative error ${error.toExponential(2)}`);
+});
+
+test('rejected requests are refused with a typed error naming values that work', () => {
+  for (const rejected of index.rejected) {
+    const meta = caseJson(index.cases.find((c) => c.config === rejected.config)!.case);
+    const scheduler = buildScheduler(meta);
+    assert.throws(
+      () => planImg2Img(scheduler, { steps: rejected.num_inference_steps, strength: rejected.strength }),
+      (error: unknown) => {
+        assert.ok(error instanceof GatewayError);
+        assert.equal(error.code, 'BAD_REQUEST');
+        // diffusers' reason names the largest step count that works (here "smaller than 15").
+        const limit = /smaller than (\d+)/.exec(rejected.reason)?.[1];
+        assert.ok(limit && error.message.includes(limit), error.message);
+        return true;
+      },
+      rejected.case,
+    );
+  }
+});
+
+test('the timesteps table: every (config, steps, strength) row, errors and SDXL denoising_start included', () => {
+  const table = readJson('timesteps_table.json') as { rows: Record<string, unknown>[] };
+  const configs = new Map<string, CaseJson>();
+  for (const { case: name, config } of index.cases) if (!configs.has(config)) configs.set(config, caseJson(name));
+  let checked = 0;
+  for (const row of table.rows) {
+    const label = JSON.stringify(row).slice(0, 160);
+    const meta = configs.get(row.config as string);
+    assert.ok(meta, `no case file for config ${row.config}`);
+    const scheduler = buildScheduler(meta);
+    const flux = meta.family === 'flow';
+    const request = {
+      steps: row.num_inference_steps as number,
+      strength: (row.strength as number | undefined) ?? 1,
+      mu:
+        flux && meta.scheduler_config.use_dynamic_shifting ? fluxMu(scheduler, row.image_seq_len as number) : undefined,
+      denoisingStart: row.denoising_start as number | undefined,
+    };
+    if (row.error) {
+      assert.throws(() => planImg2Img(scheduler, request), GatewayError, label);
+      checked++;
+      continue;
+    }
+    const plan = planImg2Img(scheduler, request);
+    assertTimesteps(label, plan.timesteps, row.timesteps as number[], flux);
+    if (row.t_start !== undefined) assert.equal(plan.tStart, row.t_start, label);
+    if (row.init_timestep !== undefined) assert.equal(plan.initTimestep, row.init_timestep, label);
+    if (row.mu !== undefined && request.mu !== undefined)
+      assert.ok(Math.abs((request.mu ?? Number.NaN) - (row.mu as number)) < 1e-12, label);
+    if (row.denoising_start !== undefined) assert.equal(plan.addNoise, false);
+    if (typeof row.start_sigma === 'number') assert.equal(scheduler.sigmas![plan.tStart], f32(row.start_sigma), label);
+    checked++;
+  }
+  assert.equal(checked, table.rows.length);
+});
+
+test('SD 1.5 training schedule: betas, alphas_cumprod and sigmas bit for bit', async () => {
+  const meta = readJson('sd15_schedule.json');
+  const file = await readSafetensors(resolve(DIR, 'sd15_schedule.safetensors'));
+  const betas = makeBetas(meta.config);
+  const alphas = alphasCumprod(betas);
+  for (const [name, got] of [
+    ['betas', betas],
+    ['alphas_cumprod', alphas],
+    ['karras_sigmas_train', trainingSigmas(alphas)],
+  ] as const) {
+    assert.deepEqual([...got], [...tensorToFloat32(file.tensors.get(name)!)], name);
+  }
+});
+
+test('classifier-free guidance and guidance_rescale match diffusers on random tensors', async () => {
+  const meta = readJson('cfg.json');
+  const ref = new Reference(await readSafetensors(resolve(DIR, 'cfg.safetensors')), 'cfg');
+  const uncond = ref.tensor('noise_pred_uncond');
+  const cond = ref.tensor('noise_pred_text');
+  const guided = classifierFreeGuidance(uncond, cond, meta.guidance_scale);
+  ref.check('guided', guided, ref.tensor('guided'));
+  const batch = meta.tensors.guided[0];
+  ref.check(
+    'guided_rescaled',
+    rescaleGuidance(guided, cond, meta.guidance_rescale, batch),
+    ref.tensor('guided_rescaled'),
+  );
+  assert.ok(usesClassifierFreeGuidance(7.5, null) && !usesClassifierFreeGuidance(1, null));
+  assert.ok(!usesClassifierFreeGuidance(8.5, 256), 'an LCM UNet (time_cond_proj_dim) never runs CFG');
+});
+
+test('SDXL add_time_ids for base and refiner UNets', () => {
+  const meta = readJson('sdxl_time_ids.json');
+  assert.deepEqual(sdxlTimeIds({ originalSize: [512, 512], targetSize: [512, 512] }), {
+    addTimeIds: meta.base_512.add_time_ids,
+    addNegTimeIds: meta.base_512.add_neg_time_ids,
+  });
+  assert.deepEqual(sdxlTimeIds({ originalSize: [1024, 768], targetSize: [1024, 768] }), {
+    addTimeIds: meta.base_1024x768.add_time_ids,
+    addNegTimeIds: meta.base_1024x768.add_neg_time_ids,
+  });
+  assert.deepEqual(
+    sdxlTimeIds({ originalSize: [1024, 1024], targetSize: [1024, 1024], requiresAestheticsScore: true }),
+    { addTimeIds: meta.refiner_1024.add_time_ids, addNegTimeIds: meta.refiner_1024.add_neg_time_ids },
+  );
+});
+
+test('scheduler configs: from_config class switching, refused options named', () => {
+  const sd15 = { ...caseJson('pndm_n4_s0.50').scheduler_config, _class_name: 'PNDMScheduler' };
+  const euler = createScheduler(sd15, 'EulerDiscreteScheduler');
+  assert.equal(euler.className, 'EulerDiscreteScheduler');
+  euler.setTimesteps(4);
+  assert.deepEqual(euler.timesteps, [751, 501, 251, 1], 'leading spacing and steps_offset carry over');
+  assert.throws(
+    () => createScheduler({ ...sd15, _class_name: 'DPMSolverMultistepScheduler' }),
+    /DPMSolverMultistepScheduler.*supported/,
+  );
+  assert.throws(
+    () => createScheduler({ ...sd15, _class_name: 'EulerDiscreteScheduler', use_karras_sigmas: true }),
+    /use_karras_sigmas/,
+  );
+  assert.throws(() => createScheduler({ ...sd15, skip_prk_steps: false }), /skip_prk_steps/);
+  assert.throws(() => createScheduler({ ...sd15, timestep_spacing: 'cosine' }), GatewayError);
+  const strengthError = (() => {
+    try {
+      planImg2Img(createScheduler({ ...sd15, _class_name: 'DDIMScheduler' }), { steps: 4, strength: 0.1 });
+    } catch (error) {
+      return error as GatewayError;
+    }
+  })();
+  assert.equal(strengthError?.code, 'BAD_REQUEST');
+  assert.deepEqual(
+    { minSteps: strengthError?.details.minSteps, minStrength: strengthError?.details.minStrength },
+    { minSteps: 10, minStrength: 0.25 },
+  );
+});
