@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
 import { alphasCumprod, makeBetas, trainingSigmas } from '../src/diffusion/betas.ts';
+import type { SchedulerClassName } from '../src/diffusion/config.ts';
 import {
   classifierFreeGuidance,
   guidanceScaleEmbedding,
@@ -16,6 +17,7 @@ import {
   usesClassifierFreeGuidance,
 } from '../src/diffusion/guidance.ts';
 import { f32 } from '../src/diffusion/numeric.ts';
+import { TorchGenerator } from '../src/diffusion/random.ts';
 import {
   calculateShift,
   createScheduler,
@@ -59,9 +61,9 @@ const index = readJson('index.json') as {
 };
 const caseJson = (name: string) => readJson(`${name}.json`) as CaseJson;
 
-/** The fixture's stand-in network: a*x + b*(t/1000) + c, float32, t the scheduler's timestep. */
-function standInModel(x: Float32Array, timestep: number, [a, b, c]: [number, number, number]): Float32Array {
-  const tTerm = f32(f32(b) * f32(timestep / 1000));
+/** The fixture's stand-in network: a*x + b*time + c, float32, with time = t/1000 for the network's t. */
+function standInModel(x: Float32Array, time: number, [a, b, c]: [number, number, number]): Float32Array {
+  const tTerm = f32(f32(b) * time);
   return x.map((v) => f32(f32(f32(f32(a) * v) + tTerm) + f32(c)));
 }
 const UNCOND: [number, number, number] = [0.1, 0.05, 0];
@@ -178,8 +180,8 @@ async function replay(name: string): Promise<number> {
   plan.timesteps.forEach((t, i) => {
     const modelInput = scheduler.scaleModelInput(latent, t);
     ref.check(`model_input[${i}]`, modelInput, ref.row('model_input', i, size));
-    // Flux's transformer sees sigma = t/1000; the stand-in's b*(t/1000) term is b*sigma there.
-    const networkT = flux ? fluxTransformerTimestep(t) * 1000 : t;
+    // Flux's transformer itself takes t/1000 (= sigma), so its stand-in term is b*sigma.
+    const networkT = flux ? fluxTransformerTimestep(t) : f32(t / 1000);
     let output: Float32Array;
     if (meta.cfg_enabled) {
       const uncond = standInModel(modelInput, networkT, UNCOND);
@@ -347,5 +349,46 @@ test('scheduler configs: from_config class switching, refused options named', ()
   assert.deepEqual(
     { minSteps: strengthError?.details.minSteps, minStrength: strengthError?.details.minStrength },
     { minSteps: 10, minStrength: 0.25 },
+  );
+});
+
+test('v_prediction and sample prediction recover the clean latent from an exact model', () => {
+  const sd15 = caseJson('pndm_n4_s0.50').scheduler_config;
+  const generator = new TorchGenerator(3);
+  const x0 = generator.randn([64]);
+  const eps = generator.randn([64]);
+  const cases: [SchedulerClassName, 'v_prediction' | 'sample'][] = [
+    ['EulerDiscreteScheduler', 'v_prediction'],
+    ['EulerDiscreteScheduler', 'sample'],
+    ['EulerAncestralDiscreteScheduler', 'v_prediction'],
+    ['DDIMScheduler', 'v_prediction'],
+    ['DDIMScheduler', 'sample'],
+    ['LCMScheduler', 'v_prediction'],
+    ['LCMScheduler', 'sample'],
+    ['PNDMScheduler', 'v_prediction'],
+  ];
+  for (const [className, predictionType] of cases) {
+    const scheduler = createScheduler(
+      { ...sd15, skip_prk_steps: true, clip_sample: false, prediction_type: predictionType },
+      className,
+    );
+    const plan = planImg2Img(scheduler, { steps: 4, strength: 1 });
+    const t = plan.timesteps[0];
+    const sample = startLatent(scheduler, plan, x0, eps);
+    // Noise and signal scales of this timestep, read back through add_noise itself.
+    const signal = scheduler.addNoise(new Float32Array([1]), new Float32Array([0]), t)[0];
+    const noiseScale = scheduler.addNoise(new Float32Array([0]), new Float32Array([1]), t)[0];
+    // In the Euler family x = x0 + sigma eps, i.e. signal 1, noise sigma; v is defined on the scaled input.
+    const norm = Math.hypot(signal, noiseScale);
+    const [a, b] = [signal / norm, noiseScale / norm];
+    const output = predictionType === 'sample' ? x0 : eps.map((e, i) => a * e - b * x0[i]);
+    const noise = scheduler.needsStepNoise() ? new Float32Array(64) : undefined;
+    const { predOriginal } = scheduler.step(output, t, sample, noise);
+    const error = relativeError(predOriginal, x0);
+    assert.ok(error < 1e-4, `${className} ${predictionType}: relative error ${error}`);
+  }
+  assert.throws(
+    () => createScheduler({ ...sd15, skip_prk_steps: true, prediction_type: 'sample' }, 'PNDMScheduler'),
+    /prediction_type/,
   );
 });

@@ -55,7 +55,7 @@ export function planImg2Img(scheduler: Scheduler, request: Img2ImgRequest): Img2
   const initTimestep = flux ? Math.min(steps * strength, steps) : Math.min(Math.trunc(steps * strength), steps);
   const tStart = Math.trunc(Math.max(steps - initTimestep, 0));
   const timesteps = full.slice(tStart);
-  if (timesteps.length === 0 || (flux && steps - tStart < 1)) throw noStepLeft(steps, strength, flux);
+  if (timesteps.length === 0) throw noStepLeft(steps, strength, flux);
   scheduler.setBeginIndex(tStart);
   return { timesteps, fullTimesteps: full, initTimestep, tStart, addNoise: true };
 }

@@ -52,29 +52,22 @@ abstract class EulerFamily implements Scheduler {
     this.beginIndex = index;
   }
 
-  /** diffusers' `_init_step_index`: the begin index, else the timestep's position (its second, if repeated). */
+  /** diffusers' `index_for_timestep`: the timestep's position, its second one when it repeats. */
+  private indexFor(timestep: number): number {
+    const matches = this.timesteps.flatMap((t, i) => (t === timestep ? [i] : []));
+    if (matches.length === 0) throw new RangeError(`${this.className}: timestep ${timestep} is not in the schedule`);
+    return matches.length > 1 ? matches[1] : matches[0];
+  }
+
+  /** diffusers' `_init_step_index`: the begin index, else the timestep's position. */
   private currentIndex(timestep: number): number {
-    if (this.stepIndex === null) {
-      if (this.beginIndex !== null) this.stepIndex = this.beginIndex;
-      else {
-        const matches = this.timesteps.flatMap((t, i) => (t === timestep ? [i] : []));
-        if (matches.length === 0)
-          throw new RangeError(`${this.className}: timestep ${timestep} is not in the schedule`);
-        this.stepIndex = matches.length > 1 ? matches[1] : matches[0];
-      }
-    }
+    if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? this.indexFor(timestep);
     return this.stepIndex;
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
     checkSameLength('addNoise', original, noise);
-    const index =
-      this.beginIndex ??
-      (() => {
-        const i = this.timesteps.indexOf(timestep);
-        if (i < 0) throw new RangeError(`${this.className}: timestep ${timestep} is not in the schedule`);
-        return i;
-      })();
+    const index = this.beginIndex ?? this.indexFor(timestep);
     const sigma = this.sigmas[index];
     return original.map((x, i) => f32(x + f32(noise[i] * sigma)));
   }
