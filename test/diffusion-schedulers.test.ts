@@ -16,6 +16,7 @@ import {
   sdxlTimeIds,
   usesClassifierFreeGuidance,
 } from '../src/diffusion/guidance.ts';
+import { denoise } from '../src/diffusion/loop.ts';
 import { f32 } from '../src/diffusion/numeric.ts';
 import { TorchGenerator } from '../src/diffusion/random.ts';
 import {
@@ -152,10 +153,6 @@ async function replay(name: string): Promise<number> {
   if (meta.derived.t_start !== undefined) assert.equal(plan.tStart, meta.derived.t_start, `${name} t_start`);
   if (meta.derived.init_timestep !== undefined) assert.equal(plan.initTimestep, meta.derived.init_timestep);
   assert.equal(plan.timesteps.length, meta.derived.steps_run, `${name} steps_run`);
-  assert.deepEqual(
-    plan.timesteps.map((t, i) => ({ step: i + 1, total: plan.timesteps.length, timestep: t })),
-    meta.progress_events.map((e) => ({ ...e, timestep: flux ? plan.timesteps[e.step - 1] : e.timestep })),
-  );
   if (ref.has('sigmas')) ref.check('sigmas', scheduler.sigmas!, ref.tensor('sigmas'));
 
   const x0 = ref.tensor('x0');
@@ -177,30 +174,39 @@ async function replay(name: string): Promise<number> {
   const guidance = meta.params.guidance_scale;
   assert.equal(usesClassifierFreeGuidance(guidance ?? 1, meta.family === 'lcm' ? 256 : null), meta.cfg_enabled);
 
-  plan.timesteps.forEach((t, i) => {
-    const modelInput = scheduler.scaleModelInput(latent, t);
-    ref.check(`model_input[${i}]`, modelInput, ref.row('model_input', i, size));
+  let calls = 0;
+  const events: { step: number; total: number; timestep: number }[] = [];
+  latent = await denoise({
+    scheduler,
+    plan,
+    latent,
     // Flux's transformer itself takes t/1000 (= sigma), so its stand-in term is b*sigma.
-    const networkT = flux ? fluxTransformerTimestep(t) : f32(t / 1000);
-    let output: Float32Array;
-    if (meta.cfg_enabled) {
-      const uncond = standInModel(modelInput, networkT, UNCOND);
-      const cond = standInModel(modelInput, networkT, COND);
+    model: (modelInput, t) => {
+      const i = calls++;
+      const time = flux ? fluxTransformerTimestep(t) : f32(t / 1000);
+      if (!meta.cfg_enabled) return standInModel(modelInput, time, UNCOND);
+      const uncond = standInModel(modelInput, time, UNCOND);
+      const cond = standInModel(modelInput, time, COND);
       ref.check(`model_output_uncond[${i}]`, uncond, ref.row('model_output_uncond', i, size));
       ref.check(`model_output_cond[${i}]`, cond, ref.row('model_output_cond', i, size));
-      output = classifierFreeGuidance(uncond, cond, guidance!);
-    } else {
-      output = standInModel(modelInput, networkT, UNCOND);
-    }
-    ref.check(`model_output[${i}]`, output, ref.row('model_output', i, size));
-    const noise = scheduler.needsStepNoise() ? stepNoise.subarray(drawn * size, ++drawn * size) : undefined;
-    const result = scheduler.step(output, t, latent, noise);
-    if (ref.has('pred_original_sample'))
-      ref.check(`pred_original_sample[${i}]`, result.predOriginal, ref.row('pred_original_sample', i, size));
-    if (ref.has('denoised')) ref.check(`denoised[${i}]`, result.predOriginal, ref.row('denoised', i, size));
-    latent = result.prevSample;
-    ref.check(`latents[${i + 1}]`, latent, ref.row('latents', i + 1, size));
+      return classifierFreeGuidance(uncond, cond, guidance!);
+    },
+    stepNoise: () => stepNoise.slice(drawn * size, ++drawn * size),
+    onStep: ({ step, total, timestep, modelInput, modelOutput, predOriginal, latent: after }) => {
+      const i = step - 1;
+      events.push({ step, total, timestep });
+      ref.check(`model_input[${i}]`, modelInput, ref.row('model_input', i, size));
+      ref.check(`model_output[${i}]`, modelOutput, ref.row('model_output', i, size));
+      if (ref.has('pred_original_sample'))
+        ref.check(`pred_original_sample[${i}]`, predOriginal, ref.row('pred_original_sample', i, size));
+      if (ref.has('denoised')) ref.check(`denoised[${i}]`, predOriginal, ref.row('denoised', i, size));
+      ref.check(`latents[${i + 1}]`, after, ref.row('latents', i + 1, size));
+    },
   });
+  assert.deepEqual(
+    events,
+    meta.progress_events.map((e) => ({ ...e, timestep: flux ? plan.timesteps[e.step - 1] : e.timestep })),
+  );
   assert.equal(drawn * size, stepNoise.length, `${name}: every stored step noise is consumed`);
   if (flux) {
     const unpacked = unpackLatents(latent, [1, (height * width) / 4, channels * 4], height * 8, width * 8, 8).data;
@@ -391,4 +397,31 @@ test('v_prediction and sample prediction recover the clean latent from an exact 
     () => createScheduler({ ...sd15, skip_prk_steps: true, prediction_type: 'sample' }, 'PNDMScheduler'),
     /prediction_type/,
   );
+});
+
+test('denoise stops at the next step once cancelled, with the CANCELLED error', async () => {
+  const meta = caseJson('euler_a_leading_n20_s0.75');
+  const scheduler = buildScheduler(meta);
+  const plan = planImg2Img(scheduler, { steps: 20, strength: 0.75 });
+  const controller = new AbortController();
+  const generator = new TorchGenerator(42);
+  let calls = 0;
+  await assert.rejects(
+    denoise({
+      scheduler,
+      plan,
+      latent: generator.randn([1, 4, 8, 8]),
+      model: (x, t) => {
+        calls++;
+        return standInModel(x, f32(t / 1000), UNCOND);
+      },
+      stepNoise: () => generator.randn([1, 4, 8, 8]),
+      onStep: ({ step }) => {
+        if (step === 2) controller.abort();
+      },
+      signal: controller.signal,
+    }),
+    (error: unknown) => error instanceof GatewayError && error.code === 'CANCELLED',
+  );
+  assert.equal(calls, 2);
 });

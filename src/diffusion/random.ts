@@ -13,6 +13,8 @@
  *   size is not a multiple of 16 the last 16 elements are drawn again and transformed again.
  * - smaller tensors: one double Box-Muller pair per two elements, the second value cached in the
  *   generator and returned by the next scalar draw (the cache survives across calls, reset by seeding).
+ * The large-tensor transform is the one x86 builds of torch run (AVX2, see boxMuller16); ARM builds use
+ * libm there and differ from it in the last bit of some values.
  */
 import { bitsFloat, f32, floatBits, fma32 } from './numeric.js';
 
@@ -34,7 +36,7 @@ class MersenneTwister {
     s[0] = seed32 >>> 0;
     for (let i = 1; i < MT_N; i++) {
       const prev = s[i - 1] ^ (s[i - 1] >>> 30);
-      // 1812433253 * prev + i in uint32 arithmetic, split to stay inside exact doubles.
+      // 1812433253 * prev + i in uint32 arithmetic (Math.imul keeps the low 32 bits exactly).
       s[i] = (Math.imul(1812433253, prev) + i) >>> 0;
     }
   }
@@ -64,14 +66,12 @@ const TWO_POW_32 = 2 ** 32;
 const TWO_POW_53 = 2 ** 53;
 
 export class TorchGenerator {
-  private engine: MersenneTwister;
+  private engine!: MersenneTwister;
   private cachedNormal: number | undefined;
-  private seedValue: bigint;
+  private seedValue!: bigint;
 
   /** Seeds like `torch.Generator("cpu").manual_seed(seed)`: any integer in [0, 2^64). */
   constructor(seed: bigint | number) {
-    this.seedValue = 0n;
-    this.engine = new MersenneTwister(0);
     this.manualSeed(seed);
   }
 

@@ -66,7 +66,7 @@ function cutAtDenoisingStart(scheduler: Scheduler, full: number[], denoisingStar
       denoisingStart,
     });
   }
-  const T = 1000;
+  const T = scheduler.numTrainTimesteps;
   const cutoff = roundHalfEven(T - denoisingStart * T);
   const run = full.filter((t) => t < cutoff).length;
   if (run === 0) {

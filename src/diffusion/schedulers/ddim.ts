@@ -9,6 +9,9 @@ export class DDIMScheduler implements Scheduler {
   readonly className = 'DDIMScheduler';
   readonly timestepDtype = 'int64';
   readonly strengthRule = 'sd';
+  get numTrainTimesteps(): number {
+    return this.config.num_train_timesteps;
+  }
   private readonly config;
   private readonly alphas: AlphaSchedule;
   /** clip_sample_range when clip_sample is on. */

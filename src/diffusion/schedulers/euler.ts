@@ -13,6 +13,9 @@ abstract class EulerFamily implements Scheduler {
   abstract readonly className: 'EulerDiscreteScheduler' | 'EulerAncestralDiscreteScheduler';
   readonly timestepDtype = 'float32';
   readonly strengthRule = 'sd';
+  get numTrainTimesteps(): number {
+    return this.config.num_train_timesteps;
+  }
   protected readonly config: DiscreteConfig;
   private readonly trainSigmas: Float32Array;
   timesteps: number[] = [];

@@ -40,6 +40,9 @@ export class FlowMatchEulerDiscreteScheduler implements Scheduler {
   readonly className = 'FlowMatchEulerDiscreteScheduler';
   readonly timestepDtype = 'float32';
   readonly strengthRule = 'flux';
+  get numTrainTimesteps(): number {
+    return this.config.num_train_timesteps;
+  }
   readonly config: FlowMatchConfig;
   timesteps: number[] = [];
   sigmas: Float32Array = new Float32Array(0);

@@ -17,6 +17,9 @@ export class LCMScheduler implements Scheduler {
   readonly className = 'LCMScheduler';
   readonly timestepDtype = 'int64';
   readonly strengthRule = 'lcm';
+  get numTrainTimesteps(): number {
+    return this.config.num_train_timesteps;
+  }
   private readonly config;
   private readonly alphas: AlphaSchedule;
   private readonly originalSteps: number;

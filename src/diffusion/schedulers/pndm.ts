@@ -14,6 +14,9 @@ export class PNDMScheduler implements Scheduler {
   readonly className = 'PNDMScheduler';
   readonly timestepDtype = 'int64';
   readonly strengthRule = 'sd';
+  get numTrainTimesteps(): number {
+    return this.config.num_train_timesteps;
+  }
   private readonly config;
   private readonly alphas: AlphaSchedule;
   timesteps: number[] = [];

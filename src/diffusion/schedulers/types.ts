@@ -28,6 +28,8 @@ export interface Scheduler {
   /** The network's timestep dtype: float32 (Euler, Euler a, FlowMatch) or int64 (DDIM, PNDM, LCM). */
   readonly timestepDtype: 'float32' | 'int64';
   readonly strengthRule: StrengthRule;
+  /** T, the training schedule's length (`num_train_timesteps`). */
+  readonly numTrainTimesteps: number;
   /** The full schedule after `setTimesteps`, in run order (values exact: float32 or integers). */
   readonly timesteps: readonly number[];
   /** Euler / FlowMatch: the sigma schedule incl. the final 0; others: undefined. */
