@@ -16,16 +16,42 @@
  * The large-tensor transform is the one x86 builds of torch run (AVX2, see boxMuller16); ARM builds use
  * libm there and differ from it in the last bit of some values.
  */
+import { randomBytes } from 'node:crypto';
+import { GatewayError } from '../errors.js';
 import { bitsFloat, f32, floatBits, fma32 } from './numeric.js';
+
+/** Largest seed torch's `manual_seed` accepts (it takes any uint64). */
+export const MAX_SEED = (1n << 64n) - 1n;
+
+/**
+ * A request's seed: an integer from 0 to 2^64 - 1 (what `manual_seed` takes), given as a number that
+ * is a safe integer or as a decimal string (GraphQL Int stops at 2^31, JSON numbers at 2^53).
+ */
+export function parseSeed(value: number | string | bigint): bigint {
+  let seed: bigint | undefined;
+  if (typeof value === 'bigint') seed = value;
+  else if (typeof value === 'number' && Number.isSafeInteger(value)) seed = BigInt(value);
+  else if (typeof value === 'string' && /^\d{1,20}$/.test(value.trim())) seed = BigInt(value.trim());
+  if (seed === undefined || seed < 0n || seed > MAX_SEED) {
+    throw new GatewayError(
+      'BAD_REQUEST',
+      `seed must be an integer from 0 to 18446744073709551615 (2^64 - 1), as a number or a decimal string; got ${String(value)}`,
+      { seed: String(value) },
+    );
+  }
+  return seed;
+}
+
+/** A fresh seed for a request that gave none (returned with the result, so the run can be repeated). */
+export function drawSeed(): bigint {
+  return randomBytes(8).readBigUInt64LE();
+}
 
 const MT_N = 624;
 const MT_M = 397;
 const MATRIX_A = 0x9908b0df;
 const UPPER_MASK = 0x80000000;
 const LOWER_MASK = 0x7fffffff;
-
-/** Largest seed torch's `manual_seed` accepts (it takes any uint64). */
-export const MAX_SEED = (1n << 64n) - 1n;
 
 class MersenneTwister {
   private readonly state = new Uint32Array(MT_N);
