@@ -141,6 +141,9 @@ export class EulerAncestralDiscreteScheduler extends EulerFamily {
 
   constructor(config: SchedulerConfigJson) {
     super('EulerAncestralDiscreteScheduler', config);
+    // diffusers raises NotImplementedError for it.
+    if (this.config.prediction_type === 'sample')
+      refuseOption(this.className, 'prediction_type', 'sample', '"epsilon", "v_prediction"');
   }
 
   /** Every step adds fresh noise (the last one too, scaled by sigma_up = 0). */
