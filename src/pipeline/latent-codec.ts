@@ -97,11 +97,10 @@ export function readLatent(raw: RawLatent, model: ModelDefinition, maxBytes: num
   }
   const expectedBytes = elementCount(shape) * BYTES_PER_ELEMENT[dtype];
   if (raw.bytes.length > maxBytes) {
-    throw new GatewayError(
-      'LATENT_SHAPE_MISMATCH',
-      `latent is ${raw.bytes.length} bytes; the limit is ${maxBytes} bytes`,
-      { bytes: raw.bytes.length, maxBytes },
-    );
+    throw new GatewayError('LATENT_TOO_LARGE', `latent is ${raw.bytes.length} bytes; the limit is ${maxBytes} bytes`, {
+      bytes: raw.bytes.length,
+      maxBytes,
+    });
   }
   if (raw.bytes.length !== expectedBytes) {
     throw new GatewayError(
