@@ -49,8 +49,12 @@ export function cancelled(message = 'the request was cancelled'): GatewayError {
 
 /** Throws CANCELLED when `signal` has aborted: its reason when that is typed, else `message`. */
 export function throwIfCancelled(signal: AbortSignal | undefined, message?: string): void {
-  if (!signal?.aborted) return;
-  throw signal.reason instanceof GatewayError ? signal.reason : cancelled(message);
+  if (signal?.aborted) throw cancellation(signal, message);
+}
+
+/** The error an aborted `signal` stands for: its reason when that is typed, else CANCELLED with `message`. */
+export function cancellation(signal: AbortSignal | undefined, message?: string): GatewayError {
+  return signal?.reason instanceof GatewayError ? signal.reason : cancelled(message);
 }
 
 /** True for the CANCELLED error, however the run was stopped. */

@@ -20,7 +20,7 @@
  * errors: the status of the gateway error and `{"error": "...", "code": ..., ...details}`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GatewayError } from '../errors.js';
+import { cancelled, GatewayError } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
 import { fromPlanarFloat, type ImageFormat, MIME_TYPES, type PixelRange, writeImage } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
@@ -63,7 +63,7 @@ export async function handleHybrid(
   // A client that goes away cancels the run (the ledger drops it from the queue, tiling stops between tiles).
   const controller = new AbortController();
   res.on('close', () => {
-    if (!res.writableFinished) controller.abort();
+    if (!res.writableFinished) controller.abort(cancelled('the client closed the connection'));
   });
   const hooks: ExecuteHooks = { signal: controller.signal };
   if (match[2] === 'encode') await serveEncode(services, modelId, req, res, url.searchParams, hooks);
