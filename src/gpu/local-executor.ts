@@ -7,7 +7,7 @@
  * GroupNorm branches: small, cheap) it runs once on the whole map. Whole runs are one graph.
  */
 import { GatewayError, throwIfCancelled } from '../errors.js';
-import type { ModelDefinition, Operation, StagedNetwork } from '../models/model.js';
+import { type ModelDefinition, networkFor, type Operation, type StagedNetwork } from '../models/model.js';
 import { countLatentTiles, runLatentSteps } from './latent-stage.js';
 import type { OnnxRuntime } from './onnx-runtime.js';
 import { leadingChannels, type Nchw } from './tensor.js';
@@ -110,7 +110,7 @@ export class LocalExecutor {
   }
 
   private network(model: ModelDefinition, op: Operation): StagedNetwork {
-    const network = op === 'encode' ? model.encoder : model.decoder;
+    const network = networkFor(model, op);
     if (!network) throw new GatewayError('UNSUPPORTED_OPERATION', `model "${model.id}" does not support ${op}`);
     return network;
   }
