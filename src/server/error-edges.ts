@@ -39,12 +39,12 @@ export function maskGraphQLError(error: unknown, message: string, isDev?: boolea
   const located = error instanceof GraphQLError ? error : undefined;
   const original = located ? located.originalError : error;
   if (original instanceof GatewayError) {
+    // No `originalError`: Yoga counts an error with a non-GraphQL original as unexpected (HTTP 500).
     return new GraphQLError(original.message, {
       nodes: located?.nodes,
       source: located?.source,
       positions: located?.positions,
       path: located?.path,
-      originalError: original,
       extensions: { code: original.code, ...original.details },
     });
   }
