@@ -145,7 +145,7 @@ async function attemptOnce(
           response.status,
         ),
     ).catch(async (error: unknown) => {
-      // Refused before or while reading: let the connection go rather than drain it.
+      // Refused (or cut short) before the end: release the stream rather than drain it.
       await response.body?.cancel().catch(() => {});
       throw error;
     });
