@@ -17,6 +17,8 @@ export interface Problem {
   message: string;
   /** The allowed values, when the field takes a fixed set. */
   allowed?: readonly unknown[];
+  /** The error code a check chose (`params: { code }` on a custom issue), where it differs from the field's. */
+  code?: ErrorCode;
 }
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; problems: Problem[] };
@@ -86,21 +88,29 @@ export function problemsOf(
     return paths.map((path) => ({
       field: field(path),
       path,
-      // As the user wrote it where the path reaches it; else as zod saw it (inside JSON text, say).
-      given: issue.code === 'unrecognized_keys' ? undefined : (valueAt(input, path) ?? issue.input),
+      given: issue.code === 'unrecognized_keys' ? undefined : givenAt(input, path, issue.input),
       message: issue.message,
       ...(issue.code === 'invalid_value' ? { allowed: issue.values } : {}),
+      ...(issue.code === 'custom' && issue.params?.code ? { code: issue.params.code as ErrorCode } : {}),
     }));
   });
 }
 
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+/** The value as the user wrote it where the path reaches it; else as zod saw it (inside JSON text, say). */
+function givenAt(input: unknown, path: readonly PropertyKey[], seen: unknown): unknown {
+  const { reached, value } = valueAt(input, path);
+  return reached ? value : seen;
+}
+
+/** The value at `path` in what the user wrote; `reached` is false where the path goes through text (JSON, say). */
+function valueAt(input: unknown, path: readonly PropertyKey[]): { reached: boolean; value: unknown } {
   let value = input;
   for (const key of path) {
-    if (value === null || typeof value !== 'object') return undefined;
+    if (value === undefined) return { reached: true, value };
+    if (value === null || typeof value !== 'object') return { reached: false, value: undefined };
     value = (value as Record<PropertyKey, unknown>)[key];
   }
-  return value;
+  return { reached: true, value };
 }
 
 /** `PORT (port) is "70000"; it must be an integer from 0 to 65535`, or `upstreams[0].model is required`. */
@@ -109,13 +119,13 @@ export function describeProblem(problem: Problem): string {
   return `${problem.field} is ${JSON.stringify(problem.given)}; ${problem.message}`;
 }
 
-/** The problems as one GatewayError: its code is the first problem's (`codeOf`, BAD_REQUEST by default). */
+/** The problems as one GatewayError, with the first problem's code (`codeOf`; its own or BAD_REQUEST by default). */
 export function problemsError(
   problems: Problem[],
-  codeOf: (problem: Problem) => ErrorCode = () => 'BAD_REQUEST',
+  codeOf: (problem: Problem) => ErrorCode = (problem) => problem.code ?? 'BAD_REQUEST',
 ): GatewayError {
   const [first] = problems;
-  return new GatewayError(codeOf(first), problems.map(describeProblem).join('; '), {
+  return new GatewayError(codeOf(first), problems.map(describeProblem).join('. '), {
     field: first.field,
     ...(first.allowed ? { allowed: first.allowed } : {}),
     problems: problems.map(({ field, given, message }) => ({ field, given, message })),
