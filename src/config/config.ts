@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { type UpstreamConfig, upstreamList } from '../upstream/config.js';
-import { describeProblem, dottedPath, integerIn, settingsObject, validate } from '../validation/problems.js';
+import { describeProblem, dottedPath, integerText, settingsObject, validate } from '../validation/problems.js';
 import { byteSize, formatBytes } from './units.js';
 
 export interface Config {
@@ -73,9 +73,9 @@ const SETTINGS = {
 
 type SettingKey = keyof typeof SETTINGS;
 
-/** An integer setting given as text (environment) or a number (file). */
+/** An integer setting, as text (a file's numbers are read as text too). */
 function integer(fallback: number, min: number, max?: number) {
-  return integerIn(min, max, { coerce: true }).default(fallback);
+  return integerText(min, max).default(fallback);
 }
 
 function configSchema(env: NodeJS.ProcessEnv) {

@@ -12,7 +12,7 @@ import type { ImageFormat } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import { type LatentDType, resolveScaling, type Scaling } from '../pipeline/latent-codec.js';
 import { elementCount, FLOAT_DTYPES } from '../tensors/dtype.js';
-import { integerIn, type Problem, problemsError, validate } from '../validation/problems.js';
+import { integerText, type Problem, problemsError, validate } from '../validation/problems.js';
 import { TENSOR_CONTENT_TYPE } from './wire.js';
 
 /**
@@ -83,7 +83,7 @@ const shape = z.preprocess(
       ? jsonList(values[0])
       : values,
   z
-    .array(integerIn(1, Number.MAX_SAFE_INTEGER, { coerce: true }), {
+    .array(integerText(1), {
       error: (issue) =>
         issue.input === undefined
           ? 'is required: one shape=N per dimension (shape=1&shape=4&shape=64&shape=64)'
@@ -154,8 +154,8 @@ function decodeSchema(accept: string) {
     .object({
       dtype: latentDType,
       shape,
-      height: orNone(integerIn(1, Number.MAX_SAFE_INTEGER, { coerce: true })),
-      width: orNone(integerIn(1, Number.MAX_SAFE_INTEGER, { coerce: true })),
+      height: orNone(integerText(1)),
+      width: orNone(integerText(1)),
       output_type: z.enum(['pil', 'pt']).default('pil'),
       image_format: z.enum(Object.keys(IMAGE_FORMATS) as [keyof typeof IMAGE_FORMATS]).default('jpg'),
       partial_postprocess: orNone(pythonBool),

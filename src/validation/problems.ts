@@ -132,17 +132,25 @@ export function problemsError(
   });
 }
 
-/** A whole number in [min, max], with the range in its one message; `coerce` takes it from text (`Number(text)`). */
-export function integerIn(min: number, max = Number.MAX_SAFE_INTEGER, { coerce = false } = {}) {
+/** A whole number in [min, max], with the range in its one message. */
+export function integerIn(min: number, max = Number.MAX_SAFE_INTEGER) {
+  const error = rangeError(min, max);
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
+/** The same, written as text (an environment variable, a query parameter, a flag): `Number(text)`. */
+export function integerText(min: number, max = Number.MAX_SAFE_INTEGER) {
+  const error = rangeError(min, max);
+  return z.coerce.number<string>({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
+function rangeError(min: number, max: number) {
   const text =
     max === Number.MAX_SAFE_INTEGER
       ? `it must be an integer of at least ${min}`
       : `it must be an integer from ${min} to ${max}`;
-  const error = (issue: { input?: unknown }) => (issue.input === undefined ? undefined : text);
-  return (coerce ? z.coerce.number({ error }) : z.number({ error }))
-    .int({ error })
-    .min(min, { error })
-    .max(max, { error });
+  // A missing value keeps the shared "is required".
+  return (issue: { input?: unknown }) => (issue.input === undefined ? undefined : text);
 }
 
 /** An object that names each unknown key and the keys it takes. */
