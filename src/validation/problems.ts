@@ -77,11 +77,7 @@ export function validate<S extends z.ZodType>(
   return { ok: false, problems: problemsOf(result.error, input, field) };
 }
 
-export function problemsOf(
-  error: z.ZodError,
-  input: unknown,
-  field: (path: PropertyKey[]) => string = dottedPath,
-): Problem[] {
+function problemsOf(error: z.ZodError, input: unknown, field: (path: PropertyKey[]) => string = dottedPath): Problem[] {
   return error.issues.flatMap((issue): Problem[] => {
     // An unknown key is a problem of that key, not of the object holding it.
     const paths = issue.code === 'unrecognized_keys' ? issue.keys.map((key) => [...issue.path, key]) : [issue.path];
