@@ -13,11 +13,11 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { CalibrationMeasurement } from '../src/calibration/calibrate.ts';
 import { ModelRegistry } from '../src/models/registry.ts';
-import type { CalibrationMeasurement } from '../src/routing/calibrate.ts';
 import { estimatePeakBytes } from '../src/routing/estimator.ts';
+import type { Plan } from '../src/routing/planner.ts';
 import { ProfileSource } from '../src/routing/profile-source.ts';
-import type { Plan } from '../src/routing/router.ts';
 import { MODELS_DIR } from './support.ts';
 
 const BIN = join(import.meta.dirname, '../bin/latentgate.js');

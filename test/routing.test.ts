@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { estimatePeakBytes, shippedProfiles } from '../src/routing/estimator.ts';
-import { type DeviceView, type Plan, planRoute } from '../src/routing/router.ts';
+import { estimatePeakBytes } from '../src/routing/estimator.ts';
+import { type DeviceView, type Plan, planRoute } from '../src/routing/planner.ts';
+import { shippedProfiles } from '../src/routing/profiles.ts';
 import { RunStats } from '../src/routing/run-stats.ts';
 import { PROJECT_DIR } from './support/paths.ts';
 

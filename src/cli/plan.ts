@@ -4,9 +4,9 @@ import { loadConfig } from '../config/config.js';
 import { formatBytes, parseBytes } from '../config/units.js';
 import { FAMILIES, isFamilyId } from '../models/families.js';
 import { ModelRegistry } from '../models/registry.js';
-import type { ComputeDType } from '../routing/estimator.js';
+import type { ComputeDType } from '../routing/memory-profile.js';
+import { planRoute } from '../routing/planner.js';
 import { ProfileSource } from '../routing/profile-source.js';
-import { planRoute } from '../routing/router.js';
 import { RunStats } from '../routing/run-stats.js';
 import { integerFlag, type ParsedArgs, requiredFlag, stringFlag, UsageError } from './args.js';
 

@@ -6,10 +6,11 @@
  * with an exact halo (src/gpu/latent-stage.ts), equal to the whole-map run; otherwise (no
  * GroupNorm branches: small, cheap) it runs once on the whole map. Whole runs are one graph.
  */
-import { GatewayError } from '../errors.js';
-import type { ModelDefinition, Operation, StagedNetwork } from '../models/model.js';
+import { GatewayError, throwIfCancelled } from '../errors.js';
+import type { ModelDefinition, Operation } from '../models/model.js';
 import { countLatentTiles, runLatentSteps } from './latent-stage.js';
 import type { OnnxRuntime } from './onnx-runtime.js';
+import type { StagedNetwork } from './staged-network.js';
 import { leadingChannels, type Nchw } from './tensor.js';
 import { countTiles, runTiled } from './tiling.js';
 
@@ -60,7 +61,7 @@ export class LocalExecutor {
     hooks: RunHooks = {},
   ): Promise<Nchw> {
     const network = this.network(model, op);
-    if (hooks.signal?.aborted) throw new GatewayError('CANCELLED', 'the run was cancelled before it started');
+    throwIfCancelled(hooks.signal, 'the run was cancelled before it started');
     const run = (stage: string, bytes: Uint8Array, x: Nchw) =>
       this.runtime.run(`${model.id}/${op}/${stage}`, bytes, network.inputName, network.outputName, x);
     let output: Nchw;
@@ -130,7 +131,7 @@ export class LocalExecutor {
     let done = 0;
     const tick = () => hooks.onProgress?.(++done, steps);
     const checkCancelled = () => {
-      if (hooks.signal?.aborted) throw new GatewayError('CANCELLED', 'the run was cancelled between tiles');
+      throwIfCancelled(hooks.signal, 'the run was cancelled between tiles');
     };
     const stages = network.stages;
     const lowResolution = (x: Nchw) => {

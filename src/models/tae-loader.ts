@@ -1,6 +1,7 @@
 /** Loads a tiny autoencoder from safetensors (either naming) into staged ONNX networks. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LatentStep, StagedNetwork } from '../gpu/staged-network.js';
 import { inferArchitecture, sequentialTensors, type TaeArchitecture } from '../gpu/tae/architecture.js';
 import {
   buildBranchStatisticsGraph,
@@ -14,7 +15,7 @@ import {
 } from '../gpu/tae/onnx-graph.js';
 import { readSafetensors, type StoredTensor, tensorToFloat32 } from '../tensors/safetensors.js';
 import { FAMILIES } from './families.js';
-import type { LatentStep, ModelDefinition, StagedNetwork } from './model.js';
+import type { ModelDefinition } from './model.js';
 
 /** Files a TAE folder may hold: separate parts (original taesd layout) or one diffusers file. */
 const PART_FILES = { encoder: 'encoder.safetensors', decoder: 'decoder.safetensors' } as const;

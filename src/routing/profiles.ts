@@ -9,7 +9,7 @@
  * - decode (all KL families) and flux1: derived, uncalibrated (see estimator.ts header).
  * - tiny autoencoders: derived from activation sizes, uncalibrated (see taeProfiles).
  */
-import type { FitStats, MemoryProfile, ModelMemoryProfiles } from './estimator.js';
+import type { FitStats, MemoryProfile, ModelMemoryProfiles } from './memory-profile.js';
 
 const MEASURED = 'fixtures/vram/vae-encode-measured.csv';
 
