@@ -1,7 +1,7 @@
 /**
  * peakMemory: estimated versus measured peak memory of taef2 encode and decode at three sizes on this machine.
  * Each measurement is a fresh `latentgate calibrate --measure` process (peak resident memory growth
- * over two runs, session creation included; see src/routing/peak-memory.ts). The estimate is the
+ * over two runs, session creation included; see src/calibration/peak-memory.ts). The estimate is the
  * shipped (derived) profile at the compute dtype of the CPU device, float32, i.e. what the router
  * reserves before any calibration.
  *

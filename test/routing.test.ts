@@ -160,7 +160,11 @@ test('planRoute: taef2 4096x4096 encode and decode plan TILED at float32 (CPU) o
       assert.equal(plan.route, 'TILED', `${operation} ${dtype}: ${plan.reason}`);
       assert.ok(plan.estimates.whole.bytes > budget);
       assert.ok(plan.bytes <= budget);
-      assert.equal(plan.tiles?.tile, profiles.defaultTile);
+      // The largest tile that fits (no longer capped at the profile's 512 px default).
+      const tile = plan.tiles!.tile;
+      assert.ok(tile >= profiles.defaultTile, `tile ${tile}`);
+      const request = { operation, width: 4096, height: 4096, batch: 1, dtype };
+      assert.ok(estimatePeakBytes(profiles, { ...request, tile: tile + 64 }).bytes > budget, 'not the largest');
     }
   }
 });

@@ -14,6 +14,12 @@ export interface StagedNetwork {
     latentResolution: Uint8Array;
     featureChannels: number;
     /**
+     * Receptive reach of `highResolution` in pixels of its input (see reachOf in tae/onnx-graph.ts):
+     * tiles that overlap by enough for every kept pixel to be this far from a cut edge stitch
+     * exactly (src/gpu/tiling.ts).
+     */
+    highResolutionReach?: number;
+    /**
      * The latent-resolution part as steps that run in tiles (see src/gpu/latent-stage.ts), present
      * when it holds GroupNorm branches: their statistics are gathered over the whole map first, so
      * the tiled result equals the whole one, and no 256-channel whole-map activation is ever made.

@@ -12,6 +12,7 @@ import {
   GROUP_NORM_EPSILON,
   GROUP_NORM_GROUPS,
   haloOf,
+  reachOf,
 } from '../gpu/tae/onnx-graph.js';
 import { readSafetensors, type StoredTensor, tensorToFloat32 } from '../tensors/safetensors.js';
 import { FAMILIES } from './families.js';
@@ -92,8 +93,18 @@ function stage(arch: TaeArchitecture): StagedNetwork {
     const [from, to] = arch.part === 'encoder' ? [split, layers.length] : [0, split];
     network.stages =
       arch.part === 'encoder'
-        ? { highResolution: first, latentResolution: second, featureChannels: channelsBefore(arch, split) }
-        : { latentResolution: first, highResolution: second, featureChannels: channelsBefore(arch, split) };
+        ? {
+            highResolution: first,
+            latentResolution: second,
+            featureChannels: channelsBefore(arch, split),
+            highResolutionReach: reachOf(arch, 0, split),
+          }
+        : {
+            latentResolution: first,
+            highResolution: second,
+            featureChannels: channelsBefore(arch, split),
+            highResolutionReach: reachOf(arch, split, layers.length),
+          };
     if (layers.slice(from, to).some((l) => l.kind === 'block' && l.hasGlobalBranch))
       network.stages.latentSteps = latentSteps(arch, from, to);
   }

@@ -60,6 +60,11 @@ export interface PlanOptions {
   upstreams?: readonly UpstreamView[];
   /** False when this gateway has no local network for the operation (the model lives upstream). */
   local?: boolean;
+  /**
+   * Overlap (image pixels) with which the network's tiles join exactly (src/gpu/tiling.ts), used
+   * when smaller than the tile; absent or null: tiles overlap by a quarter and are blended.
+   */
+  exactOverlap?: number | null;
 }
 
 export interface RunTimeModel {
@@ -79,19 +84,17 @@ export function planRoute(
   const whole = estimatePeakBytes(profiles, { operation, width, height, batch, dtype });
   const factor = profiles.downscaleFactor;
   const multiple = Math.max(64, factor);
-  // Tiles are sized to what is free now when possible, else to the whole budget (and then wait).
+  // The largest tile that fits: the fewer tiles, the less overlap is computed twice (where tiles
+  // join exactly the executor then evens them out to what that count needs, see tiling.ts). Sized to what is free now when possible,
+  // else to the whole budget (and then wait).
   const fitTile = (budget: number) =>
     largestTileThatFits(profiles, { operation, width, height, batch, dtype }, budget, {
       multiple,
       minTile: Math.max(4 * multiple, 256),
     });
-  const candidateTile = (() => {
-    const free = fitTile(device.freeBytes);
-    const any = fitTile(device.budgetBytes);
-    const chosen = free ?? any;
-    if (chosen === null) return null;
-    return Math.min(chosen, profiles.defaultTile);
-  })();
+  const candidateTile = fitTile(device.freeBytes) ?? fitTile(device.budgetBytes);
+  const exact = planOptions.exactOverlap ?? null;
+  const overlapOf = (tile: number) => (exact !== null && exact < tile ? exact : overlapFor(tile, factor));
   const tiledEstimate =
     candidateTile !== null && (width > candidateTile || height > candidateTile)
       ? estimatePeakBytes(profiles, { operation, width, height, batch, dtype, tile: candidateTile })
@@ -101,7 +104,7 @@ export function planRoute(
     tiled: tiledEstimate && {
       bytes: tiledEstimate.bytes,
       tile: candidateTile!,
-      overlap: overlapFor(candidateTile!, factor),
+      overlap: overlapOf(candidateTile!),
       calibrated: tiledEstimate.calibrated,
     },
   };

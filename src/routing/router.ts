@@ -5,6 +5,7 @@
  * single-image encodes go to the batcher beneath it (batcher.ts), which may join them with others.
  */
 import { GatewayError } from '../errors.js';
+import { exactTileOverlap } from '../gpu/local-executor.js';
 import type { Nchw } from '../gpu/tensor.js';
 import type { ModelDefinition, Operation } from '../models/model.js';
 import { type BatcherOptions, EncodeBatcher } from './batcher.js';
@@ -74,13 +75,15 @@ export class Router {
   ): Plan {
     const upstreams = only === 'local' ? [] : (this.upstream?.views(model.id, operation) ?? []);
     const local = only !== 'upstream' && runsLocally(model, operation);
+    const profiles = this.profilesOf(model);
+    const network = operation === 'encode' ? model.encoder : model.decoder;
     return planRoute(
       model.id,
-      this.profilesOf(model),
+      profiles,
       { operation, width, height, batch, dtype: this.computeDType },
       this.local.device(),
       this.local.stats,
-      { upstreams, local },
+      { upstreams, local, exactOverlap: exactTileOverlap(network, operation, profiles.downscaleFactor) },
     );
   }
 
