@@ -88,7 +88,8 @@ export function cutSpans(spans: readonly Span[], reach: number, align: number): 
     const cut = next.start + Math.floor((previous.end - next.start) / 2 / align) * align;
     if (cut - next.start < reach || previous.end - cut < reach)
       throw new Error(
-        `tiles [${previous.start}, ${previous.end}) and [${next.start}, ${next.end}) overlap too little for a receptive reach of ${reach}`,
+        `tiles [${previous.start}, ${previous.end}) and [${next.start}, ${next.end}) overlap too little ` +
+          `for a receptive reach of ${reach}`,
       );
     return cut;
   });
@@ -99,7 +100,7 @@ export interface TiledRunOptions {
   /** Tile side and overlap in input units. */
   tile: number;
   overlap: number;
-  /** Receptive reach of the network in input units: tiles are joined exactly (see the header) when the overlap allows. */
+  /** Receptive reach of the network in input units: tiles join exactly (see the header) when the overlap allows. */
   reach?: number;
   /** Output size = input size × up / down (encoder 1/8, decoder 8/1). */
   up: number;

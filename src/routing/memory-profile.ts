@@ -56,7 +56,7 @@ export interface ModelMemoryProfiles {
   model: string;
   encode: MemoryProfile;
   decode: MemoryProfile;
-  /** Tile side of the profile's tiled measurements (sd15 512, sdxl/flux1 1024); the planner picks the largest that fits. */
+  /** Tile side of the profile's tiled measurements (sd15 512, sdxl/flux1 1024); not the planner's choice. */
   defaultTile: number;
   latentChannels: number;
   downscaleFactor: number;

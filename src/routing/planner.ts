@@ -85,8 +85,8 @@ export function planRoute(
   const factor = profiles.downscaleFactor;
   const multiple = Math.max(64, factor);
   // The largest tile that fits: the fewer tiles, the less overlap is computed twice (where tiles
-  // join exactly the executor then evens them out to what that count needs, see tiling.ts). Sized to what is free now when possible,
-  // else to the whole budget (and then wait).
+  // join exactly, the executor then evens them out to what that count needs, see tiling.ts).
+  // Sized to what is free now when possible, else to the whole budget (and then wait).
   const fitTile = (budget: number) =>
     largestTileThatFits(profiles, { operation, width, height, batch, dtype }, budget, {
       multiple,
