@@ -2,12 +2,14 @@
 import { batching } from './batching.ts';
 import { gatewayOverhead } from './gateway-overhead.ts';
 import { peakMemory, tiledPeakMemory } from './peak-memory.ts';
+import { tiling } from './tiling.ts';
 
 const benchmarks: Record<string, () => Promise<unknown>> = {
   'gateway-overhead': () => gatewayOverhead(),
   batching: () => batching(),
   'peak-memory': () => peakMemory(),
   'tiled-peak-memory': () => tiledPeakMemory(),
+  tiling: () => tiling(),
 };
 
 const only = process.argv.slice(2);

@@ -15,17 +15,13 @@ import {
   type CalibrationMeasurement,
   CPU_ARENA_MARGIN,
   fitCalibration,
-} from '../src/routing/calibrate.ts';
-import {
-  estimatePeakBytes,
-  latentStageBytes,
-  type ModelMemoryProfiles,
-  parseModelMemoryProfiles,
-  runBytes,
-  shippedProfiles,
-} from '../src/routing/estimator.ts';
+} from '../src/calibration/calibrate.ts';
+import { estimatePeakBytes, latentStageBytes, runBytes } from '../src/routing/estimator.ts';
+import type { ModelMemoryProfiles } from '../src/routing/memory-profile.ts';
+import type { Plan } from '../src/routing/planner.ts';
+import { parseModelMemoryProfiles } from '../src/routing/profile-schema.ts';
 import { ProfileSource } from '../src/routing/profile-source.ts';
-import type { Plan } from '../src/routing/router.ts';
+import { shippedProfiles } from '../src/routing/profiles.ts';
 import { MODELS_DIR, PROJECT_DIR } from './support/paths.ts';
 import { startGateway } from './support/server.ts';
 

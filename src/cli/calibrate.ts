@@ -3,7 +3,7 @@
  * [--operation encode|decode|both] [--json]`: measures the model's peak memory at each size (and,
  * for networks split at latent resolution, that stage at the stage sizes) on the local executor, one fresh process per
  * measurement (a process's peak-RSS mark never goes down, and arenas never shrink), fits the
- * profile (src/routing/calibrate.ts) and stores it under DATA_DIR/profiles/ID.json, where the
+ * profile (src/calibration/calibrate.ts) and stores it under DATA_DIR/profiles/ID.json, where the
  * gateway and `latentgate plan` pick it up: their estimates for the model then say calibrated.
  *
  * `--measure SIZE --stage whole|latent --operation encode|decode` is the child's mode: it measures
@@ -12,12 +12,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { type Config, loadConfig } from '../config/config.js';
-import { formatBytes } from '../config/units.js';
-import { LocalExecutor } from '../gpu/local-executor.js';
-import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
-import { type ModelDefinition, networkFor } from '../models/model.js';
-import { ModelRegistry } from '../models/registry.js';
 import {
   type CalibrationMeasurement,
   type CalibrationStage,
@@ -27,8 +21,14 @@ import {
   deviceLabel,
   fitCalibration,
   measureOnce,
-} from '../routing/calibrate.js';
-import { probeFor } from '../routing/peak-memory.js';
+} from '../calibration/calibrate.js';
+import { probeFor } from '../calibration/peak-memory.js';
+import { type Config, loadConfig } from '../config/config.js';
+import { formatBytes } from '../config/units.js';
+import { LocalExecutor } from '../gpu/local-executor.js';
+import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
+import { type ModelDefinition, networkFor } from '../models/model.js';
+import { ModelRegistry } from '../models/registry.js';
 import { ProfileSource } from '../routing/profile-source.js';
 import { type CommandLine, checkFlags, parseCommandLine, positiveInteger, switchFlag, UsageError } from './args.js';
 
