@@ -18,7 +18,7 @@
  *   it upstream when the device is BUSY), so one caller's failure is not another's.
  */
 import DataLoader from 'dataloader';
-import { cancelled, GatewayError, throwIfCancelled } from '../errors.js';
+import { cancelled, isCancellation, throwIfCancelled } from '../errors.js';
 import { joinBatch, type Nchw, splitBatch } from '../gpu/tensor.js';
 import type { ModelDefinition } from '../models/model.js';
 import type { ExecuteHooks, RoutedResult } from './hooks.js';
@@ -216,7 +216,7 @@ export class EncodeBatcher {
       return splitBatch(output).map((slice) => ({ output: slice, plan, seconds }));
     } catch (error) {
       // Every member cancelled: nobody is left to retry for.
-      if (error instanceof GatewayError && error.code === 'CANCELLED') return items.map(() => error);
+      if (isCancellation(error)) return items.map(() => error);
       return Promise.all(items.map((item) => this.runAlone(item).catch((e: unknown) => toError(e))));
     }
   }
