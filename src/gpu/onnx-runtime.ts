@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import { reportPart, stamp, timingParts } from '../timing.js';
 import { identityGraph } from './onnx-builder.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
 import type { Nchw } from './tensor.js';
@@ -138,7 +139,13 @@ export class OnnxRuntime {
   ): Promise<Nchw[]> {
     await this.warm(key, model);
     const wire = Object.entries(inputs).map(([name, t]) => ({ name, data: t.data, dims: [...t.dims] }));
-    const reply = await this.call({ type: 'run', key, inputs: wire, outputNames: [...outputNames] });
+    const posted = timingParts() ? stamp() : null;
+    const reply = await this.call({ type: 'run', key, inputs: wire, outputNames: [...outputNames], timed: !!posted });
+    if (posted && reply.stamps) {
+      reportPart('toWorker', posted, reply.stamps.received);
+      reportPart('run', reply.stamps.received, reply.stamps.finished);
+      reportPart('fromWorker', reply.stamps.finished);
+    }
     return reply.outputs!.map(({ name, data, dims }) => {
       if (dims.length !== 4)
         throw new Error(`network ${key} returned ${dims.length}-D output ${name} [${dims}], expected NCHW`);
