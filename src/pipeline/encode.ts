@@ -2,13 +2,14 @@
 import type { Config } from '../config/config.js';
 import { GatewayError } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
-import { readImage, resizeImage, sizeForFactor, toPlanarFloat } from '../imaging/images.js';
+import { readImage, resizeImage, sizeForFactor } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import type { ModelRegistry } from '../models/registry.js';
 import type { EncodeBatcher } from '../routing/batcher.js';
 import type { Router } from '../routing/index.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
 import type { ResultStore } from '../storage/result-store.js';
+import { rgbToPlanar } from '../tensors/pixel-range.js';
 import { reportPart, stamp, timed, timedAsync, timingParts } from '../timing.js';
 import { type Delivered, type Delivery, deliver } from './delivery.js';
 import { applyScaling, encodeLatent, type LatentDType, resolveScaling, type Scaling, sha256 } from './latent-codec.js';
@@ -70,8 +71,12 @@ export async function prepareImage(
   if (decodeStart) reportPart('imageDecode', decodeStart);
   return {
     pixels: {
-      data: timed('pixelConversion', () => toPlanarFloat(image, model.family.inputRange)),
+      data: timed('pixelConversion', () =>
+        rgbToPlanar(image.pixels, image.width, image.height, model.family.inputRange),
+      ),
       dims: [1, 3, size.height, size.width],
+      // Made for this run alone: the runtime may move it to its worker rather than copy it.
+      transferable: true,
     },
     width: size.width,
     height: size.height,
@@ -97,7 +102,8 @@ export async function encodePixels(
   } = deps.batcher
     ? await deps.batcher.encode(model, pixels, hooks)
     : await deps.router.run(model, deps.router.plan(model, 'encode', width, height, batch), pixels, hooks);
-  const latent = timed('scaling', () => applyScaling(output.data, scaling));
+  // The run's output is this request's own: scaled where it lies.
+  const latent = timed('scaling', () => applyScaling(output.data, scaling, output.data));
   return { latent: { data: latent, dims: output.dims }, plan: ran, seconds };
 }
 
