@@ -120,6 +120,11 @@ export async function gatewayOverhead(rounds = 15) {
       /** Median of each round's request / bare: steadier than the ratio of medians on a busy machine. */
       pairedRatio: round3(median(requestSamples.map((r, i) => r.wallMs / bareSamples[i].wallMs))),
       cpuRatio: round3(requestMedian.cpuMs / bareMedian.cpuMs),
+      /** Median of each round's request - bare. */
+      overhead: {
+        wallMs: round3(median(requestSamples.map((r, i) => r.wallMs - bareSamples[i].wallMs))),
+        cpuMs: round3(median(requestSamples.map((r, i) => r.cpuMs - bareSamples[i].cpuMs))),
+      },
       parts: Object.fromEntries([...partSamples].map(([part, samples]) => [part, medians(samples)])),
     };
   } finally {
