@@ -14,9 +14,9 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { loadConfig } from '../src/config/config.ts';
 import { sessionOptions } from '../src/gpu/onnx-session-options.ts';
-import { toPlanarFloat } from '../src/imaging/images.ts';
 import { createHttpServer, listen } from '../src/server/http.ts';
 import { createServices } from '../src/server/services.ts';
+import { rgbToPlanar } from '../src/tensors/pixel-range.ts';
 import { type Part, type PartTiming, partTimings } from '../src/timing.ts';
 import { graphqlUpload, IMAGES_DIR, MODELS_DIR, median } from './support.ts';
 
@@ -45,7 +45,7 @@ const medians = (samples: Sample[]) => ({
 export async function gatewayOverhead(rounds = 15) {
   const png = new Uint8Array(readFileSync(join(IMAGES_DIR, 'astronaut.png')));
   const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  const input = toPlanarFloat({ pixels: data, width: info.width, height: info.height }, 'zero-one');
+  const input = rgbToPlanar(data, info.width, info.height, 'zero-one');
   const dims = [1, 3, info.height, info.width];
   // No batching window: a lone request should not wait for company in this comparison.
   const config = loadConfig({ MODELS_DIR, BATCH_WINDOW_MS: '0', HOST: '127.0.0.1', PORT: '0' });
