@@ -22,7 +22,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { cancelled, GatewayError } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
-import { fromPlanarFloat, MIME_TYPES, type PixelRange, writeImage } from '../imaging/images.js';
+import { MIME_TYPES, writeImage } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import { decodeLatent } from '../pipeline/decode.js';
 import { encodePixels, prepareImage } from '../pipeline/encode.js';
@@ -33,6 +33,7 @@ import { unpackLatents } from '../protocol/packing.js';
 import { tensorByteLength, tensorHeaders } from '../protocol/wire.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
 import { decodeTensor, encodeTensor } from '../tensors/dtype.js';
+import { convertRange, planarToRgb, toUnitClamped } from '../tensors/pixel-range.js';
 import type { RunningServices } from './services.js';
 
 export const HYBRID_PATH = /^\/v1\/vae\/([^/]+)\/(encode|decode)$/;
@@ -95,7 +96,9 @@ async function serveEncode(
         { bytes: body.length, expectedBytes: expected },
       );
     }
-    pixels = { data: fromMinusOneOne(decodeTensor(body, tensor.dtype), model.family.inputRange), dims };
+    // diffusers' [-1, 1] image convention → the model's input range.
+    const data = convertRange(decodeTensor(body, tensor.dtype), 'minus-one-one', model.family.inputRange);
+    pixels = { data, dims, transferable: true };
   } else {
     const body = await readBody(req, limits.maxImageBytes, 'IMAGE_TOO_LARGE', 'image');
     pixels = (await prepareImage(services, model, body)).pixels;
@@ -139,7 +142,7 @@ async function serveDecode(
   );
   const range = model.family.inputRange;
   if (!wantsTensor) {
-    const bytes = await writeImage(fromPlanarFloat(output.data, width, height, range), format);
+    const bytes = await writeImage({ pixels: planarToRgb(output.data, width, height, range), width, height }, format);
     res.writeHead(200, {
       'content-type': MIME_TYPES[format],
       'content-length': String(bytes.length),
@@ -154,15 +157,13 @@ async function serveDecode(
     const plane = 3 * width * height;
     const bytes = Buffer.alloc(batch * plane);
     for (let b = 0; b < batch; b++)
-      bytes.set(
-        fromPlanarFloat(output.data.subarray(b * plane, (b + 1) * plane), width, height, range).pixels,
-        b * plane,
-      );
+      planarToRgb(output.data.subarray(b * plane, (b + 1) * plane), width, height, range, bytes.subarray(b * plane));
     tensor = { bytes, shape: [batch, height, width, 3], dtype: 'uint8' };
   } else if (outputType === 'pt') {
-    tensor = { bytes: encodeTensor(toMinusOneOne(output.data, range), dtype), shape: [...output.dims], dtype };
+    const values = convertRange(output.data, range, 'minus-one-one');
+    tensor = { bytes: encodeTensor(values, dtype), shape: [...output.dims], dtype };
   } else {
-    tensor = { bytes: encodeTensor(toUnit(output.data, range), dtype), shape: [...output.dims], dtype };
+    tensor = { bytes: encodeTensor(toUnitClamped(output.data, range), dtype), shape: [...output.dims], dtype };
   }
   res.writeHead(200, { ...tensorHeaders(tensor.shape, tensor.dtype, tensor.bytes.length), ...routeHeaders(plan) });
   res.end(tensor.bytes);
@@ -235,19 +236,6 @@ function readBody(
         maxBytes: limit,
       }),
   );
-}
-
-/** diffusers' [-1, 1] image convention → the model's input range. */
-function fromMinusOneOne(values: Float32Array, range: PixelRange): Float32Array {
-  return range === 'minus-one-one' ? values : values.map((v) => (v + 1) / 2);
-}
-
-function toMinusOneOne(values: Float32Array, range: PixelRange): Float32Array {
-  return range === 'minus-one-one' ? values : values.map((v) => v * 2 - 1);
-}
-
-function toUnit(values: Float32Array, range: PixelRange): Float32Array {
-  return values.map((v) => Math.min(1, Math.max(0, range === 'zero-one' ? v : (v + 1) / 2)));
 }
 
 function routeHeaders(plan: Plan): Record<string, string> {
