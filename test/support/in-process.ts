@@ -6,18 +6,14 @@
  * a TypeScript load and a model load per gateway. `bin/latentgate.js serve` itself is covered by
  * the smoke tests (test/smoke.test.ts and the CLI, playground and Redis tests).
  */
-import type { Server } from 'node:http';
 import { loadConfig } from '../../src/config/config.ts';
 import { createGraphQLHandler, createHttpServer, listen } from '../../src/server/http.ts';
 import { createServices, type RunningServices } from '../../src/server/services.ts';
 import { freePort, type GraphQLResponse, multipartBody, type TestGateway } from './server.ts';
 
 export interface InProcessGateway extends TestGateway {
+  /** The gateway's own services, for a look inside (the ledger, the store) that HTTP does not give. */
   services: RunningServices;
-  /** The Yoga instance `graphql()` and `upload()` call through `yoga.fetch`. */
-  yoga: ReturnType<typeof createGraphQLHandler>;
-  /** The listening server built by `createHttpServer`, as `serve` builds it. */
-  server: Server;
 }
 
 /**
@@ -48,8 +44,6 @@ export async function startInProcessGateway(env: Record<string, string>): Promis
   return {
     url,
     services,
-    yoga,
-    server,
     graphql: (query, variables, options) =>
       post(JSON.stringify({ query, variables }), { 'content-type': 'application/json' }, options?.signal),
     upload: (query, variables, path, file, filename) => post(multipartBody(query, variables, path, file, filename)),
