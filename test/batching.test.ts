@@ -23,9 +23,9 @@ import { CapacityLedger } from '../src/routing/ledger.ts';
 import { ProfileSource } from '../src/routing/profile-source.ts';
 import { RunStats } from '../src/routing/run-stats.ts';
 import { decodeTensor } from '../src/tensors/dtype.ts';
+import { startInProcessGateway } from './support/in-process.ts';
 import { maxAbsDiff } from './support/metrics.ts';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
-import { startGateway } from './support/server.ts';
 
 const SIZE = 256;
 const COUNT = 8;
@@ -252,7 +252,12 @@ test('a failing batched run is retried per caller, so one bad input fails only i
 
 test('GraphQL: 8 concurrent encodes on a gateway with a batching window share runs and get their own latents', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-batching-'));
-  const gateway = await startGateway({ MODELS_DIR, DATA_DIR: dataDir, DEVICE_MEMORY: '4GiB', BATCH_WINDOW_MS: '200' });
+  const gateway = await startInProcessGateway({
+    MODELS_DIR,
+    DATA_DIR: dataDir,
+    DEVICE_MEMORY: '4GiB',
+    BATCH_WINDOW_MS: '200',
+  });
   try {
     const query =
       'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape data } route { route batch bytes } } }';

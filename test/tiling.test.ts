@@ -24,9 +24,9 @@ import { overlapFor } from '../src/routing/tiles.ts';
 import { decodeTensor } from '../src/tensors/dtype.ts';
 import { readSafetensors, tensorToFloat32 } from '../src/tensors/safetensors.ts';
 import { tiledBudget } from './support/budget.ts';
+import { startInProcessGateway } from './support/in-process.ts';
 import { clampUnit, maxAbsDiff, psnr, relativeL2 } from './support/metrics.ts';
 import { IMAGES_DIR, MODELS_DIR, PROJECT_DIR, REFERENCE_DIR } from './support/paths.ts';
-import { startGateway } from './support/server.ts';
 
 const GIB = 2 ** 30;
 
@@ -234,7 +234,7 @@ test('GraphQL: a gateway whose device cannot hold the whole run encodes TILED, a
   // The smallest budget (no headroom) at which the planner tiles a 512x512 taef2 encode.
   const { deviceMemory, plan } = await tiledBudget(MODELS_DIR, 'taef2', 512, 512, 384);
   const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-tiling-'));
-  const gateway = await startGateway({
+  const gateway = await startInProcessGateway({
     MODELS_DIR,
     DATA_DIR: dataDir,
     DEVICE_MEMORY: deviceMemory,
