@@ -1,12 +1,14 @@
 /** `npm run bench`: every benchmark, one JSON object per line. */
 import { batching } from './batching.ts';
 import { gatewayOverhead } from './gateway-overhead.ts';
+import { gpuExecutor } from './gpu-executor.ts';
 import { peakMemory, tiledPeakMemory } from './peak-memory.ts';
 import { tiling } from './tiling.ts';
 
 const benchmarks: Record<string, () => Promise<unknown>> = {
   'gateway-overhead': () => gatewayOverhead(),
   batching: () => batching(),
+  'gpu-executor': () => gpuExecutor(),
   'peak-memory': () => peakMemory(),
   'tiled-peak-memory': () => tiledPeakMemory(),
   tiling: () => tiling(),

@@ -22,8 +22,8 @@ export interface Config {
   deviceMemoryBytes: number;
   /** Held back from every device's budget. */
   headroomBytes: number;
-  /** Execution provider preference: `auto` tries CUDA then falls back to CPU. */
-  executionProvider: 'auto' | 'cuda' | 'cpu';
+  /** Execution provider preference: `auto` tries CUDA then falls back to CPU; `webgpu` only when named. */
+  executionProvider: 'auto' | 'cuda' | 'webgpu' | 'cpu';
   /** Threads onnxruntime uses per run (0 = onnxruntime's default). */
   intraOpThreads: number;
   limits: {
@@ -87,7 +87,7 @@ function configSchema(env: NodeJS.ProcessEnv) {
     dataDir: z.string().default('./data'),
     deviceMemory: byteSize(2 ** 20).default(4 * 2 ** 30),
     headroom: byteSize().default(256 * 2 ** 20),
-    executionProvider: z.enum(['auto', 'cuda', 'cpu']).default('auto'),
+    executionProvider: z.enum(['auto', 'cuda', 'webgpu', 'cpu']).default('auto'),
     intraOpThreads: integer(0, 0, 1024),
     maxImageBytes: byteSize(1024).default(50 * 2 ** 20),
     maxImagePixels: integer(4096 * 4096, 64),

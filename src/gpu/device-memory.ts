@@ -1,7 +1,8 @@
 /**
- * How much memory the local device has. On CUDA it is the card's own memory, read with nvidia-smi
- * (onnxruntime-node exposes no device query); on CPU, or when that read fails, the configured
- * DEVICE_MEMORY, with the reason saying which.
+ * How much memory the local device has. On CUDA and WebGPU it is the card's own memory, read with
+ * nvidia-smi (onnxruntime-node exposes no device query; a WebGPU adapter that is not an NVIDIA card
+ * gets no answer there); on CPU, or when that read fails, the configured DEVICE_MEMORY, with the
+ * reason saying which.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -20,7 +21,7 @@ export function parseNvidiaSmiTotal(output: string, deviceIndex = 0): number | n
 }
 
 export async function deviceMemory(provider: ExecutionProvider, configuredBytes: number): Promise<DeviceMemory> {
-  if (provider !== 'cuda') return { bytes: configuredBytes, source: 'DEVICE_MEMORY (CPU)' };
+  if (provider === 'cpu') return { bytes: configuredBytes, source: 'DEVICE_MEMORY (CPU)' };
   try {
     const { stdout } = await promisify(execFile)(
       'nvidia-smi',
@@ -28,7 +29,7 @@ export async function deviceMemory(provider: ExecutionProvider, configuredBytes:
       { timeout: 5000 },
     );
     const bytes = parseNvidiaSmiTotal(stdout);
-    if (bytes !== null) return { bytes, source: 'CUDA device 0 (nvidia-smi)' };
+    if (bytes !== null) return { bytes, source: `${provider === 'cuda' ? 'CUDA' : 'WebGPU'} device 0 (nvidia-smi)` };
   } catch {
     // fall through to the configured budget
   }

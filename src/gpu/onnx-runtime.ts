@@ -1,6 +1,7 @@
 /**
  * The onnxruntime-node adapter: picks the execution provider once (CUDA when its libraries load,
- * else the bundled CPU provider) and runs networks in a worker thread that caches their sessions.
+ * else the bundled CPU provider; WebGPU when asked for) and runs networks in a worker thread that
+ * caches their sessions.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -12,7 +13,8 @@ import { identityGraph } from './onnx-builder.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
 import type { Nchw } from './tensor.js';
 
-export type ExecutionProvider = 'cuda' | 'cpu';
+export type ExecutionProvider = 'cuda' | 'webgpu' | 'cpu';
+export type ProviderPreference = 'auto' | ExecutionProvider;
 
 export interface ProviderChoice {
   provider: ExecutionProvider;
@@ -33,8 +35,28 @@ function cudaProviderInstalled(): boolean {
   return existsSync(join(binding, 'libonnxruntime_providers_cuda.so'));
 }
 
-export async function chooseProvider(preference: 'auto' | 'cuda' | 'cpu'): Promise<ProviderChoice> {
+/** Creates a session of the probe graph on `provider` and runs it once; throws what the provider threw. */
+async function probe(provider: ExecutionProvider): Promise<void> {
+  const session = await ort.InferenceSession.create(identityGraph('probe'), { executionProviders: [provider] });
+  try {
+    await session.run({ x: new ort.Tensor('float32', new Float32Array([1]), [1, 1, 1, 1]) });
+  } finally {
+    await session.release();
+  }
+}
+
+export async function chooseProvider(preference: ProviderPreference): Promise<ProviderChoice> {
   if (preference === 'cpu') return { provider: 'cpu', reason: 'EXECUTION_PROVIDER=cpu' };
+  // WebGPU is bundled but needs a GPU adapter (Vulkan on Linux); it is only used when asked for,
+  // since on a machine without one the probe is slow to fail and its errors are noise.
+  if (preference === 'webgpu') {
+    try {
+      await probe('webgpu');
+      return { provider: 'webgpu', reason: 'EXECUTION_PROVIDER=webgpu: the WebGPU provider ran a probe model' };
+    } catch (error) {
+      throw new Error(`EXECUTION_PROVIDER=webgpu, but the WebGPU provider failed: ${(error as Error).message}`);
+    }
+  }
   const listed = ort.listSupportedBackends().some((b) => b.name === 'cuda');
   if (!listed || !cudaProviderInstalled()) {
     const why = listed
@@ -44,9 +66,7 @@ export async function chooseProvider(preference: 'auto' | 'cuda' | 'cpu'): Promi
     return { provider: 'cpu', reason: `CPU: ${why}` };
   }
   try {
-    const session = await ort.InferenceSession.create(identityGraph('probe'), { executionProviders: ['cuda'] });
-    await session.run({ x: new ort.Tensor('float32', new Float32Array([1]), [1, 1, 1, 1]) });
-    await session.release();
+    await probe('cuda');
     return { provider: 'cuda', reason: 'CUDA provider loaded and ran a probe model' };
   } catch (error) {
     if (preference === 'cuda')
