@@ -2,7 +2,14 @@
 import type { Config } from '../config/config.js';
 import { GatewayError } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
-import { readImage, resizeImage, sizeForFactor, toPlanarFloat } from '../imaging/images.js';
+import {
+  type ColourManagement,
+  type ResizeReport,
+  readImage,
+  resizeImage,
+  sizeForFactor,
+  toPlanarFloat,
+} from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import type { ModelRegistry } from '../models/registry.js';
 import type { EncodeBatcher } from '../routing/batcher.js';
@@ -19,6 +26,8 @@ export interface EncodeRequest {
   shiftFactor?: number | null;
   dtype: LatentDType;
   delivery: Delivery;
+  /** How stored samples become RGB; default NONE, as diffusers reads them. */
+  colourManagement?: ColourManagement;
 }
 
 /** `width`/`height` are the size actually encoded; `original*` the size sent. */
@@ -46,14 +55,17 @@ export interface PreparedImage {
   originalWidth: number;
   originalHeight: number;
   resized: boolean;
+  /** The resize that ran (Pillow LANCZOS), or null. */
+  resize: ResizeReport | null;
 }
 
 export async function prepareImage(
   deps: Pick<PipelineDeps, 'config'>,
   model: ModelDefinition,
   bytes: Uint8Array,
+  colourManagement: ColourManagement = 'NONE',
 ): Promise<PreparedImage> {
-  const original = await readImage(bytes, deps.config.limits);
+  const original = await readImage(bytes, deps.config.limits, { colourManagement });
   const size = sizeForFactor(original.width, original.height, model.downscaleFactor);
   if (size.width === 0 || size.height === 0) {
     throw new GatewayError(
@@ -64,14 +76,15 @@ export async function prepareImage(
       },
     );
   }
-  const image = await resizeImage(original, size.width, size.height);
+  const { image, resize } = resizeImage(original, size.width, size.height);
   return {
     pixels: { data: toPlanarFloat(image, model.family.inputRange), dims: [1, 3, size.height, size.width] },
     width: size.width,
     height: size.height,
     originalWidth: original.width,
     originalHeight: original.height,
-    resized: size.width !== original.width || size.height !== original.height,
+    resized: resize !== null,
+    resize,
   };
 }
 
@@ -101,7 +114,7 @@ export async function encode(
 ): Promise<EncodeResult> {
   const model = deps.registry.require(request.model, 'encode');
   const scaling = resolveScaling(model, request.scalingFactor, request.shiftFactor);
-  const image = await prepareImage(deps, model, request.image);
+  const image = await prepareImage(deps, model, request.image, request.colourManagement);
   const { latent, plan, seconds } = await encodePixels(deps, model, image.pixels, scaling, hooks);
   const bytes = encodeLatent(latent, request.dtype);
   const shape = [...latent.dims];
@@ -120,6 +133,7 @@ export async function encode(
     originalWidth: image.originalWidth,
     originalHeight: image.originalHeight,
     resized: image.resized,
+    resize: image.resize,
     plan,
     seconds,
   };
