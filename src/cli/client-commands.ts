@@ -6,13 +6,14 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { LatentgateClient, LatentgateError, type TerminalJobEvent, type Transport } from '../client/client.js';
-import type { ImageFormat, LatentDType } from '../client/generated/graphql.js';
+import type { ColourManagement, ImageFormat, LatentDType } from '../client/generated/graphql.js';
 import { parseSafetensors, type StoredTensor, serializeSafetensors } from '../tensors/safetensors.js';
 import { type ParsedArgs, requiredFlag, stringFlag, UsageError } from './args.js';
 import { ProgressBar } from './progress.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:4000';
 const LATENT_DTYPES: Record<string, LatentDType> = { float32: 'FLOAT32', float16: 'FLOAT16', bfloat16: 'BFLOAT16' };
+const COLOUR_MANAGEMENT: Record<string, ColourManagement> = { none: 'NONE', srgb: 'SRGB' };
 const IMAGE_FORMATS: Record<string, ImageFormat> = { '.png': 'PNG', '.jpg': 'JPEG', '.jpeg': 'JPEG', '.webp': 'WEBP' };
 
 interface Common {
@@ -95,6 +96,9 @@ export async function encodeCommand(args: ParsedArgs): Promise<void> {
   const dtype = LATENT_DTYPES[dtypeName];
   if (!dtype)
     throw new UsageError(`--dtype must be one of ${Object.keys(LATENT_DTYPES).join(', ')}; got "${dtypeName}"`);
+  const colourName = stringFlag(args, 'colour-management') ?? 'none';
+  const colourManagement = COLOUR_MANAGEMENT[colourName];
+  if (!colourManagement) throw new UsageError(`--colour-management must be none or srgb; got "${colourName}"`);
   if (extname(out).toLowerCase() !== '.safetensors')
     throw new UsageError(`--out must name a .safetensors file; got "${out}"`);
   const image = await readInput(input);
@@ -104,6 +108,7 @@ export async function encodeCommand(args: ParsedArgs): Promise<void> {
       image: new File([new Uint8Array(image)], basename(input)),
       dtype,
       delivery: 'BASE64',
+      colourManagement,
     });
     const end = await follow(client, job.id, `encode ${basename(input)} (${model})`, transport);
     if (end.__typename !== 'JobDoneEvent') fail(end);
@@ -128,8 +133,10 @@ export async function encodeCommand(args: ParsedArgs): Promise<void> {
       },
     );
     await writeFile(out, file);
+    const { resize } = end.result;
+    const resized = resize ? ` (resized from ${resize.from.width}x${resize.from.height}, ${resize.method})` : '';
     console.log(
-      `${out}: latent [${latent.shape.join(', ')}] ${dtypeName}, ${end.result.width}x${end.result.height}${end.result.resized ? ' (resized)' : ''}, route ${end.result.route.route}`,
+      `${out}: latent [${latent.shape.join(', ')}] ${dtypeName}, ${end.result.width}x${end.result.height}${resized}, route ${end.result.route.route}`,
     );
   } finally {
     await client.close();
