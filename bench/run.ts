@@ -2,12 +2,14 @@
 import { batching } from './batching.ts';
 import { gatewayOverhead } from './gateway-overhead.ts';
 import { peakMemory, tiledPeakMemory } from './peak-memory.ts';
+import { pilResize } from './pil-resize.ts';
 
 const benchmarks: Record<string, () => Promise<unknown>> = {
   'gateway-overhead': () => gatewayOverhead(),
   batching: () => batching(),
   'peak-memory': () => peakMemory(),
   'tiled-peak-memory': () => tiledPeakMemory(),
+  'pil-resize': () => pilResize(),
 };
 
 const only = process.argv.slice(2);
