@@ -4,13 +4,15 @@
  * through GraphQL and the Hybrid Inference endpoint, and both say which resize ran.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeTensor } from '../src/tensors/dtype.ts';
 import { readSafetensors, tensorToFloat32 } from '../src/tensors/safetensors.ts';
 import { maxAbsDiff } from './support/metrics.ts';
-import { IMAGES_DIR, MODELS_DIR, REFERENCE_DIR } from './support/paths.ts';
+import { IMAGES_DIR, MODELS_DIR, PROJECT_DIR, REFERENCE_DIR } from './support/paths.ts';
 import { type RunningGateway, startGateway } from './support/server.ts';
 
 const ENCODE = `mutation Encode($input: EncodeInput!) {
@@ -24,11 +26,15 @@ const ENCODE = `mutation Encode($input: EncodeInput!) {
 const TOLERANCE = 1e-4;
 
 let gateway: RunningGateway;
+const dir = mkdtempSync(join(tmpdir(), 'latentgate-pixels-'));
 
 before(async () => {
-  gateway = await startGateway({ MODELS_DIR, DEVICE_MEMORY: '4GiB' });
+  gateway = await startGateway({ MODELS_DIR, DATA_DIR: join(dir, 'data'), DEVICE_MEMORY: '4GiB' });
 });
-after(async () => gateway?.stop());
+after(async () => {
+  await gateway?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const image = (name: string) => readFileSync(join(IMAGES_DIR, name));
 
@@ -102,5 +108,35 @@ describe('Hybrid Inference encode reads pixels the same way', () => {
     const bad = await hybridEncode('coffee-adobergb.png', '?colour_management=p3');
     assert.equal(bad.status, 400);
     assert.match(bad.body.toString(), /colour_management/);
+  });
+});
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin/latentgate.js'), ...args], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('latentgate encode reads pixels the same way', () => {
+  test('the summary names the resize, the latent is the reference; --colour-management is checked', async () => {
+    const out = join(dir, 'chelsea.safetensors');
+    const args = ['encode', join(IMAGES_DIR, 'chelsea.png'), '--model', 'taef2', '--out', out, '--url', gateway.url];
+    const run = await cli([...args, '--colour-management', 'none']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /448x296 \(resized from 451x300, PIL_LANCZOS\)/);
+    const latent = (await readSafetensors(out)).tensors.get('latent')!;
+    assert.ok(maxAbsDiff(tensorToFloat32(latent), await reference('chelsea-resized')) <= TOLERANCE);
+    const bad = await cli([...args, '--colour-management', 'p3']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /--colour-management must be none or srgb; got "p3"/);
   });
 });
