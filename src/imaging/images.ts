@@ -11,16 +11,12 @@ import { GatewayError } from '../errors.js';
 import { applyOrientation } from './orientation.js';
 import { cmykToRgb, gray16ToRgb, samplesToRgb } from './pil-modes.js';
 import { pilLanczosResize } from './pil-resize.js';
+import type { RgbImage } from './rgb-image.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
 export const INPUT_FORMATS: readonly string[] = ['png', 'jpeg', 'webp'];
 
-export interface RgbImage {
-  /** Interleaved RGB, row-major, 8 bits per channel. */
-  pixels: Uint8Array;
-  width: number;
-  height: number;
-}
+export type { RgbImage };
 
 export interface ImageLimits {
   maxImageBytes: number;

@@ -4,39 +4,44 @@
  * leaves them as stored.
  */
 
-export interface Pixels3 {
-  /** Interleaved RGB, row-major. */
-  pixels: Uint8Array;
-  width: number;
-  height: number;
-}
+import type { RgbImage } from './rgb-image.js';
 
 /**
- * For output (x, y) of an image that is `outW` wide, the stored pixel it comes from, per the
- * EXIF 2.3 definition of each orientation value (where the stored 0th row and column belong).
+ * Where each upright pixel comes from, per the EXIF 2.3 meaning of each value: upright (x, y) reads
+ * stored pixel `base + x * dx + y * dy` (in pixels, of a stored image w wide and h tall).
  */
-const SOURCES: Record<number, (x: number, y: number, w: number, h: number) => [number, number]> = {
-  2: (x, y, w) => [w - 1 - x, y], // mirrored left-right
-  3: (x, y, w, h) => [w - 1 - x, h - 1 - y], // rotated 180
-  4: (x, y, _w, h) => [x, h - 1 - y], // mirrored top-bottom
-  5: (x, y) => [y, x], // transposed
-  6: (x, y, _w, h) => [y, h - 1 - x], // stored rotated 90 counter-clockwise: turn clockwise
-  7: (x, y, w, h) => [w - 1 - y, h - 1 - x], // transversed
-  8: (x, y, w) => [w - 1 - y, x], // stored rotated 90 clockwise: turn counter-clockwise
-};
+function walk(orientation: number, w: number, h: number): { base: number; dx: number; dy: number } | undefined {
+  const last = (h - 1) * w;
+  switch (orientation) {
+    case 2: // mirrored left-right
+      return { base: w - 1, dx: -1, dy: w };
+    case 3: // rotated 180
+      return { base: last + w - 1, dx: -1, dy: -w };
+    case 4: // mirrored top-bottom
+      return { base: last, dx: 1, dy: -w };
+    case 5: // transposed
+      return { base: 0, dx: w, dy: 1 };
+    case 6: // stored turned 90 counter-clockwise: turn it clockwise
+      return { base: last, dx: -w, dy: 1 };
+    case 7: // transversed
+      return { base: last + w - 1, dx: -w, dy: -1 };
+    case 8: // stored turned 90 clockwise: turn it counter-clockwise
+      return { base: w - 1, dx: w, dy: -1 };
+    default: // 1, absent or not a valid value: as stored (Pillow ignores other values too)
+      return undefined;
+  }
+}
 
-export function applyOrientation(image: Pixels3, orientation: number | undefined): Pixels3 {
-  const source = orientation === undefined ? undefined : SOURCES[orientation];
-  if (!source) return image;
+export function applyOrientation(image: RgbImage, orientation: number | undefined): RgbImage {
   const { width: w, height: h, pixels } = image;
+  const steps = orientation === undefined ? undefined : walk(orientation, w, h);
+  if (!steps) return image;
   const swaps = orientation! >= 5;
   const outW = swaps ? h : w;
   const outH = swaps ? w : h;
   const out = new Uint8Array(pixels.length);
   for (let y = 0, o = 0; y < outH; y++) {
-    for (let x = 0; x < outW; x++, o += 3) {
-      const [sx, sy] = source(x, y, w, h);
-      const s = (sy * w + sx) * 3;
+    for (let x = 0, s = (steps.base + y * steps.dy) * 3; x < outW; x++, o += 3, s += steps.dx * 3) {
       out[o] = pixels[s];
       out[o + 1] = pixels[s + 1];
       out[o + 2] = pixels[s + 2];

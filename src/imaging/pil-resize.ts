@@ -10,17 +10,12 @@
  * latent equal a local one for sides that are not a multiple of the model's factor.
  */
 
+import type { RgbImage } from './rgb-image.js';
+
 /** Pillow's PRECISION_BITS: 8 bits for the result, 2 for overflow of negative lobes, in an int32. */
 const PRECISION_BITS = 32 - 8 - 2;
 const HALF = 1 << (PRECISION_BITS - 1);
 const LANCZOS_SUPPORT = 3;
-
-export interface RgbPixels {
-  /** Interleaved RGB, row-major, 8 bits per channel. */
-  pixels: Uint8Array;
-  width: number;
-  height: number;
-}
 
 /** One axis' filter: for output i, taps `coefficients[i*taps ... + count[i])` over inputs from `first[i]`. */
 export interface AxisCoefficients {
@@ -86,7 +81,7 @@ function clip8(sum: number): number {
 }
 
 /** Rows [rowFrom, rowTo) of `source`, each resampled along x. */
-function horizontalPass(source: RgbPixels, outWidth: number, rowFrom: number, rowTo: number): Uint8Array {
+function horizontalPass(source: RgbImage, outWidth: number, rowFrom: number, rowTo: number): Uint8Array {
   const { taps, first, count, coefficients } = lanczosCoefficients(source.width, outWidth);
   const input = source.pixels;
   const inStride = source.width * 3;
@@ -145,7 +140,7 @@ function verticalPass(
 }
 
 /** Pillow `resize((width, height), LANCZOS)` of an 8-bit RGB image. */
-export function pilLanczosResize(image: RgbPixels, width: number, height: number): RgbPixels {
+export function pilLanczosResize(image: RgbImage, width: number, height: number): RgbImage {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new RangeError(`resize target must be positive integers; got ${width}x${height}`);
   }
