@@ -26,6 +26,7 @@ export type Delivery =
   | 'URL';
 
 export type EncodeInput = {
+  /** NONE: the stored samples, as diffusers reads them. SRGB: converted through the ICC profile. */
   colourManagement?: ColourManagement | null | undefined;
   delivery?: Delivery | null | undefined;
   dtype?: LatentDType | null | undefined;

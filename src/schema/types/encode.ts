@@ -33,7 +33,7 @@ export const ResizeMethodEnum = builder.enumType('ResizeMethod', {
   values: ['PIL_LANCZOS'] as const,
 });
 
-const SizeType = builder.objectRef<{ width: number; height: number }>('Size').implement({
+const SizeType = builder.objectRef<{ width: number; height: number }>('ImageSize').implement({
   fields: (t) => ({ width: t.exposeInt('width'), height: t.exposeInt('height') }),
 });
 
@@ -87,7 +87,12 @@ export const EncodeInput = builder.inputType('EncodeInput', {
     shiftFactor: t.float({ required: false, description: "Defaults to the model's." }),
     dtype: t.field({ type: LatentDTypeEnum, required: false, defaultValue: 'float32' }),
     delivery: t.field({ type: DeliveryEnum, required: false, defaultValue: 'BASE64' }),
-    colourManagement: t.field({ type: ColourManagementEnum, required: false, defaultValue: 'NONE' }),
+    colourManagement: t.field({
+      type: ColourManagementEnum,
+      required: false,
+      defaultValue: 'NONE',
+      description: 'NONE: the stored samples, as diffusers reads them. SRGB: converted through the ICC profile.',
+    }),
   }),
 });
 
