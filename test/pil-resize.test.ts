@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
-import { lanczosCoefficients, pilLanczosResize } from '../src/imaging/pil-resize.ts';
+import { lanczosCoefficients, pilLanczosResize, pilLanczosResizeYielding } from '../src/imaging/pil-resize.ts';
 import { IMAGES_DIR, REFERENCE_DIR } from './support/paths.ts';
 
 async function rawRgb(path: string) {
@@ -55,5 +55,22 @@ describe('coefficients', () => {
     const pixels = new Uint8Array(37 * 23 * 3).fill(77);
     const out = pilLanczosResize({ pixels, width: 37, height: 23 }, 16, 8);
     assert.ok(out.pixels.every((v) => v === 77));
+  });
+});
+
+describe('the yielding resize (the one the encode path uses)', () => {
+  test('gives the same bytes and lets the event loop run while it works', async () => {
+    const width = 1000;
+    const height = 700;
+    const pixels = new Uint8Array(width * height * 3);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = Math.imul(i, 2654435761) >>> 24;
+    const image = { pixels, width, height };
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 0);
+    const yielded = await pilLanczosResizeYielding(image, 992, 696);
+    clearInterval(ticker);
+    const direct = pilLanczosResize(image, 992, 696);
+    assert.ok(Buffer.from(yielded.pixels).equals(Buffer.from(direct.pixels)));
+    assert.ok(turns > 2, `the event loop ran only ${turns} times`);
   });
 });

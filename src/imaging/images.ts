@@ -10,7 +10,7 @@ import sharp, { type Metadata } from 'sharp';
 import { GatewayError } from '../errors.js';
 import { applyOrientation } from './orientation.js';
 import { cmykToRgb, gray16ToRgb, samplesToRgb } from './pil-modes.js';
-import { pilLanczosResize } from './pil-resize.js';
+import { pilLanczosResizeYielding } from './pil-resize.js';
 import type { RgbImage } from './rgb-image.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
@@ -168,14 +168,14 @@ export interface ResizeReport {
 }
 
 /** Pillow `resize(..., LANCZOS)`, bit for bit, as diffusers' VaeImageProcessor does; null report when the size stays. */
-export function resizeImage(
+export async function resizeImage(
   image: RgbImage,
   width: number,
   height: number,
-): { image: RgbImage; resize: ResizeReport | null } {
+): Promise<{ image: RgbImage; resize: ResizeReport | null }> {
   if (image.width === width && image.height === height) return { image, resize: null };
   return {
-    image: pilLanczosResize(image, width, height),
+    image: await pilLanczosResizeYielding(image, width, height),
     resize: {
       method: 'PIL_LANCZOS',
       from: { width: image.width, height: image.height },

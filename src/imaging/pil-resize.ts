@@ -80,13 +80,23 @@ function clip8(sum: number): number {
   return v < 0 ? 0 : Math.min(v, 255);
 }
 
-/** Rows [rowFrom, rowTo) of `source`, each resampled along x. */
-function horizontalPass(source: RgbImage, outWidth: number, rowFrom: number, rowTo: number): Uint8Array {
-  const { taps, first, count, coefficients } = lanczosCoefficients(source.width, outWidth);
+/** Multiply-adds per slice of work between yields to the event loop (a few milliseconds). */
+const SLICE_WORK = 1 << 22;
+
+/** Rows [rowFrom, rowTo) of `source` resampled along x, written from row `rowFrom - outRowBase` of `output`. */
+function horizontalRows(
+  source: RgbImage,
+  outWidth: number,
+  coefficients: AxisCoefficients,
+  rowFrom: number,
+  rowTo: number,
+  output: Uint8Array,
+  outRowBase: number,
+): void {
+  const { taps, first, count, coefficients: kk } = coefficients;
   const input = source.pixels;
   const inStride = source.width * 3;
-  const output = new Uint8Array(outWidth * 3 * (rowTo - rowFrom));
-  let o = 0;
+  let o = (rowFrom - outRowBase) * outWidth * 3;
   for (let y = rowFrom; y < rowTo; y++) {
     const rowStart = y * inStride;
     for (let x = 0; x < outWidth; x++) {
@@ -97,7 +107,7 @@ function horizontalPass(source: RgbImage, outWidth: number, rowFrom: number, row
       let g = HALF;
       let b = HALF;
       for (let t = 0; t < n; t++, p += 3) {
-        const c = coefficients[k + t];
+        const c = kk[k + t];
         r = (r + Math.imul(input[p], c)) | 0;
         g = (g + Math.imul(input[p + 1], c)) | 0;
         b = (b + Math.imul(input[p + 2], c)) | 0;
@@ -107,25 +117,26 @@ function horizontalPass(source: RgbImage, outWidth: number, rowFrom: number, row
       output[o++] = clip8(b);
     }
   }
-  return output;
 }
 
 /**
- * Resamples along y. `rowOffset` is the first source row `source` holds (Pillow shifts the
- * vertical bounds by it after a horizontal pass that only produced the rows the vertical one reads).
+ * Output rows [yFrom, yTo) resampled along y. `rowOffset` is the first source row `source` holds
+ * (Pillow shifts the vertical bounds by it after a horizontal pass that only produced the rows the
+ * vertical one reads).
  */
-function verticalPass(
+function verticalRows(
   source: Uint8Array,
   width: number,
   coefficients: AxisCoefficients,
   rowOffset: number,
-  outHeight: number,
-): Uint8Array {
+  yFrom: number,
+  yTo: number,
+  output: Uint8Array,
+): void {
   const { taps, first, count, coefficients: kk } = coefficients;
   const stride = width * 3;
-  const output = new Uint8Array(stride * outHeight);
   // Channels need no telling apart along y: every byte of a row is one column of samples.
-  for (let y = 0; y < outHeight; y++) {
+  for (let y = yFrom; y < yTo; y++) {
     const k = y * taps;
     const n = count[y];
     const top = (first[y] - rowOffset) * stride;
@@ -136,11 +147,10 @@ function verticalPass(
       output[outStart + i] = clip8(sum);
     }
   }
-  return output;
 }
 
-/** Pillow `resize((width, height), LANCZOS)` of an 8-bit RGB image. */
-export function pilLanczosResize(image: RgbImage, width: number, height: number): RgbImage {
+/** The resize as slices of work: yields between slices, returns the image. */
+function* resizeSlices(image: RgbImage, width: number, height: number): Generator<void, RgbImage> {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new RangeError(`resize target must be positive integers; got ${width}x${height}`);
   }
@@ -148,13 +158,50 @@ export function pilLanczosResize(image: RgbImage, width: number, height: number)
   const needVertical = height !== image.height;
   if (!needHorizontal && !needVertical) return { pixels: image.pixels.slice(), width, height };
   const vertical = lanczosCoefficients(image.height, height);
-  if (!needHorizontal) {
-    return { pixels: verticalPass(image.pixels, width, vertical, 0, height), width, height };
+  let source = image.pixels;
+  let rowOffset = 0;
+  if (needHorizontal) {
+    // Only the rows the vertical pass will read (all of them when it is skipped).
+    const rowFrom = needVertical ? vertical.first[0] : 0;
+    const rowTo = needVertical ? vertical.first[height - 1] + vertical.count[height - 1] : image.height;
+    const horizontal = lanczosCoefficients(image.width, width);
+    const narrowed = new Uint8Array(width * 3 * (rowTo - rowFrom));
+    const rows = Math.max(1, Math.floor(SLICE_WORK / (width * 3 * horizontal.taps)));
+    for (let y = rowFrom; y < rowTo; y += rows) {
+      horizontalRows(image, width, horizontal, y, Math.min(rowTo, y + rows), narrowed, rowFrom);
+      yield;
+    }
+    if (!needVertical) return { pixels: narrowed, width, height };
+    source = narrowed;
+    rowOffset = rowFrom;
   }
-  // The horizontal pass only produces the rows the vertical pass will read.
-  const rowFrom = vertical.first[0];
-  const rowTo = vertical.first[height - 1] + vertical.count[height - 1];
-  const narrowed = horizontalPass(image, width, needVertical ? rowFrom : 0, needVertical ? rowTo : image.height);
-  if (!needVertical) return { pixels: narrowed, width, height };
-  return { pixels: verticalPass(narrowed, width, vertical, rowFrom, height), width, height };
+  const output = new Uint8Array(width * 3 * height);
+  const rows = Math.max(1, Math.floor(SLICE_WORK / (width * 3 * vertical.taps)));
+  for (let y = 0; y < height; y += rows) {
+    verticalRows(source, width, vertical, rowOffset, y, Math.min(height, y + rows), output);
+    yield;
+  }
+  return { pixels: output, width, height };
+}
+
+/** Pillow `resize((width, height), LANCZOS)` of an 8-bit RGB image, in one go. */
+export function pilLanczosResize(image: RgbImage, width: number, height: number): RgbImage {
+  const slices = resizeSlices(image, width, height);
+  for (;;) {
+    const step = slices.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * The same resize, giving the event loop a turn every few milliseconds so that a large image does
+ * not stall the gateway's other requests while it is resampled.
+ */
+export async function pilLanczosResizeYielding(image: RgbImage, width: number, height: number): Promise<RgbImage> {
+  const slices = resizeSlices(image, width, height);
+  for (;;) {
+    const step = slices.next();
+    if (step.done) return step.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }

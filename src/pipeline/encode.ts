@@ -76,7 +76,7 @@ export async function prepareImage(
       },
     );
   }
-  const { image, resize } = resizeImage(original, size.width, size.height);
+  const { image, resize } = await resizeImage(original, size.width, size.height);
   return {
     pixels: { data: toPlanarFloat(image, model.family.inputRange), dims: [1, 3, size.height, size.width] },
     width: size.width,
