@@ -1,47 +1,42 @@
 /**
- * Errors a caller can act on. Each has a stable code (GraphQL `extensions.code`, and the HTTP
- * protocol's status), a message that names what was wrong and what is allowed, and details.
+ * Errors a caller can act on. Each has a stable code, a message that names what was wrong and what
+ * is allowed, and details. The error is a plain `Error`, free of any transport: the GraphQL and HTTP
+ * edges (src/server/error-edges.ts) turn it into `extensions.code` or an HTTP status and JSON body.
  */
-import { GraphQLError } from 'graphql';
 
-export const ERROR_STATUS = {
-  BAD_REQUEST: 400,
-  UNKNOWN_MODEL: 404,
-  UNSUPPORTED_OPERATION: 400,
-  INVALID_IMAGE: 400,
-  IMAGE_TOO_LARGE: 413,
-  LATENT_SHAPE_MISMATCH: 400,
-  LATENT_CHANNELS_MISMATCH: 400,
-  UNSUPPORTED_DTYPE: 400,
-  NOT_FOUND: 404,
-  EXPIRED: 410,
-  INVALID_URL: 400,
-  BUSY: 503,
-  DOES_NOT_FIT: 507,
-  CANCELLED: 499,
-  UPSTREAM_FAILED: 502,
-  INTERNAL: 500,
-} as const;
+/** Every code a caller can see (GraphQL's ErrorCode enum, a failed job's code, the HTTP body's `code`). */
+export const ERROR_CODES = [
+  'BAD_REQUEST',
+  'UNKNOWN_MODEL',
+  'UNSUPPORTED_OPERATION',
+  'INVALID_IMAGE',
+  'IMAGE_TOO_LARGE',
+  'LATENT_TOO_LARGE',
+  'LATENT_SHAPE_MISMATCH',
+  'LATENT_CHANNELS_MISMATCH',
+  'UNSUPPORTED_DTYPE',
+  'NOT_FOUND',
+  'EXPIRED',
+  'INVALID_URL',
+  'BUSY',
+  'DOES_NOT_FIT',
+  'CANCELLED',
+  'UPSTREAM_FAILED',
+  'INTERNAL',
+] as const;
 
-export type ErrorCode = keyof typeof ERROR_STATUS;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
-export class GatewayError extends GraphQLError {
-  readonly code: ErrorCode;
-  readonly details: Record<string, unknown>;
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
 
-  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
-    super(message, { extensions: { code, ...details } });
-    this.code = code;
-    this.details = details;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
   }
-
-  get httpStatus(): number {
-    return ERROR_STATUS[this.code];
-  }
-}
-
-export function isGatewayError(error: unknown): error is GatewayError {
-  return error instanceof GatewayError;
 }
 
 /**
@@ -54,6 +49,15 @@ export function cancelled(message = 'the request was cancelled'): GatewayError {
 
 /** Throws CANCELLED when `signal` has aborted: its reason when that is typed, else `message`. */
 export function throwIfCancelled(signal: AbortSignal | undefined, message?: string): void {
-  if (!signal?.aborted) return;
-  throw signal.reason instanceof GatewayError ? signal.reason : cancelled(message);
+  if (signal?.aborted) throw cancellation(signal, message);
+}
+
+/** The error an aborted `signal` stands for: its reason when that is typed, else CANCELLED with `message`. */
+export function cancellation(signal: AbortSignal | undefined, message?: string): GatewayError {
+  return signal?.reason instanceof GatewayError ? signal.reason : cancelled(message);
+}
+
+/** True for the CANCELLED error, however the run was stopped. */
+export function isCancellation(error: unknown): error is GatewayError {
+  return error instanceof GatewayError && error.code === 'CANCELLED';
 }

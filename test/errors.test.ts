@@ -20,6 +20,7 @@ before(async () => {
     MODELS_DIR,
     MAX_IMAGE_PIXELS: '300000',
     MAX_IMAGE_BYTES: '600000',
+    MAX_LATENT_BYTES: '1MiB',
     RESULT_TTL_SECONDS: '1',
   });
 });
@@ -121,6 +122,22 @@ describe('typed errors', () => {
       /100 bytes, but shape \[1,32,4,4\] of float16 needs 1024 bytes/,
     );
     assert.equal(error.extensions!.expectedBytes, 1024);
+  });
+
+  test('a latent over the size limits', async () => {
+    const error = await expectError(
+      DECODE,
+      { model: 'taef2', latent: { data: b64(new Uint8Array(1_200_000)), shape: [1, 32, 100, 375] } },
+      'LATENT_TOO_LARGE',
+      /more than the 1048576-byte limit/,
+    );
+    assert.equal(error.extensions!.maxBytes, 1048576);
+    await expectError(
+      DECODE,
+      { model: 'taef2', latent: { data: b64(new Uint8Array(17 * 32 * 4)), shape: [17, 32, 1, 1] } },
+      'LATENT_TOO_LARGE',
+      /latent batch is 17; the limit is 16/,
+    );
   });
 
   test('a latent that is not 4-D', async () => {

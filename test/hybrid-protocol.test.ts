@@ -41,6 +41,7 @@ before(async () => {
     DATA_DIR: dataDir,
     DEVICE_MEMORY: '4GiB',
     MAX_IMAGE_PIXELS: '300000',
+    MAX_LATENT_BYTES: '4MiB',
   });
 });
 after(async () => {
@@ -422,6 +423,17 @@ describe('errors are JSON {"error": ...} with the gateway status', () => {
       400,
       'UNSUPPORTED_OPERATION',
       /supports: encode/,
+    );
+    await expectError(
+      pythonPost(
+        '/v1/vae/taef2/decode',
+        decodeQuery([1, 32, 256, 128], 'float32'),
+        Buffer.alloc(4 * 2 ** 20 + 4),
+        tensor,
+      ),
+      413,
+      'LATENT_TOO_LARGE',
+      /latent is 4194308 bytes; the limit is 4194304 bytes/,
     );
     await expectError(
       pythonPost('/v1/vae/taef2/decode', decodeQuery([1, 1024, 128], 'float32'), bytes, tensor),

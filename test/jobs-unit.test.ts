@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { GatewayError } from '../src/errors.ts';
+import { GatewayError, throwIfCancelled } from '../src/errors.ts';
 import { compactLog, type JobEvent, type JobResult } from '../src/jobs/events.ts';
 import { JobManager } from '../src/jobs/manager.ts';
 import type { ExecuteHooks, Plan } from '../src/routing/router.ts';
@@ -124,6 +124,24 @@ describe('job events', () => {
     // Cancelling a finished job changes nothing.
     jobs.cancel(job.id);
     assert.equal(job.events.length, 3);
+    jobs.close();
+  });
+
+  test('cancel aborts with a typed CANCELLED reason, which a run throws as it is', async () => {
+    const jobs = new JobManager(60);
+    const step = steppedRun();
+    const job = jobs.submit('encode', 'taef2', step.run);
+    const seen = collect(job.subscribe());
+    await step.started;
+    jobs.cancel(job.id);
+    const signal = step.hooks().signal!;
+    assert.throws(
+      () => throwIfCancelled(signal, 'unused'),
+      (e: unknown) => e === signal.reason && e instanceof GatewayError && e.code === 'CANCELLED',
+    );
+    step.fail(signal.reason);
+    const end = (await seen).at(-1)!;
+    assert.deepEqual([end.type, (end as any).reason], ['CANCELLED', (signal.reason as GatewayError).message]);
     jobs.close();
   });
 

@@ -15,7 +15,7 @@ import { type Config, loadConfig } from '../config/config.js';
 import { formatBytes } from '../config/units.js';
 import { LocalExecutor } from '../gpu/local-executor.js';
 import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
-import type { ModelDefinition, Operation } from '../models/model.js';
+import { type ModelDefinition, networkFor, type Operation } from '../models/model.js';
 import { ModelRegistry } from '../models/registry.js';
 import {
   type CalibrationMeasurement,
@@ -32,10 +32,6 @@ import { ProfileSource } from '../routing/profile-source.js';
 import { integerFlag, type ParsedArgs, requiredFlag, stringFlag, UsageError } from './args.js';
 
 const BIN = join(import.meta.dirname, '../../bin/latentgate.js');
-
-function networkOf(model: ModelDefinition, operation: Operation) {
-  return operation === 'encode' ? model.encoder : model.decoder;
-}
 
 async function loadModel(config: Config, id: string): Promise<ModelDefinition> {
   const registry = await ModelRegistry.load(config.modelsDir);
@@ -117,7 +113,7 @@ export async function calibrateCommand(args: ParsedArgs): Promise<void> {
   if (!['encode', 'decode', 'both'].includes(which))
     throw new UsageError(`--operation must be encode, decode or both; got "${which}"`);
   const operations = (which === 'both' ? (['encode', 'decode'] as const) : [which as Operation]).filter((op) =>
-    networkOf(model, op),
+    networkFor(model, op),
   );
   if (operations.length === 0) throw new UsageError(`model "${model.id}" has no ${which} network here`);
   const sizes = parseSizes('sizes', stringFlag(args, 'sizes'), DEFAULT_SIZES, model.downscaleFactor);
@@ -139,7 +135,7 @@ export async function calibrateCommand(args: ParsedArgs): Promise<void> {
   const env = { ...process.env, EXECUTION_PROVIDER: provider.provider };
   const measurements: CalibrationMeasurement[] = [];
   for (const operation of operations) {
-    const stages: CalibrationStage[] = networkOf(model, operation)!.stages ? ['whole', 'latent'] : ['whole'];
+    const stages: CalibrationStage[] = networkFor(model, operation)!.stages ? ['whole', 'latent'] : ['whole'];
     for (const stage of stages) {
       for (const size of stage === 'whole' ? sizes : stageSizes) {
         const m = await runChild(

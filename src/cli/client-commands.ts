@@ -7,12 +7,16 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { LatentgateClient, LatentgateError, type TerminalJobEvent, type Transport } from '../client/client.js';
 import type { ColourManagement, ImageFormat, LatentDType } from '../client/generated/graphql.js';
+import { FLOAT_DTYPES } from '../tensors/dtype.js';
 import { parseSafetensors, type StoredTensor, serializeSafetensors } from '../tensors/safetensors.js';
 import { type ParsedArgs, requiredFlag, stringFlag, UsageError } from './args.js';
 import { ProgressBar } from './progress.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:4000';
-const LATENT_DTYPES: Record<string, LatentDType> = { float32: 'FLOAT32', float16: 'FLOAT16', bfloat16: 'BFLOAT16' };
+/** The GraphQL LatentDType for each dtype name (its name in capitals). */
+const LATENT_DTYPES: Record<string, LatentDType> = Object.fromEntries(
+  FLOAT_DTYPES.map((dtype) => [dtype, dtype.toUpperCase() as LatentDType]),
+);
 const COLOUR_MANAGEMENT: Record<string, ColourManagement> = { none: 'NONE', srgb: 'SRGB' };
 const IMAGE_FORMATS: Record<string, ImageFormat> = { '.png': 'PNG', '.jpg': 'JPEG', '.jpeg': 'JPEG', '.webp': 'WEBP' };
 

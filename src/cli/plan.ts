@@ -4,13 +4,11 @@ import { loadConfig } from '../config/config.js';
 import { formatBytes, parseBytes } from '../config/units.js';
 import { FAMILIES, isFamilyId } from '../models/families.js';
 import { ModelRegistry } from '../models/registry.js';
-import type { ComputeDType } from '../routing/estimator.js';
 import { ProfileSource } from '../routing/profile-source.js';
 import { planRoute } from '../routing/router.js';
 import { RunStats } from '../routing/run-stats.js';
+import { FLOAT_DTYPES, isFloatDType } from '../tensors/dtype.js';
 import { integerFlag, type ParsedArgs, requiredFlag, stringFlag, UsageError } from './args.js';
-
-const DTYPES: readonly ComputeDType[] = ['float32', 'float16', 'bfloat16'];
 
 export async function planCommand(args: ParsedArgs): Promise<void> {
   const config = loadConfig();
@@ -22,8 +20,8 @@ export async function planCommand(args: ParsedArgs): Promise<void> {
   const height = integerFlag(args, 'height');
   const batch = integerFlag(args, 'batch', 1);
   // Planning is usually for a GPU, where VAEs run in half precision.
-  const dtype = (stringFlag(args, 'dtype') ?? 'float16') as ComputeDType;
-  if (!DTYPES.includes(dtype)) throw new UsageError(`--dtype must be one of ${DTYPES.join(', ')}; got "${dtype}"`);
+  const dtype = stringFlag(args, 'dtype') ?? 'float16';
+  if (!isFloatDType(dtype)) throw new UsageError(`--dtype must be one of ${FLOAT_DTYPES.join(', ')}; got "${dtype}"`);
   const memoryText = stringFlag(args, 'device-memory');
   const deviceMemory = memoryText === undefined ? config.deviceMemoryBytes : parseBytes(memoryText);
   if (deviceMemory === null) throw new UsageError(`--device-memory must be a size such as 10GiB; got "${memoryText}"`);

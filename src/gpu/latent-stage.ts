@@ -17,7 +17,7 @@
  * - local step (layers before the first GroupNorm block): the cropped pass alone.
  */
 
-import { GatewayError } from '../errors.js';
+import { throwIfCancelled } from '../errors.js';
 import type { LatentStep } from '../models/model.js';
 import { emptyMoments, foldGroupNorm, mergeMoments } from './group-norm.js';
 import { CENTER_INPUT, GRAPH_INPUT, GRAPH_OUTPUT, M2_OUTPUT, MEAN_OUTPUT, SCALE_INPUT } from './tae/onnx-graph.js';
@@ -72,7 +72,7 @@ async function wholeMapNorm(
   const moments = emptyMoments(n * step.norm.gamma.length);
   for (const row of planCores(h, o.tile)) {
     for (const col of planCores(w, o.tile)) {
-      if (o.signal?.aborted) throw new GatewayError('CANCELLED', 'the run was cancelled between tiles');
+      throwIfCancelled(o.signal, 'the run was cancelled between tiles');
       const [mean, m2] = await o.run(stage, step.statistics, { [GRAPH_INPUT]: crop(x, row, col) }, [
         MEAN_OUTPUT,
         M2_OUTPUT,

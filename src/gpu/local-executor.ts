@@ -6,8 +6,8 @@
  * with an exact halo (src/gpu/latent-stage.ts), equal to the whole-map run; otherwise (no
  * GroupNorm branches: small, cheap) it runs once on the whole map. Whole runs are one graph.
  */
-import { GatewayError } from '../errors.js';
-import type { ModelDefinition, Operation, StagedNetwork } from '../models/model.js';
+import { GatewayError, throwIfCancelled } from '../errors.js';
+import { type ModelDefinition, networkFor, type Operation, type StagedNetwork } from '../models/model.js';
 import { countLatentTiles, runLatentSteps } from './latent-stage.js';
 import type { OnnxRuntime } from './onnx-runtime.js';
 import { leadingChannels, type Nchw } from './tensor.js';
@@ -60,7 +60,7 @@ export class LocalExecutor {
     hooks: RunHooks = {},
   ): Promise<Nchw> {
     const network = this.network(model, op);
-    if (hooks.signal?.aborted) throw new GatewayError('CANCELLED', 'the run was cancelled before it started');
+    throwIfCancelled(hooks.signal, 'the run was cancelled before it started');
     const run = (stage: string, bytes: Uint8Array, x: Nchw) =>
       this.runtime.run(`${model.id}/${op}/${stage}`, bytes, network.inputName, network.outputName, x);
     let output: Nchw;
@@ -110,7 +110,7 @@ export class LocalExecutor {
   }
 
   private network(model: ModelDefinition, op: Operation): StagedNetwork {
-    const network = op === 'encode' ? model.encoder : model.decoder;
+    const network = networkFor(model, op);
     if (!network) throw new GatewayError('UNSUPPORTED_OPERATION', `model "${model.id}" does not support ${op}`);
     return network;
   }
@@ -129,9 +129,7 @@ export class LocalExecutor {
     const steps = this.progressSteps(model, op, op === 'encode' ? h : h * f, op === 'encode' ? w : w * f, tiles);
     let done = 0;
     const tick = () => hooks.onProgress?.(++done, steps);
-    const checkCancelled = () => {
-      if (hooks.signal?.aborted) throw new GatewayError('CANCELLED', 'the run was cancelled between tiles');
-    };
+    const checkCancelled = () => throwIfCancelled(hooks.signal, 'the run was cancelled between tiles');
     const stages = network.stages;
     const lowResolution = (x: Nchw) => {
       checkCancelled();

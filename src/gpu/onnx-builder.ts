@@ -101,3 +101,13 @@ function valueInfo(spec: TensorSpec, prefix: string) {
     },
   });
 }
+
+/**
+ * A 1x1 identity convolution, input `x`, output `y`, one channel: the smallest graph that proves a
+ * provider can load and run, or starts the runtime before a measurement.
+ */
+export function identityGraph(name: string): Uint8Array {
+  const g = new GraphBuilder();
+  g.node('Conv', ['x', g.constant('w', [1, 1, 1, 1], new Float32Array([1]))], { kernel_shape: [1, 1] }, 'y');
+  return g.build({ name: 'x', channels: 1 }, { name: 'y', channels: 1 }, name);
+}

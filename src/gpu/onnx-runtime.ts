@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { GraphBuilder } from './onnx-builder.js';
+import { identityGraph } from './onnx-builder.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
 import type { Nchw } from './tensor.js';
 
@@ -17,13 +17,6 @@ export interface ProviderChoice {
   provider: ExecutionProvider;
   /** Why this provider: what was tried and what failed. */
   reason: string;
-}
-
-/** A 1x1 identity convolution: enough to prove a provider can load and run. */
-function probeModel(): Uint8Array {
-  const g = new GraphBuilder();
-  g.node('Conv', ['x', g.constant('w', [1, 1, 1, 1], new Float32Array([1]))], { kernel_shape: [1, 1] }, 'y');
-  return g.build({ name: 'x', channels: 1 }, { name: 'y', channels: 1 }, 'probe');
 }
 
 /** onnxruntime-node loads CUDA from a library beside its binding; probing without it only logs noise. */
@@ -50,7 +43,7 @@ export async function chooseProvider(preference: 'auto' | 'cuda' | 'cpu'): Promi
     return { provider: 'cpu', reason: `CPU: ${why}` };
   }
   try {
-    const session = await ort.InferenceSession.create(probeModel(), { executionProviders: ['cuda'] });
+    const session = await ort.InferenceSession.create(identityGraph('probe'), { executionProviders: ['cuda'] });
     await session.run({ x: new ort.Tensor('float32', new Float32Array([1]), [1, 1, 1, 1]) });
     await session.release();
     return { provider: 'cuda', reason: 'CUDA provider loaded and ran a probe model' };

@@ -4,12 +4,6 @@ export interface Nchw {
   dims: [number, number, number, number];
 }
 
-export function nchw(data: Float32Array, dims: [number, number, number, number]): Nchw {
-  if (data.length !== dims[0] * dims[1] * dims[2] * dims[3])
-    throw new Error(`tensor data length ${data.length} does not match [${dims}]`);
-  return { data, dims };
-}
-
 /** The first `channels` channels of every batch item (a KL encoder's mean, out of mean and log-variance). */
 export function leadingChannels(t: Nchw, channels: number): Nchw {
   const [n, c, h, w] = t.dims;

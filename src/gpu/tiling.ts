@@ -15,7 +15,7 @@
  *
  * Pure layout functions plus the runners over a tile function.
  */
-import { GatewayError } from '../errors.js';
+import { throwIfCancelled } from '../errors.js';
 import type { Nchw } from './tensor.js';
 
 export interface Span {
@@ -88,7 +88,7 @@ export async function runTiled(input: Nchw, o: TiledRunOptions): Promise<Nchw> {
   let done = 0;
   for (const [ri, row] of rows.entries()) {
     for (const [ci, col] of cols.entries()) {
-      if (o.signal?.aborted) throw new GatewayError('CANCELLED', 'the run was cancelled between tiles');
+      throwIfCancelled(o.signal, 'the run was cancelled between tiles');
       const out = await o.run(crop(input, row, col));
       const [, oc, th, tw] = out.dims;
       const wy = blendRamp(th, ramp, ri > 0, ri < rows.length - 1);
@@ -166,7 +166,7 @@ export async function runCropped(input: Nchw, o: CroppedRunOptions): Promise<Nch
   let done = 0;
   for (const row of rows) {
     for (const col of cols) {
-      if (o.signal?.aborted) throw new GatewayError('CANCELLED', 'the run was cancelled between tiles');
+      throwIfCancelled(o.signal, 'the run was cancelled between tiles');
       const [wideRow, wideCol] = [widen(row, o.halo, h), widen(col, o.halo, w)];
       const result = await o.run(crop(input, wideRow, wideCol));
       const [, oc, th, tw] = result.dims;

@@ -3,20 +3,20 @@
  * (`JOB_TTL_SECONDS`) with its result and event log, then removed. A removed job leaves a
  * tombstone for another TTL so a caller learns "expired" rather than "unknown".
  */
+import { ExpiringMap } from '../common/expiring-map.js';
 import type { Job } from './job.js';
 
 export type JobLookup = { status: 'found'; job: Job } | { status: 'expired' } | { status: 'unknown' };
 
 export class JobStore {
-  private readonly jobs = new Map<string, Job>();
-  private readonly tombstones = new Map<string, number>();
-  private readonly sweeper: NodeJS.Timeout;
+  // A job does not expire while it runs; once finished, its expiresAt is set.
+  private readonly jobs: ExpiringMap<Job>;
 
   constructor(
     readonly ttlSeconds: number,
-    private readonly now: () => number = Date.now,
+    now: () => number = Date.now,
   ) {
-    this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, ttlSeconds * 1000)).unref();
+    this.jobs = new ExpiringMap(ttlSeconds * 1000, (job) => job.expiresAt?.getTime() ?? null, now);
   }
 
   add(job: Job): void {
@@ -24,10 +24,8 @@ export class JobStore {
   }
 
   lookup(id: string): JobLookup {
-    this.sweep();
-    const job = this.jobs.get(id);
-    if (job) return { status: 'found', job };
-    return this.tombstones.has(id) ? { status: 'expired' } : { status: 'unknown' };
+    const found = this.jobs.lookup(id);
+    return found.status === 'found' ? { status: 'found', job: found.value } : found;
   }
 
   /** Jobs still queued or running. */
@@ -35,22 +33,7 @@ export class JobStore {
     return [...this.jobs.values()].filter((job) => !job.finished);
   }
 
-  get size(): number {
-    return this.jobs.size;
-  }
-
-  sweep(): void {
-    const now = this.now();
-    for (const [id, job] of this.jobs) {
-      if (job.expiresAt && job.expiresAt.getTime() <= now) {
-        this.jobs.delete(id);
-        this.tombstones.set(id, now + this.ttlSeconds * 1000);
-      }
-    }
-    for (const [id, until] of this.tombstones) if (until <= now) this.tombstones.delete(id);
-  }
-
   close(): void {
-    clearInterval(this.sweeper);
+    this.jobs.close();
   }
 }

@@ -6,6 +6,7 @@
  * every event after its snapshot exactly once and none twice, whenever it arrives. After the terminal
  * event nothing more is recorded.
  */
+import { cancelled, type GatewayError } from '../errors.js';
 import type { Plan } from '../routing/router.js';
 import {
   compactLog,
@@ -49,7 +50,7 @@ export class Job {
     return this.log;
   }
 
-  /** Aborted by `requestCancel`; the pipeline checks it between tiles and while queued. */
+  /** Aborted by `requestCancel` with a CANCELLED reason; the pipeline checks it between tiles and while queued. */
   get signal(): AbortSignal {
     return this.controller.signal;
   }
@@ -99,10 +100,10 @@ export class Job {
     return event;
   }
 
-  /** Asks the run to stop; false when the job had already finished. */
-  requestCancel(): boolean {
+  /** Asks the run to stop (it throws `reason` where it stops); false when the job had already finished. */
+  requestCancel(reason: GatewayError = cancelled('the job was cancelled (cancelJob)')): boolean {
     if (this.finished) return false;
-    this.controller.abort();
+    this.controller.abort(reason);
     return true;
   }
 

@@ -5,7 +5,7 @@
  * reservation before its CANCELLED event is recorded).
  */
 import { randomUUID } from 'node:crypto';
-import { GatewayError } from '../errors.js';
+import { cancelled, GatewayError, isCancellation } from '../errors.js';
 import type { ExecuteHooks } from '../routing/router.js';
 import type { JobError, JobOperation, JobResult } from './events.js';
 import { Job } from './job.js';
@@ -47,11 +47,8 @@ export class JobManager {
           else job.emit({ type: 'DONE', result });
         },
         (error: unknown) => {
-          if (job.cancelRequested || (error instanceof GatewayError && error.code === 'CANCELLED')) {
-            job.emit({
-              type: 'CANCELLED',
-              reason: error instanceof GatewayError && error.code === 'CANCELLED' ? error.message : 'cancelled',
-            });
+          if (job.cancelRequested || isCancellation(error)) {
+            job.emit({ type: 'CANCELLED', reason: isCancellation(error) ? error.message : 'cancelled' });
           } else {
             job.emit({ type: 'FAILED', error: toJobError(error, job) });
           }
@@ -82,7 +79,7 @@ export class JobManager {
   }
 
   close(): void {
-    for (const job of this.store.active()) job.requestCancel();
+    for (const job of this.store.active()) job.requestCancel(cancelled('the gateway is shutting down'));
     this.store.close();
   }
 }

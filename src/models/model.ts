@@ -62,12 +62,17 @@ export interface ModelDefinition {
   upstreamOperations?: Operation[];
 }
 
+/** The local network that runs `operation`, if the model has one. */
+export function networkFor(
+  model: Partial<Pick<ModelDefinition, 'encoder' | 'decoder'>>,
+  operation: Operation,
+): StagedNetwork | undefined {
+  return operation === 'encode' ? model.encoder : model.decoder;
+}
+
 /** Operations the local weights can run. */
 export function operationsOf(model: Pick<ModelDefinition, 'encoder' | 'decoder'>): Operation[] {
-  const ops: Operation[] = [];
-  if (model.encoder) ops.push('encode');
-  if (model.decoder) ops.push('decode');
-  return ops;
+  return (['encode', 'decode'] as const).filter((op) => networkFor(model, op));
 }
 
 /** Operations the gateway serves for the model: local ones and those of its upstream endpoints. */

@@ -75,7 +75,7 @@ export async function decodeLatent(
   const [height, width] = [h * model.downscaleFactor, w * model.downscaleFactor];
   if (batch > deps.config.limits.maxBatch) {
     throw new GatewayError(
-      'LATENT_SHAPE_MISMATCH',
+      'LATENT_TOO_LARGE',
       `latent batch is ${batch}; the limit is ${deps.config.limits.maxBatch}`,
       { batch, maxBatch: deps.config.limits.maxBatch },
     );

@@ -5,16 +5,15 @@ import type { Nchw } from '../gpu/tensor.js';
 import type { ModelDefinition } from '../models/model.js';
 import {
   BYTES_PER_ELEMENT,
-  DTYPES,
-  type DType,
   decodeTensor,
   elementCount,
   encodeTensor,
-  isDType,
+  FLOAT_DTYPES,
+  type FloatDType,
+  isFloatDType,
 } from '../tensors/dtype.js';
 
-export type LatentDType = Exclude<DType, 'uint8'>;
-export const LATENT_DTYPES: readonly LatentDType[] = ['float32', 'float16', 'bfloat16'];
+export type LatentDType = FloatDType;
 
 export interface Scaling {
   scalingFactor: number;
@@ -61,13 +60,13 @@ export function sha256(bytes: Uint8Array): string {
 }
 
 export function parseLatentDType(value: string): LatentDType {
-  if (!isDType(value) || value === 'uint8') {
+  if (!isFloatDType(value)) {
     throw new GatewayError(
       'UNSUPPORTED_DTYPE',
-      `latent dtype "${value}" is not supported; allowed: ${LATENT_DTYPES.join(', ')}`,
+      `latent dtype "${value}" is not supported; allowed: ${FLOAT_DTYPES.join(', ')}`,
       {
         dtype: value,
-        allowed: LATENT_DTYPES,
+        allowed: FLOAT_DTYPES,
       },
     );
   }
@@ -97,11 +96,10 @@ export function readLatent(raw: RawLatent, model: ModelDefinition, maxBytes: num
   }
   const expectedBytes = elementCount(shape) * BYTES_PER_ELEMENT[dtype];
   if (raw.bytes.length > maxBytes) {
-    throw new GatewayError(
-      'LATENT_SHAPE_MISMATCH',
-      `latent is ${raw.bytes.length} bytes; the limit is ${maxBytes} bytes`,
-      { bytes: raw.bytes.length, maxBytes },
-    );
+    throw new GatewayError('LATENT_TOO_LARGE', `latent is ${raw.bytes.length} bytes; the limit is ${maxBytes} bytes`, {
+      bytes: raw.bytes.length,
+      maxBytes,
+    });
   }
   if (raw.bytes.length !== expectedBytes) {
     throw new GatewayError(
@@ -119,5 +117,3 @@ export function readLatent(raw: RawLatent, model: ModelDefinition, maxBytes: num
   }
   return { data: decodeTensor(raw.bytes, dtype), dims: shape as Nchw['dims'] };
 }
-
-export { DTYPES };

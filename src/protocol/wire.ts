@@ -16,14 +16,8 @@
 import { BYTES_PER_ELEMENT, type DType, elementCount, isDType } from '../tensors/dtype.js';
 
 export const TENSOR_CONTENT_TYPE = 'tensor/binary';
-export const WIRE_DTYPES: readonly DType[] = ['float16', 'bfloat16', 'float32', 'uint8'];
 
 export type QueryValue = string | number | boolean | readonly (string | number)[];
-
-/** Python `str()` of a float: integers keep a `.0`. */
-export function pythonFloat(value: number): string {
-  return Number.isInteger(value) ? value.toFixed(1) : String(value);
-}
 
 /** A query string as `requests.post(url, params=...)` builds it (insertion order, lists repeated). */
 export function pythonQuery(params: Record<string, QueryValue | undefined | null>): URLSearchParams {

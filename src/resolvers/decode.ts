@@ -22,7 +22,7 @@ export async function decodeResolver({ services }: GraphQLContext, args: DecodeA
 /** The pipeline request for decode arguments (shared by `decode` and `submitDecode`). */
 export function decodeRequest(services: GraphQLContext['services'], args: DecodeArgs): DecodeRequest {
   const source = exactlyOne(args.latent, args.latentUrl, ['latent', 'latentUrl']);
-  const limit = { maxBytes: services.config.limits.maxLatentBytes, code: 'LATENT_SHAPE_MISMATCH' } as const;
+  const limit = { maxBytes: services.config.limits.maxLatentBytes, code: 'LATENT_TOO_LARGE' } as const;
   let latent: { bytes: Uint8Array; shape: number[]; dtype: string } | { url: string };
   if ('first' in source) {
     latent = {

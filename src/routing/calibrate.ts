@@ -20,9 +20,9 @@
  */
 import { hostname } from 'node:os';
 import type { LocalExecutor } from '../gpu/local-executor.js';
-import { GraphBuilder } from '../gpu/onnx-builder.js';
+import { identityGraph } from '../gpu/onnx-builder.js';
 import type { OnnxRuntime } from '../gpu/onnx-runtime.js';
-import type { ModelDefinition, Operation } from '../models/model.js';
+import { type ModelDefinition, networkFor, type Operation } from '../models/model.js';
 import {
   COMPUTE_BYTES_PER_ELEMENT,
   type ComputeDType,
@@ -87,10 +87,10 @@ function patterned(length: number): Float32Array {
  * loaded) before a measurement starts: that memory belongs to the process, not to any run.
  */
 export async function bootRuntime(runtime: OnnxRuntime): Promise<void> {
-  const g = new GraphBuilder();
-  g.node('Conv', ['x', g.constant('w', [1, 1, 1, 1], new Float32Array([1]))], { kernel_shape: [1, 1] }, 'y');
-  const model = g.build({ name: 'x', channels: 1 }, { name: 'y', channels: 1 }, 'boot');
-  await runtime.run('latentgate/boot', model, 'x', 'y', { data: new Float32Array([1]), dims: [1, 1, 1, 1] });
+  await runtime.run('latentgate/boot', identityGraph('boot'), 'x', 'y', {
+    data: new Float32Array([1]),
+    dims: [1, 1, 1, 1],
+  });
 }
 
 /** Measures one size of one stage in this process. The process should be fresh (see peak-memory.ts). */
@@ -103,7 +103,7 @@ export async function measureOnce(
   probe: PeakMemoryProbe,
   runs = 2,
 ): Promise<CalibrationMeasurement> {
-  const network = operation === 'encode' ? model.encoder : model.decoder;
+  const network = networkFor(model, operation);
   if (!network) throw new Error(`model "${model.id}" has no ${operation} network here`);
   const f = model.downscaleFactor;
   if (!Number.isInteger(size) || size <= 0 || size % f !== 0)

@@ -76,9 +76,10 @@
  * - Tiny autoencoders (TAESD family): see taeProfiles below.
  */
 import type { Operation } from '../models/model.js';
+import type { FloatDType } from '../tensors/dtype.js';
 
 export type { Operation };
-export type ComputeDType = 'float32' | 'float16' | 'bfloat16';
+export type ComputeDType = FloatDType;
 
 export const COMPUTE_BYTES_PER_ELEMENT: Record<ComputeDType, number> = { float32: 4, float16: 2, bfloat16: 2 };
 

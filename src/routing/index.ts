@@ -1,7 +1,7 @@
 /** The router as the request path sees it: plan a request for a model, then run the plan. */
 import { GatewayError } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
-import type { ModelDefinition, Operation } from '../models/model.js';
+import { type ModelDefinition, networkFor, type Operation } from '../models/model.js';
 import type { ComputeDType } from './estimator.js';
 import type { ProfileSource } from './profile-source.js';
 import { type ExecuteHooks, type LocalRunner, type Plan, planRoute, rejectError, type UpstreamView } from './router.js';
@@ -29,7 +29,7 @@ export type PlannableModel = Pick<ModelDefinition, 'id' | 'family'> &
 
 export function runsLocally(model: PlannableModel, operation: Operation): boolean {
   if (model.format === undefined) return true;
-  return Boolean(operation === 'encode' ? model.encoder : model.decoder);
+  return networkFor(model, operation) !== undefined;
 }
 
 export class Router {

@@ -2,9 +2,10 @@
  * Recent run times, per model, operation and route, as seconds per megapixel (exponentially
  * weighted), so the router predicts run time from what this machine actually did.
  */
+import { ewma } from '../common/ewma.js';
+
 export type RunKind = 'LOCAL' | 'TILED';
 
-const SMOOTHING = 0.3;
 /** Before any measurement: a conservative CPU guess, replaced by the first real run. */
 const UNMEASURED_SECONDS_PER_MEGAPIXEL = 2;
 /** Until tiled runs are measured, assume the overlap and per-tile overhead cost this much more. */
@@ -16,8 +17,7 @@ export class RunStats {
   record(model: string, operation: string, kind: RunKind, pixels: number, seconds: number): void {
     const key = `${model}/${operation}/${kind}`;
     const rate = seconds / Math.max(pixels / 1e6, 1e-6);
-    const previous = this.rates.get(key);
-    this.rates.set(key, previous === undefined ? rate : previous + SMOOTHING * (rate - previous));
+    this.rates.set(key, ewma(this.rates.get(key), rate));
   }
 
   expectedSeconds(

@@ -4,14 +4,14 @@
  * playground at /.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { GraphQLError } from 'graphql';
-import { createYoga, maskError } from 'graphql-yoga';
+import { createYoga } from 'graphql-yoga';
 import { GatewayError } from '../errors.js';
 import { schema } from '../schema/index.js';
 import type { DType } from '../tensors/dtype.js';
 import { serializeSafetensors } from '../tensors/safetensors.js';
 import { serveWeb } from '../web/serve.js';
 import type { GraphQLContext } from './context.js';
+import { httpErrorAnswer, maskGraphQLError } from './error-edges.js';
 import { HYBRID_PATH, handleHybrid } from './hybrid-protocol.js';
 import type { RunningServices } from './services.js';
 import { attachGraphQLWebSocket } from './websocket.js';
@@ -22,16 +22,8 @@ export function createGraphQLHandler(services: RunningServices) {
     graphqlEndpoint: '/graphql',
     context: () => ({ services }),
     landingPage: false,
-    maskedErrors: {
-      // Typed errors pass through with their code; anything else is logged and masked.
-      maskError(error, message, isDev) {
-        const original = error instanceof GraphQLError ? error.originalError : undefined;
-        if (original instanceof GatewayError) return original;
-        if (error instanceof GraphQLError && !original) return error;
-        console.error('[latentgate] internal error:', original ?? error);
-        return maskError(error, message, isDev);
-      },
-    },
+    // Typed errors become GraphQL errors with their code; anything else is logged and masked.
+    maskedErrors: { maskError: maskGraphQLError },
   });
 }
 
@@ -46,16 +38,8 @@ export function sendJson(
 }
 
 export function sendError(res: ServerResponse, error: unknown): void {
-  if (error instanceof GatewayError) {
-    const retry =
-      typeof error.details.retryAfterSeconds === 'number'
-        ? { 'retry-after': String(Math.ceil(error.details.retryAfterSeconds)) }
-        : undefined;
-    sendJson(res, error.httpStatus, { error: error.message, code: error.code, ...error.details }, retry);
-    return;
-  }
-  console.error('[latentgate] internal error:', error);
-  sendJson(res, 500, { error: 'internal error', code: 'INTERNAL' });
+  const { status, body, headers } = httpErrorAnswer(error);
+  sendJson(res, status, body, headers);
 }
 
 async function serveStoredResult(

@@ -22,7 +22,7 @@
  * errors: the status of the gateway error and `{"error": "...", "code": ..., ...details}`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GatewayError } from '../errors.js';
+import { cancelled, GatewayError } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
 import { fromPlanarFloat, type ImageFormat, MIME_TYPES, type PixelRange, writeImage } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
@@ -35,6 +35,7 @@ import {
   resolveScaling,
   type Scaling,
 } from '../pipeline/latent-codec.js';
+import { declaredLength, readLimitedBody } from '../protocol/body.js';
 import { unpackLatents } from '../protocol/packing.js';
 import { parseBool, TENSOR_CONTENT_TYPE, tensorByteLength, tensorHeaders } from '../protocol/wire.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
@@ -64,7 +65,7 @@ export async function handleHybrid(
   // A client that goes away cancels the run (the ledger drops it from the queue, tiling stops between tiles).
   const controller = new AbortController();
   res.on('close', () => {
-    if (!res.writableFinished) controller.abort();
+    if (!res.writableFinished) controller.abort(cancelled('the client closed the connection'));
   });
   const hooks: ExecuteHooks = { signal: controller.signal };
   if (match[2] === 'encode') await serveEncode(services, modelId, req, res, url.searchParams, hooks);
@@ -104,7 +105,7 @@ async function serveEncode(
       );
     }
     checkSize(services, batch, width, height);
-    const body = await readBody(req, limits.maxLatentBytes, 'LATENT_SHAPE_MISMATCH', 'image tensor');
+    const body = await readBody(req, limits.maxLatentBytes, 'IMAGE_TOO_LARGE', 'image tensor');
     const expected = tensorByteLength(dims, dtype);
     if (body.length !== expected) {
       throw new GatewayError(
@@ -166,7 +167,7 @@ async function serveDecode(
       { batch: shape[0] },
     );
   }
-  const body = await readBody(req, limits.maxLatentBytes, 'LATENT_SHAPE_MISMATCH', 'latent');
+  const body = await readBody(req, limits.maxLatentBytes, 'LATENT_TOO_LARGE', 'latent');
   const latent =
     shape.length === 3
       ? readPacked(body, shape, dtype, model, params)
@@ -335,24 +336,21 @@ function oneOf<T extends string>(params: URLSearchParams, name: string, allowed:
 }
 
 /** The request body, refused with `code` once it passes `limit` bytes. */
-async function readBody(
+function readBody(
   req: IncomingMessage,
   limit: number,
-  code: 'IMAGE_TOO_LARGE' | 'LATENT_SHAPE_MISMATCH',
+  code: 'IMAGE_TOO_LARGE' | 'LATENT_TOO_LARGE',
   what: string,
 ): Promise<Buffer> {
-  const tooLarge = (bytes: number | string) =>
-    new GatewayError(code, `the ${what} is ${bytes} bytes; the limit is ${limit} bytes`, { maxBytes: limit });
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > limit) throw tooLarge(declared);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req) {
-    total += (chunk as Buffer).length;
-    if (total > limit) throw tooLarge(`over ${limit}`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, total);
+  return readLimitedBody(
+    req,
+    limit,
+    declaredLength(req.headers['content-length']),
+    (bytes) =>
+      new GatewayError(code, `the ${what} is ${bytes ?? `over ${limit}`} bytes; the limit is ${limit} bytes`, {
+        maxBytes: limit,
+      }),
+  );
 }
 
 /** diffusers' [-1, 1] image convention → the model's input range. */

@@ -3,6 +3,7 @@
  * tombstone for a while so a caller learns "expired" rather than "unknown".
  */
 import { randomUUID } from 'node:crypto';
+import { ExpiringMap } from '../common/expiring-map.js';
 
 export interface StoredResult {
   kind: 'latent' | 'image';
@@ -26,15 +27,13 @@ export interface ResultStore {
 
 export class MemoryResultStore implements ResultStore {
   readonly shared = false;
-  private readonly results = new Map<string, StoredResult>();
-  private readonly tombstones = new Map<string, number>();
-  private readonly sweeper: NodeJS.Timeout;
+  private readonly results: ExpiringMap<StoredResult>;
 
   constructor(
     private readonly ttlSeconds: number,
     private readonly now: () => number = Date.now,
   ) {
-    this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, ttlSeconds * 1000)).unref();
+    this.results = new ExpiringMap(ttlSeconds * 1000, (result) => result.expiresAt, now);
   }
 
   async put(result: Omit<StoredResult, 'expiresAt'>) {
@@ -45,24 +44,11 @@ export class MemoryResultStore implements ResultStore {
   }
 
   async get(id: string): Promise<Lookup> {
-    this.sweep();
-    const result = this.results.get(id);
-    if (result) return { status: 'found', result };
-    return this.tombstones.has(id) ? { status: 'expired' } : { status: 'unknown' };
-  }
-
-  private sweep(): void {
-    const now = this.now();
-    for (const [id, result] of this.results) {
-      if (result.expiresAt <= now) {
-        this.results.delete(id);
-        this.tombstones.set(id, now + this.ttlSeconds * 1000);
-      }
-    }
-    for (const [id, until] of this.tombstones) if (until <= now) this.tombstones.delete(id);
+    const found = this.results.lookup(id);
+    return found.status === 'found' ? { status: 'found', result: found.value } : found;
   }
 
   async close(): Promise<void> {
-    clearInterval(this.sweeper);
+    this.results.close();
   }
 }

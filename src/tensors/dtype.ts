@@ -1,12 +1,21 @@
-/** Tensor element types that latents travel in, and their byte codecs (always little-endian). */
-export type DType = 'float32' | 'float16' | 'bfloat16' | 'uint8';
+/**
+ * Tensor element types, the one list of them, and their byte codecs (always little-endian).
+ * Latents travel and networks compute in the float types; uint8 is decoded pixels.
+ */
+export const FLOAT_DTYPES = ['float32', 'float16', 'bfloat16'] as const;
+export type FloatDType = (typeof FLOAT_DTYPES)[number];
 
-export const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16', 'uint8'];
+export const DTYPES = [...FLOAT_DTYPES, 'uint8'] as const;
+export type DType = (typeof DTYPES)[number];
 
 export const BYTES_PER_ELEMENT: Record<DType, number> = { float32: 4, float16: 2, bfloat16: 2, uint8: 1 };
 
 export function isDType(value: string): value is DType {
   return (DTYPES as readonly string[]).includes(value);
+}
+
+export function isFloatDType(value: string): value is FloatDType {
+  return (FLOAT_DTYPES as readonly string[]).includes(value);
 }
 
 const f32 = new Float32Array(1);

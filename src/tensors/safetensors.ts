@@ -19,6 +19,8 @@ export class SafetensorsError extends Error {}
 
 export interface SafetensorsFile {
   tensors: Map<string, StoredTensor>;
+  /** I64 tensors (diffusion timesteps), kept apart: they are never latents. */
+  int64: Map<string, { shape: number[]; values: BigInt64Array }>;
   metadata: Record<string, string>;
 }
 
@@ -35,6 +37,7 @@ export function parseSafetensors(buffer: Uint8Array): SafetensorsFile {
   }
   const dataStart = 8 + headerLength;
   const tensors = new Map<string, StoredTensor>();
+  const int64 = new Map<string, { shape: number[]; values: BigInt64Array }>();
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
@@ -46,20 +49,27 @@ export function parseSafetensors(buffer: Uint8Array): SafetensorsFile {
       shape,
       data_offsets: offsets,
     } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    const ours = SAFETENSORS_DTYPES[dtype];
-    if (!ours)
+    const ours = dtype === 'I64' ? undefined : SAFETENSORS_DTYPES[dtype];
+    if (!ours && dtype !== 'I64')
       throw new SafetensorsError(
-        `tensor ${name} has dtype ${dtype}; supported: ${Object.keys(SAFETENSORS_DTYPES).join(', ')}`,
+        `tensor ${name} has dtype ${dtype}; supported: ${Object.keys(SAFETENSORS_DTYPES).join(', ')}, I64`,
       );
     const [begin, end] = offsets;
-    if (end - begin !== elementCount(shape) * BYTES_PER_ELEMENT[ours] || dataStart + end > buffer.length) {
+    const elementBytes = ours ? BYTES_PER_ELEMENT[ours] : 8;
+    if (end - begin !== elementCount(shape) * elementBytes || dataStart + end > buffer.length) {
       throw new SafetensorsError(
         `tensor ${name}: data offsets [${begin}, ${end}] do not match shape [${shape}] and dtype ${dtype}`,
       );
     }
+    if (!ours) {
+      const values = new BigInt64Array(elementCount(shape));
+      for (let i = 0; i < values.length; i++) values[i] = view.getBigInt64(dataStart + begin + i * 8, true);
+      int64.set(name, { shape, values });
+      continue;
+    }
     tensors.set(name, { dtype: ours, shape, bytes: buffer.subarray(dataStart + begin, dataStart + end) });
   }
-  return { tensors, metadata };
+  return { tensors, int64, metadata };
 }
 
 export async function readSafetensors(path: string): Promise<SafetensorsFile> {

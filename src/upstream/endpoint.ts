@@ -3,13 +3,13 @@
  * latency (round trip from health checks, seconds per megapixel from real calls, both smoothed),
  * which make the expected completion time the router compares with the local device's.
  */
+import { ewma } from '../common/ewma.js';
 import type { Operation } from '../models/model.js';
 import type { UpstreamView } from '../routing/router.js';
 import { type BreakerState, CircuitBreaker } from './circuit-breaker.js';
 import { endpointUrl, type UpstreamConfig } from './config.js';
 import { describeNetworkError } from './http-client.js';
 
-const SMOOTHING = 0.3;
 /** Round trip assumed before the first health check or call. */
 const DEFAULT_RTT_SECONDS = 0.05;
 const HEALTH_TIMEOUT_MS = 5000;
@@ -78,12 +78,11 @@ export class Endpoint {
 
   recordCall(operation: Operation, pixels: number, seconds: number): void {
     const sample = Math.max(0, seconds - (this.rtt ?? 0)) / Math.max(pixels / 1e6, 1e-3);
-    const previous = this.rates.get(operation);
-    this.rates.set(operation, previous === undefined ? sample : previous + SMOOTHING * (sample - previous));
+    this.rates.set(operation, ewma(this.rates.get(operation), sample));
   }
 
   private recordRtt(seconds: number): void {
-    this.rtt = this.rtt === null ? seconds : this.rtt + SMOOTHING * (seconds - this.rtt);
+    this.rtt = ewma(this.rtt, seconds);
   }
 
   /** GET the health URL; any 2xx within the time limit is healthy. */

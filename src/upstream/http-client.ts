@@ -10,6 +10,8 @@
  * - The response body is read to the end (at most `maxResponseBytes`); a short body is a
  *   connection error, as is a body longer than its `Content-Length`.
  */
+import { declaredLength, readLimitedBody } from '../protocol/body.js';
+
 export type UpstreamErrorKind = 'timeout' | 'connection' | 'status' | 'protocol' | 'too-large' | 'cancelled';
 
 export class UpstreamError extends Error {
@@ -128,15 +130,25 @@ async function attemptOnce(
       redirect: 'error',
     });
     const declared = response.headers.get('content-length');
-    if (declared !== null && Number(declared) > options.maxResponseBytes) {
+    const limit = options.maxResponseBytes;
+    const body = await readLimitedBody(
+      // Node's web streams are async iterable; the DOM lib's ReadableStream type does not say so.
+      response.body as AsyncIterable<Uint8Array> | null,
+      limit,
+      declaredLength(declared),
+      (bytes) =>
+        new UpstreamError(
+          'too-large',
+          bytes === null
+            ? `the response is over ${limit} bytes`
+            : `the response is ${bytes} bytes; at most ${limit} are accepted`,
+          response.status,
+        ),
+    ).catch(async (error: unknown) => {
+      // Refused (or cut short) before the end: release the stream rather than drain it.
       await response.body?.cancel().catch(() => {});
-      throw new UpstreamError(
-        'too-large',
-        `the response is ${declared} bytes; at most ${options.maxResponseBytes} are accepted`,
-        response.status,
-      );
-    }
-    const body = await readBody(response, options.maxResponseBytes);
+      throw error;
+    });
     // (A compressed body is longer once decoded; undici itself reports one cut short.)
     if (declared !== null && !response.headers.get('content-encoding') && Number(declared) !== body.length) {
       throw new UpstreamError('connection', `the response body ended after ${body.length} of ${declared} bytes`);
@@ -153,24 +165,6 @@ export function describeNetworkError(error: unknown): string {
   const cause = (error as { cause?: Cause }).cause;
   const detail = cause?.code ?? cause?.errors?.[0]?.code ?? cause?.message ?? (error as Error).message;
   return detail || String(error);
-}
-
-async function readBody(response: Response, limit: number): Promise<Buffer> {
-  if (!response.body) return Buffer.alloc(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      throw new UpstreamError('too-large', `the response is over ${limit} bytes`, response.status);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, total);
 }
 
 /** Seconds or an HTTP date; capped at 30 s. */

@@ -3,7 +3,7 @@
  * running a planned request with failover across a model's endpoints. The router falls back to
  * the local device when this gives up (src/routing/index.ts).
  */
-import { GatewayError } from '../errors.js';
+import { cancellation, GatewayError, throwIfCancelled } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
 import type { ModelDefinition, Operation } from '../models/model.js';
 import type { RoutedResult, UpstreamRunner } from '../routing/index.js';
@@ -71,7 +71,7 @@ export class UpstreamPool implements UpstreamRunner {
     // One step: an upstream reports no tiles, so progress goes 0/1 when sent and 1/1 when answered.
     hooks.onStarted?.(1);
     for (const endpoint of order) {
-      if (hooks.signal?.aborted) throw new GatewayError('CANCELLED', 'the request was cancelled');
+      throwIfCancelled(hooks.signal);
       if (!endpoint.breaker.tryAcquire()) {
         failures.push(`${endpoint.name}: circuit open`);
         continue;
@@ -104,7 +104,7 @@ export class UpstreamPool implements UpstreamRunner {
         if (error instanceof UpstreamError) {
           if (error.kind === 'cancelled') {
             endpoint.breaker.releaseWithoutVerdict();
-            throw new GatewayError('CANCELLED', `the request was cancelled while ${endpoint.name} ran it`);
+            throw cancellation(hooks.signal, `the request was cancelled while ${endpoint.name} ran it`);
           }
           if (error.countsAgainstEndpoint) endpoint.breaker.recordFailure();
           else endpoint.breaker.releaseWithoutVerdict();

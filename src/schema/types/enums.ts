@@ -1,3 +1,4 @@
+import { FLOAT_DTYPES, type FloatDType } from '../../tensors/dtype.js';
 import { builder } from '../builder.js';
 
 export const OperationEnum = builder.enumType('Operation', {
@@ -5,7 +6,10 @@ export const OperationEnum = builder.enumType('Operation', {
 });
 
 export const LatentDTypeEnum = builder.enumType('LatentDType', {
-  values: { FLOAT32: { value: 'float32' }, FLOAT16: { value: 'float16' }, BFLOAT16: { value: 'bfloat16' } } as const,
+  values: Object.fromEntries(FLOAT_DTYPES.map((dtype) => [dtype.toUpperCase(), { value: dtype }])) as Record<
+    Uppercase<FloatDType>,
+    { value: FloatDType }
+  >,
 });
 
 export const DeliveryEnum = builder.enumType('Delivery', {

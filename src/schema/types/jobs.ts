@@ -2,7 +2,7 @@
  * Jobs: `submitEncode` / `submitDecode` return a Job at once; `job(id)` reads it, `cancelJob(id)`
  * cancels it, and the `jobProgress(id)` subscription streams its events (SSE or graphql-ws).
  */
-import { ERROR_STATUS, type ErrorCode } from '../../errors.js';
+import { ERROR_CODES } from '../../errors.js';
 import type { JobError, JobEvent, JobEventOf, JobEventType, JobResult } from '../../jobs/events.js';
 import type { Job } from '../../jobs/job.js';
 import {
@@ -30,7 +30,7 @@ export const JobEventTypeEnum = builder.enumType('JobEventType', {
 
 export const ErrorCodeEnum = builder.enumType('ErrorCode', {
   description: 'The `extensions.code` of a GraphQL error, and the code of a failed job.',
-  values: Object.keys(ERROR_STATUS) as ErrorCode[],
+  values: ERROR_CODES,
 });
 
 export const JobErrorType = builder.objectRef<JobError>('JobError').implement({

@@ -1,0 +1,33 @@
+/**
+ * A request or response body read whole, with a size limit: refused before reading when its
+ * `Content-Length` says it is too large, and as soon as the bytes read pass the limit (so a body
+ * that lies about its length, or has none, cannot fill memory).
+ */
+
+/**
+ * `tooLarge(bytes)` makes the error: `bytes` is the declared length, or null when the limit was
+ * passed while reading.
+ */
+export async function readLimitedBody(
+  chunks: AsyncIterable<Uint8Array> | null,
+  limit: number,
+  declaredBytes: number | null,
+  tooLarge: (bytes: number | null) => Error,
+): Promise<Buffer> {
+  if (declaredBytes !== null && declaredBytes > limit) throw tooLarge(declaredBytes);
+  if (!chunks) return Buffer.alloc(0);
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of chunks) {
+    total += chunk.byteLength;
+    if (total > limit) throw tooLarge(null);
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts, total);
+}
+
+/** A `Content-Length` header as a number, or null when absent or not a number. */
+export function declaredLength(value: string | string[] | null | undefined): number | null {
+  const length = Number(typeof value === 'string' ? value : Number.NaN);
+  return Number.isFinite(length) ? length : null;
+}
