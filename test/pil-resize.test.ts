@@ -12,25 +12,46 @@ async function rawRgb(path: string) {
   return { pixels: new Uint8Array(data), width: info.width, height: info.height };
 }
 
-describe('pilLanczosResize is bit-identical to Pillow', () => {
-  // chelsea is 451x300: both sides down, one side only (Pillow skips the other pass), a strong reduction.
-  for (const size of ['448x296', '440x296', '448x300', '451x296', '224x152']) {
-    test(`chelsea 451x300 → ${size}`, async () => {
-      const [width, height] = size.split('x').map(Number);
-      const source = await rawRgb(join(IMAGES_DIR, 'chelsea.png'));
-      const expected = await rawRgb(join(REFERENCE_DIR, 'pil-lanczos', `chelsea-${size}.png`));
-      const out = pilLanczosResize(source, width, height);
-      assert.deepEqual([out.width, out.height], [width, height]);
-      let differing = 0;
-      let maxDiff = 0;
-      for (let i = 0; i < out.pixels.length; i++) {
-        const d = Math.abs(out.pixels[i] - expected.pixels[i]);
-        if (d > 0) differing++;
-        maxDiff = Math.max(maxDiff, d);
-      }
-      assert.equal(differing, 0, `${differing} samples differ, max abs ${maxDiff}`);
-    });
-  }
+for (const simd of [true, false]) {
+  describe(`pilLanczosResize is bit-identical to Pillow (${simd ? 'WebAssembly SIMD' : 'scalar'} passes)`, () => {
+    // chelsea is 451x300: both sides down, one side only (Pillow skips the other pass), a strong reduction.
+    for (const size of ['448x296', '440x296', '448x300', '451x296', '224x152']) {
+      test(`chelsea 451x300 → ${size}`, async () => {
+        const [width, height] = size.split('x').map(Number);
+        const source = await rawRgb(join(IMAGES_DIR, 'chelsea.png'));
+        const expected = await rawRgb(join(REFERENCE_DIR, 'pil-lanczos', `chelsea-${size}.png`));
+        const out = pilLanczosResize(source, width, height, { simd });
+        assert.deepEqual([out.width, out.height], [width, height]);
+        let differing = 0;
+        let maxDiff = 0;
+        for (let i = 0; i < out.pixels.length; i++) {
+          const d = Math.abs(out.pixels[i] - expected.pixels[i]);
+          if (d > 0) differing++;
+          maxDiff = Math.max(maxDiff, d);
+        }
+        assert.equal(differing, 0, `${differing} samples differ, max abs ${maxDiff}`);
+      });
+    }
+  });
+}
+
+describe('both engines agree', () => {
+  test('on noise, over sizes that exercise row padding, over- and under-shoot and upscaling', () => {
+    for (const [w, h, ow, oh] of [
+      [37, 23, 16, 8],
+      [101, 67, 99, 66],
+      [17, 9, 40, 21],
+      [64, 64, 61, 64],
+      [5, 3, 1, 1],
+    ]) {
+      const pixels = new Uint8Array(w * h * 3);
+      for (let i = 0; i < pixels.length; i++) pixels[i] = Math.imul(i + w, 2654435761) >>> 24;
+      const image = { pixels, width: w, height: h };
+      const simd = pilLanczosResize(image, ow, oh, { simd: true });
+      const scalar = pilLanczosResize(image, ow, oh, { simd: false });
+      assert.ok(Buffer.from(simd.pixels).equals(Buffer.from(scalar.pixels)), `${w}x${h} → ${ow}x${oh}`);
+    }
+  });
 });
 
 describe('coefficients', () => {
@@ -53,8 +74,10 @@ describe('coefficients', () => {
 
   test('a flat image stays flat through both passes', () => {
     const pixels = new Uint8Array(37 * 23 * 3).fill(77);
-    const out = pilLanczosResize({ pixels, width: 37, height: 23 }, 16, 8);
-    assert.ok(out.pixels.every((v) => v === 77));
+    for (const simd of [true, false]) {
+      const out = pilLanczosResize({ pixels, width: 37, height: 23 }, 16, 8, { simd });
+      assert.ok(out.pixels.every((v) => v === 77));
+    }
   });
 });
 

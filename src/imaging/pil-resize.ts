@@ -10,6 +10,7 @@
  * latent equal a local one for sides that are not a multiple of the model's factor.
  */
 
+import { simdPasses } from './pil-resize-simd.js';
 import type { RgbImage } from './rgb-image.js';
 
 /** Pillow's PRECISION_BITS: 8 bits for the result, 2 for overflow of negative lobes, in an int32. */
@@ -149,44 +150,88 @@ function verticalRows(
   }
 }
 
-/** The resize as slices of work: yields between slices, returns the image. */
-function* resizeSlices(image: RgbImage, width: number, height: number): Generator<void, RgbImage> {
+/** What a resize does: each pass's coefficients (null: the pass is skipped, as Pillow skips it). */
+export interface ResizePlan {
+  source: RgbImage;
+  width: number;
+  height: number;
+  horizontal: AxisCoefficients | null;
+  vertical: AxisCoefficients | null;
+  /** Source rows the horizontal pass produces: only those the vertical pass reads. */
+  rowFrom: number;
+  rowTo: number;
+}
+
+/** The passes of one resize, run a band of rows at a time, then the result. */
+export interface ResizePasses {
+  /** Source rows [from, to) along x. */
+  horizontal(from: number, to: number): void;
+  /** Output rows [from, to) along y. */
+  vertical(from: number, to: number): void;
+  result(): Uint8Array;
+}
+
+function plan(image: RgbImage, width: number, height: number): ResizePlan {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new RangeError(`resize target must be positive integers; got ${width}x${height}`);
   }
-  const needHorizontal = width !== image.width;
-  const needVertical = height !== image.height;
-  if (!needHorizontal && !needVertical) return { pixels: image.pixels.slice(), width, height };
-  const vertical = lanczosCoefficients(image.height, height);
-  let source = image.pixels;
-  let rowOffset = 0;
-  if (needHorizontal) {
-    // Only the rows the vertical pass will read (all of them when it is skipped).
-    const rowFrom = needVertical ? vertical.first[0] : 0;
-    const rowTo = needVertical ? vertical.first[height - 1] + vertical.count[height - 1] : image.height;
-    const horizontal = lanczosCoefficients(image.width, width);
-    const narrowed = new Uint8Array(width * 3 * (rowTo - rowFrom));
-    const rows = Math.max(1, Math.floor(SLICE_WORK / (width * 3 * horizontal.taps)));
-    for (let y = rowFrom; y < rowTo; y += rows) {
-      horizontalRows(image, width, horizontal, y, Math.min(rowTo, y + rows), narrowed, rowFrom);
+  const horizontal = width !== image.width ? lanczosCoefficients(image.width, width) : null;
+  const vertical = height !== image.height ? lanczosCoefficients(image.height, height) : null;
+  const rowFrom = vertical ? vertical.first[0] : 0;
+  const rowTo = vertical ? vertical.first[height - 1] + vertical.count[height - 1] : image.height;
+  return { source: image, width, height, horizontal, vertical, rowFrom, rowTo };
+}
+
+function scalarPasses({ source, width, height, horizontal, vertical, rowFrom, rowTo }: ResizePlan): ResizePasses {
+  const narrowed = horizontal ? new Uint8Array(width * 3 * (rowTo - rowFrom)) : source.pixels;
+  const output = vertical ? new Uint8Array(width * 3 * height) : narrowed;
+  return {
+    horizontal: (from, to) => horizontal && horizontalRows(source, width, horizontal, from, to, narrowed, rowFrom),
+    vertical: (from, to) =>
+      vertical && verticalRows(narrowed, width, vertical, horizontal ? rowFrom : 0, from, to, output),
+    result: () => (output === source.pixels ? output.slice() : output),
+  };
+}
+
+export interface ResizeOptions {
+  /** Use the WebAssembly SIMD kernels where the runtime has them (default true); false: scalar TypeScript. */
+  simd?: boolean;
+}
+
+/** The resize as slices of work: yields between slices, returns the image. */
+function* resizeSlices(
+  image: RgbImage,
+  width: number,
+  height: number,
+  options: ResizeOptions,
+): Generator<void, RgbImage> {
+  const work = plan(image, width, height);
+  const passes = (options.simd !== false && simdPasses(work, PRECISION_BITS)) || scalarPasses(work);
+  if (work.horizontal) {
+    const rows = Math.max(1, Math.floor(SLICE_WORK / (width * 3 * work.horizontal.taps)));
+    for (let y = work.rowFrom; y < work.rowTo; y += rows) {
+      passes.horizontal(y, Math.min(work.rowTo, y + rows));
       yield;
     }
-    if (!needVertical) return { pixels: narrowed, width, height };
-    source = narrowed;
-    rowOffset = rowFrom;
   }
-  const output = new Uint8Array(width * 3 * height);
-  const rows = Math.max(1, Math.floor(SLICE_WORK / (width * 3 * vertical.taps)));
-  for (let y = 0; y < height; y += rows) {
-    verticalRows(source, width, vertical, rowOffset, y, Math.min(height, y + rows), output);
-    yield;
+  if (work.vertical) {
+    const rows = Math.max(1, Math.floor(SLICE_WORK / (width * 3 * work.vertical.taps)));
+    for (let y = 0; y < height; y += rows) {
+      passes.vertical(y, Math.min(height, y + rows));
+      yield;
+    }
   }
-  return { pixels: output, width, height };
+  return { pixels: passes.result(), width, height };
 }
 
 /** Pillow `resize((width, height), LANCZOS)` of an 8-bit RGB image, in one go. */
-export function pilLanczosResize(image: RgbImage, width: number, height: number): RgbImage {
-  const slices = resizeSlices(image, width, height);
+export function pilLanczosResize(
+  image: RgbImage,
+  width: number,
+  height: number,
+  options: ResizeOptions = {},
+): RgbImage {
+  const slices = resizeSlices(image, width, height, options);
   for (;;) {
     const step = slices.next();
     if (step.done) return step.value;
@@ -197,8 +242,13 @@ export function pilLanczosResize(image: RgbImage, width: number, height: number)
  * The same resize, giving the event loop a turn every few milliseconds so that a large image does
  * not stall the gateway's other requests while it is resampled.
  */
-export async function pilLanczosResizeYielding(image: RgbImage, width: number, height: number): Promise<RgbImage> {
-  const slices = resizeSlices(image, width, height);
+export async function pilLanczosResizeYielding(
+  image: RgbImage,
+  width: number,
+  height: number,
+  options: ResizeOptions = {},
+): Promise<RgbImage> {
+  const slices = resizeSlices(image, width, height, options);
   for (;;) {
     const step = slices.next();
     if (step.done) return step.value;
