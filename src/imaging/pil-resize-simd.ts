@@ -6,13 +6,14 @@
  * and no toolchain; where WebAssembly SIMD is missing, the scalar TypeScript passes run instead.
  *
  * Kernels (all addresses are bytes in the instance's memory):
- *   hrow(src, coefficients, firsts, counts, taps, out, outWidth): one row along x. Per output pixel,
- *     lanes (R, G, B, next R) accumulate over its taps; 4 bytes are stored, the 4th overwritten by
- *     the next pixel (buffers carry padding).
+ *   hrow(src, vectors, firsts, lengths, tapBytes, out, outWidth): one row along x. Per output pixel,
+ *     lanes (R, G, B, next R) accumulate over its taps, each coefficient stored as a 4-lane vector
+ *     (`lengths` = taps used x 16 bytes, `firsts` = byte offset in the row); 4 bytes are stored, the
+ *     4th overwritten by the next pixel (buffers carry padding).
  *   vrows(top, stride, coefficients, count, out, length): one output row along y, 16 samples per
  *     step as four i32x4 sums; `length` is the row rounded up to 16 (padding again).
  */
-import type { AxisCoefficients, ResizePasses, ResizePlan } from './pil-resize.js';
+import type { ResizePasses, ResizePlan } from './pil-resize.js';
 
 const I32 = 0x7f;
 const V128 = 0x7b;
@@ -51,7 +52,7 @@ const get = (i: number) => [0x20, ...uleb(i)];
 const set = (i: number) => [0x21, ...uleb(i)];
 const tee = (i: number) => [0x22, ...uleb(i)];
 const i32const = (n: number) => [0x41, ...sleb(n)];
-const [i32add, i32mul, i32shl, i32ltS] = [[0x6a], [0x6c], [0x74], [0x48]];
+const [i32add, i32mul, i32shl, i32ltS, i32ltU] = [[0x6a], [0x6c], [0x74], [0x48], [0x49]];
 const i32load = [0x28, 2, 0];
 const i32store = [0x36, 2, 0];
 const [block, loop, end, brIf0] = [[0x02, 0x40], [0x03, 0x40], [0x0b], [0x0d, 0]];
@@ -76,42 +77,28 @@ function functionBody(locals: [count: number, type: number][], code: number[]): 
 }
 
 function horizontalKernel(half: number, shift: number): number[] {
-  const [src, coefficients, firsts, counts, taps, out, outWidth, x, t, p, n, k, sum] = Array.from(
-    { length: 13 },
+  const [src, vectors, firsts, lengths, tapBytes, out, outWidth, x, p, k, kEnd, sum] = Array.from(
+    { length: 12 },
     (_, i) => i,
   );
+  const entry = (table: number) => [...get(table), ...get(x), ...i32const(2), ...i32shl, ...i32add, ...i32load];
   return functionBody(
     [
-      [5, I32],
+      [4, I32],
       [1, V128],
     ],
     [
       ...block,
       ...loop,
-      ...i32const(half),
-      ...i32x4splat,
-      ...set(sum),
-      ...[...get(coefficients), ...get(x), ...get(taps), ...i32mul, ...i32const(2), ...i32shl, ...i32add, ...set(k)],
-      ...[
-        ...get(src),
-        ...get(firsts),
-        ...get(x),
-        ...i32const(2),
-        ...i32shl,
-        ...i32add,
-        ...i32load,
-        ...i32add,
-        ...set(p),
-      ],
-      ...[...get(counts), ...get(x), ...i32const(2), ...i32shl, ...i32add, ...i32load, ...set(n)],
-      ...i32const(0),
-      ...set(t),
+      ...[...i32const(half), ...i32x4splat, ...set(sum)],
+      ...[...get(vectors), ...get(x), ...get(tapBytes), ...i32mul, ...i32add, ...tee(k)],
+      ...[...entry(lengths), ...i32add, ...set(kEnd)],
+      ...[...get(src), ...entry(firsts), ...i32add, ...set(p)],
       ...loop,
       ...[...get(sum), ...get(p), ...v128load32zero, ...i16x8extendLowU8, ...i32x4extendLowU16],
-      ...[...get(k), ...get(t), ...i32const(2), ...i32shl, ...i32add, ...i32load, ...i32x4splat],
-      ...[...i32x4mul, ...i32x4add, ...set(sum)],
+      ...[...get(k), ...v128load, ...i32x4mul, ...i32x4add, ...set(sum)],
       ...[...get(p), ...i32const(3), ...i32add, ...set(p)],
-      ...[...get(t), ...i32const(1), ...i32add, ...tee(t), ...get(n), ...i32ltS, ...brIf0],
+      ...[...get(k), ...i32const(16), ...i32add, ...tee(k), ...get(kEnd), ...i32ltU, ...brIf0],
       ...end,
       ...[...get(out), ...get(x), ...i32const(3), ...i32mul, ...i32add],
       ...[...get(sum), ...i32const(shift), ...i32x4shrS, ...tee(sum), ...get(sum), ...i16x8narrowI32x4S],
@@ -199,7 +186,7 @@ function module(precisionBits: number): WebAssembly.Module | null {
 }
 
 interface Kernels {
-  hrow(src: number, coefficients: number, firsts: number, counts: number, taps: number, out: number, w: number): void;
+  hrow(src: number, vectors: number, firsts: number, lengths: number, tapBytes: number, out: number, w: number): void;
   vrows(top: number, stride: number, coefficients: number, count: number, out: number, length: number): void;
 }
 
@@ -221,40 +208,42 @@ export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasse
   const src = allocate(source.pixels.length);
   const narrowed = horizontal ? allocate(stride * (rowTo - rowFrom)) : src;
   const output = vertical ? allocate(stride * height) : narrowed;
-  const table = (axis: AxisCoefficients | null) =>
-    axis && {
-      axis,
-      coefficients: allocate(axis.coefficients.length * 4),
-      firsts: allocate(axis.first.length * 4),
-      counts: allocate(axis.count.length * 4),
-    };
-  const h = table(horizontal);
-  const v = table(vertical);
+  const h = horizontal && {
+    axis: horizontal,
+    vectors: allocate(horizontal.coefficients.length * 16),
+    firsts: allocate(width * 4),
+    lengths: allocate(width * 4),
+  };
+  const v = vertical && { axis: vertical, coefficients: allocate(vertical.coefficients.length * 4) };
   const memory = new WebAssembly.Memory({ initial: Math.ceil(used / 65536) });
   const kernels = new WebAssembly.Instance(compiledModule, { env: { memory } }).exports as unknown as Kernels;
   const bytes = new Uint8Array(memory.buffer);
   const words = new Int32Array(memory.buffer);
   bytes.set(source.pixels, src);
-  for (const t of [h, v]) {
-    if (!t) continue;
-    words.set(t.axis.coefficients, t.coefficients / 4);
-    words.set(t.axis.count, t.counts / 4);
+  if (v) words.set(v.axis.coefficients, v.coefficients / 4);
+  if (h) {
+    const { taps, first, count, coefficients } = h.axis;
+    for (let x = 0; x < width; x++) {
+      words[h.firsts / 4 + x] = first[x] * 3;
+      words[h.lengths / 4 + x] = count[x] * 16;
+      for (let t = 0, at = h.vectors / 4 + x * taps * 4; t < count[x]; t++, at += 4) {
+        words.fill(coefficients[x * taps + t], at, at + 4);
+      }
+    }
   }
-  // The horizontal kernel takes each output's first input as a byte offset within the row.
-  if (h) for (let x = 0; x < width; x++) words[h.firsts / 4 + x] = h.axis.first[x] * 3;
   const inStride = source.width * 3;
   const rowLength = (stride + 15) & ~15;
   return {
     horizontal(from, to) {
       if (!h) return;
-      const { taps } = h.axis;
+      const tapBytes = h.axis.taps * 16;
       for (let y = from; y < to; y++) {
         kernels.hrow(
           src + y * inStride,
-          h.coefficients,
+          h.vectors,
           h.firsts,
-          h.counts,
-          taps,
+          h.lengths,
+          tapBytes,
           narrowed + (y - rowFrom) * stride,
           width,
         );
@@ -269,6 +258,7 @@ export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasse
         kernels.vrows(top, stride, v.coefficients + y * taps * 4, count[y], output + y * stride, rowLength);
       }
     },
-    result: () => bytes.slice(output, output + stride * height),
+    // A view, not a copy: the memory belongs to this resize alone and goes when the result does.
+    result: () => bytes.subarray(output, output + stride * height),
   };
 }
