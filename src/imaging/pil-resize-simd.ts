@@ -191,8 +191,9 @@ interface Kernels {
 }
 
 /**
- * The plan's passes on the SIMD kernels, over a memory of their own (one per resize, so concurrent
- * resizes never share buffers, and the memory goes with the result); null without WebAssembly SIMD.
+ * The plan's passes on the SIMD kernels, over a memory of their own: one per resize, so resizes
+ * that interleave (they yield) never share buffers; the result is a view of it, so the memory
+ * (about three images' worth) lives as long as the result. Null without WebAssembly SIMD.
  */
 export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasses | null {
   const compiledModule = module(precisionBits);
@@ -215,7 +216,12 @@ export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasse
     lengths: allocate(width * 4),
   };
   const v = vertical && { axis: vertical, coefficients: allocate(vertical.coefficients.length * 4) };
-  const memory = new WebAssembly.Memory({ initial: Math.ceil(used / 65536) });
+  let memory: WebAssembly.Memory;
+  try {
+    memory = new WebAssembly.Memory({ initial: Math.ceil(used / 65536) });
+  } catch {
+    return null; // more than a WebAssembly memory holds (4 GiB): the scalar passes work in plain arrays
+  }
   const kernels = new WebAssembly.Instance(compiledModule, { env: { memory } }).exports as unknown as Kernels;
   const bytes = new Uint8Array(memory.buffer);
   const words = new Int32Array(memory.buffer);
