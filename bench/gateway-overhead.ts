@@ -1,32 +1,69 @@
 /**
- * The gateway's overhead on a 512x512 taef2 encode: the raw onnxruntime run alone, against the full
- * GraphQL request over HTTP (multipart upload, PNG decode, run, base64), interleaved in one run.
+ * The gateway's overhead on a 512x512 taef2 encode: the bare onnxruntime run (a session with the
+ * gateway's options, run on this thread, no worker) against the full GraphQL request over HTTP
+ * (multipart upload, PNG decode, conversion, worker run, base64 answer), alternating in one process
+ * (the order swaps every round, so drift hits both sides alike). The gateway runs in this process
+ * so that the request path's parts (src/timing.ts) can be heard; `other` is what no part covers:
+ * HTTP, multipart parsing, GraphQL execution and serialisation, and the client's side.
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { chooseProvider, OnnxRuntime } from '../src/gpu/onnx-runtime.ts';
-import { toPlanarFloat } from '../src/imaging/images.ts';
-import { ModelRegistry } from '../src/models/registry.ts';
-import { graphqlUpload, IMAGES_DIR, MODELS_DIR, median, startGateway, timeRuns } from './support.ts';
+import { loadConfig } from '../src/config/config.ts';
+import { sessionOptions } from '../src/gpu/onnx-session-options.ts';
+import { createHttpServer, listen } from '../src/server/http.ts';
+import { createServices } from '../src/server/services.ts';
+import { rgbToPlanar } from '../src/tensors/pixel-range.ts';
+import { type Part, type PartTiming, partTimings } from '../src/timing.ts';
+import { graphqlUpload, IMAGES_DIR, MODELS_DIR, median } from './support.ts';
 
 const QUERY = 'mutation($input: EncodeInput!) { encode(input: $input) { latent { sha256 data } seconds } }';
 
-export async function gatewayOverhead(rounds = 9) {
+interface Sample {
+  wallMs: number;
+  cpuMs: number;
+}
+
+async function measure(work: () => Promise<unknown>): Promise<Sample> {
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  await work();
+  const wallMs = performance.now() - start;
+  const used = process.cpuUsage(cpu);
+  return { wallMs, cpuMs: (used.user + used.system) / 1000 };
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+const medians = (samples: Sample[]) => ({
+  wallMs: round3(median(samples.map((s) => s.wallMs))),
+  cpuMs: round3(median(samples.map((s) => s.cpuMs))),
+});
+
+export async function gatewayOverhead(rounds = 15) {
   const png = new Uint8Array(readFileSync(join(IMAGES_DIR, 'astronaut.png')));
   const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  const input = toPlanarFloat({ pixels: data, width: info.width, height: info.height }, 'zero-one');
-  const model = (await ModelRegistry.load(MODELS_DIR)).find('taef2')!;
-  // Same thread count as the gateway gets by default, so both sides compete equally for the cores.
-  const runtime = new OnnxRuntime(await chooseProvider('auto'), 0);
-  const raw = () =>
-    runtime.run('bench', model.encoder!.whole, 'x', 'y', { data: input, dims: [1, 3, info.height, info.width] });
+  const input = rgbToPlanar(data, info.width, info.height, 'zero-one');
+  const dims = [1, 3, info.height, info.width];
   // No batching window: a lone request should not wait for company in this comparison.
-  const gateway = await startGateway({ MODELS_DIR, BATCH_WINDOW_MS: '0' });
-  const gatewayRunTimes: number[] = [];
+  const config = loadConfig({ MODELS_DIR, BATCH_WINDOW_MS: '0', HOST: '127.0.0.1', PORT: '0' });
+  const services = await createServices(config);
+  const server = createHttpServer(services);
+  await listen(server, 0, '127.0.0.1');
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const model = services.registry.require('taef2', 'encode');
+  const network = model.encoder!;
+  // The gateway's own session options and thread count, so both sides compete equally for the cores.
+  const bare = await ort.InferenceSession.create(
+    network.whole,
+    sessionOptions({ provider: services.runtime.choice.provider, intraOpThreads: config.intraOpThreads }),
+  );
+  const bareRun = () => bare.run({ [network.inputName]: new ort.Tensor('float32', input, dims) });
   const request = async () => {
     const r = await graphqlUpload(
-      gateway.url,
+      url,
       QUERY,
       { input: { model: 'taef2', image: null } },
       'variables.input.image',
@@ -34,37 +71,67 @@ export async function gatewayOverhead(rounds = 9) {
       'astronaut.png',
     );
     if (r.errors) throw new Error(JSON.stringify(r.errors));
-    gatewayRunTimes.push(r.data.encode.seconds);
   };
+  let heard: PartTiming[] = [];
+  const onPart = (message: unknown) => heard.push(message as PartTiming);
+  subscribe(partTimings.name, onPart);
   try {
-    await raw();
+    await bareRun();
     await request(); // warm both: session creation is not what we measure
-    gatewayRunTimes.length = 0;
-    const rawTimes: number[] = [];
-    const gatewayTimes: number[] = [];
+    const bareSamples: Sample[] = [];
+    const requestSamples: Sample[] = [];
+    const partSamples = new Map<Part | 'other', Sample[]>();
+    const measureRequest = async () => {
+      heard = [];
+      const total = await measure(request);
+      requestSamples.push(total);
+      const sums = new Map<Part | 'other', Sample>();
+      for (const { part, wallMs, cpuMs } of heard) {
+        const sum = sums.get(part) ?? { wallMs: 0, cpuMs: 0 };
+        sums.set(part, { wallMs: sum.wallMs + wallMs, cpuMs: sum.cpuMs + cpuMs });
+      }
+      const covered = [...sums.values()].reduce((a, s) => ({ wallMs: a.wallMs + s.wallMs, cpuMs: a.cpuMs + s.cpuMs }), {
+        wallMs: 0,
+        cpuMs: 0,
+      });
+      sums.set('other', { wallMs: total.wallMs - covered.wallMs, cpuMs: total.cpuMs - covered.cpuMs });
+      for (const [part, sample] of sums) partSamples.set(part, [...(partSamples.get(part) ?? []), sample]);
+    };
     for (let i = 0; i < rounds; i++) {
-      rawTimes.push(...(await timeRuns(1, raw)));
-      gatewayTimes.push(...(await timeRuns(1, request)));
+      if (i % 2 === 0) {
+        bareSamples.push(await measure(bareRun));
+        await measureRequest();
+      } else {
+        await measureRequest();
+        bareSamples.push(await measure(bareRun));
+      }
     }
-    const rawSeconds = median(rawTimes);
-    const gatewaySeconds = median(gatewayTimes);
-    // Per request: end-to-end minus the model run the gateway itself measured, i.e. the pure overhead.
-    const overheads = gatewayTimes.map((t, i) => t - gatewayRunTimes[i]);
+    const bareMedian = medians(bareSamples);
+    const requestMedian = medians(requestSamples);
     return {
       benchmark: 'gateway-overhead',
       model: 'taef2',
-      size: '512x512',
+      size: `${info.width}x${info.height}`,
+      provider: services.runtime.choice.provider,
       rounds,
-      rawOnnxSeconds: rawSeconds,
-      graphqlRequestSeconds: gatewaySeconds,
-      gatewayRunSeconds: median(gatewayRunTimes),
-      ratio: gatewaySeconds / rawSeconds,
-      overheadPercent: ((gatewaySeconds - rawSeconds) / rawSeconds) * 100,
-      overheadSeconds: median(overheads),
-      overheadPercentOfOwnRun: (median(overheads) / median(gatewayRunTimes)) * 100,
+      bare: bareMedian,
+      request: requestMedian,
+      ratio: round3(requestMedian.wallMs / bareMedian.wallMs),
+      /** Median of each round's request / bare: steadier than the ratio of medians on a busy machine. */
+      pairedRatio: round3(median(requestSamples.map((r, i) => r.wallMs / bareSamples[i].wallMs))),
+      cpuRatio: round3(requestMedian.cpuMs / bareMedian.cpuMs),
+      /** Median of each round's request - bare. */
+      overhead: {
+        wallMs: round3(median(requestSamples.map((r, i) => r.wallMs - bareSamples[i].wallMs))),
+        cpuMs: round3(median(requestSamples.map((r, i) => r.cpuMs - bareSamples[i].cpuMs))),
+      },
+      parts: Object.fromEntries([...partSamples].map(([part, samples]) => [part, medians(samples)])),
     };
   } finally {
-    await gateway.stop();
-    await runtime.close();
+    unsubscribe(partTimings.name, onPart);
+    await bare.release();
+    server.close();
+    server.closeAllConnections();
+    await services.close();
   }
 }

@@ -1,7 +1,7 @@
 /**
  * peakMemory: estimated versus measured peak memory of taef2 encode and decode at three sizes on this machine.
  * Each measurement is a fresh `latentgate calibrate --measure` process (peak resident memory growth
- * over two runs, session creation included; see src/routing/peak-memory.ts). The estimate is the
+ * over two runs, session creation included; see src/calibration/peak-memory.ts). The estimate is the
  * shipped (derived) profile at the compute dtype of the CPU device, float32, i.e. what the router
  * reserves before any calibration.
  *
@@ -13,11 +13,11 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { CalibrationMeasurement } from '../src/calibration/calibrate.ts';
 import { ModelRegistry } from '../src/models/registry.ts';
-import type { CalibrationMeasurement } from '../src/routing/calibrate.ts';
 import { estimatePeakBytes } from '../src/routing/estimator.ts';
+import type { Plan } from '../src/routing/planner.ts';
 import { ProfileSource } from '../src/routing/profile-source.ts';
-import type { Plan } from '../src/routing/router.ts';
 import { MODELS_DIR } from './support.ts';
 
 const BIN = join(import.meta.dirname, '../bin/latentgate.js');

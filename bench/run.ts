@@ -3,6 +3,7 @@ import { batching } from './batching.ts';
 import { gatewayOverhead } from './gateway-overhead.ts';
 import { peakMemory, tiledPeakMemory } from './peak-memory.ts';
 import { pilResize } from './pil-resize.ts';
+import { tiling } from './tiling.ts';
 
 const benchmarks: Record<string, () => Promise<unknown>> = {
   'gateway-overhead': () => gatewayOverhead(),
@@ -10,6 +11,7 @@ const benchmarks: Record<string, () => Promise<unknown>> = {
   'peak-memory': () => peakMemory(),
   'tiled-peak-memory': () => tiledPeakMemory(),
   'pil-resize': () => pilResize(),
+  tiling: () => tiling(),
 };
 
 const only = process.argv.slice(2);

@@ -17,17 +17,15 @@ import type { Nchw } from '../src/gpu/tensor.ts';
 import { toPlanarFloat } from '../src/imaging/images.ts';
 import type { ModelDefinition } from '../src/models/model.ts';
 import { ModelRegistry } from '../src/models/registry.ts';
-import { EncodeBatcher } from '../src/routing/batcher.ts';
 import { estimatePeakBytes } from '../src/routing/estimator.ts';
-import { Router } from '../src/routing/index.ts';
+import { type BatcherOptions, LocalRunner, type Plan, Router } from '../src/routing/index.ts';
 import { CapacityLedger } from '../src/routing/ledger.ts';
 import { ProfileSource } from '../src/routing/profile-source.ts';
-import { LocalRunner, type Plan } from '../src/routing/router.ts';
 import { RunStats } from '../src/routing/run-stats.ts';
 import { decodeTensor } from '../src/tensors/dtype.ts';
+import { startInProcessGateway } from './support/in-process.ts';
 import { maxAbsDiff } from './support/metrics.ts';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
-import { startGateway } from './support/server.ts';
 
 const SIZE = 256;
 const COUNT = 8;
@@ -75,9 +73,14 @@ before(async () => {
 });
 after(async () => runtime?.close());
 
-function routerWithBudget(budgetBytes: number, maxQueueLength = 64): Router {
-  const ledger = new CapacityLedger({ budgetBytes, maxQueueLength, name: 'local:test' });
-  return new Router(new ProfileSource(null), new LocalRunner(executor, ledger, new RunStats()));
+function routerWithBudget(budgetBytes: number, batching?: BatcherOptions): Router {
+  const ledger = new CapacityLedger({ budgetBytes, maxQueueLength: 64, name: 'local:test' });
+  return new Router(new ProfileSource(null), new LocalRunner(executor, ledger, new RunStats()), { batching });
+}
+
+/** The batcher beneath a router over the real executor with `budgetBytes` of device memory. */
+function batcherWithBudget(budgetBytes: number, options: BatcherOptions) {
+  return routerWithBudget(budgetBytes, options).batcher!;
 }
 
 function assertOwnLatents(results: { output: Nchw }[]): number {
@@ -98,7 +101,7 @@ function assertOwnLatents(results: { output: Nchw }[]): number {
 
 describe('batcher over the real executor (taef2, 256x256)', () => {
   test('8 concurrent distinct images: one run, each caller gets exactly its own latent and the batch plan', async () => {
-    const batcher = new EncodeBatcher(routerWithBudget(4 * 2 ** 30), { windowMs: 20, maxBatch: 16 });
+    const batcher = batcherWithBudget(4 * 2 ** 30, { windowMs: 20, maxBatch: 16 });
     const routed: Plan[][] = inputs.map(() => []);
     const results = await Promise.all(
       inputs.map((input, i) => batcher.encode(model, input, { onRouted: (p) => routed[i].push(p) })),
@@ -142,7 +145,7 @@ describe('batcher over the real executor (taef2, 256x256)', () => {
       dtype: 'float32',
     }).bytes;
     assert.ok(five > four + 1);
-    const batcher = new EncodeBatcher(routerWithBudget(four + 1), { windowMs: 20, maxBatch: 16 });
+    const batcher = batcherWithBudget(four + 1, { windowMs: 20, maxBatch: 16 });
     const results = await Promise.all(inputs.map((input) => batcher.encode(model, input)));
     assertOwnLatents(results);
     assert.equal(batcher.stats.runs, 2);
@@ -154,7 +157,7 @@ describe('batcher over the real executor (taef2, 256x256)', () => {
   });
 
   test('MAX_BATCH caps a batch; a lone request runs with its own hooks as without batching', async () => {
-    const batcher = new EncodeBatcher(routerWithBudget(4 * 2 ** 30), { windowMs: 20, maxBatch: 3 });
+    const batcher = batcherWithBudget(4 * 2 ** 30, { windowMs: 20, maxBatch: 3 });
     const results = await Promise.all(inputs.map((input) => batcher.encode(model, input)));
     assertOwnLatents(results);
     assert.deepEqual(
@@ -176,7 +179,7 @@ describe('batcher over the real executor (taef2, 256x256)', () => {
   });
 
   test('a caller that cancels gets CANCELLED; the others still get their latents', async () => {
-    const batcher = new EncodeBatcher(routerWithBudget(4 * 2 ** 30), { windowMs: 30, maxBatch: 16 });
+    const batcher = batcherWithBudget(4 * 2 ** 30, { windowMs: 30, maxBatch: 16 });
     const controller = new AbortController();
     const pending = inputs.map((input, i) =>
       batcher.encode(model, input, i === 2 ? { signal: controller.signal } : {}),
@@ -201,7 +204,7 @@ describe('batcher over the real executor (taef2, 256x256)', () => {
   });
 
   test('BATCH_WINDOW_MS=0 turns batching off: one run per request', async () => {
-    const batcher = new EncodeBatcher(routerWithBudget(4 * 2 ** 30), { windowMs: 0, maxBatch: 16 });
+    const batcher = batcherWithBudget(4 * 2 ** 30, { windowMs: 0, maxBatch: 16 });
     const results = await Promise.all(inputs.slice(0, 3).map((input) => batcher.encode(model, input)));
     assert.deepEqual(
       results.map((r) => r.plan.batch),
@@ -212,31 +215,26 @@ describe('batcher over the real executor (taef2, 256x256)', () => {
 });
 
 test('a failing batched run is retried per caller, so one bad input fails only its own request', async () => {
-  // A stand-in router: batches always fail; a single run fails only for the input marked bad.
-  const plan = (batch: number) =>
-    ({
-      route: 'LOCAL',
-      batch,
-      bytes: batch,
-      estimates: { whole: { bytes: batch, calibrated: false }, tiled: null },
-    }) as unknown as Plan;
+  // A stand-in executor beneath a real router: batches always fail; a single run fails only for the input marked bad.
   const bad = 3;
   let singles = 0;
-  const router = {
-    plan: (_m: unknown, _op: unknown, _w: number, _h: number, batch: number) => plan(batch),
-    run: async (_m: unknown, p: Plan, input: Nchw) => {
+  const failing = {
+    provider: 'cpu',
+    progressSteps: () => 1,
+    run: async (_m: unknown, _op: unknown, input: Nchw) => {
+      if (input.dims[0] > 1) throw new Error('the batched run failed');
       singles++;
       if (input.data[0] === bad) throw new GatewayError('INTERNAL', 'bad input');
-      return { output: input, plan: p, seconds: 0 };
+      return input;
     },
-    local: {
-      run: async () => {
-        throw new Error('the batched run failed');
-      },
-    },
-  } as unknown as Router;
-  const batcher = new EncodeBatcher(router, { windowMs: 10, maxBatch: 16 });
-  const fake = { id: 'fake' } as ModelDefinition;
+  } as unknown as LocalExecutor;
+  const ledger = new CapacityLedger({ budgetBytes: 4 * 2 ** 30, maxQueueLength: 64, name: 'local:test' });
+  const router = new Router(new ProfileSource(null), new LocalRunner(failing, ledger, new RunStats()), {
+    batching: { windowMs: 10, maxBatch: 16 },
+  });
+  const batcher = router.batcher!;
+  // Planned with taef2's shipped profile; nothing of the model itself is run.
+  const fake = { id: 'taef2', family: model.family, format: 'tae-safetensors', encoder: {} } as ModelDefinition;
   const settled = await Promise.allSettled(
     Array.from({ length: 5 }, (_, i) => batcher.encode(fake, { data: new Float32Array([i]), dims: [1, 1, 1, 1] })),
   );
@@ -254,7 +252,12 @@ test('a failing batched run is retried per caller, so one bad input fails only i
 
 test('GraphQL: 8 concurrent encodes on a gateway with a batching window share runs and get their own latents', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-batching-'));
-  const gateway = await startGateway({ MODELS_DIR, DATA_DIR: dataDir, DEVICE_MEMORY: '4GiB', BATCH_WINDOW_MS: '200' });
+  const gateway = await startInProcessGateway({
+    MODELS_DIR,
+    DATA_DIR: dataDir,
+    DEVICE_MEMORY: '4GiB',
+    BATCH_WINDOW_MS: '200',
+  });
   try {
     const query =
       'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape data } route { route batch bytes } } }';

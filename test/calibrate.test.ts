@@ -15,19 +15,15 @@ import {
   type CalibrationMeasurement,
   CPU_ARENA_MARGIN,
   fitCalibration,
-} from '../src/routing/calibrate.ts';
-import {
-  estimatePeakBytes,
-  latentStageBytes,
-  type ModelMemoryProfiles,
-  parseModelMemoryProfiles,
-  runBytes,
-  shippedProfiles,
-} from '../src/routing/estimator.ts';
+} from '../src/calibration/calibrate.ts';
+import { estimatePeakBytes, latentStageBytes, runBytes } from '../src/routing/estimator.ts';
+import type { ModelMemoryProfiles } from '../src/routing/memory-profile.ts';
+import type { Plan } from '../src/routing/planner.ts';
+import { parseModelMemoryProfiles } from '../src/routing/profile-schema.ts';
 import { ProfileSource } from '../src/routing/profile-source.ts';
-import type { Plan } from '../src/routing/router.ts';
+import { shippedProfiles } from '../src/routing/profiles.ts';
+import { startInProcessGateway } from './support/in-process.ts';
 import { MODELS_DIR, PROJECT_DIR } from './support/paths.ts';
-import { startGateway } from './support/server.ts';
 
 const run = promisify(execFile);
 let dataDir: string;
@@ -149,7 +145,7 @@ test('calibrate measures taef2, stores a calibrated profile, and plan then says 
   );
   assert.equal((await planCli('decode')).estimates.whole.calibrated, false);
 
-  const gateway = await startGateway({ MODELS_DIR, DATA_DIR: dataDir });
+  const gateway = await startInProcessGateway({ MODELS_DIR, DATA_DIR: dataDir });
   try {
     const response = await gateway.graphql(`{
       encode: plan(model: "taef2", operation: ENCODE, width: 512, height: 512) { estimates { whole { bytes calibrated } } }

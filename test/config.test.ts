@@ -46,3 +46,29 @@ test('every bad value is reported at once, naming the setting and what is allowe
   );
   assert.throws(() => loadConfig({ LATENTGATE_CONFIG: '/nonexistent/latentgate.json' }), /cannot be read/);
 });
+
+test('an unknown key in the file and a bad upstream list are named with the rest', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'latentgate-config-'));
+  const file = join(dir, 'config.json');
+  writeFileSync(file, JSON.stringify({ colour: 'red', maxBatch: 0, upstreams: [{ model: 'm', url: 'http://h/x' }] }));
+  assert.throws(
+    () => loadConfig({ LATENTGATE_CONFIG: file }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /colour is not a setting; allowed: host, port, publicUrl/);
+      assert.match(error.message, /MAX_BATCH \(maxBatch\) is "0"; it must be an integer from 1 to 1024/);
+      assert.match(error.message, /upstreams\[0\]\.operations is required when the url has no \{operation\}/);
+      return true;
+    },
+  );
+  assert.throws(
+    () => loadConfig({ UPSTREAMS: '[{"model": ' }),
+    /UPSTREAMS \(upstreams\) is "\[\{\\"model\\": "; it must be JSON/,
+  );
+  const config = loadConfig({ UPSTREAMS: '[{"model": "m", "url": "http://h/v1/vae/m/{operation}"}]', MAX_BATCH: '8' });
+  assert.deepEqual(
+    config.upstreams.map((u) => [u.name, u.operations, u.healthUrl]),
+    [['h', ['encode', 'decode'], 'http://h/healthz']],
+  );
+  assert.equal(config.limits.maxBatch, 8);
+});

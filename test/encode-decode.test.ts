@@ -1,4 +1,4 @@
-/** Encode and decode through GraphQL against the PyTorch references, over a real server. */
+/** Encode and decode through GraphQL against the PyTorch references, on an in-process gateway. */
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeTensor } from '../src/tensors/dtype.ts';
 import { parseSafetensors, readSafetensors, tensorToFloat32 } from '../src/tensors/safetensors.ts';
+import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { clampUnit, imageToPlanar, maxAbsDiff, psnr } from './support/metrics.ts';
 import { IMAGES_DIR, MODELS_DIR, REFERENCE_DIR } from './support/paths.ts';
-import { graphqlUpload, type RunningGateway, startGateway } from './support/server.ts';
 
 const ENCODE = `mutation Encode($input: EncodeInput!) {
   encode(input: $input) {
@@ -24,10 +24,10 @@ const DECODE = `mutation Decode($input: DecodeInput!) {
   }
 }`;
 
-let gateway: RunningGateway;
+let gateway: InProcessGateway;
 
 before(async () => {
-  gateway = await startGateway({ MODELS_DIR, DEVICE_MEMORY: '4GiB' });
+  gateway = await startInProcessGateway({ MODELS_DIR, DEVICE_MEMORY: '4GiB' });
 });
 after(async () => gateway?.stop());
 
@@ -68,8 +68,7 @@ describe('encode matches PyTorch', () => {
   }
 
   test('upload through a GraphQL multipart request gives the same latent as base64', async () => {
-    const upload = await graphqlUpload(
-      gateway.url,
+    const upload = await gateway.upload(
       ENCODE,
       { input: { model: 'taef2', image: null } },
       'variables.input.image',

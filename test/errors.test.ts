@@ -5,18 +5,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
+import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
-import { type RunningGateway, startGateway } from './support/server.ts';
 
 const ENCODE = 'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape data url } } }';
 const DECODE = 'mutation($input: DecodeInput!) { decode(input: $input) { images { width } } }';
 
-let gateway: RunningGateway;
+let gateway: InProcessGateway;
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
 const coffee = () => new Uint8Array(readFileSync(join(IMAGES_DIR, 'coffee.png')));
 
 before(async () => {
-  gateway = await startGateway({
+  gateway = await startInProcessGateway({
     MODELS_DIR,
     MAX_IMAGE_PIXELS: '300000',
     MAX_IMAGE_BYTES: '600000',

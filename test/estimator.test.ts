@@ -2,19 +2,18 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
+import { fitProfile, type MeasuredSample } from '../src/calibration/fit.ts';
 import {
   accumulationBytes,
   type EstimateInput,
   estimatePeakBytes,
-  fitProfile,
-  largestTileThatFits,
   latentStageBytes,
-  type MeasuredSample,
-  type ModelMemoryProfiles,
-  parseModelMemoryProfiles,
   runBytes,
-  shippedProfiles,
-} from '../src/routing/estimator.js';
+} from '../src/routing/estimator.ts';
+import type { ModelMemoryProfiles } from '../src/routing/memory-profile.ts';
+import { parseModelMemoryProfiles } from '../src/routing/profile-schema.ts';
+import { shippedProfiles } from '../src/routing/profiles.ts';
+import { largestTileThatFits } from '../src/routing/tiles.ts';
 
 const GIB = 2 ** 30;
 const TARGET_MAPE = 0.1;

@@ -15,17 +15,17 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { packedLatentSize, packLatents, unpackLatents } from '../src/protocol/packing.ts';
 import { decodeTensor, encodeTensor } from '../src/tensors/dtype.ts';
+import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { writeTinyKlModel } from './support/kl-model.ts';
 import { relativeL2 } from './support/metrics.ts';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
-import { type RunningGateway, startGateway } from './support/server.ts';
 
 const ENCODE =
   'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape dtype data } route { route } } }';
 const DECODE =
   'mutation($input: DecodeInput!) { decode(input: $input) { images { data width height } route { route } } }';
 
-let gateway: RunningGateway;
+let gateway: InProcessGateway;
 let dataDir: string;
 const image = (name: string) => readFileSync(join(IMAGES_DIR, name));
 
@@ -36,7 +36,7 @@ before(async () => {
   mkdirSync(modelsDir);
   for (const id of ['taef2', 'taesana']) symlinkSync(join(MODELS_DIR, id), join(modelsDir, id), 'dir');
   writeTinyKlModel(join(modelsDir, 'tiny-sd'), { family: 'sd15' });
-  gateway = await startGateway({
+  gateway = await startInProcessGateway({
     MODELS_DIR: modelsDir,
     DATA_DIR: dataDir,
     DEVICE_MEMORY: '4GiB',

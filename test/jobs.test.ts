@@ -13,10 +13,10 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { type JobEvent, LatentgateClient, type Transport } from '../src/client/client.ts';
 import { tiledBudget } from './support/budget.ts';
+import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
-import { type RunningGateway, startGateway } from './support/server.ts';
 
-let gateway: RunningGateway;
+let gateway: InProcessGateway;
 let client: LatentgateClient;
 let huge: Buffer;
 const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-jobs-'));
@@ -24,7 +24,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-jobs-'));
 before(async () => {
   const { deviceMemory } = await tiledBudget(MODELS_DIR, 'taef2', 1536, 1536, 320);
   [gateway, huge] = await Promise.all([
-    startGateway({ MODELS_DIR, DATA_DIR: dataDir, DEVICE_MEMORY: deviceMemory, DEVICE_HEADROOM: '0' }),
+    startInProcessGateway({ MODELS_DIR, DATA_DIR: dataDir, DEVICE_MEMORY: deviceMemory, DEVICE_HEADROOM: '0' }),
     sharp(image('astronaut-1024.png')).resize(1536, 1536).png({ compressionLevel: 1 }).toBuffer(),
   ]);
   client = new LatentgateClient(gateway.url);

@@ -1,4 +1,4 @@
-/** The AutoencoderKL path: ONNX files in optimum's layout plus model.json, through the real server. */
+/** The AutoencoderKL path: ONNX files in optimum's layout plus model.json, through an in-process gateway. */
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { decodeTensor } from '../src/tensors/dtype.ts';
+import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { writeTinyKlModel } from './support/kl-model.ts';
-import { type RunningGateway, startGateway } from './support/server.ts';
 
-let gateway: RunningGateway;
+let gateway: InProcessGateway;
 let modelsDir: string;
 const WIDTH = 48;
 const HEIGHT = 32;
@@ -26,7 +26,7 @@ before(async () => {
   png = await sharp(pixels, { raw: { width: WIDTH, height: HEIGHT, channels: 3 } })
     .png()
     .toBuffer();
-  gateway = await startGateway({ MODELS_DIR: modelsDir });
+  gateway = await startInProcessGateway({ MODELS_DIR: modelsDir });
 });
 after(async () => {
   await gateway?.stop();

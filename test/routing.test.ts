@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { estimatePeakBytes, shippedProfiles } from '../src/routing/estimator.ts';
-import { type DeviceView, type Plan, planRoute } from '../src/routing/router.ts';
+import { estimatePeakBytes } from '../src/routing/estimator.ts';
+import { type DeviceView, type Plan, planRoute } from '../src/routing/planner.ts';
+import { shippedProfiles } from '../src/routing/profiles.ts';
 import { RunStats } from '../src/routing/run-stats.ts';
 import { PROJECT_DIR } from './support/paths.ts';
 
@@ -159,7 +160,11 @@ test('planRoute: taef2 4096x4096 encode and decode plan TILED at float32 (CPU) o
       assert.equal(plan.route, 'TILED', `${operation} ${dtype}: ${plan.reason}`);
       assert.ok(plan.estimates.whole.bytes > budget);
       assert.ok(plan.bytes <= budget);
-      assert.equal(plan.tiles?.tile, profiles.defaultTile);
+      // The largest tile that fits (no longer capped at the profile's 512 px default).
+      const tile = plan.tiles!.tile;
+      assert.ok(tile >= profiles.defaultTile, `tile ${tile}`);
+      const request = { operation, width: 4096, height: 4096, batch: 1, dtype };
+      assert.ok(estimatePeakBytes(profiles, { ...request, tile: tile + 64 }).bytes > budget, 'not the largest');
     }
   }
 });

@@ -30,6 +30,28 @@ test('float16 encodes known values bit-exactly, with rounding to nearest even', 
   for (let bits = 0; bits < 0x7c00; bits += 7) assert.equal(floatToHalfBits(halfBitsToFloat(bits)), bits);
 });
 
+test('array codecs agree with the per-value conversions, from aligned and unaligned bytes', () => {
+  const values = new Float32Array(4096);
+  const bits = new Uint32Array(values.buffer);
+  // Normal, subnormal, overflowing, infinite and NaN floats of either sign.
+  for (let i = 0; i < bits.length; i++) bits[i] = (Math.imul(i, 0x9e3779b1) ^ (i << 7)) >>> 0;
+  values.set([0, -0, 1, 65504, 65520, 2 ** -25, Infinity, -Infinity], 0);
+  for (const [dtype, toBits, fromBits] of [
+    ['float16', floatToHalfBits, halfBitsToFloat],
+    ['bfloat16', floatToBfloat16Bits, bfloat16BitsToFloat],
+  ] as const) {
+    const bytes = encodeTensor(values, dtype);
+    const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, values.length);
+    for (let i = 0; i < values.length; i++) assert.equal(halves[i], toBits(values[i]), `${dtype} ${values[i]}`);
+    const expected = Float32Array.from(halves, fromBits);
+    assert.deepEqual(decodeTensor(bytes, dtype), expected);
+    const unaligned = Buffer.concat([Buffer.from([1]), bytes]).subarray(1);
+    assert.deepEqual(decodeTensor(unaligned, dtype), expected);
+  }
+  const unaligned = Buffer.concat([Buffer.from([1]), encodeTensor(values, 'float32')]).subarray(1);
+  assert.deepEqual(new Uint32Array(decodeTensor(unaligned, 'float32').buffer), bits);
+});
+
 test('bfloat16 keeps the float32 exponent and rounds the mantissa', () => {
   assert.equal(floatToBfloat16Bits(1), 0x3f80);
   assert.equal(floatToBfloat16Bits(-3.5), 0xc060);

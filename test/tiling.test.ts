@@ -12,20 +12,21 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { emptyMoments, foldGroupNorm, mergeMoments } from '../src/gpu/group-norm.ts';
-import { LocalExecutor } from '../src/gpu/local-executor.ts';
+import { exactTileOverlap, LocalExecutor } from '../src/gpu/local-executor.ts';
 import { chooseProvider, OnnxRuntime } from '../src/gpu/onnx-runtime.ts';
 import type { Nchw } from '../src/gpu/tensor.ts';
-import { planCores, runCropped } from '../src/gpu/tiling.ts';
+import { countTiles, exactOverlap, planCores, planSpans, runCropped, runTiled } from '../src/gpu/tiling.ts';
 import { toPlanarFloat } from '../src/imaging/images.ts';
 import type { ModelDefinition } from '../src/models/model.ts';
 import { ModelRegistry } from '../src/models/registry.ts';
-import { overlapFor, type Plan } from '../src/routing/router.ts';
+import type { Plan } from '../src/routing/planner.ts';
+import { overlapFor } from '../src/routing/tiles.ts';
 import { decodeTensor } from '../src/tensors/dtype.ts';
 import { readSafetensors, tensorToFloat32 } from '../src/tensors/safetensors.ts';
 import { tiledBudget } from './support/budget.ts';
+import { startInProcessGateway } from './support/in-process.ts';
 import { clampUnit, maxAbsDiff, psnr, relativeL2 } from './support/metrics.ts';
 import { IMAGES_DIR, MODELS_DIR, PROJECT_DIR, REFERENCE_DIR } from './support/paths.ts';
-import { startGateway } from './support/server.ts';
 
 const GIB = 2 ** 30;
 
@@ -85,6 +86,33 @@ describe('taef2 tiled vs whole on astronaut-1024 (512 px tiles)', () => {
       `  tiled decode (tile ${tiles.tile} px = ${tiles.tile / 8} latent): PSNR ${db.toFixed(2)} dB against the whole decode`,
     );
     assert.ok(db >= 40, `PSNR ${db.toFixed(2)} dB < 40 dB`);
+  });
+
+  // The image-resolution stages joined at mid-overlap cuts, each kept pixel at least the network's
+  // receptive reach from a cut edge: the same as the stage run whole, up to float rounding; joined
+  // with less overlap than that, the cut is visible (so the check is not vacuous).
+  test('tiles overlapping by the receptive reach join exactly (encoder and decoder image-resolution stages)', async () => {
+    for (const op of ['encode', 'decode'] as const) {
+      const network = (op === 'encode' ? model.encoder : model.decoder)!;
+      const stages = network.stages!;
+      const reach = stages.highResolutionReach!;
+      const input =
+        op === 'encode' ? image : await runtime.run('taef2/decode/low', stages.latentResolution, 'x', 'y', wholeLatent);
+      const high = (x: Nchw) => runtime.run(`taef2/${op}/high`, stages.highResolution, 'x', 'y', x);
+      const whole = await high(input);
+      const [up, down, tile] = op === 'encode' ? [1, 8, 512] : [8, 1, 64];
+      const tiled = (overlap: number) =>
+        runTiled(input, { tile, overlap, up, down, reach, outChannels: whole.dims[1], run: high });
+      const overlap = exactOverlap(reach, down);
+      assert.equal(exactTileOverlap(network, op, 8), overlap * up, "the planner's overlap, in image pixels");
+      const exact = maxAbsDiff((await tiled(overlap)).data, whole.data);
+      const short = maxAbsDiff((await tiled(overlap - 8 * down)).data, whole.data);
+      console.log(
+        `  ${op} image-resolution stage, reach ${reach}, ${planSpans(input.dims[2], tile, overlap, down).length ** 2} tiles: max |tiled - whole| ${exact.toExponential(2)} with overlap ${overlap}, ${short.toExponential(2)} blended with ${overlap - 8 * down}`,
+      );
+      assert.ok(exact < 1e-4, `exact join differs by ${exact}`);
+      assert.ok(short > 1e-3, `a too-small overlap still matched (${short}): the check is vacuous`);
+    }
   });
 
   // The latent stage in tiles (whole-map GroupNorm statistics, cores with an exact halo) against
@@ -206,7 +234,7 @@ test('GraphQL: a gateway whose device cannot hold the whole run encodes TILED, a
   // The smallest budget (no headroom) at which the planner tiles a 512x512 taef2 encode.
   const { deviceMemory, plan } = await tiledBudget(MODELS_DIR, 'taef2', 512, 512, 384);
   const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-tiling-'));
-  const gateway = await startGateway({
+  const gateway = await startInProcessGateway({
     MODELS_DIR,
     DATA_DIR: dataDir,
     DEVICE_MEMORY: deviceMemory,
@@ -277,7 +305,8 @@ describe('4096x4096 encode on a 2 GiB budget', () => {
       'the whole run must not fit, or this is not a tiling test',
     );
     assert.equal(plan.route, 'TILED');
-    assert.equal(result.steps, 11 * 11 + 1, '121 tiles and the whole-map stage');
+    const tiles = countTiles(4096, 4096, { ...plan.tiles!, down: 32 });
+    assert.equal(result.steps, tiles + 1, `${tiles} tiles and the whole-map stage`);
     assert.deepEqual(result.dims, [1, 32, 128, 128]);
     assert.ok(result.finite && result.max - result.min > 1, `latent range ${result.min}..${result.max}`);
     assert.ok(peakBytes > 50 * 2 ** 20, `a peak of ${mib(peakBytes)} means the measurement did not see the run`);

@@ -1,6 +1,6 @@
 /**
  * Calling upstreams. Units: the router's choice with upstream candidates, the circuit breaker,
- * configuration, and retries. Then real processes on loopback:
+ * configuration, and retries. Then gateways in this process, talking over loopback HTTP:
  *   B  a plain gateway (the healthy upstream);
  *   A  a gateway whose device fits nothing (1 MiB), with B as taef2's upstream, and two
  *      upstream-only models served by a faulty fake endpoint F (one with B as the next endpoint);
@@ -16,14 +16,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
+import { type DeviceView, planRoute, type UpstreamView } from '../src/routing/planner.ts';
 import { shippedProfiles } from '../src/routing/profiles.ts';
-import { type DeviceView, planRoute, type UpstreamView } from '../src/routing/router.ts';
 import { RunStats } from '../src/routing/run-stats.ts';
 import { CircuitBreaker } from '../src/upstream/circuit-breaker.ts';
 import { parseUpstreams } from '../src/upstream/config.ts';
 import { callUpstream, UpstreamError } from '../src/upstream/http-client.ts';
+import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
-import { type RunningGateway, startGateway } from './support/server.ts';
 
 const GIB = 2 ** 30;
 
@@ -207,7 +207,7 @@ describe('http client: retries, time limit', () => {
 });
 
 // ------------------------------------------------------------------------------------------------
-// Real processes
+// Gateways on loopback
 
 type Mode = 'slow' | '503' | 'reset' | 'truncate' | 'wrong-shape';
 const MODES: Mode[] = ['slow', '503', 'reset', 'truncate', 'wrong-shape'];
@@ -217,9 +217,9 @@ let fake: Server;
 let fakeUrl: string;
 let mode: Mode = '503';
 let fakeHits = 0;
-let b: RunningGateway;
-let a: RunningGateway;
-let c: RunningGateway;
+let b: InProcessGateway;
+let a: InProcessGateway;
+let c: InProcessGateway;
 let dataDir: string;
 let small: Buffer; // 256x256 PNG
 const astronaut = readFileSync(join(IMAGES_DIR, 'astronaut.png'));
@@ -272,14 +272,8 @@ function startFake(): Promise<void> {
 }
 
 /** GraphQL with a hard client-side limit: a hang fails the test instead of stalling it. */
-async function gql(gateway: RunningGateway, query: string, variables: Record<string, unknown>) {
-  const response = await fetch(`${gateway.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query, variables }),
-    signal: AbortSignal.timeout(20_000),
-  });
-  return (await response.json()) as { data?: any; errors?: { message: string; extensions?: Record<string, any> }[] };
+async function gql(gateway: InProcessGateway, query: string, variables: Record<string, unknown>) {
+  return gateway.graphql(query, variables, { signal: AbortSignal.timeout(20_000) });
 }
 
 const ENCODE =
@@ -287,13 +281,13 @@ const ENCODE =
 const DECODE =
   'mutation($input: DecodeInput!) { decode(input: $input) { images { sha256 width } route { route target } } }';
 
-async function encodeOn(gateway: RunningGateway, model: string, png: Buffer) {
+async function encodeOn(gateway: InProcessGateway, model: string, png: Buffer) {
   const started = performance.now();
   const response = await gql(gateway, ENCODE, { input: { model, imageBase64: png.toString('base64') } });
   return { ...response, seconds: (performance.now() - started) / 1000 };
 }
 
-async function health(gateway: RunningGateway) {
+async function health(gateway: InProcessGateway) {
   return (await (await fetch(`${gateway.url}/healthz`)).json()) as {
     device: { reservedBytes: number; running: number; queued: number };
     upstreams: { name: string; circuit: string; secondsPerMegapixel: Record<string, number> }[];
@@ -316,8 +310,8 @@ describe('two gateways and a faulty endpoint', () => {
       ...extra,
     });
     [b, c] = await Promise.all([
-      startGateway({ ...common, DEVICE_MEMORY: '4GiB' }),
-      startGateway({
+      startInProcessGateway({ ...common, DEVICE_MEMORY: '4GiB' }),
+      startInProcessGateway({
         ...common,
         DEVICE_MEMORY: '400MiB',
         DEVICE_HEADROOM: '0',
@@ -325,7 +319,7 @@ describe('two gateways and a faulty endpoint', () => {
       }),
     ]);
     const tae = { family: 'tae', latentChannels: 32 };
-    a = await startGateway({
+    a = await startInProcessGateway({
       ...common,
       DEVICE_MEMORY: '1MiB',
       DEVICE_HEADROOM: '0',

@@ -1,48 +1,55 @@
-/** Minimal `--flag value` / `--switch` parsing for the command line. */
-export interface ParsedArgs {
-  positional: string[];
-  flags: Map<string, string | true>;
-}
-
-export function parseArgs(argv: string[]): ParsedArgs {
-  const positional: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (!arg.startsWith('--')) {
-      positional.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    if (eq > 0) flags.set(arg.slice(2, eq), arg.slice(eq + 1));
-    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) flags.set(arg.slice(2), argv[++i]);
-    else flags.set(arg.slice(2), true);
-  }
-  return { positional, flags };
-}
+/**
+ * Command-line flags: Node's `util.parseArgs` splits them (`--flag value`, `--flag=value`, `--switch`;
+ * an unknown flag is refused), and each command's zod schemas check their values, every bad flag
+ * named at once (`--width is "0"; it must be an integer of at least 1`).
+ */
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { describeProblem, integerText, validate } from '../validation/problems.js';
 
 export class UsageError extends Error {}
 
-export function stringFlag(args: ParsedArgs, name: string): string | undefined {
-  const value = args.flags.get(name);
-  if (value === true) throw new UsageError(`--${name} needs a value`);
-  return value;
+/** A command's flags by name (without `--`): a boolean schema is a switch, any other takes a value. */
+export type FlagShape = Record<string, z.ZodType>;
+
+export const positiveInteger = () => integerText(1);
+export const switchFlag = () => z.boolean().default(false);
+
+export interface CommandLine<S extends FlagShape> {
+  positional: string[];
+  flags: z.output<z.ZodObject<S>>;
 }
 
-export function requiredFlag(args: ParsedArgs, name: string): string {
-  const value = stringFlag(args, name);
-  if (value === undefined) throw new UsageError(`--${name} is required`);
-  return value;
-}
-
-export function integerFlag(args: ParsedArgs, name: string, fallback?: number): number {
-  const text = stringFlag(args, name);
-  if (text === undefined) {
-    if (fallback === undefined) throw new UsageError(`--${name} is required`);
-    return fallback;
+export function parseCommandLine<S extends FlagShape>(argv: string[], shape: S): CommandLine<S> {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: Object.fromEntries(
+        Object.entries(shape).map(([name, schema]) => [name, { type: isSwitch(schema) ? 'boolean' : 'string' }]),
+      ) as Record<string, { type: 'boolean' | 'string' }>,
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
   }
-  const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0)
-    throw new UsageError(`--${name} must be a positive integer; got "${text}"`);
-  return value;
+  return { positional: parsed.positionals, flags: checkFlags(shape, parsed.values) };
+}
+
+/** Checks flag values (text as given) against `shape`; a flag checked later (once a model is known) uses this too. */
+export function checkFlags<S extends FlagShape>(shape: S, values: Record<string, unknown>): z.output<z.ZodObject<S>> {
+  const result = validate(z.object(shape), values, (path) => `--${String(path[0])}`);
+  if (result.ok) return result.value;
+  // A list flag (`--sizes 250,500`) is shown as written, once, whichever of its items failed.
+  const lines = result.problems.map((problem) =>
+    describeProblem({ ...problem, given: values[String(problem.path[0])] ?? problem.given }),
+  );
+  throw new UsageError([...new Set(lines)].join('. '));
+}
+
+function isSwitch(schema: z.ZodType): boolean {
+  let inner: z.ZodType = schema;
+  while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) inner = inner.unwrap() as z.ZodType;
+  return inner instanceof z.ZodBoolean;
 }

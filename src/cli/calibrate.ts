@@ -3,7 +3,7 @@
  * [--operation encode|decode|both] [--json]`: measures the model's peak memory at each size (and,
  * for networks split at latent resolution, that stage at the stage sizes) on the local executor, one fresh process per
  * measurement (a process's peak-RSS mark never goes down, and arenas never shrink), fits the
- * profile (src/routing/calibrate.ts) and stores it under DATA_DIR/profiles/ID.json, where the
+ * profile (src/calibration/calibrate.ts) and stores it under DATA_DIR/profiles/ID.json, where the
  * gateway and `latentgate plan` pick it up: their estimates for the model then say calibrated.
  *
  * `--measure SIZE --stage whole|latent --operation encode|decode` is the child's mode: it measures
@@ -11,12 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { type Config, loadConfig } from '../config/config.js';
-import { formatBytes } from '../config/units.js';
-import { LocalExecutor } from '../gpu/local-executor.js';
-import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
-import { type ModelDefinition, networkFor, type Operation } from '../models/model.js';
-import { ModelRegistry } from '../models/registry.js';
+import { z } from 'zod';
 import {
   type CalibrationMeasurement,
   type CalibrationStage,
@@ -26,10 +21,16 @@ import {
   deviceLabel,
   fitCalibration,
   measureOnce,
-} from '../routing/calibrate.js';
-import { probeFor } from '../routing/peak-memory.js';
+} from '../calibration/calibrate.js';
+import { probeFor } from '../calibration/peak-memory.js';
+import { type Config, loadConfig } from '../config/config.js';
+import { formatBytes } from '../config/units.js';
+import { LocalExecutor } from '../gpu/local-executor.js';
+import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
+import { type ModelDefinition, networkFor } from '../models/model.js';
+import { ModelRegistry } from '../models/registry.js';
 import { ProfileSource } from '../routing/profile-source.js';
-import { integerFlag, type ParsedArgs, requiredFlag, stringFlag, UsageError } from './args.js';
+import { type CommandLine, checkFlags, parseCommandLine, positiveInteger, switchFlag, UsageError } from './args.js';
 
 const BIN = join(import.meta.dirname, '../../bin/latentgate.js');
 
@@ -48,36 +49,44 @@ async function loadModel(config: Config, id: string): Promise<ModelDefinition> {
   return model;
 }
 
-function parseSizes(flag: string, text: string | undefined, fallback: number[], factor: number): number[] {
-  const sizes = text === undefined ? fallback : text.split(',').map((s) => Number(s.trim()));
-  for (const size of sizes) {
-    if (!Number.isInteger(size) || size <= 0 || size % factor !== 0)
-      throw new UsageError(`--${flag} must be positive multiples of the model's factor ${factor}; got "${text}"`);
-  }
-  const distinct = [...new Set(sizes)].sort((a, b) => a - b);
-  if (distinct.length < 2) throw new UsageError(`--${flag} needs at least two different sizes to fit a profile`);
-  return distinct;
+const FLAGS = {
+  model: z.string(),
+  operation: z.enum(['encode', 'decode', 'both']).default('both'),
+  sizes: z.string().optional(),
+  'stage-sizes': z.string().optional(),
+  json: switchFlag(),
+  // The child's mode: one measurement.
+  measure: positiveInteger().optional(),
+  stage: z.enum(['whole', 'latent'] satisfies CalibrationStage[]).default('whole'),
+};
+
+type Flags = CommandLine<typeof FLAGS>['flags'];
+
+/** `--sizes 256,512,768`: distinct multiples of the model's factor, at least two of them, smallest first. */
+function sizeList(factor: number) {
+  return z
+    .string()
+    .transform((text) => text.split(',').map((size) => size.trim()))
+    .pipe(
+      z.array(
+        positiveInteger().multipleOf(factor, {
+          error: `they must be positive multiples of the model's factor ${factor}`,
+        }),
+      ),
+    )
+    .transform((sizes) => [...new Set(sizes)].sort((a, b) => a - b))
+    .refine((sizes) => sizes.length >= 2, { error: 'it needs at least two different sizes to fit a profile' });
 }
 
 /** Child mode: one measurement in this (fresh) process, printed as one JSON line. */
-async function measureChild(config: Config, args: ParsedArgs): Promise<void> {
-  const model = await loadModel(config, requiredFlag(args, 'model'));
-  const operation = requiredFlag(args, 'operation') as Operation;
-  if (operation !== 'encode' && operation !== 'decode')
-    throw new UsageError(`--operation must be encode or decode with --measure; got "${operation}"`);
-  const stage = (stringFlag(args, 'stage') ?? 'whole') as CalibrationStage;
-  if (stage !== 'whole' && stage !== 'latent') throw new UsageError(`--stage must be whole or latent; got "${stage}"`);
+async function measureChild(config: Config, flags: Flags, size: number): Promise<void> {
+  const model = await loadModel(config, flags.model);
+  const operation = flags.operation;
+  if (operation === 'both') throw new UsageError(`--measure takes --operation encode or decode; got "${operation}"`);
   const runtime = new OnnxRuntime(await chooseProvider(config.executionProvider), config.intraOpThreads);
   try {
     const probe = probeFor(runtime.choice.provider);
-    const measurement = await measureOnce(
-      new LocalExecutor(runtime),
-      model,
-      operation,
-      stage,
-      integerFlag(args, 'measure'),
-      probe,
-    );
+    const measurement = await measureOnce(new LocalExecutor(runtime), model, operation, flags.stage, size, probe);
     console.log(JSON.stringify(measurement));
   } finally {
     await runtime.close();
@@ -105,27 +114,26 @@ function runChild(argv: string[], env: NodeJS.ProcessEnv): Promise<CalibrationMe
   });
 }
 
-export async function calibrateCommand(args: ParsedArgs): Promise<void> {
+export async function calibrateCommand(argv: string[]): Promise<void> {
   const config = loadConfig();
-  if (args.flags.has('measure')) return measureChild(config, args);
-  const model = await loadModel(config, requiredFlag(args, 'model'));
-  const which = stringFlag(args, 'operation') ?? 'both';
-  if (!['encode', 'decode', 'both'].includes(which))
-    throw new UsageError(`--operation must be encode, decode or both; got "${which}"`);
-  const operations = (which === 'both' ? (['encode', 'decode'] as const) : [which as Operation]).filter((op) =>
+  const { flags } = parseCommandLine(argv, FLAGS);
+  if (flags.measure !== undefined) return measureChild(config, flags, flags.measure);
+  const model = await loadModel(config, flags.model);
+  const which = flags.operation;
+  const operations = (which === 'both' ? (['encode', 'decode'] as const) : [which]).filter((op) =>
     networkFor(model, op),
   );
   if (operations.length === 0) throw new UsageError(`model "${model.id}" has no ${which} network here`);
-  const sizes = parseSizes('sizes', stringFlag(args, 'sizes'), DEFAULT_SIZES, model.downscaleFactor);
-  const stageSizes = parseSizes(
-    'stage-sizes',
-    stringFlag(args, 'stage-sizes'),
-    DEFAULT_STAGE_SIZES,
-    model.downscaleFactor,
+  const { sizes, 'stage-sizes': stageSizes } = checkFlags(
+    {
+      sizes: sizeList(model.downscaleFactor).default(DEFAULT_SIZES),
+      'stage-sizes': sizeList(model.downscaleFactor).default(DEFAULT_STAGE_SIZES),
+    },
+    { sizes: flags.sizes, 'stage-sizes': flags['stage-sizes'] },
   );
   const provider = await chooseProvider(config.executionProvider);
   probeFor(provider.provider); // fails early, with the reason, where peak memory cannot be measured
-  const json = args.flags.has('json');
+  const json = flags.json;
   const log = (line: string) => (json ? console.error(line) : console.log(line));
   log(
     `calibrating ${model.id} (${operations.join(', ')}) on ${provider.provider} at ${sizes.join(', ')} px, one process per measurement`,

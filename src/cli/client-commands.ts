@@ -5,11 +5,12 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
+import { z } from 'zod';
 import { LatentgateClient, LatentgateError, type TerminalJobEvent, type Transport } from '../client/client.js';
 import type { ColourManagement, ImageFormat, LatentDType } from '../client/generated/graphql.js';
 import { FLOAT_DTYPES } from '../tensors/dtype.js';
 import { parseSafetensors, type StoredTensor, serializeSafetensors } from '../tensors/safetensors.js';
-import { type ParsedArgs, requiredFlag, stringFlag, UsageError } from './args.js';
+import { checkFlags, parseCommandLine, UsageError } from './args.js';
 import { ProgressBar } from './progress.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:4000';
@@ -17,7 +18,7 @@ const DEFAULT_URL = 'http://127.0.0.1:4000';
 const LATENT_DTYPES: Record<string, LatentDType> = Object.fromEntries(
   FLOAT_DTYPES.map((dtype) => [dtype, dtype.toUpperCase() as LatentDType]),
 );
-const COLOUR_MANAGEMENT: Record<string, ColourManagement> = { none: 'NONE', srgb: 'SRGB' };
+const COLOUR_MANAGEMENT: Record<'none' | 'srgb', ColourManagement> = { none: 'NONE', srgb: 'SRGB' };
 const IMAGE_FORMATS: Record<string, ImageFormat> = { '.png': 'PNG', '.jpg': 'JPEG', '.jpeg': 'JPEG', '.webp': 'WEBP' };
 
 interface Common {
@@ -28,26 +29,25 @@ interface Common {
   transport: Transport;
 }
 
-function common(args: ParsedArgs, what: string): Common {
-  const [input, ...extra] = args.positional;
+const gatewayUrl = z.url({ error: `it must be the gateway's URL, e.g. ${DEFAULT_URL} (--url, or LATENTGATE_URL)` });
+
+const COMMON_FLAGS = {
+  model: z.string(),
+  out: z.string(),
+  url: gatewayUrl.optional(),
+  transport: z.enum(['sse', 'ws']).default('sse'),
+};
+
+function common(
+  { positional, flags }: { positional: string[]; flags: z.output<z.ZodObject<typeof COMMON_FLAGS>> },
+  what: string,
+): Common {
+  const [input, ...extra] = positional;
   if (!input) throw new UsageError(`${what}: give the input file`);
-  if (extra.length > 0) throw new UsageError(`${what}: one input file only; got ${args.positional.length}`);
-  const transport = stringFlag(args, 'transport') ?? 'sse';
-  if (transport !== 'sse' && transport !== 'ws')
-    throw new UsageError(`--transport must be sse or ws; got "${transport}"`);
-  const url = stringFlag(args, 'url') ?? process.env.LATENTGATE_URL ?? DEFAULT_URL;
-  try {
-    new URL(url);
-  } catch {
-    throw new UsageError(`--url must be the gateway's URL, e.g. ${DEFAULT_URL}; got "${url}"`);
-  }
-  return {
-    client: new LatentgateClient(url, { transport }),
-    model: requiredFlag(args, 'model'),
-    out: requiredFlag(args, 'out'),
-    input,
-    transport,
-  };
+  if (extra.length > 0) throw new UsageError(`${what}: one input file only; got ${positional.length}`);
+  const { model, out, transport } = flags;
+  const url = flags.url ?? checkFlags({ url: gatewayUrl }, { url: process.env.LATENTGATE_URL || DEFAULT_URL }).url;
+  return { client: new LatentgateClient(url, { transport }), model, out, input, transport };
 }
 
 async function readInput(path: string): Promise<Buffer> {
@@ -94,15 +94,16 @@ function fail(end: TerminalJobEvent): never {
   throw new Error(`unexpected terminal event ${end.__typename}`);
 }
 
-export async function encodeCommand(args: ParsedArgs): Promise<void> {
-  const { client, model, out, input, transport } = common(args, 'encode');
-  const dtypeName = stringFlag(args, 'dtype') ?? 'float32';
+export async function encodeCommand(argv: string[]): Promise<void> {
+  const line = parseCommandLine(argv, {
+    ...COMMON_FLAGS,
+    dtype: z.enum(FLOAT_DTYPES).default('float32'),
+    'colour-management': z.enum(['none', 'srgb']).default('none'),
+  });
+  const { client, model, out, input, transport } = common(line, 'encode');
+  const dtypeName = line.flags.dtype;
   const dtype = LATENT_DTYPES[dtypeName];
-  if (!dtype)
-    throw new UsageError(`--dtype must be one of ${Object.keys(LATENT_DTYPES).join(', ')}; got "${dtypeName}"`);
-  const colourName = stringFlag(args, 'colour-management') ?? 'none';
-  const colourManagement = COLOUR_MANAGEMENT[colourName];
-  if (!colourManagement) throw new UsageError(`--colour-management must be none or srgb; got "${colourName}"`);
+  const colourManagement = COLOUR_MANAGEMENT[line.flags['colour-management']];
   if (extname(out).toLowerCase() !== '.safetensors')
     throw new UsageError(`--out must name a .safetensors file; got "${out}"`);
   const image = await readInput(input);
@@ -147,17 +148,24 @@ export async function encodeCommand(args: ParsedArgs): Promise<void> {
   }
 }
 
-export async function decodeCommand(args: ParsedArgs): Promise<void> {
-  const { client, model, out, input, transport } = common(args, 'decode');
-  const formatName = stringFlag(args, 'format');
-  const format = formatName
-    ? (Object.values(IMAGE_FORMATS).find((f) => f === formatName.toUpperCase()) ?? null)
-    : (IMAGE_FORMATS[extname(out).toLowerCase()] ?? null);
+export async function decodeCommand(argv: string[]): Promise<void> {
+  const line = parseCommandLine(argv, {
+    ...COMMON_FLAGS,
+    format: z
+      .string()
+      .transform((name) => name.toLowerCase())
+      .pipe(z.enum(['png', 'jpeg', 'webp']))
+      .transform((name) => name.toUpperCase() as ImageFormat)
+      .optional(),
+    tensor: z.string().optional(),
+  });
+  const { client, model, out, input, transport } = common(line, 'decode');
+  const format = line.flags.format ?? IMAGE_FORMATS[extname(out).toLowerCase()];
   if (!format)
     throw new UsageError(
-      `the output format comes from --out (.png, .jpg, .webp) or --format png|jpeg|webp; got "${formatName ?? out}"`,
+      `the output format comes from --out (.png, .jpg, .webp) or --format png|jpeg|webp; got "${out}"`,
     );
-  const latent = pickLatent(await readInput(input), input, stringFlag(args, 'tensor'));
+  const latent = pickLatent(await readInput(input), input, line.flags.tensor);
   try {
     const job = await client.submitDecode({
       model,

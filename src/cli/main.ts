@@ -1,7 +1,7 @@
 /** `latentgate <command>`: serve the gateway, plan a request, or encode / decode through a running gateway. */
 import { LatentgateError } from '../client/client.js';
 import { ConfigError } from '../config/config.js';
-import { parseArgs, UsageError } from './args.js';
+import { UsageError } from './args.js';
 
 // Commands load their modules when run, so a client command does not load the gateway (onnxruntime, sharp).
 
@@ -19,18 +19,17 @@ const USAGE = `usage: latentgate <command>
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  const args = parseArgs(rest);
   switch (command) {
     case 'serve':
       return (await import('./serve.js')).serve();
     case 'plan':
-      return (await import('./plan.js')).planCommand(args);
+      return (await import('./plan.js')).planCommand(rest);
     case 'calibrate':
-      return (await import('./calibrate.js')).calibrateCommand(args);
+      return (await import('./calibrate.js')).calibrateCommand(rest);
     case 'encode':
-      return (await import('./client-commands.js')).encodeCommand(args);
+      return (await import('./client-commands.js')).encodeCommand(rest);
     case 'decode':
-      return (await import('./client-commands.js')).decodeCommand(args);
+      return (await import('./client-commands.js')).decodeCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -1,34 +1,30 @@
 /** `latentgate plan`: the router's decision for one request, without running anything. */
 import { join } from 'node:path';
+import { z } from 'zod';
 import { loadConfig } from '../config/config.js';
-import { formatBytes, parseBytes } from '../config/units.js';
+import { byteSize, formatBytes } from '../config/units.js';
 import { FAMILIES, isFamilyId } from '../models/families.js';
 import { ModelRegistry } from '../models/registry.js';
+import { planRoute } from '../routing/planner.js';
 import { ProfileSource } from '../routing/profile-source.js';
-import { planRoute } from '../routing/router.js';
 import { RunStats } from '../routing/run-stats.js';
-import { FLOAT_DTYPES, isFloatDType } from '../tensors/dtype.js';
-import { integerFlag, type ParsedArgs, requiredFlag, stringFlag, UsageError } from './args.js';
+import { FLOAT_DTYPES } from '../tensors/dtype.js';
+import { parseCommandLine, positiveInteger, switchFlag, UsageError } from './args.js';
 
-export async function planCommand(args: ParsedArgs): Promise<void> {
+export async function planCommand(argv: string[]): Promise<void> {
   const config = loadConfig();
-  const modelId = requiredFlag(args, 'model');
-  const operation = requiredFlag(args, 'op');
-  if (operation !== 'encode' && operation !== 'decode')
-    throw new UsageError(`--op must be encode or decode; got "${operation}"`);
-  const width = integerFlag(args, 'width');
-  const height = integerFlag(args, 'height');
-  const batch = integerFlag(args, 'batch', 1);
-  // Planning is usually for a GPU, where VAEs run in half precision.
-  const dtype = stringFlag(args, 'dtype') ?? 'float16';
-  if (!isFloatDType(dtype)) throw new UsageError(`--dtype must be one of ${FLOAT_DTYPES.join(', ')}; got "${dtype}"`);
-  const memoryText = stringFlag(args, 'device-memory');
-  const deviceMemory = memoryText === undefined ? config.deviceMemoryBytes : parseBytes(memoryText);
-  if (deviceMemory === null) throw new UsageError(`--device-memory must be a size such as 10GiB; got "${memoryText}"`);
-  if (deviceMemory <= config.headroomBytes)
-    throw new UsageError(
-      `--device-memory ${memoryText} is not above the ${formatBytes(config.headroomBytes)} headroom`,
-    );
+  const { flags } = parseCommandLine(argv, {
+    model: z.string(),
+    op: z.enum(['encode', 'decode']),
+    width: positiveInteger(),
+    height: positiveInteger(),
+    batch: positiveInteger().default(1),
+    // Planning is usually for a GPU, where VAEs run in half precision.
+    dtype: z.enum(FLOAT_DTYPES).default('float16'),
+    'device-memory': byteSize(config.headroomBytes + 1).default(config.deviceMemoryBytes),
+    json: switchFlag(),
+  });
+  const { model: modelId, op: operation, width, height, batch, dtype, 'device-memory': deviceMemory } = flags;
 
   const registry = await ModelRegistry.load(config.modelsDir);
   const local = registry.find(modelId);
@@ -47,7 +43,7 @@ export async function planCommand(args: ParsedArgs): Promise<void> {
     { name: 'device', budgetBytes: budget, freeBytes: budget, waitSeconds: () => 0 },
     new RunStats(),
   );
-  if (args.flags.has('json')) {
+  if (flags.json) {
     console.log(JSON.stringify(plan));
     return;
   }

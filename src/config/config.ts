@@ -1,12 +1,14 @@
 /**
  * The one place configuration is read: environment variables, optionally over a JSON file named by
- * `LATENTGATE_CONFIG`. Every value is validated at start; a bad value stops the process with a
- * message that names the setting, what was given and what is allowed.
+ * `LATENTGATE_CONFIG`, validated at start by one zod schema; bad values stop the process with one
+ * message that names each setting, what was given and what is allowed.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseUpstreams, type UpstreamConfig } from '../upstream/config.js';
-import { formatBytes, parseBytes } from './units.js';
+import { z } from 'zod';
+import { type UpstreamConfig, upstreamList } from '../upstream/config.js';
+import { describeProblem, dottedPath, integerText, settingsObject, validate } from '../validation/problems.js';
+import { byteSize, formatBytes } from './units.js';
 
 export interface Config {
   host: string;
@@ -71,84 +73,77 @@ const SETTINGS = {
 
 type SettingKey = keyof typeof SETTINGS;
 
-class Reader {
-  private readonly problems: string[] = [];
-  constructor(
-    private readonly env: NodeJS.ProcessEnv,
-    private readonly file: Source,
-  ) {}
+/** An integer setting, as text (a file's numbers are read as text too). */
+function integer(fallback: number, min: number, max?: number) {
+  return integerText(min, max).default(fallback);
+}
 
-  raw(key: SettingKey): string | undefined {
-    const fromEnv = this.env[SETTINGS[key]];
-    if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-    const fromFile = this.file[key];
-    return fromFile === undefined || fromFile === null ? undefined : String(fromFile);
-  }
-
-  string(key: SettingKey, fallback: string): string {
-    return this.raw(key) ?? fallback;
-  }
-
-  integer(key: SettingKey, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-    const text = this.raw(key);
-    if (text === undefined) return fallback;
-    const value = Number(text);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      this.problems.push(`${SETTINGS[key]} (${key}) is "${text}"; it must be an integer from ${min} to ${max}`);
-      return fallback;
-    }
-    return value;
-  }
-
-  bytes(key: SettingKey, fallback: number, min = 0): number {
-    const text = this.raw(key);
-    if (text === undefined) return fallback;
-    const value = parseBytes(text);
-    if (value === null || value < min) {
-      this.problems.push(
-        `${SETTINGS[key]} (${key}) is "${text}"; it must be a size such as 4GiB, 512MiB or 1000000, at least ${formatBytes(min)}`,
-      );
-      return fallback;
-    }
-    return value;
-  }
-
-  oneOf<T extends string>(key: SettingKey, allowed: readonly T[], fallback: T): T {
-    const text = this.raw(key);
-    if (text === undefined) return fallback;
-    if (!(allowed as readonly string[]).includes(text)) {
-      this.problems.push(`${SETTINGS[key]} (${key}) is "${text}"; allowed: ${allowed.join(', ')}`);
-      return fallback;
-    }
-    return text as T;
-  }
-
-  url(key: SettingKey): string | null {
-    const text = this.raw(key);
-    if (text === undefined) return null;
-    try {
-      new URL(text);
-      return text;
-    } catch {
-      this.problems.push(`${SETTINGS[key]} (${key}) is "${text}"; it must be an absolute URL`);
-      return null;
-    }
-  }
-
-  /** A JSON list in the environment, or a list (or its JSON text) in the file. */
-  upstreams(): UpstreamConfig[] {
-    const fromEnv = this.env[SETTINGS.upstreams];
-    const { upstreams, problems } = parseUpstreams(
-      fromEnv !== undefined && fromEnv !== '' ? fromEnv : this.file.upstreams,
-      this.env,
+function configSchema(env: NodeJS.ProcessEnv) {
+  return settingsObject({
+    host: z.string().default('127.0.0.1'),
+    port: integer(4000, 0, 65535),
+    publicUrl: z.url().optional(),
+    modelsDir: z.string().default('./models'),
+    dataDir: z.string().default('./data'),
+    deviceMemory: byteSize(2 ** 20).default(4 * 2 ** 30),
+    headroom: byteSize().default(256 * 2 ** 20),
+    executionProvider: z.enum(['auto', 'cuda', 'cpu']).default('auto'),
+    intraOpThreads: integer(0, 0, 1024),
+    maxImageBytes: byteSize(1024).default(50 * 2 ** 20),
+    maxImagePixels: integer(4096 * 4096, 64),
+    maxLatentBytes: byteSize(1024).default(256 * 2 ** 20),
+    maxBatch: integer(16, 1, 1024),
+    maxQueueLength: integer(64, 0, 100000),
+    batchWindowMs: integer(5, 0, 10000),
+    resultTtlSeconds: integer(3600, 1),
+    jobTtlSeconds: integer(3600, 1),
+    redisUrl: z.url().optional(),
+    upstreams: upstreamList(env).default([]),
+  })
+    .superRefine((s, context) => {
+      if (s.headroom >= s.deviceMemory)
+        context.addIssue({
+          code: 'custom',
+          path: ['headroom'],
+          message: `it must be smaller than DEVICE_MEMORY (${formatBytes(s.deviceMemory)})`,
+        });
+    })
+    .transform(
+      (s): Config => ({
+        host: s.host,
+        port: s.port,
+        publicUrl: (s.publicUrl ?? `http://${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`).replace(
+          /\/$/,
+          '',
+        ),
+        modelsDir: resolve(s.modelsDir),
+        dataDir: resolve(s.dataDir),
+        deviceMemoryBytes: s.deviceMemory,
+        headroomBytes: s.headroom,
+        executionProvider: s.executionProvider,
+        intraOpThreads: s.intraOpThreads,
+        limits: {
+          maxImageBytes: s.maxImageBytes,
+          maxImagePixels: s.maxImagePixels,
+          maxLatentBytes: s.maxLatentBytes,
+          maxBatch: s.maxBatch,
+          maxQueueLength: s.maxQueueLength,
+        },
+        batchWindowMs: s.batchWindowMs,
+        resultTtlSeconds: s.resultTtlSeconds,
+        jobTtlSeconds: s.jobTtlSeconds,
+        redisUrl: s.redisUrl ?? null,
+        upstreams: s.upstreams,
+      }),
     );
-    this.problems.push(...problems);
-    return upstreams;
-  }
+}
 
-  finish(): void {
-    if (this.problems.length > 0) throw new ConfigError(`invalid configuration:\n  - ${this.problems.join('\n  - ')}`);
-  }
+/** `PORT (port)` for a top-level setting; a dotted path inside one (`upstreams[0].url`). */
+function settingName(path: PropertyKey[]): string {
+  const [key] = path;
+  return path.length === 1 && typeof key === 'string' && key in SETTINGS
+    ? `${SETTINGS[key as SettingKey]} (${key})`
+    : dottedPath(path);
 }
 
 function readConfigFile(path: string | undefined): Source {
@@ -172,38 +167,14 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   overrides: Partial<Record<SettingKey, string | number>> = {},
 ): Config {
-  const file = { ...readConfigFile(env.LATENTGATE_CONFIG), ...overrides };
-  const r = new Reader(env, file);
-  const host = r.string('host', '127.0.0.1');
-  const port = r.integer('port', 4000, 0, 65535);
-  const config: Config = {
-    host,
-    port,
-    publicUrl: (r.url('publicUrl') ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/$/, ''),
-    modelsDir: resolve(r.string('modelsDir', './models')),
-    dataDir: resolve(r.string('dataDir', './data')),
-    deviceMemoryBytes: r.bytes('deviceMemory', 4 * 2 ** 30, 2 ** 20),
-    headroomBytes: r.bytes('headroom', 256 * 2 ** 20),
-    executionProvider: r.oneOf('executionProvider', ['auto', 'cuda', 'cpu'] as const, 'auto'),
-    intraOpThreads: r.integer('intraOpThreads', 0, 0, 1024),
-    limits: {
-      maxImageBytes: r.bytes('maxImageBytes', 50 * 2 ** 20, 1024),
-      maxImagePixels: r.integer('maxImagePixels', 4096 * 4096, 64),
-      maxLatentBytes: r.bytes('maxLatentBytes', 256 * 2 ** 20, 1024),
-      maxBatch: r.integer('maxBatch', 16, 1, 1024),
-      maxQueueLength: r.integer('maxQueueLength', 64, 0, 100000),
-    },
-    batchWindowMs: r.integer('batchWindowMs', 5, 0, 10000),
-    resultTtlSeconds: r.integer('resultTtlSeconds', 3600, 1),
-    jobTtlSeconds: r.integer('jobTtlSeconds', 3600, 1),
-    redisUrl: r.url('redisUrl'),
-    upstreams: r.upstreams(),
-  };
-  r.finish();
-  if (config.headroomBytes >= config.deviceMemoryBytes) {
-    throw new ConfigError(
-      `invalid configuration:\n  - DEVICE_HEADROOM (${formatBytes(config.headroomBytes)}) must be smaller than DEVICE_MEMORY (${formatBytes(config.deviceMemoryBytes)})`,
-    );
-  }
-  return config;
+  // The file's values as text, like the environment's (a list stays a list); the environment wins.
+  const given: Source = {};
+  for (const [key, value] of Object.entries({ ...readConfigFile(env.LATENTGATE_CONFIG), ...overrides }))
+    if (value !== undefined && value !== null) given[key] = typeof value === 'object' ? value : String(value);
+  for (const [key, name] of Object.entries(SETTINGS))
+    if (env[name] !== undefined && env[name] !== '') given[key] = env[name];
+  const result = validate(configSchema(env), given, settingName);
+  if (!result.ok)
+    throw new ConfigError(`invalid configuration:\n  - ${result.problems.map(describeProblem).join('\n  - ')}`);
+  return result.value;
 }

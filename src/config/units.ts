@@ -1,4 +1,6 @@
 /** Parses human byte sizes: `4GiB`, `512MiB`, `10GB`, `1073741824`. */
+import { z } from 'zod';
+
 const UNITS: Record<string, number> = {
   '': 1,
   b: 1,
@@ -33,4 +35,15 @@ export function formatBytes(bytes: number): string {
     unit++;
   }
   return `${value.toFixed(unit === 0 ? 0 : 2)} ${units[unit]}`;
+}
+
+/** A byte size setting: text such as `4GiB` or `1000000` → bytes, at least `min`. */
+export function byteSize(min = 0) {
+  const allowed = `it must be a size such as 4GiB, 512MiB or 1000000, at least ${formatBytes(min)}`;
+  return z.string().transform((text, context) => {
+    const bytes = parseBytes(text);
+    if (bytes !== null && bytes >= min) return bytes;
+    context.issues.push({ code: 'custom', message: allowed, input: text });
+    return z.NEVER;
+  });
 }

@@ -18,8 +18,8 @@
  */
 
 import { throwIfCancelled } from '../errors.js';
-import type { LatentStep } from '../models/model.js';
 import { emptyMoments, foldGroupNorm, mergeMoments } from './group-norm.js';
+import type { LatentStep } from './staged-network.js';
 import { CENTER_INPUT, GRAPH_INPUT, GRAPH_OUTPUT, M2_OUTPUT, MEAN_OUTPUT, SCALE_INPUT } from './tae/onnx-graph.js';
 import type { Nchw } from './tensor.js';
 import { countCores, crop, planCores, runCropped } from './tiling.js';

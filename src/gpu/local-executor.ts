@@ -7,11 +7,12 @@
  * GroupNorm branches: small, cheap) it runs once on the whole map. Whole runs are one graph.
  */
 import { GatewayError, throwIfCancelled } from '../errors.js';
-import { type ModelDefinition, networkFor, type Operation, type StagedNetwork } from '../models/model.js';
+import { type ModelDefinition, networkFor, type Operation } from '../models/model.js';
 import { countLatentTiles, runLatentSteps } from './latent-stage.js';
 import type { OnnxRuntime } from './onnx-runtime.js';
+import type { StagedNetwork } from './staged-network.js';
 import { leadingChannels, type Nchw } from './tensor.js';
-import { countTiles, runTiled } from './tiling.js';
+import { countTiles, exactOverlap, runTiled } from './tiling.js';
 
 export interface TilePlan {
   /** Tile side in image pixels (a multiple of the model's downscale factor). */
@@ -143,6 +144,7 @@ export class LocalExecutor {
         up: 1,
         down: f,
         outChannels: stages ? stages.featureChannels : network.outputChannels,
+        reach: stages?.highResolutionReach,
         run: (x) => run(stages ? 'high' : 'whole', perTile, x),
         onTile: tick,
         signal: hooks.signal,
@@ -157,6 +159,7 @@ export class LocalExecutor {
       up: f,
       down: 1,
       outChannels: network.outputChannels,
+      reach: stages?.highResolutionReach,
       run: (x) => run(stages ? 'high' : 'whole', stages ? stages.highResolution : network.whole, x),
       onTile: tick,
       signal: hooks.signal,
@@ -167,4 +170,15 @@ export class LocalExecutor {
 /** Core side of the latent stage's tiles: the image tile at latent resolution (at least 16 px). */
 export function latentTile(tiles: TilePlan, downscaleFactor: number): number {
   return Math.max(16, Math.floor(tiles.tile / downscaleFactor));
+}
+
+/**
+ * Overlap in image pixels with which `network`'s tiles join exactly (runTiled), or null when they
+ * can only be blended (no known receptive reach: the whole network runs per tile).
+ */
+export function exactTileOverlap(network: StagedNetwork | undefined, op: Operation, downscaleFactor: number) {
+  const reach = network?.stages?.highResolutionReach;
+  if (reach === undefined || !Number.isFinite(reach)) return null;
+  // Encoder tiles are laid out in image pixels aligned to the stride; decoder tiles in latent pixels.
+  return op === 'encode' ? exactOverlap(reach, downscaleFactor) : exactOverlap(reach, 1) * downscaleFactor;
 }

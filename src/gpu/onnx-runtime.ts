@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import { reportPart, stamp, timingParts } from '../timing.js';
 import { identityGraph } from './onnx-builder.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
 import type { Nchw } from './tensor.js';
@@ -60,7 +61,8 @@ export async function chooseProvider(preference: 'auto' | 'cuda' | 'cpu'): Promi
 /**
  * Runs networks in a dedicated worker thread (see onnx-worker.ts for why). Runs on one device are
  * serialised in that thread, in arrival order; the ledger has already admitted each one's memory.
- * Inputs are copied to the worker (callers may reuse them); outputs are moved back without a copy.
+ * Inputs are copied to the worker (callers may reuse them), except those marked `transferable`,
+ * whose buffers move there; outputs are moved back without a copy.
  */
 export class OnnxRuntime {
   private readonly worker: Worker;
@@ -97,13 +99,16 @@ export class OnnxRuntime {
     this.worker.on('exit', (code) => fail(new Error(`the onnxruntime worker exited with code ${code}`)));
   }
 
-  private call(request: DistributiveOmit<WorkerRequest, 'id'>): Promise<WorkerReply & { ok: true }> {
+  private call(
+    request: DistributiveOmit<WorkerRequest, 'id'>,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<WorkerReply & { ok: true }> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.ref(); // keep the process alive while work is in flight
-      this.worker.postMessage({ ...request, id });
+      this.worker.postMessage({ ...request, id }, transfer);
     }).finally(() => {
       if (this.pending.size === 0) this.worker.unref();
     }) as Promise<WorkerReply & { ok: true }>;
@@ -138,7 +143,19 @@ export class OnnxRuntime {
   ): Promise<Nchw[]> {
     await this.warm(key, model);
     const wire = Object.entries(inputs).map(([name, t]) => ({ name, data: t.data, dims: [...t.dims] }));
-    const reply = await this.call({ type: 'run', key, inputs: wire, outputNames: [...outputNames] });
+    const posted = timingParts() ? stamp() : null;
+    const reply = await this.call({ type: 'run', key, inputs: wire, outputNames: [...outputNames], timed: !!posted }, [
+      ...new Set(
+        Object.values(inputs)
+          .map(movableBuffer)
+          .filter((b) => b !== null),
+      ),
+    ]);
+    if (posted && reply.stamps) {
+      reportPart('toWorker', posted, reply.stamps.received);
+      reportPart('run', reply.stamps.received, reply.stamps.finished);
+      reportPart('fromWorker', reply.stamps.finished);
+    }
     return reply.outputs!.map(({ name, data, dims }) => {
       if (dims.length !== 4)
         throw new Error(`network ${key} returned ${dims.length}-D output ${name} [${dims}], expected NCHW`);
@@ -150,6 +167,14 @@ export class OnnxRuntime {
     if (!this.failure) await this.call({ type: 'close' }).catch(() => {});
     await this.worker.terminate();
   }
+}
+
+/** The buffer a transferable input can give up: one that holds exactly its data (not a view into more). */
+function movableBuffer(t: Nchw): ArrayBuffer | null {
+  const { buffer, byteOffset, byteLength } = t.data;
+  return t.transferable && buffer instanceof ArrayBuffer && byteOffset === 0 && byteLength === buffer.byteLength
+    ? buffer
+    : null;
 }
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;

@@ -5,6 +5,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import { stamp } from '../timing.js';
+import { sessionOptions } from './onnx-session-options.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
 
 const init = workerData as WorkerInit;
@@ -16,16 +18,7 @@ function session(key: string): Promise<ort.InferenceSession> {
   if (!existing) {
     const model = models.get(key);
     if (!model) throw new Error(`no model bytes were sent for ${key}`);
-    existing = ort.InferenceSession.create(model, {
-      executionProviders: [init.provider],
-      graphOptimizationLevel: 'all',
-      // Memory pattern planning makes every run after the first allocate one new block of the
-      // planned size next to the arena chunks the first run left free: measured +200 MiB for
-      // taef2 at 512x512 on CPU, and no faster. Off, a session's peak stays at its first run's,
-      // which is what the memory estimates assume (src/routing/profiles.ts).
-      ...(init.provider === 'cpu' ? { enableMemPattern: false } : {}),
-      ...(init.intraOpThreads > 0 ? { intraOpNumThreads: init.intraOpThreads } : {}),
-    });
+    existing = ort.InferenceSession.create(model, sessionOptions(init));
     existing.catch(() => sessions.delete(key));
     sessions.set(key, existing);
   }
@@ -39,6 +32,7 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
       await session(request.key);
       return { id: request.id, ok: true };
     case 'run': {
+      const received = request.timed ? stamp() : null;
       const s = await session(request.key);
       const feeds = Object.fromEntries(request.inputs.map((t) => [t.name, new ort.Tensor('float32', t.data, t.dims)]));
       const results = await s.run(feeds, request.outputNames);
@@ -49,7 +43,7 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
         data: results[name].data as Float32Array,
         dims: results[name].dims.map(Number),
       }));
-      return { id: request.id, ok: true, outputs };
+      return { id: request.id, ok: true, outputs, ...(received ? { stamps: { received, finished: stamp() } } : {}) };
     }
     case 'close':
       await Promise.allSettled([...sessions.values()].map(async (s) => (await s).release()));

@@ -2,6 +2,11 @@
 export interface Nchw {
   data: Float32Array;
   dims: [number, number, number, number];
+  /**
+   * Set on a tensor made for one run (pixels just converted, say): the runtime may move `data`'s
+   * buffer to its worker instead of copying it, which leaves `data` empty here once the run starts.
+   */
+  transferable?: boolean;
 }
 
 /** The first `channels` channels of every batch item (a KL encoder's mean, out of mean and log-variance). */

@@ -1,11 +1,16 @@
 /**
  * Two ways to run a network in tiles.
  *
- * runTiled: overlapping tiles with linear blending. Tiles are laid out in input coordinates, aligned to the
- * network's stride so every tile maps onto whole output pixels; where tiles overlap, each output
- * pixel is a weighted mean with weights that ramp down towards a tile's inner edges (never at the
- * image border), so no seam remains. For networks whose receptive field is larger than any
- * affordable overlap (the image-resolution stages): close to the whole run, not equal to it.
+ * runTiled: overlapping tiles, laid out in input coordinates and aligned to the network's stride so
+ * every tile maps onto whole output pixels. Two ways to join them:
+ * - exact, for a network with a known receptive `reach` (the TAE image-resolution stages) and an
+ *   overlap of at least `exactOverlap(reach, align)`: each overlap is cut in the middle and every
+ *   output pixel comes from the one tile where it lies `reach` or more from a cut edge, so it saw
+ *   exactly the inputs it sees in a whole run: equal to the whole run up to float rounding;
+ * - blended, for networks whose receptive field is larger than any affordable overlap (AutoencoderKL,
+ *   global attention and GroupNorm in every tile): each output pixel of an overlap is a weighted
+ *   mean with weights that ramp down towards a tile's inner edges (never at the image border), so
+ *   no seam remains; close to the whole run, not equal to it.
  *
  * runCropped: same-resolution networks with a small, known receptive field (the latent stage):
  * the output is cut into cores that do not overlap, each core runs widened by a halo of at least
@@ -52,10 +57,51 @@ export function blendRamp(length: number, ramp: number, rampAtStart: boolean, ra
   return weights;
 }
 
+/**
+ * The smallest tile side (a multiple of `align`, at most `size`) that covers `length` with `overlap`
+ * in as few tiles as `size` does. Where tiles join exactly, a wider overlap than asked buys nothing
+ * and is computed twice.
+ */
+export function evenTile(length: number, size: number, overlap: number, align: number): number {
+  if (size >= length) return size;
+  const count = Math.ceil((length - overlap) / (size - overlap));
+  return Math.min(size, Math.ceil((length + (count - 1) * overlap) / count / align) * align);
+}
+
+/**
+ * Smallest overlap (input pixels, a multiple of `align`) with which runTiled joins tiles exactly for
+ * a network of receptive `reach`: each side of a mid-overlap cut keeps `reach`, plus the slack of
+ * aligning tile starts and the cut to the stride.
+ */
+export function exactOverlap(reach: number, align: number): number {
+  return Math.ceil((2 * reach + 3 * align) / align) * align;
+}
+
+/**
+ * Where each span's kept part starts and ends: the middle of its overlaps with its neighbours
+ * (aligned), the image's edges at the ends. Throws when a cut lies nearer than `reach` to the edge
+ * of a tile it is kept from.
+ */
+export function cutSpans(spans: readonly Span[], reach: number, align: number): Span[] {
+  const cuts = spans.slice(1).map((next, i) => {
+    const previous = spans[i];
+    const cut = next.start + Math.floor((previous.end - next.start) / 2 / align) * align;
+    if (cut - next.start < reach || previous.end - cut < reach)
+      throw new Error(
+        `tiles [${previous.start}, ${previous.end}) and [${next.start}, ${next.end}) overlap too little ` +
+          `for a receptive reach of ${reach}`,
+      );
+    return cut;
+  });
+  return spans.map((span, i) => ({ start: i === 0 ? span.start : cuts[i - 1], end: cuts[i] ?? span.end }));
+}
+
 export interface TiledRunOptions {
   /** Tile side and overlap in input units. */
   tile: number;
   overlap: number;
+  /** Receptive reach of the network in input units: tiles join exactly (see the header) when the overlap allows. */
+  reach?: number;
   /** Output size = input size × up / down (encoder 1/8, decoder 8/1). */
   up: number;
   down: number;
@@ -79,6 +125,10 @@ export async function runTiled(input: Nchw, o: TiledRunOptions): Promise<Nchw> {
   const [oh, ow] = [scale(h), scale(w)];
   if (!Number.isInteger(oh) || !Number.isInteger(ow))
     throw new Error(`input ${w}x${h} is not a multiple of the stride ${o.down}`);
+  if (o.reach !== undefined && o.overlap >= exactOverlap(o.reach, o.down)) {
+    const even = (length: number) => planSpans(length, evenTile(length, o.tile, o.overlap, o.down), o.overlap, o.down);
+    return runStitched(input, even(h), even(w), o.reach, o, scale);
+  }
   const rows = planSpans(h, o.tile, o.overlap, o.down);
   const cols = planSpans(w, o.tile, o.overlap, o.down);
   const sum = new Float32Array(n * o.outChannels * oh * ow);
@@ -111,6 +161,47 @@ export async function runTiled(input: Nchw, o: TiledRunOptions): Promise<Nchw> {
   const plane = oh * ow;
   for (let i = 0; i < sum.length; i++) sum[i] /= weightSum[i % plane];
   return { data: sum, dims: [n, o.outChannels, oh, ow] };
+}
+
+/** runTiled's exact join: each tile's output is cut to its kept part and copied into place. */
+async function runStitched(
+  input: Nchw,
+  rows: Span[],
+  cols: Span[],
+  reach: number,
+  o: TiledRunOptions,
+  scale: (v: number) => number,
+): Promise<Nchw> {
+  const [n, , h, w] = input.dims;
+  const [oh, ow] = [scale(h), scale(w)];
+  const [keptRows, keptCols] = [cutSpans(rows, reach, o.down), cutSpans(cols, reach, o.down)];
+  const out = new Float32Array(n * o.outChannels * oh * ow);
+  const total = rows.length * cols.length;
+  let done = 0;
+  for (const [ri, row] of rows.entries()) {
+    for (const [ci, col] of cols.entries()) {
+      throwIfCancelled(o.signal, 'the run was cancelled between tiles');
+      const result = await o.run(crop(input, row, col));
+      const [keptRow, keptCol] = [keptRows[ri], keptCols[ci]];
+      // The kept part in the tile's output coordinates.
+      const [y0, y1] = [scale(keptRow.start - row.start), scale(keptRow.end - row.start)];
+      const [x0, x1] = [scale(keptCol.start - col.start), scale(keptCol.end - col.start)];
+      const [, oc, th, tw] = result.dims;
+      if (oc !== o.outChannels || th !== scale(row.end - row.start) || tw !== scale(col.end - col.start))
+        throw new Error(`a tile gave [${result.dims}], expected ${o.outChannels} channels at the tile's output size`);
+      for (let plane = 0; plane < n * oc; plane++) {
+        for (let y = y0; y < y1; y++) {
+          const from = (plane * th + y) * tw;
+          out.set(
+            result.data.subarray(from + x0, from + x1),
+            (plane * oh + scale(row.start) + y) * ow + scale(col.start) + x0,
+          );
+        }
+      }
+      o.onTile?.(++done, total);
+    }
+  }
+  return { data: out, dims: [n, o.outChannels, oh, ow] };
 }
 
 /** The rows × cols window of every batch item and channel. */

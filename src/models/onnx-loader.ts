@@ -2,16 +2,46 @@
  * Loads an AutoencoderKL exported to ONNX in optimum's layout: `vae_encoder/model.onnx`
  * (`sample` → `latent_sample`) and/or `vae_decoder/model.onnx` (`latent_sample` → `sample`), with a
  * `model.json` for what the files cannot say: `{"family": "sd15", "scalingFactor"?, "shiftFactor"?,
- * "inputRange"?: "minus-one-one" | "zero-one", "latentChannels"?, "downscaleFactor"?}`.
+ * "inputRange"?: "minus-one-one" | "zero-one", "latentChannels"?, "downscaleFactor"?}` (other keys are refused).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FAMILIES, type FamilyConventions, isFamilyId } from './families.js';
+import { z } from 'zod';
+import { describeProblem, integerIn, settingsObject, validate } from '../validation/problems.js';
+import { FAMILIES, type FamilyConventions, type FamilyId } from './families.js';
 import type { ModelDefinition } from './model.js';
 
 const ENCODER_FILE = join('vae_encoder', 'model.onnx');
 const DECODER_FILE = join('vae_decoder', 'model.onnx');
 const MANIFEST = 'model.json';
+
+const manifestSchema = settingsObject({
+  family: z.enum(Object.keys(FAMILIES) as [FamilyId, ...FamilyId[]]),
+  scalingFactor: z.number().optional(),
+  shiftFactor: z.number().optional(),
+  inputRange: z.enum(['minus-one-one', 'zero-one']).optional(),
+  latentChannels: integerIn(1).optional(),
+  downscaleFactor: integerIn(1).optional(),
+}).superRefine((manifest, context) => {
+  if (manifest.latentChannels === undefined && FAMILIES[manifest.family].latentChannels === null)
+    context.addIssue({
+      code: 'custom',
+      path: ['latentChannels'],
+      message: `is required for family "${manifest.family}" (its channels vary per model)`,
+    });
+});
+
+function readManifest(path: string): z.output<typeof manifestSchema> {
+  let manifest: unknown;
+  try {
+    manifest = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`${path} is not JSON: ${(error as Error).message}`);
+  }
+  const result = validate(manifestSchema, manifest);
+  if (!result.ok) throw new Error(`${path}: ${result.problems.map(describeProblem).join('. ')}`);
+  return result.value;
+}
 
 export function looksLikeOnnxVae(dir: string): boolean {
   return existsSync(join(dir, ENCODER_FILE)) || existsSync(join(dir, DECODER_FILE));
@@ -21,27 +51,15 @@ export function loadOnnxVae(id: string, dir: string): ModelDefinition {
   const manifestPath = join(dir, MANIFEST);
   if (!existsSync(manifestPath))
     throw new Error(`${dir} has ONNX files but no ${MANIFEST} naming its family (${Object.keys(FAMILIES).join(', ')})`);
-  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>;
-  const familyId = String(manifest.family ?? '');
-  if (!isFamilyId(familyId))
-    throw new Error(`${manifestPath}: family "${familyId}" is not one of ${Object.keys(FAMILIES).join(', ')}`);
-  const base = FAMILIES[familyId];
-  const number = (key: string, fallback: number | null): number => {
-    const value = manifest[key] ?? fallback;
-    if (typeof value !== 'number' || !Number.isFinite(value))
-      throw new Error(`${manifestPath}: ${key} must be a number`);
-    return value;
-  };
-  const inputRange = manifest.inputRange ?? base.inputRange;
-  if (inputRange !== 'zero-one' && inputRange !== 'minus-one-one')
-    throw new Error(`${manifestPath}: inputRange must be "zero-one" or "minus-one-one"`);
+  const manifest = readManifest(manifestPath);
+  const base = FAMILIES[manifest.family];
   const family: FamilyConventions = {
     ...base,
-    latentChannels: number('latentChannels', base.latentChannels),
-    downscaleFactor: number('downscaleFactor', base.downscaleFactor),
-    scalingFactor: number('scalingFactor', base.scalingFactor),
-    shiftFactor: number('shiftFactor', base.shiftFactor),
-    inputRange,
+    latentChannels: manifest.latentChannels ?? base.latentChannels,
+    downscaleFactor: manifest.downscaleFactor ?? base.downscaleFactor,
+    scalingFactor: manifest.scalingFactor ?? base.scalingFactor,
+    shiftFactor: manifest.shiftFactor ?? base.shiftFactor,
+    inputRange: manifest.inputRange ?? base.inputRange,
   };
   const latentChannels = family.latentChannels!;
   const read = (file: string) =>

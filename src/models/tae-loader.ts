@@ -1,6 +1,7 @@
 /** Loads a tiny autoencoder from safetensors (either naming) into staged ONNX networks. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LatentStep, StagedNetwork } from '../gpu/staged-network.js';
 import { inferArchitecture, sequentialTensors, type TaeArchitecture } from '../gpu/tae/architecture.js';
 import {
   buildBranchStatisticsGraph,
@@ -11,10 +12,11 @@ import {
   GROUP_NORM_EPSILON,
   GROUP_NORM_GROUPS,
   haloOf,
+  reachOf,
 } from '../gpu/tae/onnx-graph.js';
 import { readSafetensors, type StoredTensor, tensorToFloat32 } from '../tensors/safetensors.js';
 import { FAMILIES } from './families.js';
-import type { LatentStep, ModelDefinition, StagedNetwork } from './model.js';
+import type { ModelDefinition } from './model.js';
 
 /** Files a TAE folder may hold: separate parts (original taesd layout) or one diffusers file. */
 const PART_FILES = { encoder: 'encoder.safetensors', decoder: 'decoder.safetensors' } as const;
@@ -91,8 +93,18 @@ function stage(arch: TaeArchitecture): StagedNetwork {
     const [from, to] = arch.part === 'encoder' ? [split, layers.length] : [0, split];
     network.stages =
       arch.part === 'encoder'
-        ? { highResolution: first, latentResolution: second, featureChannels: channelsBefore(arch, split) }
-        : { latentResolution: first, highResolution: second, featureChannels: channelsBefore(arch, split) };
+        ? {
+            highResolution: first,
+            latentResolution: second,
+            featureChannels: channelsBefore(arch, split),
+            highResolutionReach: reachOf(arch, 0, split),
+          }
+        : {
+            latentResolution: first,
+            highResolution: second,
+            featureChannels: channelsBefore(arch, split),
+            highResolutionReach: reachOf(arch, split, layers.length),
+          };
     if (layers.slice(from, to).some((l) => l.kind === 'block' && l.hasGlobalBranch))
       network.stages.latentSteps = latentSteps(arch, from, to);
   }

@@ -1,10 +1,11 @@
 /** decode: latent (inline or a URL of this gateway) → validated tensor → routed run → images. */
 import { GatewayError } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
-import { fromPlanarFloat, type ImageFormat, MIME_TYPES, writeImage } from '../imaging/images.js';
+import { type ImageFormat, MIME_TYPES, writeImage } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
 import type { ResultStore } from '../storage/result-store.js';
+import { planarToRgb } from '../tensors/pixel-range.js';
 import { type Delivered, type Delivery, deliver } from './delivery.js';
 import type { PipelineDeps } from './encode.js';
 import { type RawLatent, readLatent, resolveScaling, reverseScaling, type Scaling, sha256 } from './latent-codec.js';
@@ -113,13 +114,13 @@ export async function decode(
   const plane = 3 * width * height;
   const images: DecodedImage[] = [];
   for (let b = 0; b < batch; b++) {
-    const rgb = fromPlanarFloat(
+    const pixels = planarToRgb(
       output.data.subarray(b * plane, (b + 1) * plane),
       width,
       height,
       model.family.inputRange,
     );
-    const bytes = await writeImage(rgb, request.format);
+    const bytes = await writeImage({ pixels, width, height }, request.format);
     const delivered = await deliver(
       deps,
       request.delivery,

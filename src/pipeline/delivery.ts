@@ -16,7 +16,11 @@ export async function deliver(
   result: Omit<StoredResult, 'expiresAt'>,
   path: 'latents' | 'images',
 ): Promise<Delivered> {
-  if (delivery === 'BASE64') return { data: Buffer.from(result.bytes).toString('base64'), url: null, expiresAt: null };
+  if (delivery === 'BASE64') {
+    // A view, not a copy, of the bytes.
+    const data = Buffer.from(result.bytes.buffer, result.bytes.byteOffset, result.bytes.byteLength).toString('base64');
+    return { data, url: null, expiresAt: null };
+  }
   const { id, expiresAt } = await deps.store.put(result);
   return { data: null, url: `${deps.config.publicUrl}/v1/${path}/${id}`, expiresAt: new Date(expiresAt) };
 }

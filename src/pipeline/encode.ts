@@ -2,20 +2,15 @@
 import type { Config } from '../config/config.js';
 import { GatewayError } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
-import {
-  type ColourManagement,
-  type ResizeReport,
-  readImage,
-  resizeImage,
-  sizeForFactor,
-  toPlanarFloat,
-} from '../imaging/images.js';
+import { type ColourManagement, type ResizeReport, readImage, resizeImage, sizeForFactor } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import type { ModelRegistry } from '../models/registry.js';
 import type { EncodeBatcher } from '../routing/batcher.js';
 import type { Router } from '../routing/index.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
 import type { ResultStore } from '../storage/result-store.js';
+import { rgbToPlanar } from '../tensors/pixel-range.js';
+import { reportPart, stamp, timed, timedAsync, timingParts } from '../timing.js';
 import { type Delivered, type Delivery, deliver } from './delivery.js';
 import { applyScaling, encodeLatent, type LatentDType, resolveScaling, type Scaling, sha256 } from './latent-codec.js';
 
@@ -65,6 +60,7 @@ export async function prepareImage(
   bytes: Uint8Array,
   colourManagement: ColourManagement = 'NONE',
 ): Promise<PreparedImage> {
+  const decodeStart = timingParts() ? stamp() : null;
   const original = await readImage(bytes, deps.config.limits, { colourManagement });
   const size = sizeForFactor(original.width, original.height, model.downscaleFactor);
   if (size.width === 0 || size.height === 0) {
@@ -77,8 +73,16 @@ export async function prepareImage(
     );
   }
   const { image, resize } = await resizeImage(original, size.width, size.height);
+  if (decodeStart) reportPart('imageDecode', decodeStart);
   return {
-    pixels: { data: toPlanarFloat(image, model.family.inputRange), dims: [1, 3, size.height, size.width] },
+    pixels: {
+      data: timed('pixelConversion', () =>
+        rgbToPlanar(image.pixels, image.width, image.height, model.family.inputRange),
+      ),
+      dims: [1, 3, size.height, size.width],
+      // Made for this run alone: the runtime may move it to its worker rather than copy it.
+      transferable: true,
+    },
     width: size.width,
     height: size.height,
     originalWidth: original.width,
@@ -104,7 +108,9 @@ export async function encodePixels(
   } = deps.batcher
     ? await deps.batcher.encode(model, pixels, hooks)
     : await deps.router.run(model, deps.router.plan(model, 'encode', width, height, batch), pixels, hooks);
-  return { latent: { data: applyScaling(output.data, scaling), dims: output.dims }, plan: ran, seconds };
+  // The run's output is this request's own: scaled where it lies.
+  const latent = timed('scaling', () => applyScaling(output.data, scaling, output.data));
+  return { latent: { data: latent, dims: output.dims }, plan: ran, seconds };
 }
 
 export async function encode(
@@ -116,18 +122,21 @@ export async function encode(
   const scaling = resolveScaling(model, request.scalingFactor, request.shiftFactor);
   const image = await prepareImage(deps, model, request.image, request.colourManagement);
   const { latent, plan, seconds } = await encodePixels(deps, model, image.pixels, scaling, hooks);
-  const bytes = encodeLatent(latent, request.dtype);
+  const bytes = timed('dtypeEncoding', () => encodeLatent(latent, request.dtype));
   const shape = [...latent.dims];
-  const delivered = await deliver(
-    deps,
-    request.delivery,
-    { kind: 'latent', bytes, shape, dtype: request.dtype, contentType: 'application/octet-stream' },
-    'latents',
+  const delivered = await timedAsync('answer', () =>
+    deliver(
+      deps,
+      request.delivery,
+      { kind: 'latent', bytes, shape, dtype: request.dtype, contentType: 'application/octet-stream' },
+      'latents',
+    ),
   );
+  const digest = timed('sha256', () => sha256(bytes));
   return {
     model: model.id,
     ...scaling,
-    latent: { ...delivered, shape, dtype: request.dtype, sha256: sha256(bytes), byteLength: bytes.length },
+    latent: { ...delivered, shape, dtype: request.dtype, sha256: digest, byteLength: bytes.length },
     width: image.width,
     height: image.height,
     originalWidth: image.originalWidth,

@@ -39,10 +39,13 @@ export function resolveScaling(
   return scaling;
 }
 
-/** diffusers' convention on encode: `(z - shift) * scale`. */
-export function applyScaling(values: Float32Array, { scalingFactor, shiftFactor }: Scaling): Float32Array {
+/** diffusers' convention on encode: `(z - shift) * scale`, into `out` (which may be `values` itself). */
+export function applyScaling(
+  values: Float32Array,
+  { scalingFactor, shiftFactor }: Scaling,
+  out: Float32Array = new Float32Array(values.length),
+): Float32Array {
   if (scalingFactor === 1 && shiftFactor === 0) return values;
-  const out = new Float32Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = (values[i] - shiftFactor) * scalingFactor;
   return out;
 }

@@ -31,15 +31,6 @@ export function pythonQuery(params: Record<string, QueryValue | undefined | null
   return query;
 }
 
-/** `True`/`False` as Python writes them, and the usual spellings; null when absent; throws on anything else. */
-export function parseBool(value: string | null): boolean | null {
-  if (value === null) return null;
-  const v = value.toLowerCase();
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0' || v === 'none') return false;
-  throw new TypeError(`"${value}" is not a boolean (True or False)`);
-}
-
 /** The `shape` header of a tensor response: a JSON list of positive integers, else null. */
 export function parseShapeHeader(value: string | null): number[] | null {
   if (value === null) return null;

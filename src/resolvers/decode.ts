@@ -2,7 +2,7 @@ import type { ImageFormat } from '../imaging/images.js';
 import { type DecodeRequest, type DecodeResult, decode } from '../pipeline/decode.js';
 import type { Delivery } from '../pipeline/delivery.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
-import type { GraphQLContext } from '../server/context.js';
+import type { GraphQLContext } from '../schema/builder.js';
 import { decodeBase64, exactlyOne } from './inputs.js';
 
 export interface DecodeArgs {

@@ -3,7 +3,7 @@ import type { ColourManagement } from '../imaging/images.js';
 import type { Delivery } from '../pipeline/delivery.js';
 import { type EncodeRequest, type EncodeResult, encode } from '../pipeline/encode.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
-import type { GraphQLContext } from '../server/context.js';
+import type { GraphQLContext } from '../schema/builder.js';
 import { decodeBase64, exactlyOne } from './inputs.js';
 
 export interface EncodeArgs {

@@ -2,7 +2,7 @@ import type { JobEvent } from '../jobs/events.js';
 import type { Job } from '../jobs/job.js';
 import { decode } from '../pipeline/decode.js';
 import { encode } from '../pipeline/encode.js';
-import type { GraphQLContext } from '../server/context.js';
+import type { GraphQLContext } from '../schema/builder.js';
 import { type DecodeArgs, decodeRequest } from './decode.js';
 import { type EncodeArgs, encodeRequest } from './encode.js';
 

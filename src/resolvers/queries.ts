@@ -2,7 +2,7 @@ import { GatewayError } from '../errors.js';
 import { FAMILIES, isFamilyId } from '../models/families.js';
 import type { Operation } from '../models/model.js';
 import type { Plan } from '../routing/router.js';
-import type { GraphQLContext } from '../server/context.js';
+import type { GraphQLContext } from '../schema/builder.js';
 
 export function modelsResolver({ services }: GraphQLContext) {
   const device = services.router.local.device().name;

@@ -1,13 +1,12 @@
 /**
- * Dynamic batching of encodes (dataloader): single-image encodes for the same model and size that
- * arrive within `windowMs` of each other run as one NCHW batch, when the router says the batch
- * runs whole on the local device (its estimate, planned with batch = N, fits the budget);
- * otherwise the group is split into the largest batches that do, down to single runs.
+ * Dynamic batching of encodes (dataloader), beneath the router: a single-image encode the router
+ * sent LOCAL waits up to `windowMs` for others of the same model and size, and they run as one
+ * NCHW batch, as many as run whole within the device budget (sized once from the estimate),
+ * split into several runs when more arrived.
  *
  * - Scaling and latent dtype are applied by the caller after the run, so they do not split
  *   batches; the key is model, operation and size only.
- * - A request that would not run whole locally on its own (tiled, upstream, rejected) does not
- *   wait for a window: it runs at once, as without batching.
+ * - A request the router sent anywhere else (tiled, upstream, rejected) never waits for a window.
  * - Each caller gets its own slice of the output, and the batch's plan (`batch` = N, the bytes the
  *   batch reserved), so its result says how it ran.
  * - Hooks: a lone request (nothing else arrived in its window) runs with its own hooks, so progress
@@ -15,15 +14,16 @@
  *   and progress go to every member; a member that cancels is answered CANCELLED at once and the
  *   run goes on for the others; the run itself is cancelled only when every member has cancelled.
  * - Errors: if a batched run fails (for any reason but all members cancelling), each member is
- *   retried alone, through the router (which may also send it upstream when the device is BUSY),
- *   so one caller's failure is not another's.
+ *   retried alone on its own plan, and what that run throws goes back to the router (which sends
+ *   it upstream when the device is BUSY), so one caller's failure is not another's.
  */
 import DataLoader from 'dataloader';
-import { GatewayError } from '../errors.js';
+import { cancelled, isCancellation, throwIfCancelled } from '../errors.js';
 import { joinBatch, type Nchw, splitBatch } from '../gpu/tensor.js';
 import type { ModelDefinition } from '../models/model.js';
-import type { RoutedResult, Router } from './index.js';
-import type { ExecuteHooks, Plan } from './router.js';
+import type { ExecuteHooks, RoutedResult } from './hooks.js';
+import type { LocalRunner } from './local-runner.js';
+import type { Plan } from './planner.js';
 
 export interface BatcherOptions {
   /** How long the first request of a batch waits for others; 0 turns batching off. */
@@ -43,20 +43,25 @@ export interface BatchStats {
   largestBatch: number;
 }
 
-interface Item {
-  model: ModelDefinition;
-  input: Nchw;
-  hooks: ExecuteHooks;
+/** What the batcher needs of the router above it (src/routing/router.ts). */
+export interface BatchRouter {
+  readonly local: Pick<LocalRunner, 'run'>;
+  plan(model: ModelDefinition, operation: 'encode', width: number, height: number, batch: number): Plan;
+  run(model: ModelDefinition, plan: Plan, input: Nchw, hooks: ExecuteHooks): Promise<RoutedResult>;
+  largestLocalBatch(model: ModelDefinition, member: Plan, most: number): number;
+  planLocalBatch(model: ModelDefinition, member: Plan, batch: number): Plan;
 }
 
-function cancelled(): GatewayError {
-  return new GatewayError('CANCELLED', 'the request was cancelled');
+interface Item {
+  model: ModelDefinition;
+  plan: Plan;
+  input: Nchw;
+  hooks: ExecuteHooks;
 }
 
 /** Resolves with `work`, or rejects with CANCELLED as soon as `signal` aborts (the work goes on). */
 function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return work;
-  if (signal.aborted) return Promise.reject(cancelled());
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(cancelled());
     signal.addEventListener('abort', onAbort, { once: true });
@@ -96,7 +101,7 @@ function fanOut(members: readonly ExecuteHooks[]): ExecuteHooks {
   if (signals.every((s): s is AbortSignal => s !== undefined)) {
     const all = new AbortController();
     const check = () => {
-      if (signals.every((s) => s.aborted)) all.abort();
+      if (signals.every((s) => s.aborted)) all.abort(cancelled('every request in the batch was cancelled'));
     };
     for (const s of signals) s.addEventListener('abort', check, { once: true });
     check();
@@ -110,7 +115,7 @@ export class EncodeBatcher {
   private readonly loaders = new Map<string, DataLoader<Item, RoutedResult>>();
 
   constructor(
-    private readonly router: Router,
+    private readonly router: BatchRouter,
     readonly options: BatcherOptions,
   ) {
     if (!Number.isFinite(options.windowMs) || options.windowMs < 0)
@@ -123,14 +128,24 @@ export class EncodeBatcher {
     return this.options.windowMs > 0 && this.options.maxBatch > 1;
   }
 
-  /** Encodes `input` (NCHW in the model's input range), batched with others when it can be. */
-  async encode(model: ModelDefinition, input: Nchw, hooks: ExecuteHooks = {}): Promise<RoutedResult> {
+  /** Encodes `input` (NCHW in the model's input range): routed once; batched beneath when LOCAL. */
+  encode(model: ModelDefinition, input: Nchw, hooks: ExecuteHooks = {}): Promise<RoutedResult> {
     this.stats.requests++;
     const [n, , height, width] = input.dims;
-    const solo = this.router.plan(model, 'encode', width, height, n);
-    if (!this.enabled || n !== 1 || solo.route !== 'LOCAL') return this.runPlanned(model, solo, input, hooks);
-    if (hooks.signal?.aborted) throw cancelled();
-    const key = `${model.id}/encode/${width}x${height}`;
+    const plan = this.router.plan(model, 'encode', width, height, n);
+    if (!this.takes(plan)) this.stats.runs++;
+    return this.router.run(model, plan, input, hooks);
+  }
+
+  /** True for the runs the router hands to `load`: single-image encodes it sent LOCAL. */
+  takes(plan: Plan): boolean {
+    return this.enabled && plan.route === 'LOCAL' && plan.operation === 'encode' && plan.batch === 1;
+  }
+
+  /** Joins `plan`'s run (one the batcher `takes`) with others of the same key that arrive in the window. */
+  async load(model: ModelDefinition, plan: Plan, input: Nchw, hooks: ExecuteHooks): Promise<RoutedResult> {
+    throwIfCancelled(hooks.signal);
+    const key = `${model.id}/${plan.operation}/${plan.width}x${plan.height}`;
     let loader = this.loaders.get(key);
     if (!loader) {
       const created: DataLoader<Item, RoutedResult> = new DataLoader<Item, RoutedResult>(
@@ -149,23 +164,15 @@ export class EncodeBatcher {
       loader = created;
       this.loaders.set(key, loader);
     }
-    return unlessAborted(loader.load({ model, input, hooks }), hooks.signal);
+    return unlessAborted(loader.load({ model, plan, input, hooks }), hooks.signal);
   }
 
-  private runPlanned(model: ModelDefinition, plan: Plan, input: Nchw, hooks: ExecuteHooks): Promise<RoutedResult> {
+  /** One item on its own plan and hooks, exactly as without batching. */
+  private async runAlone(item: Item): Promise<RoutedResult> {
     this.stats.runs++;
-    return this.router.run(model, plan, input, hooks);
-  }
-
-  /** A lone item: planned and run as if there were no batching (upstream and tiling included). */
-  private runAlone(item: Item): Promise<RoutedResult> {
-    const [n, , height, width] = item.input.dims;
-    return this.runPlanned(
-      item.model,
-      this.router.plan(item.model, 'encode', width, height, n),
-      item.input,
-      item.hooks,
-    );
+    item.hooks.onRouted?.(item.plan);
+    const { output, seconds } = await this.router.local.run(item.model, item.plan, item.input, item.hooks);
+    return { output, plan: item.plan, seconds };
   }
 
   private async dispatch(items: readonly Item[]): Promise<Array<RoutedResult | Error>> {
@@ -182,11 +189,8 @@ export class EncodeBatcher {
       await Promise.all(live.map((g) => settle([g])));
       return results;
     }
-    // The largest batch size that the router runs whole on the local device.
-    const { model, input } = live[0].item;
-    const [, , height, width] = input.dims;
-    let size = live.length;
-    while (size > 1 && this.router.plan(model, 'encode', width, height, size).route !== 'LOCAL') size--;
+    const { model, plan } = live[0].item;
+    const size = Math.max(1, this.router.largestLocalBatch(model, plan, live.length));
     const groups: Array<typeof live> = [];
     for (let start = 0; start < live.length; start += size) groups.push(live.slice(start, start + size));
     await Promise.all(groups.map(settle));
@@ -194,18 +198,14 @@ export class EncodeBatcher {
   }
 
   private async runBatch(items: Item[]): Promise<Array<RoutedResult | Error>> {
-    const [, , height, width] = items[0].input.dims;
     const model = items[0].model;
-    const plan = this.router.plan(model, 'encode', width, height, items.length);
-    if (plan.route !== 'LOCAL')
-      return Promise.all(items.map((item) => this.runAlone(item).catch((e: unknown) => toError(e))));
+    const plan = this.router.planLocalBatch(model, items[0].plan, items.length);
     const hooks = fanOut(items.map((item) => item.hooks));
     this.stats.runs++;
     this.stats.batchedRuns++;
     this.stats.batchedRequests += items.length;
     this.stats.largestBatch = Math.max(this.stats.largestBatch, items.length);
     try {
-      // Straight to the local device: the batch exists only because it runs whole here.
       hooks.onRouted?.(plan);
       const { output, seconds } = await this.router.local.run(
         model,
@@ -216,7 +216,7 @@ export class EncodeBatcher {
       return splitBatch(output).map((slice) => ({ output: slice, plan, seconds }));
     } catch (error) {
       // Every member cancelled: nobody is left to retry for.
-      if (error instanceof GatewayError && error.code === 'CANCELLED') return items.map(() => error);
+      if (isCancellation(error)) return items.map(() => error);
       return Promise.all(items.map((item) => this.runAlone(item).catch((e: unknown) => toError(e))));
     }
   }

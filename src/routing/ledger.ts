@@ -22,7 +22,7 @@
  * bytes held by already-running reservations are released, with zero small admissions in between
  * (the only requests admitted ahead of it are the ones queued before it).
  */
-import { GatewayError } from '../errors.js';
+import { cancelled, GatewayError } from '../errors.js';
 
 export interface ReservationRequest {
   /** Estimated device bytes the run needs. Finite, >= 0. */
@@ -120,11 +120,7 @@ class ReservationImpl implements Reservation {
 }
 
 function cancelledError(label: string | undefined, name: string): GatewayError {
-  return new GatewayError(
-    'CANCELLED',
-    `Request${label ? ` '${label}'` : ''} was cancelled while waiting for device memory on ${name}.`,
-    label ? { label } : {},
-  );
+  return cancelled(`Request${label ? ` '${label}'` : ''} was cancelled while waiting for device memory on ${name}.`);
 }
 
 export class CapacityLedger {

@@ -6,7 +6,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FAMILIES, type FamilyConventions } from '../models/families.js';
-import { type ModelMemoryProfiles, parseModelMemoryProfiles, shippedProfiles, taeProfiles } from './estimator.js';
+import type { ModelMemoryProfiles } from './memory-profile.js';
+import { parseModelMemoryProfiles } from './profile-schema.js';
+import { shippedProfiles, taeProfiles } from './profiles.js';
 
 export class ProfileSource {
   constructor(private readonly calibrationDir: string | null) {}

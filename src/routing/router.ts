@@ -1,299 +1,179 @@
 /**
- * The capacity-aware router. `plan` is pure over its inputs (model profiles, device budget, queue
- * state, run history): it lists the candidates that fit (whole, tiled, upstream), and picks the
- * one expected to finish first (queue wait + run time). `execute` reserves the planned bytes in the
- * device ledger, runs, and releases whatever happens.
+ * The router as the request path sees it: `plan` decides where a request runs (planner.ts), `run`
+ * runs a plan there and fails over: a LOCAL run refused as BUSY goes to an upstream that can take
+ * it; an UPSTREAM run whose endpoints all failed falls back to the local device. LOCAL runs of
+ * single-image encodes go to the batcher beneath it (batcher.ts), which may join them with others.
  */
 import { GatewayError } from '../errors.js';
-import type { LocalExecutor, RunHooks, TilePlan } from '../gpu/local-executor.js';
+import { exactTileOverlap } from '../gpu/local-executor.js';
 import type { Nchw } from '../gpu/tensor.js';
-import type { ModelDefinition } from '../models/model.js';
-import { type EstimateInput, estimatePeakBytes, largestTileThatFits, type ModelMemoryProfiles } from './estimator.js';
-import type { CapacityLedger } from './ledger.js';
-import type { RunStats } from './run-stats.js';
+import { type ModelDefinition, networkFor, type Operation } from '../models/model.js';
+import { type BatcherOptions, EncodeBatcher } from './batcher.js';
+import { largestBatchThatFits } from './estimator.js';
+import type { ExecuteHooks, RoutedResult } from './hooks.js';
+import type { LocalRunner } from './local-runner.js';
+import type { ComputeDType, ModelMemoryProfiles } from './memory-profile.js';
+import { type Plan, planLocalBatch, planRoute, type UpstreamView } from './planner.js';
+import type { ProfileSource } from './profile-source.js';
 
-export type RouteKind = 'LOCAL' | 'TILED' | 'UPSTREAM' | 'REJECT';
+// The router's API types, where its callers have always found them.
+export type { ExecuteHooks, Plan, RoutedResult, UpstreamView };
 
-/** What a request asks of a device: the estimator's input, before a tile size is chosen. */
-export type PlanRequest = Omit<EstimateInput, 'tile'>;
-
-export interface PlanEstimates {
-  whole: { bytes: number; calibrated: boolean };
-  tiled: { bytes: number; tile: number; overlap: number; calibrated: boolean } | null;
+/** Upstream endpoints as the router uses them (src/upstream/pool.ts). */
+export interface UpstreamRunner {
+  /** The endpoints that serve `model`'s `operation`, for planning. */
+  views(model: string, operation: Operation): UpstreamView[];
+  /**
+   * Runs on the plan's endpoint, failing over to the model's other endpoints; the returned plan
+   * names the endpoint that answered. Throws UPSTREAM_FAILED when none did (or CANCELLED).
+   */
+  run(model: ModelDefinition, plan: Plan, input: Nchw, hooks: ExecuteHooks): Promise<RoutedResult>;
 }
 
-export interface Plan extends PlanRequest {
-  model: string;
-  route: RouteKind;
-  reason: string;
-  /** Where it runs: `local:cpu`, `local:cuda`, or an upstream's name. */
-  target: string;
-  estimates: PlanEstimates;
-  /** Bytes the chosen route reserves (0 for upstream and reject). */
-  bytes: number;
-  tiles?: TilePlan;
-  expectedSeconds: number;
-  budgetBytes: number;
-  freeBytes: number;
+/** A registry model, or a bare family for planning only (then assumed to run locally). */
+export type PlannableModel = Pick<ModelDefinition, 'id' | 'family'> &
+  Partial<Pick<ModelDefinition, 'format' | 'encoder' | 'decoder'>>;
+
+export function runsLocally(model: PlannableModel, operation: Operation): boolean {
+  if (model.format === undefined) return true;
+  return networkFor(model, operation) !== undefined;
 }
 
-/** What the router needs to know about the device it plans against. */
-export interface DeviceView {
-  name: string;
-  budgetBytes: number;
-  freeBytes: number;
-  waitSeconds(bytes: number): number;
-  /** True when a reservation of `bytes` would be refused now (BUSY: the wait queue is full). */
-  refuses?(bytes: number): boolean;
+export interface RouterOptions {
+  /** Configured upstream endpoints; absent or null = none. */
+  upstream?: UpstreamRunner | null;
+  /** Dynamic batching of LOCAL single-image encodes (BATCH_WINDOW_MS, MAX_BATCH); absent = none. */
+  batching?: BatcherOptions;
+  /** CPU runs compute in float32; a CUDA device could plan in float16. */
+  computeDType?: ComputeDType;
 }
 
-/** An upstream endpoint as the router sees it (src/upstream keeps these up to date). */
-export interface UpstreamView {
-  /** The route's target, e.g. `upstream:10.0.0.2:4000`. */
-  name: string;
-  /** Circuit closed (or ready for a trial) and the last health check passed. */
-  healthy: boolean;
-  /** Largest image (width x height) it takes; null = any. */
-  maxPixels: number | null;
-  /** Expected seconds until the result is back (network, queue and run), from measured latency. */
-  expectedSeconds(pixels: number): number;
-}
+export class Router {
+  readonly upstream: UpstreamRunner | null;
+  /** Joins LOCAL single-image encodes of the same model and size (present when `batching` was given). */
+  readonly batcher: EncodeBatcher | null;
+  readonly computeDType: ComputeDType;
 
-export interface PlanOptions {
-  /** Upstream endpoints that serve this model and operation. */
-  upstreams?: readonly UpstreamView[];
-  /** False when this gateway has no local network for the operation (the model lives upstream). */
-  local?: boolean;
-}
-
-export interface RunTimeModel {
-  expectedSeconds(model: string, operation: string, kind: 'LOCAL' | 'TILED', pixels: number): { seconds: number };
-}
-
-/** Tiles overlap by a quarter of their side: measured on taef2, 1/8 gave 0.9% latent error, 1/4 gave 0.5%. */
-export function overlapFor(tile: number, factor: number): number {
-  return Math.max(factor, Math.round(tile / 4 / factor) * factor);
-}
-
-export function planRoute(
-  model: string,
-  profiles: ModelMemoryProfiles,
-  request: PlanRequest,
-  device: DeviceView,
-  times: RunTimeModel,
-  planOptions: PlanOptions = {},
-): Plan {
-  const { width, height, batch, dtype, operation } = request;
-  const pixels = width * height * batch;
-  const whole = estimatePeakBytes(profiles, { operation, width, height, batch, dtype });
-  const factor = profiles.downscaleFactor;
-  const multiple = Math.max(64, factor);
-  // Tiles are sized to what is free now when possible, else to the whole budget (and then wait).
-  const fitTile = (budget: number) =>
-    largestTileThatFits(profiles, { operation, width, height, batch, dtype }, budget, {
-      multiple,
-      minTile: Math.max(4 * multiple, 256),
-    });
-  const candidateTile = (() => {
-    const free = fitTile(device.freeBytes);
-    const any = fitTile(device.budgetBytes);
-    const chosen = free ?? any;
-    if (chosen === null) return null;
-    return Math.min(chosen, profiles.defaultTile);
-  })();
-  const tiledEstimate =
-    candidateTile !== null && (width > candidateTile || height > candidateTile)
-      ? estimatePeakBytes(profiles, { operation, width, height, batch, dtype, tile: candidateTile })
-      : null;
-  const estimates: PlanEstimates = {
-    whole: { bytes: whole.bytes, calibrated: whole.calibrated },
-    tiled: tiledEstimate && {
-      bytes: tiledEstimate.bytes,
-      tile: candidateTile!,
-      overlap: overlapFor(candidateTile!, factor),
-      calibrated: tiledEstimate.calibrated,
-    },
-  };
-  const base = { model, ...request, estimates, budgetBytes: device.budgetBytes, freeBytes: device.freeBytes };
-  const options: Plan[] = [];
-  const local = planOptions.local !== false;
-  if (local && whole.bytes <= device.budgetBytes) {
-    const wait = device.waitSeconds(whole.bytes);
-    const run = times.expectedSeconds(model, operation, 'LOCAL', pixels).seconds;
-    options.push({
-      ...base,
-      route: 'LOCAL',
-      target: device.name,
-      bytes: whole.bytes,
-      expectedSeconds: wait + run,
-      reason: reasonFor('whole', whole.bytes, device, wait),
-    });
-  }
-  if (local && estimates.tiled) {
-    const t = estimates.tiled;
-    const wait = device.waitSeconds(t.bytes);
-    const run = times.expectedSeconds(model, operation, 'TILED', pixels).seconds;
-    const why =
-      whole.bytes > device.budgetBytes
-        ? `the whole run needs ${gib(whole.bytes)}, over the ${gib(device.budgetBytes)} budget; `
-        : '';
-    options.push({
-      ...base,
-      route: 'TILED',
-      target: device.name,
-      bytes: t.bytes,
-      tiles: { tile: t.tile, overlap: t.overlap },
-      expectedSeconds: wait + run,
-      reason: `${why}${reasonFor(`tiled (${t.tile} px tiles)`, t.bytes, device, wait)}`,
-    });
-  }
-  const upstreams = upstreamOptions(base, pixels, width * height, planOptions.upstreams ?? []);
-  // Local work the ledger would refuse now (queue full) goes upstream when an upstream can take it.
-  const localOptions =
-    upstreams.length > 0 && device.refuses ? options.filter((o) => !device.refuses!(o.bytes)) : options;
-  const saturated = localOptions.length < options.length;
-  const candidates = [...localOptions, ...upstreams];
-  if (candidates.length === 0) {
-    const configured = planOptions.upstreams?.length ?? 0;
-    const upstreamNote =
-      configured > 0 ? `; none of its ${configured} upstream endpoint(s) is healthy and takes ${width}x${height}` : '';
-    return {
-      ...base,
-      route: 'REJECT',
-      target: 'none',
-      bytes: 0,
-      expectedSeconds: 0,
-      reason: local
-        ? `nothing fits: the whole run needs ${gib(whole.bytes)} and even the smallest tile does not fit the ${gib(device.budgetBytes)} budget of ${device.name}${upstreamNote}`
-        : `model "${model}" runs only upstream for ${operation}${upstreamNote || '; no upstream endpoint is configured'}`,
-    };
-  }
-  // Ties go to the local device (listed first).
-  const best = candidates.reduce((b, o) => (o.expectedSeconds < b.expectedSeconds ? o : b));
-  if (best.route !== 'UPSTREAM') return best;
-  const bestLocal =
-    localOptions.length > 0 ? localOptions.reduce((b, o) => (o.expectedSeconds < b.expectedSeconds ? o : b)) : null;
-  const why = !local
-    ? 'no local weights for this operation'
-    : bestLocal
-      ? `expected sooner than ${bestLocal.route.toLowerCase()} on ${device.name} (${bestLocal.expectedSeconds.toFixed(2)} s)`
-      : saturated
-        ? `${device.name} is saturated (its wait queue is full)`
-        : `nothing fits ${device.name}: the whole run needs ${gib(whole.bytes)} of its ${gib(device.budgetBytes)} budget and no tile fits`;
-  return { ...best, reason: `${best.reason}; ${why}` };
-}
-
-function upstreamOptions(
-  base: Omit<Plan, 'route' | 'target' | 'bytes' | 'expectedSeconds' | 'reason' | 'tiles'>,
-  pixels: number,
-  imagePixels: number,
-  views: readonly UpstreamView[],
-): Plan[] {
-  const options: Plan[] = [];
-  for (const view of views) {
-    if (!view.healthy || (view.maxPixels !== null && imagePixels > view.maxPixels)) continue;
-    const seconds = view.expectedSeconds(pixels);
-    if (!Number.isFinite(seconds)) continue;
-    options.push({
-      ...base,
-      route: 'UPSTREAM',
-      target: view.name,
-      bytes: 0,
-      expectedSeconds: seconds,
-      reason: `upstream ${view.name}: expected back in ${seconds.toFixed(2)} s`,
-    });
-  }
-  return options;
-}
-
-function reasonFor(what: string, bytes: number, device: DeviceView, wait: number): string {
-  const fits =
-    bytes <= device.freeBytes
-      ? `fits the ${gib(device.freeBytes)} free now`
-      : `waits about ${wait.toFixed(1)} s for ${gib(bytes)} to free up`;
-  return `${what}: needs ${gib(bytes)} of ${device.name}'s ${gib(device.budgetBytes)} budget, ${fits}`;
-}
-
-function gib(bytes: number): string {
-  return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
-}
-
-export interface RouteReport {
-  plan: Plan;
-  seconds: number;
-}
-
-export interface ExecuteHooks extends RunHooks {
-  onQueued?: (position: number) => void;
-  onRouted?: (plan: Plan) => void;
-  /** Called once the reservation is admitted and the run starts, with the progress steps it will report. */
-  onStarted?: (totalSteps: number) => void;
-}
-
-/** Runs planned work on the local device, holding its reservation for exactly the run. */
-export class LocalRunner {
   constructor(
-    readonly executor: LocalExecutor,
-    readonly ledger: CapacityLedger,
-    readonly stats: RunStats,
-  ) {}
-
-  device(): DeviceView {
-    const snapshot = this.ledger.snapshot();
-    return {
-      name: `local:${this.executor.provider}`,
-      budgetBytes: snapshot.budgetBytes,
-      freeBytes: snapshot.freeBytes,
-      waitSeconds: (bytes) => this.ledger.estimatedWaitSeconds(bytes),
-      // The ledger admits at once only with an empty queue and room; otherwise it queues, or says BUSY when full.
-      refuses: (bytes) =>
-        !(snapshot.queued === 0 && bytes <= snapshot.freeBytes) && snapshot.queued >= this.ledger.maxQueueLength,
-    };
+    private readonly profiles: ProfileSource,
+    readonly local: LocalRunner,
+    options: RouterOptions = {},
+  ) {
+    this.upstream = options.upstream ?? null;
+    this.computeDType = options.computeDType ?? 'float32';
+    this.batcher = options.batching ? new EncodeBatcher(this, options.batching) : null;
   }
 
-  async run(
+  /** `only` leaves out one side (used for failover). */
+  plan(
+    model: PlannableModel,
+    operation: Operation,
+    width: number,
+    height: number,
+    batch: number,
+    only?: 'local' | 'upstream',
+  ): Plan {
+    const upstreams = only === 'local' ? [] : (this.upstream?.views(model.id, operation) ?? []);
+    const local = only !== 'upstream' && runsLocally(model, operation);
+    const profiles = this.profilesOf(model);
+    const network = networkFor(model, operation);
+    return planRoute(
+      model.id,
+      profiles,
+      { operation, width, height, batch, dtype: this.computeDType },
+      this.local.device(),
+      this.local.stats,
+      { upstreams, local, exactOverlap: exactTileOverlap(network, operation, profiles.downscaleFactor) },
+    );
+  }
+
+  /** Most images (up to `most`) like `member`'s that run whole together within the device budget. */
+  largestLocalBatch(model: PlannableModel, member: Plan, most: number): number {
+    const { operation, width, height, dtype } = member;
+    const budget = this.local.device().budgetBytes;
+    return largestBatchThatFits(this.profilesOf(model), { operation, width, height, dtype }, budget, most);
+  }
+
+  /** The plan of `batch` images like `member`'s (a LOCAL single-image plan) run together whole. */
+  planLocalBatch(model: PlannableModel, member: Plan, batch: number): Plan {
+    return planLocalBatch(this.profilesOf(model), member, batch, this.local.device(), this.local.stats);
+  }
+
+  async run(model: ModelDefinition, plan: Plan, input: Nchw, hooks: ExecuteHooks = {}): Promise<RoutedResult> {
+    if (plan.route === 'REJECT') {
+      if (!runsLocally(model, plan.operation))
+        throw new GatewayError('UPSTREAM_FAILED', plan.reason, { model: plan.model, operation: plan.operation });
+      throw rejectError(plan);
+    }
+    if (plan.route === 'UPSTREAM') {
+      hooks.onRouted?.(plan);
+      return this.runUpstream(model, plan, input, hooks, true);
+    }
+    try {
+      return await this.runLocal(model, plan, input, hooks);
+    } catch (error) {
+      // The queue filled up between planning and running: an upstream may still take it.
+      if (!(error instanceof GatewayError && error.code === 'BUSY') || !this.upstream) throw error;
+      const alternative = this.plan(model, plan.operation, plan.width, plan.height, plan.batch, 'upstream');
+      if (alternative.route !== 'UPSTREAM') throw error;
+      alternative.reason = `${plan.target} is busy; ${alternative.reason}`;
+      hooks.onRouted?.(alternative);
+      return this.runUpstream(model, alternative, input, hooks, false);
+    }
+  }
+
+  /** On the local device; the batcher reports the plan a batched run joins, so it is told there. */
+  private async runLocal(model: ModelDefinition, plan: Plan, input: Nchw, hooks: ExecuteHooks): Promise<RoutedResult> {
+    if (this.batcher?.takes(plan)) return this.batcher.load(model, plan, input, hooks);
+    hooks.onRouted?.(plan);
+    const { output, seconds } = await this.local.run(model, plan, input, hooks);
+    return { output, plan, seconds };
+  }
+
+  /** Upstream first; when every endpoint failed, the local device (whole or tiled) if it can. */
+  private async runUpstream(
     model: ModelDefinition,
     plan: Plan,
     input: Nchw,
-    hooks: ExecuteHooks = {},
-  ): Promise<{ output: Nchw; seconds: number }> {
-    if (plan.route !== 'LOCAL' && plan.route !== 'TILED')
-      throw new Error(`local runner cannot run a ${plan.route} plan`);
-    const reservation = await this.ledger.reserve({
-      bytes: plan.bytes,
-      label: `${plan.model}/${plan.operation} ${plan.width}x${plan.height}x${plan.batch}`,
-      expectedSeconds: plan.expectedSeconds,
-      signal: hooks.signal,
-      onQueued: hooks.onQueued,
-    });
+    hooks: ExecuteHooks,
+    fallBackLocally: boolean,
+  ): Promise<RoutedResult> {
+    if (!this.upstream) throw new GatewayError('INTERNAL', `plan for ${plan.target} but no upstreams are configured`);
     try {
-      hooks.onStarted?.(
-        this.executor.progressSteps(
-          model,
-          plan.operation,
-          plan.height,
-          plan.width,
-          plan.route === 'TILED' ? plan.tiles : undefined,
-        ),
-      );
-      const started = performance.now();
-      const output = await this.executor.run(
-        model,
-        plan.operation,
-        input,
-        plan.route === 'TILED' ? plan.tiles : undefined,
-        hooks,
-      );
-      const seconds = (performance.now() - started) / 1000;
-      this.stats.record(plan.model, plan.operation, plan.route, plan.width * plan.height * plan.batch, seconds);
-      return { output, seconds };
-    } finally {
-      reservation.release();
+      return await this.upstream.run(model, plan, input, hooks);
+    } catch (error) {
+      if (
+        !(error instanceof GatewayError) ||
+        error.code !== 'UPSTREAM_FAILED' ||
+        !fallBackLocally ||
+        hooks.signal?.aborted
+      )
+        throw error;
+      const local = runsLocally(model, plan.operation)
+        ? this.plan(model, plan.operation, plan.width, plan.height, plan.batch, 'local')
+        : null;
+      if (!local || local.route === 'REJECT') {
+        throw new GatewayError(
+          'UPSTREAM_FAILED',
+          `${error.message}; ${local ? `no local fallback: ${local.reason}` : 'and there are no local weights to fall back on'}`,
+          error.details,
+        );
+      }
+      local.reason = `upstream failed (${error.message}); fell back to ${local.reason}`;
+      hooks.onRouted?.(local);
+      const { output, seconds } = await this.local.run(model, local, input, hooks);
+      return { output, plan: local, seconds };
     }
+  }
+
+  private profilesOf(model: PlannableModel): ModelMemoryProfiles {
+    const profiles = this.profiles.forModel(model.id, model.family);
+    if (!profiles) throw new GatewayError('INTERNAL', `no memory profile is known for model "${model.id}"`);
+    return profiles;
   }
 }
 
-export function rejectError(plan: Plan): GatewayError {
+function rejectError(plan: Plan): GatewayError {
   return new GatewayError('DOES_NOT_FIT', plan.reason, {
     model: plan.model,
     operation: plan.operation,

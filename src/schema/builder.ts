@@ -1,5 +1,26 @@
 import SchemaBuilder from '@pothos/core';
-import type { GraphQLContext } from '../server/context.js';
+import type { Config } from '../config/config.js';
+import type { JobManager } from '../jobs/manager.js';
+import type { ModelRegistry } from '../models/registry.js';
+import type { EncodeBatcher, Router } from '../routing/index.js';
+import type { ProfileSource } from '../routing/profile-source.js';
+import type { ResultStore } from '../storage/result-store.js';
+
+/** The gateway's services, as every resolver (and HTTP handler) receives them. */
+export interface Services {
+  config: Config;
+  registry: ModelRegistry;
+  router: Router;
+  store: ResultStore;
+  profiles: ProfileSource;
+  jobs: JobManager;
+  /** Dynamic batching of encodes (BATCH_WINDOW_MS); absent or null = none. */
+  batcher?: EncodeBatcher | null;
+}
+
+export interface GraphQLContext {
+  services: Services;
+}
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;

@@ -24,28 +24,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { cancelled, GatewayError } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
-import { fromPlanarFloat, type ImageFormat, MIME_TYPES, type PixelRange, writeImage } from '../imaging/images.js';
+import { MIME_TYPES, writeImage } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import { decodeLatent } from '../pipeline/decode.js';
 import { encodePixels, prepareImage } from '../pipeline/encode.js';
-import {
-  type LatentDType,
-  parseLatentDType,
-  readLatent,
-  resolveScaling,
-  type Scaling,
-} from '../pipeline/latent-codec.js';
+import { type LatentDType, readLatent } from '../pipeline/latent-codec.js';
 import { declaredLength, readLimitedBody } from '../protocol/body.js';
+import { parseDecodeParams, parseEncodeParams, protocolScaling } from '../protocol/hybrid-params.js';
 import { unpackLatents } from '../protocol/packing.js';
-import { parseBool, TENSOR_CONTENT_TYPE, tensorByteLength, tensorHeaders } from '../protocol/wire.js';
+import { tensorByteLength, tensorHeaders } from '../protocol/wire.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
-import { decodeTensor, elementCount, encodeTensor } from '../tensors/dtype.js';
+import { decodeTensor, encodeTensor } from '../tensors/dtype.js';
+import { convertRange, planarToRgb, toUnitClamped } from '../tensors/pixel-range.js';
 import type { RunningServices } from './services.js';
 
 export const HYBRID_PATH = /^\/v1\/vae\/([^/]+)\/(encode|decode)$/;
-
-const OUTPUT_TYPES = ['pil', 'pt'] as const;
-const IMAGE_FORMATS: Record<string, ImageFormat> = { jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp' };
 
 export async function handleHybrid(
   services: RunningServices,
@@ -82,19 +75,11 @@ async function serveEncode(
 ): Promise<void> {
   const model = services.registry.require(modelId, 'encode');
   const limits = services.config.limits;
-  const scaling = protocolScaling(model, params);
+  const { scaling, tensor, dtype, colourManagement } = parseEncodeParams(params);
   let pixels: Nchw;
-  let dtype: LatentDType;
   const extraHeaders: Record<string, string> = {};
-  if (params.has('shape')) {
-    dtype = parseLatentDType(params.get('dtype') ?? 'missing');
-    const shape = readShape(params);
-    const dims = shape.length === 3 ? [1, ...shape] : shape;
-    if (dims.length !== 4 || dims[1] !== 3) {
-      throw new GatewayError('BAD_REQUEST', `an image tensor has shape [B, 3, H, W] (or [3, H, W]); got [${shape}]`, {
-        shape,
-      });
-    }
+  if (tensor) {
+    const { dims } = tensor;
     const [batch, , height, width] = dims;
     const f = model.downscaleFactor;
     if (height % f !== 0 || width % f !== 0) {
@@ -106,27 +91,27 @@ async function serveEncode(
     }
     checkSize(services, batch, width, height);
     const body = await readBody(req, limits.maxLatentBytes, 'IMAGE_TOO_LARGE', 'image tensor');
-    const expected = tensorByteLength(dims, dtype);
+    const expected = tensorByteLength(dims, tensor.dtype);
     if (body.length !== expected) {
       throw new GatewayError(
         'LATENT_SHAPE_MISMATCH',
-        `image tensor is ${body.length} bytes, but shape [${shape}] of ${dtype} needs ${expected} bytes`,
+        `image tensor is ${body.length} bytes, but shape [${dims}] of ${tensor.dtype} needs ${expected} bytes`,
         { bytes: body.length, expectedBytes: expected },
       );
     }
-    pixels = { data: fromMinusOneOne(decodeTensor(body, dtype), model.family.inputRange), dims: dims as Nchw['dims'] };
+    // diffusers' [-1, 1] image convention → the model's input range.
+    const data = convertRange(decodeTensor(body, tensor.dtype), 'minus-one-one', model.family.inputRange);
+    pixels = { data, dims, transferable: true };
   } else {
-    dtype = params.has('dtype') ? parseLatentDType(params.get('dtype')!) : 'float32';
     const body = await readBody(req, limits.maxImageBytes, 'IMAGE_TOO_LARGE', 'image');
-    const colour = oneOf(params, 'colour_management', ['none', 'srgb'] as const, 'none');
-    const prepared = await prepareImage(services, model, body, colour === 'srgb' ? 'SRGB' : 'NONE');
+    const prepared = await prepareImage(services, model, body, colourManagement);
     pixels = prepared.pixels;
     const { resize } = prepared;
     extraHeaders['x-latentgate-resize'] = resize
       ? `${resize.method} from=${resize.from.width}x${resize.from.height} to=${resize.to.width}x${resize.to.height}`
       : 'none';
   }
-  const { latent, plan } = await encodePixels(services, model, pixels, scaling, hooks);
+  const { latent, plan } = await encodePixels(services, model, pixels, protocolScaling(model, scaling), hooks);
   const bytes = encodeTensor(latent.data, dtype);
   res.writeHead(200, { ...tensorHeaders(latent.dims, dtype, bytes.length), ...routeHeaders(plan), ...extraHeaders });
   res.end(bytes);
@@ -142,40 +127,30 @@ async function serveDecode(
 ): Promise<void> {
   const model = services.registry.require(modelId, 'decode');
   const limits = services.config.limits;
-  const dtype = parseLatentDType(params.get('dtype') ?? 'missing');
-  const shape = readShape(params);
-  const outputType = oneOf(params, 'output_type', OUTPUT_TYPES, 'pil');
-  const formatName = params.get('image_format') ?? 'jpg';
-  const format = IMAGE_FORMATS[formatName];
-  if (!format)
-    throw new GatewayError('BAD_REQUEST', `image_format "${formatName}" is not offered; allowed: jpg, png, webp`, {
-      allowed: Object.keys(IMAGE_FORMATS),
-    });
-  const partial = bool(params, 'partial_postprocess') ?? false;
-  // diffusers asks for a tensor with output_type=pil when it has a processor (video models): Accept says which.
-  const wantsTensor = outputType === 'pt' || (req.headers.accept ?? '').includes(TENSOR_CONTENT_TYPE);
-  const scaling = protocolScaling(model, params);
-  if (shape.length === 3 && !(params.has('height') && params.has('width'))) {
-    throw new GatewayError('LATENT_SHAPE_MISMATCH', 'a packed (3-D) latent needs the height and width parameters', {
-      shape,
-    });
-  }
-  if (outputType === 'pil' && !wantsTensor && shape[0] !== 1) {
-    throw new GatewayError(
-      'BAD_REQUEST',
-      `output_type=pil returns one image; the latent has batch ${shape[0]} (use output_type=pt)`,
-      { batch: shape[0] },
-    );
-  }
+  const {
+    shape,
+    dtype,
+    packedSize,
+    outputType,
+    imageFormat: format,
+    partialPostprocess: partial,
+    wantsTensor,
+    scaling,
+  } = parseDecodeParams(params, req.headers.accept);
   const body = await readBody(req, limits.maxLatentBytes, 'LATENT_TOO_LARGE', 'latent');
-  const latent =
-    shape.length === 3
-      ? readPacked(body, shape, dtype, model, params)
-      : readLatent({ bytes: body, shape, dtype }, model, limits.maxLatentBytes);
-  const { output, width, height, batch, plan } = await decodeLatent(services, model, latent, scaling, hooks);
+  const latent = packedSize
+    ? readPacked(body, shape, dtype, model, packedSize)
+    : readLatent({ bytes: body, shape, dtype }, model, limits.maxLatentBytes);
+  const { output, width, height, batch, plan } = await decodeLatent(
+    services,
+    model,
+    latent,
+    protocolScaling(model, scaling),
+    hooks,
+  );
   const range = model.family.inputRange;
   if (!wantsTensor) {
-    const bytes = await writeImage(fromPlanarFloat(output.data, width, height, range), format);
+    const bytes = await writeImage({ pixels: planarToRgb(output.data, width, height, range), width, height }, format);
     res.writeHead(200, {
       'content-type': MIME_TYPES[format],
       'content-length': String(bytes.length),
@@ -190,31 +165,16 @@ async function serveDecode(
     const plane = 3 * width * height;
     const bytes = Buffer.alloc(batch * plane);
     for (let b = 0; b < batch; b++)
-      bytes.set(
-        fromPlanarFloat(output.data.subarray(b * plane, (b + 1) * plane), width, height, range).pixels,
-        b * plane,
-      );
+      planarToRgb(output.data.subarray(b * plane, (b + 1) * plane), width, height, range, bytes.subarray(b * plane));
     tensor = { bytes, shape: [batch, height, width, 3], dtype: 'uint8' };
   } else if (outputType === 'pt') {
-    tensor = { bytes: encodeTensor(toMinusOneOne(output.data, range), dtype), shape: [...output.dims], dtype };
+    const values = convertRange(output.data, range, 'minus-one-one');
+    tensor = { bytes: encodeTensor(values, dtype), shape: [...output.dims], dtype };
   } else {
-    tensor = { bytes: encodeTensor(toUnit(output.data, range), dtype), shape: [...output.dims], dtype };
+    tensor = { bytes: encodeTensor(toUnitClamped(output.data, range), dtype), shape: [...output.dims], dtype };
   }
   res.writeHead(200, { ...tensorHeaders(tensor.shape, tensor.dtype, tensor.bytes.length), ...routeHeaders(plan) });
   res.end(tensor.bytes);
-}
-
-/**
- * diffusers' rules: given factors are applied (a missing one is neutral); with neither,
- * `do_scaling=True` (the deprecated default of remote_decode) means the model's own factors, and
- * otherwise the tensor is taken as already scaled.
- */
-function protocolScaling(model: ModelDefinition, params: URLSearchParams): Scaling {
-  const scale = number(params, 'scaling_factor');
-  const shift = number(params, 'shift_factor');
-  if (scale !== null || shift !== null) return resolveScaling(model, scale ?? 1, shift ?? 0);
-  if (bool(params, 'do_scaling')) return resolveScaling(model, null, null);
-  return { scalingFactor: 1, shiftFactor: 0 };
 }
 
 function readPacked(
@@ -222,10 +182,8 @@ function readPacked(
   shape: number[],
   dtype: LatentDType,
   model: ModelDefinition,
-  params: URLSearchParams,
+  { height, width }: { height: number; width: number },
 ): Nchw {
-  const height = positiveInteger(params, 'height');
-  const width = positiveInteger(params, 'width');
   const expected = tensorByteLength(shape, dtype);
   if (body.length !== expected) {
     throw new GatewayError(
@@ -257,34 +215,6 @@ function readPacked(
   }
 }
 
-function readShape(params: URLSearchParams): number[] {
-  const values = params.getAll('shape');
-  if (values.length === 0)
-    throw new GatewayError('LATENT_SHAPE_MISMATCH', 'the shape parameter is missing (one shape=N per dimension)');
-  // One parameter per dimension, as requests sends a list; a JSON list is taken too.
-  const parts = values.length === 1 && values[0].trim().startsWith('[') ? safeJsonList(values[0]) : values;
-  const shape = parts.map((v) => Number(v));
-  if (shape.length < 3 || shape.length > 4 || shape.some((d) => !Number.isInteger(d) || d <= 0)) {
-    throw new GatewayError(
-      'LATENT_SHAPE_MISMATCH',
-      `shape [${values}] must be 4 positive integers [batch, channels, height, width] or 3 for a packed latent`,
-      { shape: values },
-    );
-  }
-  if (elementCount(shape) > Number.MAX_SAFE_INTEGER / 8)
-    throw new GatewayError('LATENT_SHAPE_MISMATCH', `shape [${shape}] is too large`, { shape });
-  return shape;
-}
-
-function safeJsonList(text: string): unknown[] {
-  try {
-    const parsed: unknown = JSON.parse(text);
-    return Array.isArray(parsed) ? parsed : [text];
-  } catch {
-    return [text];
-  }
-}
-
 function checkSize(services: RunningServices, batch: number, width: number, height: number): void {
   const { maxBatch, maxImagePixels } = services.config.limits;
   if (batch > maxBatch)
@@ -296,43 +226,6 @@ function checkSize(services: RunningServices, batch: number, width: number, heig
       { width, height, maxPixels: maxImagePixels },
     );
   }
-}
-
-function number(params: URLSearchParams, name: string): number | null {
-  const text = params.get(name);
-  if (text === null || text === 'None') return null;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value))
-    throw new GatewayError('BAD_REQUEST', `${name} is "${text}"; it must be a number`, { field: name });
-  return value;
-}
-
-function positiveInteger(params: URLSearchParams, name: string): number {
-  const value = number(params, name);
-  if (value === null || !Number.isInteger(value) || value <= 0)
-    throw new GatewayError('BAD_REQUEST', `${name} must be a positive integer; got ${params.get(name)}`, {
-      field: name,
-    });
-  return value;
-}
-
-function bool(params: URLSearchParams, name: string): boolean | null {
-  try {
-    return parseBool(params.get(name));
-  } catch (error) {
-    throw new GatewayError('BAD_REQUEST', `${name}: ${(error as Error).message}`, { field: name });
-  }
-}
-
-function oneOf<T extends string>(params: URLSearchParams, name: string, allowed: readonly T[], fallback: T): T {
-  const value = params.get(name);
-  if (value === null) return fallback;
-  if (!(allowed as readonly string[]).includes(value))
-    throw new GatewayError('BAD_REQUEST', `${name} "${value}" is not offered; allowed: ${allowed.join(', ')}`, {
-      field: name,
-      allowed,
-    });
-  return value as T;
 }
 
 /** The request body, refused with `code` once it passes `limit` bytes. */
@@ -351,19 +244,6 @@ function readBody(
         maxBytes: limit,
       }),
   );
-}
-
-/** diffusers' [-1, 1] image convention → the model's input range. */
-function fromMinusOneOne(values: Float32Array, range: PixelRange): Float32Array {
-  return range === 'minus-one-one' ? values : values.map((v) => (v + 1) / 2);
-}
-
-function toMinusOneOne(values: Float32Array, range: PixelRange): Float32Array {
-  return range === 'minus-one-one' ? values : values.map((v) => v * 2 - 1);
-}
-
-function toUnit(values: Float32Array, range: PixelRange): Float32Array {
-  return values.map((v) => Math.min(1, Math.max(0, range === 'zero-one' ? v : (v + 1) / 2)));
 }
 
 function routeHeaders(plan: Plan): Record<string, string> {

@@ -7,11 +7,9 @@ import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
 import { JobManager } from '../jobs/manager.js';
 import { FAMILIES, isFamilyId } from '../models/families.js';
 import { ModelRegistry } from '../models/registry.js';
-import { EncodeBatcher } from '../routing/batcher.js';
-import { Router } from '../routing/index.js';
+import { LocalRunner, Router } from '../routing/index.js';
 import { CapacityLedger } from '../routing/ledger.js';
 import { ProfileSource } from '../routing/profile-source.js';
-import { LocalRunner } from '../routing/router.js';
 import { RunStats } from '../routing/run-stats.js';
 import { RedisResultStore } from '../storage/redis-result-store.js';
 import { MemoryResultStore } from '../storage/result-store.js';
@@ -39,7 +37,6 @@ export async function createServices(config: Config): Promise<RunningServices> {
     name: `local:${runtime.choice.provider}`,
   });
   const profiles = new ProfileSource(join(config.dataDir, 'profiles'));
-  const router = new Router(profiles, new LocalRunner(new LocalExecutor(runtime), ledger, new RunStats()));
   // With Redis, every instance serves every instance's result URLs.
   const store = config.redisUrl
     ? new RedisResultStore(config.redisUrl, config.resultTtlSeconds)
@@ -61,10 +58,12 @@ export async function createServices(config: Config): Promise<RunningServices> {
       };
       registry.addUpstream(id, operations, conventions);
     }
-    router.useUpstreams(upstreams);
     upstreams.start();
   }
-  const batcher = new EncodeBatcher(router, { windowMs: config.batchWindowMs, maxBatch: config.limits.maxBatch });
+  const router = new Router(profiles, new LocalRunner(new LocalExecutor(runtime), ledger, new RunStats()), {
+    upstream: upstreams,
+    batching: { windowMs: config.batchWindowMs, maxBatch: config.limits.maxBatch },
+  });
   return {
     config,
     registry,
@@ -72,7 +71,7 @@ export async function createServices(config: Config): Promise<RunningServices> {
     store,
     profiles,
     jobs,
-    batcher,
+    batcher: router.batcher,
     runtime,
     ledger,
     deviceMemorySource: memory.source,

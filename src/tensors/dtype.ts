@@ -24,7 +24,11 @@ const u32 = new Uint32Array(f32.buffer);
 /** float32 → IEEE half, round-to-nearest-even, with overflow to ±Inf and subnormals. */
 export function floatToHalfBits(value: number): number {
   f32[0] = value;
-  const x = u32[0];
+  return halfFromFloatBits(u32[0]);
+}
+
+/** The same, from the float32's bit pattern. */
+function halfFromFloatBits(x: number): number {
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
@@ -56,9 +60,22 @@ export function halfBitsToFloat(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
+/** Every half's float, made on first use (256 KiB): decoding is then one lookup per value. */
+let halfTable: Float32Array | null = null;
+function halfToFloatTable(): Float32Array {
+  if (!halfTable) {
+    halfTable = new Float32Array(0x10000);
+    for (let h = 0; h < 0x10000; h++) halfTable[h] = halfBitsToFloat(h);
+  }
+  return halfTable;
+}
+
 export function floatToBfloat16Bits(value: number): number {
   f32[0] = value;
-  const x = u32[0];
+  return bfloat16FromFloatBits(u32[0]);
+}
+
+function bfloat16FromFloatBits(x: number): number {
   if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) return (x >>> 16) | 0x40; // keep NaN a NaN
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
@@ -70,11 +87,21 @@ export function bfloat16BitsToFloat(b: number): number {
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** Encodes float32 values into little-endian bytes of the given dtype. uint8 values must already be in 0..255. */
+/**
+ * Encodes float32 values into little-endian bytes of the given dtype. uint8 values must already be
+ * in 0..255. float32 on a little-endian host is a view of `values` (its memory already is the wire
+ * format), not a copy.
+ */
 export function encodeTensor(values: Float32Array, dtype: DType): Buffer {
-  // On little-endian hosts float32 memory already is the wire format.
-  if (dtype === 'float32' && LITTLE_ENDIAN_HOST)
-    return Buffer.from(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+  if (LITTLE_ENDIAN_HOST && dtype !== 'uint8') {
+    if (dtype === 'float32') return Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+    // Work on the bit patterns (as int32: small integers are fast); a float32 array is 4-byte aligned.
+    const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
+    const out = new Uint16Array(values.length);
+    if (dtype === 'float16') for (let i = 0; i < bits.length; i++) out[i] = halfFromFloatBits(bits[i]);
+    else for (let i = 0; i < bits.length; i++) out[i] = bfloat16FromFloatBits(bits[i]);
+    return Buffer.from(out.buffer);
+  }
   const out = Buffer.allocUnsafe(values.length * BYTES_PER_ELEMENT[dtype]);
   switch (dtype) {
     case 'float32':
@@ -93,17 +120,28 @@ export function encodeTensor(values: Float32Array, dtype: DType): Buffer {
   return out;
 }
 
-/** Decodes little-endian bytes of the given dtype into float32 values. The caller checks the length. */
+/** Decodes little-endian bytes of the given dtype into float32 values (a new array). The caller checks the length. */
 export function decodeTensor(bytes: Uint8Array, dtype: DType): Float32Array {
   const count = bytes.length / BYTES_PER_ELEMENT[dtype];
+  if (LITTLE_ENDIAN_HOST && dtype === 'float32')
+    return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const out = new Float32Array(count);
+  if (LITTLE_ENDIAN_HOST && dtype !== 'uint8') {
+    // 16-bit values in place when aligned, else from one aligned copy.
+    const aligned = bytes.byteOffset % 2 === 0 ? bytes : new Uint8Array(bytes);
+    const halves = new Uint16Array(aligned.buffer, aligned.byteOffset, count);
+    if (dtype === 'float16') {
+      const table = halfToFloatTable();
+      for (let i = 0; i < count; i++) out[i] = table[halves[i]];
+    } else {
+      const wide = new Uint32Array(out.buffer);
+      for (let i = 0; i < count; i++) wide[i] = halves[i] << 16;
+    }
+    return out;
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (dtype) {
     case 'float32':
-      if (LITTLE_ENDIAN_HOST) {
-        out.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
-        break;
-      }
       for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
       break;
     case 'float16':

@@ -13,10 +13,11 @@
  *   A float NCHW answer in [-1, 1] (an endpoint that ignores partial_postprocess) is accepted too.
  */
 import type { Nchw } from '../gpu/tensor.js';
-import { type PixelRange, writeImage } from '../imaging/images.js';
+import { writeImage } from '../imaging/images.js';
 import type { ModelDefinition, Operation } from '../models/model.js';
 import { isWireDType, parseShapeHeader, pythonQuery, TENSOR_CONTENT_TYPE, tensorByteLength } from '../protocol/wire.js';
 import { decodeTensor, encodeTensor } from '../tensors/dtype.js';
+import { convertRange, type PixelRange, planarToRgbExact, rgbToPlanar } from '../tensors/pixel-range.js';
 import type { UpstreamRequest } from './http-client.js';
 
 export type CodecModel = Pick<ModelDefinition, 'id' | 'latentChannels' | 'downscaleFactor'> & {
@@ -26,41 +27,17 @@ export type CodecModel = Pick<ModelDefinition, 'id' | 'latentChannels' | 'downsc
 /** A response that does not say what the request asked for (wrong shape, dtype or length). */
 export class ProtocolMismatch extends Error {}
 
-/** 8-bit values exactly, as every decoded image is (then PNG is lossless). */
-function as8Bit(values: Float32Array, range: PixelRange): Uint8Array | null {
-  const [scale, offset] = range === 'zero-one' ? [255, 0] : [127.5, 1];
-  const out = new Uint8Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const v = (values[i] + offset) * scale;
-    const r = Math.round(v);
-    if (Math.abs(v - r) > 1e-3 || r < 0 || r > 255) return null;
-    out[i] = r;
-  }
-  return out;
-}
-
-/** Planar CHW 8-bit → interleaved RGB. */
-function interleave(planar: Uint8Array, width: number, height: number): Uint8Array {
-  const plane = width * height;
-  const out = new Uint8Array(3 * plane);
-  for (let i = 0; i < plane; i++) {
-    out[i * 3] = planar[i];
-    out[i * 3 + 1] = planar[plane + i];
-    out[i * 3 + 2] = planar[2 * plane + i];
-  }
-  return out;
-}
-
 export async function encodeRequest(url: string, model: CodecModel, input: Nchw): Promise<UpstreamRequest> {
   const [batch, channels, height, width] = input.dims;
   const range = model.family.inputRange;
-  const bytes8 = batch === 1 && channels === 3 ? as8Bit(input.data, range) : null;
-  if (bytes8) {
-    const png = await writeImage({ pixels: interleave(bytes8, width, height), width, height }, 'png');
+  // 8-bit values exactly, as every decoded image is (then PNG is lossless).
+  const pixels = batch === 1 && channels === 3 ? planarToRgbExact(input.data, width, height, range) : null;
+  if (pixels) {
+    const png = await writeImage({ pixels, width, height }, 'png');
     // diffusers' prepare_encode: PNG body, no parameters without scaling, no headers.
     return { url, method: 'POST', body: png };
   }
-  const wire = range === 'zero-one' ? input.data.map((v) => v * 2 - 1) : input.data;
+  const wire = convertRange(input.data, range, 'minus-one-one');
   const query = pythonQuery({ shape: input.dims, dtype: 'float32' });
   return { url: `${url}${url.includes('?') ? '&' : '?'}${query}`, method: 'POST', body: encodeTensor(wire, 'float32') };
 }
@@ -127,21 +104,17 @@ export function readDecodeResponse(model: CodecModel, input: Nchw, headers: Head
   const dims: Nchw['dims'] = [batch, 3, height, width];
   const tensor = readTensor(headers, body);
   const plane = height * width;
-  const out = new Float32Array(batch * 3 * plane);
-  const zeroOne = model.family.inputRange === 'zero-one';
+  const range = model.family.inputRange;
   if (tensor.dtype === 'uint8') {
     if (!sameShape(tensor.shape, [batch, height, width, 3])) {
       throw new ProtocolMismatch(
         `the image tensor has shape ${JSON.stringify(tensor.shape)}; expected ${JSON.stringify([batch, height, width, 3])} (uint8 NHWC)`,
       );
     }
+    const out = new Float32Array(batch * 3 * plane);
     for (let b = 0; b < batch; b++) {
-      for (let i = 0; i < plane; i++) {
-        for (let c = 0; c < 3; c++) {
-          const u = tensor.values[(b * plane + i) * 3 + c];
-          out[(b * 3 + c) * plane + i] = zeroOne ? u / 255 : u / 127.5 - 1;
-        }
-      }
+      const item = tensor.values.subarray(b * 3 * plane, (b + 1) * 3 * plane);
+      rgbToPlanar(item, width, height, range, out.subarray(b * 3 * plane));
     }
     return { data: out, dims };
   }
@@ -149,8 +122,7 @@ export function readDecodeResponse(model: CodecModel, input: Nchw, headers: Head
     throw new ProtocolMismatch(
       `the image tensor has shape ${JSON.stringify(tensor.shape)}; expected ${JSON.stringify(dims)} (float NCHW)`,
     );
-  for (let i = 0; i < out.length; i++) out[i] = zeroOne ? (tensor.values[i] + 1) / 2 : tensor.values[i];
-  return { data: out, dims };
+  return { data: convertRange(tensor.values, 'minus-one-one', range), dims };
 }
 
 export async function buildRequest(

@@ -8,8 +8,10 @@
  * `{operation}` in the URL is replaced by `encode` or `decode`; without it `operations` must say
  * which one the URL serves (Hugging Face endpoints serve one each).
  */
-import { FAMILIES, type FamilyId, isFamilyId } from '../models/families.js';
+import { z } from 'zod';
+import { FAMILIES, type FamilyId } from '../models/families.js';
 import type { Operation } from '../models/model.js';
+import { describeProblem, integerIn, settingsObject, validate } from '../validation/problems.js';
 
 export interface UpstreamConfig {
   /** Shown as the route's target: `upstream:<name>`. Defaults to the URL's host. */
@@ -40,26 +42,6 @@ export interface UpstreamConfig {
   expectedSecondsPerMegapixel: number;
 }
 
-const KEYS = new Set([
-  'name',
-  'model',
-  'url',
-  'operations',
-  'token',
-  'tokenEnv',
-  'timeoutMs',
-  'retries',
-  'maxPixels',
-  'family',
-  'latentChannels',
-  'downscaleFactor',
-  'healthUrl',
-  'healthIntervalMs',
-  'failureThreshold',
-  'cooldownMs',
-  'expectedSecondsPerMegapixel',
-]);
-
 export const OPERATION_PLACEHOLDER = '{operation}';
 
 /** The URL for one operation. */
@@ -67,142 +49,120 @@ export function endpointUrl(config: Pick<UpstreamConfig, 'url'>, operation: Oper
   return config.url.replaceAll(OPERATION_PLACEHOLDER, operation);
 }
 
+const FAMILY_IDS = Object.keys(FAMILIES) as [FamilyId, ...FamilyId[]];
+const HTTP_URL = z.url({ protocol: /^https?$/ });
+
+const nonEmptyString = z
+  .string({ error: (issue) => (issue.input === undefined ? undefined : 'it must be a non-empty string') })
+  .min(1, { error: 'it must be a non-empty string' });
+
+/** `schema`, or `fallback` when the key is missing or null. */
+function orDefault<S extends z.ZodType, F>(schema: S, fallback: F) {
+  return schema.nullish().transform((value): NonNullable<z.output<S>> | F => value ?? fallback);
+}
+
+function entrySchema(env: NodeJS.ProcessEnv) {
+  return settingsObject({
+    name: nonEmptyString.nullish(),
+    model: nonEmptyString,
+    url: nonEmptyString.refine((text) => HTTP_URL.safeParse(text.replaceAll(OPERATION_PLACEHOLDER, 'encode')).success, {
+      error: 'it must be an absolute http(s) URL',
+    }),
+    operations: z
+      .array(z.enum(['encode', 'decode']), { error: 'it must be a non-empty list of "encode" and "decode"' })
+      .min(1, { error: 'it must be a non-empty list of "encode" and "decode"' })
+      .optional(),
+    token: nonEmptyString.nullish(),
+    tokenEnv: nonEmptyString.nullish(),
+    timeoutMs: orDefault(integerIn(1), 30_000),
+    retries: orDefault(integerIn(0), 2),
+    maxPixels: orDefault(integerIn(64), null),
+    family: orDefault(z.enum(FAMILY_IDS), null),
+    latentChannels: orDefault(integerIn(1), null),
+    downscaleFactor: orDefault(integerIn(1), null),
+    // Missing: a default for latentgate URLs; null: watched passively through the circuit breaker.
+    healthUrl: z.url({ error: 'it must be an absolute URL or null' }).nullable().optional(),
+    healthIntervalMs: orDefault(integerIn(100), 15_000),
+    failureThreshold: orDefault(integerIn(1), 3),
+    cooldownMs: orDefault(integerIn(0), 15_000),
+    expectedSecondsPerMegapixel: orDefault(z.number().min(0), 2),
+  })
+    .superRefine(
+      (e, context) => {
+        // Runs beside other problems of the entry (`when`), so it sees whatever the entry gave.
+        if (e.operations === undefined && typeof e.url === 'string' && !e.url.includes(OPERATION_PLACEHOLDER))
+          context.addIssue({
+            code: 'custom',
+            path: ['operations'],
+            message: `is required when the url has no ${OPERATION_PLACEHOLDER}: ["encode"], ["decode"] or both`,
+          });
+        if (typeof e.tokenEnv === 'string' && e.tokenEnv && !env[e.tokenEnv])
+          context.addIssue({
+            code: 'custom',
+            path: ['tokenEnv'],
+            message: 'it names an environment variable that is not set',
+          });
+      },
+      { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
+    )
+    .transform(({ tokenEnv, operations, ...e }): UpstreamConfig => {
+      const url = new URL(e.url.replaceAll(OPERATION_PLACEHOLDER, 'encode'));
+      return {
+        ...e,
+        name: e.name ?? url.host,
+        operations: operations ? [...new Set(operations)] : ['encode', 'decode'],
+        token: tokenEnv ? (env[tokenEnv] ?? null) : (e.token ?? null),
+        // latentgate answers /healthz; other endpoints are watched passively through the circuit breaker.
+        healthUrl:
+          e.healthUrl === undefined
+            ? url.pathname.startsWith('/v1/vae/')
+              ? `${url.origin}/healthz`
+              : null
+            : e.healthUrl && new URL(e.healthUrl).toString(),
+      };
+    });
+}
+
 /**
- * Parses and checks the list; every problem is reported (naming the entry and the key) rather
- * than the first. `value` is the JSON text from the environment or the array from the file.
+ * The upstream list: the JSON text from the environment, or the list (or its JSON text) from the
+ * config file. Names are route targets and must tell endpoints apart, so repeated ones get `#1`, `#2`.
  */
+export function upstreamList(env: NodeJS.ProcessEnv) {
+  const list = z.array(entrySchema(env), {
+    error: (issue) => (issue.input === undefined ? undefined : 'it must be a JSON list of {model, url, ...} objects'),
+  });
+  const parsed = z.preprocess((value, context) => {
+    if (typeof value !== 'string') return value;
+    try {
+      return JSON.parse(value) as unknown;
+    } catch (error) {
+      context.issues.push({ code: 'custom', input: value, message: `it must be JSON: ${(error as Error).message}` });
+      return z.NEVER;
+    }
+  }, list);
+  return parsed.transform(distinctNames);
+}
+
+function distinctNames(upstreams: UpstreamConfig[]): UpstreamConfig[] {
+  const seen = new Map<string, number>();
+  for (const u of upstreams) seen.set(u.name, (seen.get(u.name) ?? 0) + 1);
+  const counters = new Map<string, number>();
+  return upstreams.map((u) => {
+    if ((seen.get(u.name) ?? 0) < 2) return u;
+    const n = (counters.get(u.name) ?? 0) + 1;
+    counters.set(u.name, n);
+    return { ...u, name: `${u.name}#${n}` };
+  });
+}
+
+/** The list on its own (outside the whole configuration): every problem, naming the entry and the key. */
 export function parseUpstreams(
   value: unknown,
   env: NodeJS.ProcessEnv = {},
 ): { upstreams: UpstreamConfig[]; problems: string[] } {
-  const problems: string[] = [];
-  if (value === undefined || value === null || value === '') return { upstreams: [], problems };
-  let list: unknown = value;
-  if (typeof value === 'string') {
-    try {
-      list = JSON.parse(value);
-    } catch (error) {
-      return { upstreams: [], problems: [`UPSTREAMS (upstreams) is not JSON: ${(error as Error).message}`] };
-    }
-  }
-  if (!Array.isArray(list))
-    return { upstreams: [], problems: ['UPSTREAMS (upstreams) must be a JSON list of {model, url, ...} objects'] };
-  const upstreams: UpstreamConfig[] = [];
-  list.forEach((entry, index) => {
-    const where = `upstreams[${index}]`;
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
-      problems.push(`${where} must be an object with at least model and url`);
-      return;
-    }
-    const e = entry as Record<string, unknown>;
-    for (const key of Object.keys(e))
-      if (!KEYS.has(key)) problems.push(`${where}.${key} is not a setting; allowed: ${[...KEYS].join(', ')}`);
-    const str = (key: string): string | null => {
-      const v = e[key];
-      if (v === undefined || v === null) return null;
-      if (typeof v !== 'string' || v === '') {
-        problems.push(`${where}.${key} must be a non-empty string`);
-        return null;
-      }
-      return v;
-    };
-    const num = (key: string, fallback: number, min: number, integer = true): number => {
-      const v = e[key];
-      if (v === undefined || v === null) return fallback;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) {
-        problems.push(
-          `${where}.${key} is ${JSON.stringify(v)}; it must be ${integer ? 'an integer' : 'a number'} of at least ${min}`,
-        );
-        return fallback;
-      }
-      return v;
-    };
-    const model = str('model');
-    if (!model) problems.push(`${where}.model is required`);
-    const urlText = str('url');
-    let url: URL | null = null;
-    if (!urlText) problems.push(`${where}.url is required`);
-    else {
-      try {
-        url = new URL(urlText.replaceAll(OPERATION_PLACEHOLDER, 'encode'));
-        if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
-      } catch {
-        problems.push(`${where}.url is "${urlText}"; it must be an absolute http(s) URL`);
-        url = null;
-      }
-    }
-    let operations: Operation[] = [];
-    if (e.operations === undefined) {
-      if (urlText?.includes(OPERATION_PLACEHOLDER)) operations = ['encode', 'decode'];
-      else if (urlText)
-        problems.push(
-          `${where}.operations is required when the url has no ${OPERATION_PLACEHOLDER}: ["encode"], ["decode"] or both`,
-        );
-    } else if (
-      !Array.isArray(e.operations) ||
-      e.operations.length === 0 ||
-      !e.operations.every((o) => o === 'encode' || o === 'decode')
-    ) {
-      problems.push(`${where}.operations must be a non-empty list of "encode" and "decode"`);
-    } else {
-      operations = [...new Set(e.operations as Operation[])];
-    }
-    const familyText = str('family');
-    let family: FamilyId | null = null;
-    if (familyText !== null) {
-      if (isFamilyId(familyText)) family = familyText;
-      else problems.push(`${where}.family is "${familyText}"; allowed: ${Object.keys(FAMILIES).join(', ')}`);
-    }
-    let token = str('token');
-    const tokenEnv = str('tokenEnv');
-    if (tokenEnv !== null) {
-      token = env[tokenEnv] || null;
-      if (!token) problems.push(`${where}.tokenEnv names ${tokenEnv}, which is not set`);
-    }
-    const healthText = e.healthUrl === null ? null : str('healthUrl');
-    let healthUrl: string | null = null;
-    if (e.healthUrl === undefined) {
-      // latentgate answers /healthz; other endpoints are watched passively through the circuit breaker.
-      if (url?.pathname.startsWith('/v1/vae/')) healthUrl = `${url.origin}/healthz`;
-    } else if (healthText !== null) {
-      try {
-        healthUrl = new URL(healthText).toString();
-      } catch {
-        problems.push(`${where}.healthUrl is "${healthText}"; it must be an absolute URL or null`);
-      }
-    }
-    const maxPixels = e.maxPixels === undefined || e.maxPixels === null ? null : num('maxPixels', 0, 64);
-    const latentChannels = e.latentChannels === undefined ? null : num('latentChannels', 0, 1);
-    const downscaleFactor = e.downscaleFactor === undefined ? null : num('downscaleFactor', 0, 1);
-    upstreams.push({
-      name: str('name') ?? url?.host ?? `#${index}`,
-      model: model ?? '',
-      url: urlText ?? '',
-      operations,
-      token,
-      timeoutMs: num('timeoutMs', 30_000, 1),
-      retries: num('retries', 2, 0),
-      maxPixels,
-      family,
-      latentChannels,
-      downscaleFactor,
-      healthUrl,
-      healthIntervalMs: num('healthIntervalMs', 15_000, 100),
-      failureThreshold: num('failureThreshold', 3, 1),
-      cooldownMs: num('cooldownMs', 15_000, 0),
-      expectedSecondsPerMegapixel: num('expectedSecondsPerMegapixel', 2, 0, false),
-    });
+  const result = validate(z.object({ upstreams: upstreamList(env).optional() }), {
+    upstreams: value === null || value === '' ? undefined : value,
   });
-  // Names are targets in routes and must tell endpoints apart.
-  const seen = new Map<string, number>();
-  for (const u of upstreams) seen.set(u.name, (seen.get(u.name) ?? 0) + 1);
-  const counters = new Map<string, number>();
-  for (const u of upstreams) {
-    if ((seen.get(u.name) ?? 0) > 1) {
-      const n = (counters.get(u.name) ?? 0) + 1;
-      counters.set(u.name, n);
-      u.name = `${u.name}#${n}`;
-    }
-  }
-  return { upstreams, problems };
+  if (!result.ok) return { upstreams: [], problems: result.problems.map(describeProblem) };
+  return { upstreams: result.value.upstreams ?? [], problems: [] };
 }

@@ -5,8 +5,8 @@
  * Start the gateway with an empty DATA_DIR so no calibrated profile changes the plan.
  */
 import { ModelRegistry } from '../../src/models/registry.ts';
+import { type Plan, planRoute } from '../../src/routing/planner.ts';
 import { ProfileSource } from '../../src/routing/profile-source.ts';
-import { type Plan, planRoute } from '../../src/routing/router.ts';
 import { RunStats } from '../../src/routing/run-stats.ts';
 
 export async function tiledBudget(

@@ -1,4 +1,8 @@
-/** Starts the real gateway as a child process on a free port and talks to it over HTTP. */
+/**
+ * Starts the real gateway (`bin/latentgate.js serve`) as a child process on a free port and talks to
+ * it over HTTP. Most tests use the in-process gateway of ./in-process.ts instead; this one is for
+ * smoke tests of the shipped entry point and for tests that need a process of their own.
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -16,12 +20,29 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export interface RunningGateway {
+/** A gateway a test talks to, whether a child process (below) or in the test's own (./in-process.ts). */
+export interface TestGateway {
+  /** Base URL of its HTTP server (result URLs, Hybrid Inference, /healthz). */
   url: string;
+  stop(): Promise<void>;
+  graphql<T = any>(
+    query: string,
+    variables?: Record<string, unknown>,
+    options?: { signal?: AbortSignal },
+  ): Promise<GraphQLResponse<T>>;
+  /** A GraphQL multipart request with one file at `path` (e.g. `variables.input.image`). */
+  upload(
+    query: string,
+    variables: Record<string, unknown>,
+    path: string,
+    file: Uint8Array,
+    filename: string,
+  ): Promise<GraphQLResponse<any>>;
+}
+
+export interface RunningGateway extends TestGateway {
   process: ChildProcess;
   output: () => string;
-  stop(): Promise<void>;
-  graphql<T = any>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>>;
 }
 
 export interface GraphQLResponse<T> {
@@ -64,18 +85,20 @@ export async function startGateway(env: Record<string, string>): Promise<Running
       child.kill('SIGTERM');
       await exited;
     },
-    async graphql(query, variables) {
+    async graphql(query, variables, options) {
       const response = await fetch(`${url}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ query, variables }),
+        signal: options?.signal,
       });
       return response.json() as Promise<GraphQLResponse<any>>;
     },
+    upload: (query, variables, path, file, filename) => graphqlUpload(url, query, variables, path, file, filename),
   };
 }
 
-/** A GraphQL multipart request (the spec graphql-yoga implements) with one file at `variables.<name>`. */
+/** A GraphQL multipart request to the gateway at `url` with one file at `path`. */
 export async function graphqlUpload(
   url: string,
   query: string,
@@ -84,10 +107,22 @@ export async function graphqlUpload(
   file: Uint8Array,
   filename: string,
 ) {
+  const body = multipartBody(query, variables, path, file, filename);
+  const response = await fetch(`${url}/graphql`, { method: 'POST', body });
+  return response.json() as Promise<GraphQLResponse<any>>;
+}
+
+/** The body of a GraphQL multipart request (the spec graphql-yoga implements) with one file at `path`. */
+export function multipartBody(
+  query: string,
+  variables: Record<string, unknown>,
+  path: string,
+  file: Uint8Array,
+  filename: string,
+): FormData {
   const form = new FormData();
   form.set('operations', JSON.stringify({ query, variables }));
   form.set('map', JSON.stringify({ 0: [path] }));
   form.set('0', new Blob([new Uint8Array(file)]), filename);
-  const response = await fetch(`${url}/graphql`, { method: 'POST', body: form });
-  return response.json() as Promise<GraphQLResponse<any>>;
+  return form;
 }

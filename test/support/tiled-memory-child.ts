@@ -12,17 +12,16 @@
  */
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { bootRuntime } from '../../src/calibration/calibrate.ts';
+import { processRssProbe } from '../../src/calibration/peak-memory.ts';
 import { parseBytes } from '../../src/config/units.ts';
 import { LocalExecutor } from '../../src/gpu/local-executor.ts';
 import { chooseProvider, OnnxRuntime } from '../../src/gpu/onnx-runtime.ts';
 import { toPlanarFloat } from '../../src/imaging/images.ts';
 import { ModelRegistry } from '../../src/models/registry.ts';
-import { bootRuntime } from '../../src/routing/calibrate.ts';
-import { Router } from '../../src/routing/index.ts';
+import { LocalRunner, Router } from '../../src/routing/index.ts';
 import { CapacityLedger } from '../../src/routing/ledger.ts';
-import { processRssProbe } from '../../src/routing/peak-memory.ts';
 import { ProfileSource } from '../../src/routing/profile-source.ts';
-import { LocalRunner } from '../../src/routing/router.ts';
 import { RunStats } from '../../src/routing/run-stats.ts';
 import { IMAGES_DIR, MODELS_DIR } from './paths.ts';
 

@@ -104,6 +104,35 @@ export function haloOf(arch: TaeArchitecture, from: number, to: number): number 
   return halo;
 }
 
+/**
+ * Receptive reach of layers [from, to), which may change resolution, in pixels of their input: how
+ * far beyond the input pixels an output pixel lies over (per side, worst over every phase of the
+ * strides) the layers read. Infinite where a GroupNorm branch reads the whole map.
+ */
+export function reachOf(arch: TaeArchitecture, from: number, to: number): number {
+  const layers = arch.layers.slice(from, to);
+  if (layers.some((l) => l.kind === 'block' && l.hasGlobalBranch)) return Number.POSITIVE_INFINITY;
+  // Output pixels per input pixel.
+  const scale = layers.reduce(
+    (s, l) => (l.kind === 'upsample' ? s * 2 : l.kind === 'conv' && l.stride === 2 ? s / 2 : s),
+    1,
+  );
+  let reach = 0;
+  for (let q = 0; q < Math.max(1, scale); q++) {
+    // The input pixels output pixel q reads, walking back through the layers.
+    let [first, last] = [q, q];
+    for (const layer of [...layers].reverse()) {
+      if (layer.kind === 'conv') [first, last] = [layer.stride * first - 1, layer.stride * last + 1];
+      else if (layer.kind === 'block') [first, last] = [first - 3, last + 3];
+      else if (layer.kind === 'upsample') [first, last] = [Math.floor(first / 2), Math.floor(last / 2)];
+    }
+    // ...against the input pixels it lies over.
+    const [under, underLast] = [Math.floor(q / scale), Math.ceil((q + 1) / scale) - 1];
+    reach = Math.max(reach, under - first, last - underLast);
+  }
+  return reach;
+}
+
 function weights(g: GraphBuilder, arch: TaeArchitecture) {
   return (name: string, dims?: number[]) => {
     const tensor = arch.tensors.get(name);

@@ -26,12 +26,10 @@ import { type ModelDefinition, networkFor, type Operation } from '../models/mode
 import {
   COMPUTE_BYTES_PER_ELEMENT,
   type ComputeDType,
-  fitProfile,
-  fitStats,
-  type MeasuredSample,
   type MemoryProfile,
   type ModelMemoryProfiles,
-} from './estimator.js';
+} from '../routing/memory-profile.js';
+import { fitProfile, fitStats, type MeasuredSample } from './fit.js';
 import type { PeakMemoryProbe } from './peak-memory.js';
 
 export type CalibrationStage = 'whole' | 'latent';
@@ -42,14 +40,10 @@ export const DEFAULT_SIZES = [256, 512, 768];
 
 /**
  * onnxruntime's CPU arena grows in doubling steps, so the measured peak is a step function of the
- * size: taef2 encode on CPU measured 838..1177 B/px between 384 and 1536 px, scattered up to
- * -17% / +13% around a straight-line fit (src/routing/profiles.ts lists the numbers). A fit to
- * 256 / 512 / 768 px alone under-estimated 1024 px by 17%; with the fitted bytes per pixel x1.25
- * every size measured from 128 to 1536 px is covered (closest: +2% at 1024 px). The stored
- * profile is that line, raised further if any measured size would still be under it; its `fit`
- * statistics say how far above the samples it is. Far beyond the largest measured size a step
- * can still be missed (the taef2 latent stage fitted at 1024..3072 px under-estimated 4096 px by
- * 20% even with the margin), which is why the latent stage is measured up to 4096 px.
+ * size and a straight line through a few sizes under-estimates others (by 17% at 1024 px for taef2
+ * fitted to 256..768 px). The fitted bytes per pixel x1.25 covered every size measured, and the
+ * stored line is raised further where a sample is still above it. The measurements:
+ * docs/memory-model.md.
  */
 export const CPU_ARENA_MARGIN = 1.25;
 

@@ -1,0 +1,16 @@
+/** The options every onnxruntime session is created with (the worker's, and the benchmark's bare runs). */
+import type { InferenceSession } from 'onnxruntime-node';
+import type { WorkerInit } from './onnx-worker-protocol.js';
+
+export function sessionOptions(init: WorkerInit): InferenceSession.SessionOptions {
+  return {
+    executionProviders: [init.provider],
+    graphOptimizationLevel: 'all',
+    // Memory pattern planning makes every run after the first allocate one new block of the
+    // planned size next to the arena chunks the first run left free: measured +200 MiB for
+    // taef2 at 512x512 on CPU, and no faster. Off, a session's peak stays at its first run's,
+    // which is what the memory estimates assume (src/routing/profiles.ts).
+    ...(init.provider === 'cpu' ? { enableMemPattern: false } : {}),
+    ...(init.intraOpThreads > 0 ? { intraOpNumThreads: init.intraOpThreads } : {}),
+  };
+}
