@@ -3,6 +3,7 @@ import { batching } from './batching.ts';
 import { gatewayOverhead } from './gateway-overhead.ts';
 import { gpuExecutor } from './gpu-executor.ts';
 import { peakMemory, tiledPeakMemory } from './peak-memory.ts';
+import { pilResize } from './pil-resize.ts';
 import { tiling } from './tiling.ts';
 
 const benchmarks: Record<string, () => Promise<unknown>> = {
@@ -11,6 +12,7 @@ const benchmarks: Record<string, () => Promise<unknown>> = {
   'gpu-executor': () => gpuExecutor(),
   'peak-memory': () => peakMemory(),
   'tiled-peak-memory': () => tiledPeakMemory(),
+  'pil-resize': () => pilResize(),
   tiling: () => tiling(),
 };
 

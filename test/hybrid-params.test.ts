@@ -222,12 +222,20 @@ describe('decode parameters', () => {
 
 describe('encode parameters', () => {
   test('an image body: no parameters means a raw float32 latent', () => {
-    assert.deepEqual(parseEncodeParams(q('')), { scaling: { kind: 'none' }, tensor: null, dtype: 'float32' });
+    assert.deepEqual(parseEncodeParams(q('')), {
+      scaling: { kind: 'none' },
+      tensor: null,
+      dtype: 'float32',
+      colourManagement: 'NONE',
+    });
     assert.deepEqual(parseEncodeParams(q('dtype=float16&scaling_factor=0.13025&shift_factor=None')), {
       scaling: { kind: 'given', scalingFactor: 0.13025, shiftFactor: 0 },
       tensor: null,
       dtype: 'float16',
+      colourManagement: 'NONE',
     });
+    assert.equal(parseEncodeParams(q('colour_management=srgb')).colourManagement, 'SRGB');
+    rejects(() => parseEncodeParams(q('colour_management=p3')), 'BAD_REQUEST', /colour_management is "p3"/);
     rejects(() => parseEncodeParams(q('dtype=float64')), 'UNSUPPORTED_DTYPE', /dtype is "float64"/);
   });
 

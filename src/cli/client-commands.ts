@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { z } from 'zod';
 import { LatentgateClient, LatentgateError, type TerminalJobEvent, type Transport } from '../client/client.js';
-import type { ImageFormat, LatentDType } from '../client/generated/graphql.js';
+import type { ColourManagement, ImageFormat, LatentDType } from '../client/generated/graphql.js';
 import { FLOAT_DTYPES } from '../tensors/dtype.js';
 import { parseSafetensors, type StoredTensor, serializeSafetensors } from '../tensors/safetensors.js';
 import { checkFlags, parseCommandLine, UsageError } from './args.js';
@@ -18,6 +18,7 @@ const DEFAULT_URL = 'http://127.0.0.1:4000';
 const LATENT_DTYPES: Record<string, LatentDType> = Object.fromEntries(
   FLOAT_DTYPES.map((dtype) => [dtype, dtype.toUpperCase() as LatentDType]),
 );
+const COLOUR_MANAGEMENT: Record<'none' | 'srgb', ColourManagement> = { none: 'NONE', srgb: 'SRGB' };
 const IMAGE_FORMATS: Record<string, ImageFormat> = { '.png': 'PNG', '.jpg': 'JPEG', '.jpeg': 'JPEG', '.webp': 'WEBP' };
 
 interface Common {
@@ -97,10 +98,12 @@ export async function encodeCommand(argv: string[]): Promise<void> {
   const line = parseCommandLine(argv, {
     ...COMMON_FLAGS,
     dtype: z.enum(FLOAT_DTYPES).default('float32'),
+    'colour-management': z.enum(['none', 'srgb']).default('none'),
   });
   const { client, model, out, input, transport } = common(line, 'encode');
   const dtypeName = line.flags.dtype;
   const dtype = LATENT_DTYPES[dtypeName];
+  const colourManagement = COLOUR_MANAGEMENT[line.flags['colour-management']];
   if (extname(out).toLowerCase() !== '.safetensors')
     throw new UsageError(`--out must name a .safetensors file; got "${out}"`);
   const image = await readInput(input);
@@ -110,6 +113,7 @@ export async function encodeCommand(argv: string[]): Promise<void> {
       image: new File([new Uint8Array(image)], basename(input)),
       dtype,
       delivery: 'BASE64',
+      colourManagement,
     });
     const end = await follow(client, job.id, `encode ${basename(input)} (${model})`, transport);
     if (end.__typename !== 'JobDoneEvent') fail(end);
@@ -134,8 +138,10 @@ export async function encodeCommand(argv: string[]): Promise<void> {
       },
     );
     await writeFile(out, file);
+    const { resize } = end.result;
+    const resized = resize ? ` (resized from ${resize.from.width}x${resize.from.height}, ${resize.method})` : '';
     console.log(
-      `${out}: latent [${latent.shape.join(', ')}] ${dtypeName}, ${end.result.width}x${end.result.height}${end.result.resized ? ' (resized)' : ''}, route ${end.result.route.route}`,
+      `${out}: latent [${latent.shape.join(', ')}] ${dtypeName}, ${end.result.width}x${end.result.height}${resized}, route ${end.result.route.route}`,
     );
   } finally {
     await client.close();

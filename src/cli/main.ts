@@ -12,7 +12,7 @@ const USAGE = `usage: latentgate <command>
                                 how the router would run a request (works without weights for sd15, sdxl, flux1)
   calibrate --model M [--sizes 256,512,768] [--stage-sizes 1024,2048,4096] [--operation encode|decode|both] [--json]
                                 measure M's peak memory on this machine and store its profile in DATA_DIR
-  encode IMAGE --model M --out FILE.safetensors [--dtype float32|float16|bfloat16]
+  encode IMAGE --model M --out FILE.safetensors [--dtype float32|float16|bfloat16] [--colour-management none|srgb]
   decode FILE.safetensors --model M --out IMAGE.png|.jpg|.webp [--tensor NAME]
        [--url http://127.0.0.1:4000 (or LATENTGATE_URL)] [--transport sse|ws]
                                 encode or decode as a job on a running gateway, with a progress bar on stderr`;

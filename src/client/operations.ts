@@ -30,6 +30,7 @@ export const EncodeResultFields = graphql(`
     originalWidth
     originalHeight
     resized
+    resize { method from { width height } to { width height } }
     scalingFactor
     shiftFactor
     seconds

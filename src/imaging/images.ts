@@ -1,27 +1,104 @@
 /**
- * The sharp adapter: image bytes ↔ 8-bit RGB pixels. Float conversion is done here in our own
- * code (sharp's raw float output is unreliable), and resizing follows diffusers' VaeImageProcessor:
- * sizes round down to a multiple of the model's factor, then Lanczos resampling.
+ * The sharp adapter: image bytes ↔ 8-bit RGB pixels. Reading follows what diffusers gets from
+ * `load_image` (Pillow `open`, `ImageOps.exif_transpose`, `convert("RGB")`): the stored samples,
+ * no colour management, Pillow's rules for every other layout (src/imaging/pil-modes.ts), EXIF
+ * orientation applied. Colour management (through the embedded ICC profile to sRGB, by libvips)
+ * is an explicit option. Float conversion is done here in our own code (sharp's raw float output
+ * is unreliable); resizing to the model's factor is Pillow's LANCZOS (src/imaging/pil-resize.ts).
  */
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import { GatewayError } from '../errors.js';
+import { applyOrientation } from './orientation.js';
+import { cmykToRgb, gray16ToRgb, samplesToRgb } from './pil-modes.js';
+import { pilLanczosResizeYielding } from './pil-resize.js';
+import type { RgbImage } from './rgb-image.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
 export const INPUT_FORMATS: readonly string[] = ['png', 'jpeg', 'webp'];
 
-export interface RgbImage {
-  /** Interleaved RGB, row-major, 8 bits per channel. */
-  pixels: Uint8Array;
-  width: number;
-  height: number;
-}
+export type { RgbImage };
 
 export interface ImageLimits {
   maxImageBytes: number;
   maxImagePixels: number;
 }
 
-export async function readImage(bytes: Uint8Array, limits: ImageLimits): Promise<RgbImage & { format: string }> {
+/**
+ * How stored samples become RGB. `NONE` (the default) is what Pillow, and so diffusers, does: the
+ * samples as stored, whatever ICC profile is attached. `SRGB` converts through the embedded
+ * profile (or libvips' default one for CMYK) to sRGB.
+ */
+export type ColourManagement = 'NONE' | 'SRGB';
+export const COLOUR_MANAGEMENT: readonly ColourManagement[] = ['NONE', 'SRGB'];
+
+export interface ReadOptions {
+  colourManagement?: ColourManagement;
+}
+
+/** The image as read: upright RGB plus what the file said about itself. */
+export interface ReadImage extends RgbImage {
+  format: string;
+  /** EXIF orientation applied (1 when none). */
+  orientation: number;
+}
+
+/** PNG IHDR: colour type and bit depth (sharp's metadata does not say "16-bit gray without alpha" plainly). */
+function pngHeader(bytes: Uint8Array): { bitDepth: number; colorType: number } | undefined {
+  if (bytes.length < 33 || bytes[0] !== 0x89 || bytes[1] !== 0x50) return undefined;
+  return { bitDepth: bytes[24], colorType: bytes[25] };
+}
+
+async function decodeAsPillow(bytes: Uint8Array, meta: Metadata, limitInputPixels: number): Promise<RgbImage> {
+  const input = () => sharp(bytes, { limitInputPixels, ignoreIcc: true });
+  const png = meta.format === 'png' ? pngHeader(bytes) : undefined;
+  if (png && png.bitDepth === 16 && png.colorType === 0) {
+    const { data, info } = await input()
+      .toColourspace('grey16')
+      .extractChannel(0)
+      .raw({ depth: 'ushort' })
+      .toBuffer({ resolveWithObject: true });
+    const samples = new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2);
+    return { pixels: gray16ToRgb(samples), width: info.width, height: info.height };
+  }
+  if (meta.space === 'cmyk') {
+    // libvips hands CMYK JPEG samples over inverted (ink amounts), which is what Pillow's "CMYK;I" reads.
+    const { data, info } = await input()
+      .pipelineColourspace('cmyk')
+      .toColourspace('cmyk')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 4) throw new Error(`expected 4 CMYK channels, got ${info.channels}`);
+    return { pixels: cmykToRgb(data, info.width * info.height), width: info.width, height: info.height };
+  }
+  // 8-bit gray is repeated into RGB, 16-bit RGB/RGBA/gray+alpha keep each sample's high byte, palettes
+  // are looked up: libvips does all of these as Pillow does. Alpha is dropped, not composited.
+  const { data, info } = await input()
+    .toColourspace('srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  return {
+    pixels: samplesToRgb(data, info.channels, info.width * info.height),
+    width: info.width,
+    height: info.height,
+  };
+}
+
+async function decodeColourManaged(bytes: Uint8Array, limitInputPixels: number): Promise<RgbImage> {
+  const { data, info } = await sharp(bytes, { limitInputPixels })
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
+  return {
+    pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    width: info.width,
+    height: info.height,
+  };
+}
+
+/** The one way image bytes become RGB pixels, for every path (GraphQL, Hybrid Inference, CLI). */
+export async function readImage(bytes: Uint8Array, limits: ImageLimits, options: ReadOptions = {}): Promise<ReadImage> {
   if (bytes.length > limits.maxImageBytes) {
     throw new GatewayError(
       'IMAGE_TOO_LARGE',
@@ -32,18 +109,17 @@ export async function readImage(bytes: Uint8Array, limits: ImageLimits): Promise
       },
     );
   }
-  let format: string | undefined;
-  let width = 0;
-  let height = 0;
+  let meta: Metadata | undefined;
   try {
-    const meta = await sharp(bytes).metadata();
-    format = meta.format;
-    width = meta.width ?? 0;
-    height = meta.height ?? 0;
+    // Header only, without sharp's own pixel limit, so an oversized header is IMAGE_TOO_LARGE below.
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch {
-    format = undefined;
+    meta = undefined;
   }
-  if (!format || !INPUT_FORMATS.includes(format) || width === 0 || height === 0) {
+  const format = meta?.format;
+  const width = meta?.width ?? 0;
+  const height = meta?.height ?? 0;
+  if (!meta || !format || !INPUT_FORMATS.includes(format) || width === 0 || height === 0) {
     throw new GatewayError(
       'INVALID_IMAGE',
       `the bytes are not a PNG, JPEG or WebP image${format ? ` (found ${format})` : ''}`,
@@ -64,38 +140,48 @@ export async function readImage(bytes: Uint8Array, limits: ImageLimits): Promise
       },
     );
   }
+  let decoded: RgbImage;
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: limits.maxImagePixels })
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
-    return {
-      pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-      width: info.width,
-      height: info.height,
-      format,
-    };
+    decoded =
+      options.colourManagement === 'SRGB'
+        ? await decodeColourManaged(bytes, limits.maxImagePixels)
+        : await decodeAsPillow(bytes, meta, limits.maxImagePixels);
   } catch (error) {
     throw new GatewayError('INVALID_IMAGE', `the ${format} image could not be decoded: ${(error as Error).message}`, {
       allowed: INPUT_FORMATS,
     });
   }
+  const orientation = meta.orientation ?? 1;
+  return { ...applyOrientation(decoded, orientation), format, orientation };
 }
 
-/** diffusers' VaeImageProcessor: round each side down to a multiple of `factor`, resize with Lanczos. */
+/** diffusers' VaeImageProcessor: each side rounded down to a multiple of `factor`. */
 export function sizeForFactor(width: number, height: number, factor: number): { width: number; height: number } {
   return { width: width - (width % factor), height: height - (height % factor) };
 }
 
-export async function resizeImage(image: RgbImage, width: number, height: number): Promise<RgbImage> {
-  if (image.width === width && image.height === height) return image;
-  const data = await sharp(image.pixels, { raw: { width: image.width, height: image.height, channels: 3 } })
-    .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
-    .raw()
-    .toBuffer();
-  return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height };
+/** The resize that ran, as results report it. */
+export interface ResizeReport {
+  method: 'PIL_LANCZOS';
+  from: { width: number; height: number };
+  to: { width: number; height: number };
+}
+
+/** Pillow `resize(..., LANCZOS)`, bit for bit, as diffusers' VaeImageProcessor does; null report when the size stays. */
+export async function resizeImage(
+  image: RgbImage,
+  width: number,
+  height: number,
+): Promise<{ image: RgbImage; resize: ResizeReport | null }> {
+  if (image.width === width && image.height === height) return { image, resize: null };
+  return {
+    image: await pilLanczosResizeYielding(image, width, height),
+    resize: {
+      method: 'PIL_LANCZOS',
+      from: { width: image.width, height: image.height },
+      to: { width, height },
+    },
+  };
 }
 
 export type PixelRange = 'zero-one' | 'minus-one-one';

@@ -2,7 +2,7 @@
 import type { Config } from '../config/config.js';
 import { GatewayError } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
-import { readImage, resizeImage, sizeForFactor } from '../imaging/images.js';
+import { type ColourManagement, type ResizeReport, readImage, resizeImage, sizeForFactor } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import type { ModelRegistry } from '../models/registry.js';
 import type { EncodeBatcher } from '../routing/batcher.js';
@@ -21,6 +21,8 @@ export interface EncodeRequest {
   shiftFactor?: number | null;
   dtype: LatentDType;
   delivery: Delivery;
+  /** How stored samples become RGB; default NONE, as diffusers reads them. */
+  colourManagement?: ColourManagement;
 }
 
 /** `width`/`height` are the size actually encoded; `original*` the size sent. */
@@ -48,15 +50,18 @@ export interface PreparedImage {
   originalWidth: number;
   originalHeight: number;
   resized: boolean;
+  /** The resize that ran (Pillow LANCZOS), or null. */
+  resize: ResizeReport | null;
 }
 
 export async function prepareImage(
   deps: Pick<PipelineDeps, 'config'>,
   model: ModelDefinition,
   bytes: Uint8Array,
+  colourManagement: ColourManagement = 'NONE',
 ): Promise<PreparedImage> {
   const decodeStart = timingParts() ? stamp() : null;
-  const original = await readImage(bytes, deps.config.limits);
+  const original = await readImage(bytes, deps.config.limits, { colourManagement });
   const size = sizeForFactor(original.width, original.height, model.downscaleFactor);
   if (size.width === 0 || size.height === 0) {
     throw new GatewayError(
@@ -67,7 +72,7 @@ export async function prepareImage(
       },
     );
   }
-  const image = await resizeImage(original, size.width, size.height);
+  const { image, resize } = await resizeImage(original, size.width, size.height);
   if (decodeStart) reportPart('imageDecode', decodeStart);
   return {
     pixels: {
@@ -82,7 +87,8 @@ export async function prepareImage(
     height: size.height,
     originalWidth: original.width,
     originalHeight: original.height,
-    resized: size.width !== original.width || size.height !== original.height,
+    resized: resize !== null,
+    resize,
   };
 }
 
@@ -114,7 +120,7 @@ export async function encode(
 ): Promise<EncodeResult> {
   const model = deps.registry.require(request.model, 'encode');
   const scaling = resolveScaling(model, request.scalingFactor, request.shiftFactor);
-  const image = await prepareImage(deps, model, request.image);
+  const image = await prepareImage(deps, model, request.image, request.colourManagement);
   const { latent, plan, seconds } = await encodePixels(deps, model, image.pixels, scaling, hooks);
   const bytes = timed('dtypeEncoding', () => encodeLatent(latent, request.dtype));
   const shape = [...latent.dims];
@@ -136,6 +142,7 @@ export async function encode(
     originalWidth: image.originalWidth,
     originalHeight: image.originalHeight,
     resized: image.resized,
+    resize: image.resize,
     plan,
     seconds,
   };

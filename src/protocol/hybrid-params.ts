@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
-import type { ImageFormat } from '../imaging/images.js';
+import type { ColourManagement, ImageFormat } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import { type LatentDType, resolveScaling, type Scaling } from '../pipeline/latent-codec.js';
 import { elementCount, FLOAT_DTYPES } from '../tensors/dtype.js';
@@ -31,6 +31,8 @@ export interface EncodeParams {
   tensor: { dims: [number, number, number, number]; dtype: LatentDType } | null;
   /** The answer's dtype: the tensor's own, else `dtype` (float32 by default). */
   dtype: LatentDType;
+  /** `colour_management` for an image file: `none` (default, the stored samples) or `srgb`. */
+  colourManagement: ColourManagement;
 }
 
 export interface DecodeParams {
@@ -118,6 +120,7 @@ const encodeSchema = z
   .object({
     dtype: latentDType.optional(),
     shape: shape.optional(),
+    colour_management: z.enum(['none', 'srgb']).default('none'),
     ...scalingParams,
   })
   .superRefine((p, context) => {
@@ -146,6 +149,7 @@ const encodeSchema = z
           }
         : null,
       dtype: p.dtype ?? 'float32',
+      colourManagement: p.colour_management === 'srgb' ? 'SRGB' : 'NONE',
     }),
   );
 

@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.js';
+import type { ColourManagement } from '../imaging/images.js';
 import type { Delivery } from '../pipeline/delivery.js';
 import { type EncodeRequest, type EncodeResult, encode } from '../pipeline/encode.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
@@ -13,6 +14,7 @@ export interface EncodeArgs {
   shiftFactor?: number | null;
   dtype?: LatentDType | null;
   delivery?: Delivery | null;
+  colourManagement?: ColourManagement | null;
 }
 
 export async function imageBytes(
@@ -46,5 +48,6 @@ export async function encodeRequest(services: GraphQLContext['services'], args: 
     shiftFactor: args.shiftFactor,
     dtype: args.dtype ?? 'float32',
     delivery: args.delivery ?? 'BASE64',
+    colourManagement: args.colourManagement ?? 'NONE',
   };
 }

@@ -8,8 +8,10 @@
  *   body: image bytes (PNG, JPEG, WebP), or a raw tensor [B, 3, H, W] in [-1, 1] when `shape` and
  *   `dtype` are given. Query: `scaling_factor`, `shift_factor` (applied as (z - shift) * scale; when
  *   neither is given the latent is returned raw, as diffusers documents), `dtype` of the answer for
- *   image input (default float32; a tensor input's dtype is kept).
- *   answer: raw latent bytes, headers `shape` (JSON list) and `dtype`.
+ *   image input (default float32; a tensor input's dtype is kept); `colour_management` for image
+ *   input: `none` (default, the stored samples as diffusers reads them) or `srgb` (through the ICC profile).
+ *   answer: raw latent bytes, headers `shape` (JSON list) and `dtype`; for image input
+ *   `x-latentgate-resize`: `none`, or `PIL_LANCZOS from=WxH to=WxH` when the sides were rounded down.
  * decode
  *   body: raw latent bytes; query `shape` (once per dimension), `dtype`; `height` and `width` for
  *   packed latents [B, (H/16)*(W/16), 4*C]; `scaling_factor`/`shift_factor` (z / scale + shift) or
@@ -73,8 +75,9 @@ async function serveEncode(
 ): Promise<void> {
   const model = services.registry.require(modelId, 'encode');
   const limits = services.config.limits;
-  const { scaling, tensor, dtype } = parseEncodeParams(params);
+  const { scaling, tensor, dtype, colourManagement } = parseEncodeParams(params);
   let pixels: Nchw;
+  const extraHeaders: Record<string, string> = {};
   if (tensor) {
     const { dims } = tensor;
     const [batch, , height, width] = dims;
@@ -101,11 +104,16 @@ async function serveEncode(
     pixels = { data, dims, transferable: true };
   } else {
     const body = await readBody(req, limits.maxImageBytes, 'IMAGE_TOO_LARGE', 'image');
-    pixels = (await prepareImage(services, model, body)).pixels;
+    const prepared = await prepareImage(services, model, body, colourManagement);
+    pixels = prepared.pixels;
+    const { resize } = prepared;
+    extraHeaders['x-latentgate-resize'] = resize
+      ? `${resize.method} from=${resize.from.width}x${resize.from.height} to=${resize.to.width}x${resize.to.height}`
+      : 'none';
   }
   const { latent, plan } = await encodePixels(services, model, pixels, protocolScaling(model, scaling), hooks);
   const bytes = encodeTensor(latent.data, dtype);
-  res.writeHead(200, { ...tensorHeaders(latent.dims, dtype, bytes.length), ...routeHeaders(plan) });
+  res.writeHead(200, { ...tensorHeaders(latent.dims, dtype, bytes.length), ...routeHeaders(plan), ...extraHeaders });
   res.end(bytes);
 }
 

@@ -4,6 +4,11 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+/** How stored samples become RGB. NONE (the default) reads the values as stored, ignoring any ICC profile, as Pillow and so diffusers do; SRGB converts through the embedded profile to sRGB. */
+export type ColourManagement =
+  | 'NONE'
+  | 'SRGB';
+
 export type DecodeInput = {
   delivery?: Delivery | null | undefined;
   format?: ImageFormat | null | undefined;
@@ -21,6 +26,8 @@ export type Delivery =
   | 'URL';
 
 export type EncodeInput = {
+  /** NONE: the stored samples, as diffusers reads them. SRGB: converted through the ICC profile. */
+  colourManagement?: ColourManagement | null | undefined;
   delivery?: Delivery | null | undefined;
   dtype?: LatentDType | null | undefined;
   /** The image as a multipart upload (PNG, JPEG or WebP). */
@@ -92,6 +99,10 @@ export type Operation =
   | 'DECODE'
   | 'ENCODE';
 
+/** PIL_LANCZOS: Pillow's Image.resize(..., LANCZOS), bit for bit, as diffusers' VaeImageProcessor. */
+export type ResizeMethod =
+  | 'PIL_LANCZOS';
+
 /** Where a request runs: whole on a local device, tiled on a local device, on an upstream endpoint, or nowhere. */
 export type Route =
   | 'LOCAL'
@@ -101,20 +112,20 @@ export type Route =
 
 export type PlanFieldsFragment = { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } };
 
-export type EncodeResultFieldsFragment = { model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } };
+export type EncodeResultFieldsFragment = { model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } };
 
 export type DecodeResultFieldsFragment = { model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } };
 
 export type JobFieldsFragment = { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
     | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
-    | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+    | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
    | null };
 
 type JobEventFields_JobCancelledEvent_Fragment = { __typename: 'JobCancelledEvent', reason: string, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string };
 
 type JobEventFields_JobDoneEvent_Fragment = { __typename: 'JobDoneEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, result:
     | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
-    | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+    | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
    };
 
 type JobEventFields_JobFailedEvent_Fragment = { __typename: 'JobFailedEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } };
@@ -146,7 +157,7 @@ export type JobQueryVariables = Exact<{
 
 export type JobQuery = { job: { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
       | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
-      | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+      | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
      | null } };
 
 export type SubmitEncodeMutationVariables = Exact<{
@@ -156,7 +167,7 @@ export type SubmitEncodeMutationVariables = Exact<{
 
 export type SubmitEncodeMutation = { submitEncode: { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
       | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
-      | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+      | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
      | null } };
 
 export type SubmitDecodeMutationVariables = Exact<{
@@ -166,7 +177,7 @@ export type SubmitDecodeMutationVariables = Exact<{
 
 export type SubmitDecodeMutation = { submitDecode: { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
       | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
-      | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+      | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
      | null } };
 
 export type CancelJobMutationVariables = Exact<{
@@ -176,7 +187,7 @@ export type CancelJobMutationVariables = Exact<{
 
 export type CancelJobMutation = { cancelJob: { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
       | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
-      | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+      | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
      | null } };
 
 export type JobProgressSubscriptionVariables = Exact<{
@@ -188,7 +199,7 @@ export type JobProgressSubscription = { jobProgress:
     | { __typename: 'JobCancelledEvent', reason: string, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string }
     | { __typename: 'JobDoneEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, result:
         | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
-        | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+        | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
        }
     | { __typename: 'JobFailedEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } }
     | { __typename: 'JobQueuedEvent', position: number | null, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string }
@@ -246,6 +257,17 @@ export const EncodeResultFieldsFragmentDoc = new TypedDocumentString(`
   originalWidth
   originalHeight
   resized
+  resize {
+    method
+    from {
+      width
+      height
+    }
+    to {
+      width
+      height
+    }
+  }
   scalingFactor
   shiftFactor
   seconds
@@ -386,6 +408,17 @@ fragment EncodeResultFields on EncodeResult {
   originalWidth
   originalHeight
   resized
+  resize {
+    method
+    from {
+      width
+      height
+    }
+    to {
+      width
+      height
+    }
+  }
   scalingFactor
   shiftFactor
   seconds
@@ -489,6 +522,17 @@ fragment EncodeResultFields on EncodeResult {
   originalWidth
   originalHeight
   resized
+  resize {
+    method
+    from {
+      width
+      height
+    }
+    to {
+      width
+      height
+    }
+  }
   scalingFactor
   shiftFactor
   seconds
@@ -575,6 +619,17 @@ fragment EncodeResultFields on EncodeResult {
   originalWidth
   originalHeight
   resized
+  resize {
+    method
+    from {
+      width
+      height
+    }
+    to {
+      width
+      height
+    }
+  }
   scalingFactor
   shiftFactor
   seconds
@@ -675,6 +730,17 @@ fragment EncodeResultFields on EncodeResult {
   originalWidth
   originalHeight
   resized
+  resize {
+    method
+    from {
+      width
+      height
+    }
+    to {
+      width
+      height
+    }
+  }
   scalingFactor
   shiftFactor
   seconds
@@ -775,6 +841,17 @@ fragment EncodeResultFields on EncodeResult {
   originalWidth
   originalHeight
   resized
+  resize {
+    method
+    from {
+      width
+      height
+    }
+    to {
+      width
+      height
+    }
+  }
   scalingFactor
   shiftFactor
   seconds
@@ -875,6 +952,17 @@ fragment EncodeResultFields on EncodeResult {
   originalWidth
   originalHeight
   resized
+  resize {
+    method
+    from {
+      width
+      height
+    }
+    to {
+      width
+      height
+    }
+  }
   scalingFactor
   shiftFactor
   seconds
@@ -975,6 +1063,17 @@ fragment EncodeResultFields on EncodeResult {
   originalWidth
   originalHeight
   resized
+  resize {
+    method
+    from {
+      width
+      height
+    }
+    to {
+      width
+      height
+    }
+  }
   scalingFactor
   shiftFactor
   seconds

@@ -1,3 +1,4 @@
+import { COLOUR_MANAGEMENT, type ResizeReport } from '../../imaging/images.js';
 import type { EncodeResult } from '../../pipeline/encode.js';
 import { encodeResolver } from '../../resolvers/encode.js';
 import { builder } from '../builder.js';
@@ -20,6 +21,31 @@ export const LatentType = builder.objectRef<EncodeResult['latent']>('Latent').im
   }),
 });
 
+export const ColourManagementEnum = builder.enumType('ColourManagement', {
+  description:
+    'How stored samples become RGB. NONE (the default) reads the values as stored, ignoring any ICC profile, as ' +
+    'Pillow and so diffusers do; SRGB converts through the embedded profile to sRGB.',
+  values: COLOUR_MANAGEMENT,
+});
+
+export const ResizeMethodEnum = builder.enumType('ResizeMethod', {
+  description: "PIL_LANCZOS: Pillow's Image.resize(..., LANCZOS), bit for bit, as diffusers' VaeImageProcessor.",
+  values: ['PIL_LANCZOS'] as const,
+});
+
+const SizeType = builder.objectRef<{ width: number; height: number }>('ImageSize').implement({
+  fields: (t) => ({ width: t.exposeInt('width'), height: t.exposeInt('height') }),
+});
+
+export const ResizeType = builder.objectRef<ResizeReport>('Resize').implement({
+  description: 'A resize that ran before encoding.',
+  fields: (t) => ({
+    method: t.field({ type: ResizeMethodEnum, resolve: (r) => r.method }),
+    from: t.field({ type: SizeType, resolve: (r) => r.from }),
+    to: t.field({ type: SizeType, resolve: (r) => r.to }),
+  }),
+});
+
 export const EncodeResultType = builder.objectRef<EncodeResult>('EncodeResult').implement({
   fields: (t) => ({
     model: t.exposeString('model'),
@@ -30,6 +56,12 @@ export const EncodeResultType = builder.objectRef<EncodeResult>('EncodeResult').
     originalHeight: t.exposeInt('originalHeight'),
     resized: t.exposeBoolean('resized', {
       description: 'True when the image was resized down to a multiple of the downscale factor.',
+    }),
+    resize: t.field({
+      type: ResizeType,
+      nullable: true,
+      description: 'Which resize ran, from and to which size; null when none did.',
+      resolve: (r) => r.resize,
     }),
     scalingFactor: t.exposeFloat('scalingFactor'),
     shiftFactor: t.exposeFloat('shiftFactor'),
@@ -55,6 +87,12 @@ export const EncodeInput = builder.inputType('EncodeInput', {
     shiftFactor: t.float({ required: false, description: "Defaults to the model's." }),
     dtype: t.field({ type: LatentDTypeEnum, required: false, defaultValue: 'float32' }),
     delivery: t.field({ type: DeliveryEnum, required: false, defaultValue: 'BASE64' }),
+    colourManagement: t.field({
+      type: ColourManagementEnum,
+      required: false,
+      defaultValue: 'NONE',
+      description: 'NONE: the stored samples, as diffusers reads them. SRGB: converted through the ICC profile.',
+    }),
   }),
 });
 

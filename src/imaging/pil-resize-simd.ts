@@ -1,0 +1,270 @@
+/**
+ * The two passes of the Pillow LANCZOS resize (src/imaging/pil-resize.ts) as WebAssembly SIMD
+ * kernels, for speed: the same integer arithmetic (int32 sums of sample x fixed-point coefficient,
+ * started at one half, arithmetic shift, saturation to 0..255 = Pillow's clip8), 4 to 16 samples
+ * at a time instead of one. The module is assembled here from instructions, so there is no binary
+ * and no toolchain; where WebAssembly SIMD is missing, the scalar TypeScript passes run instead.
+ *
+ * Kernels (all addresses are bytes in the instance's memory):
+ *   hrow(src, vectors, firsts, lengths, tapBytes, out, outWidth): one row along x. Per output pixel,
+ *     lanes (R, G, B, next R) accumulate over its taps, each coefficient stored as a 4-lane vector
+ *     (`lengths` = taps used x 16 bytes, `firsts` = byte offset in the row); 4 bytes are stored, the
+ *     4th overwritten by the next pixel (buffers carry padding).
+ *   vrows(top, stride, coefficients, count, out, length): one output row along y, 16 samples per
+ *     step as four i32x4 sums; `length` is the row rounded up to 16 (padding again).
+ */
+import type { ResizePasses, ResizePlan } from './pil-resize.js';
+
+const I32 = 0x7f;
+const V128 = 0x7b;
+
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n) byte |= 0x80;
+    out.push(byte);
+  } while (n);
+  return out;
+}
+
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && !(byte & 0x40)) || (n === -1 && byte & 0x40)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
+const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+const name = (text: string) => [...uleb(text.length), ...Buffer.from(text, 'latin1')];
+const simd = (op: number, ...immediates: number[]) => [0xfd, ...uleb(op), ...immediates];
+
+// Instructions (WebAssembly core 2.0 opcodes).
+const get = (i: number) => [0x20, ...uleb(i)];
+const set = (i: number) => [0x21, ...uleb(i)];
+const tee = (i: number) => [0x22, ...uleb(i)];
+const i32const = (n: number) => [0x41, ...sleb(n)];
+const [i32add, i32mul, i32shl, i32ltS, i32ltU] = [[0x6a], [0x6c], [0x74], [0x48], [0x49]];
+const i32load = [0x28, 2, 0];
+const i32store = [0x36, 2, 0];
+const [block, loop, end, brIf0] = [[0x02, 0x40], [0x03, 0x40], [0x0b], [0x0d, 0]];
+const v128load = simd(0x00, 0, 0);
+const v128store = simd(0x0b, 0, 0);
+const v128load32zero = simd(0x5c, 2, 0);
+const i32x4splat = simd(0x11);
+const i32x4extractLane0 = simd(0x1b, 0);
+const i8x16narrowI16x8U = simd(0x66);
+const i16x8narrowI32x4S = simd(0x85);
+const i16x8extendLowU8 = simd(0x89);
+const i16x8extendHighU8 = simd(0x8a);
+const i32x4extendLowU16 = simd(0xa9);
+const i32x4extendHighU16 = simd(0xaa);
+const i32x4shrS = simd(0xac);
+const i32x4add = simd(0xae);
+const i32x4mul = simd(0xb5);
+
+function functionBody(locals: [count: number, type: number][], code: number[]): number[] {
+  const body = [...vec(locals.map(([count, type]) => [...uleb(count), type])), ...code, ...end];
+  return [...uleb(body.length), ...body];
+}
+
+function horizontalKernel(half: number, shift: number): number[] {
+  const [src, vectors, firsts, lengths, tapBytes, out, outWidth, x, p, k, kEnd, sum] = Array.from(
+    { length: 12 },
+    (_, i) => i,
+  );
+  const entry = (table: number) => [...get(table), ...get(x), ...i32const(2), ...i32shl, ...i32add, ...i32load];
+  return functionBody(
+    [
+      [4, I32],
+      [1, V128],
+    ],
+    [
+      ...block,
+      ...loop,
+      ...[...i32const(half), ...i32x4splat, ...set(sum)],
+      ...[...get(vectors), ...get(x), ...get(tapBytes), ...i32mul, ...i32add, ...tee(k)],
+      ...[...entry(lengths), ...i32add, ...set(kEnd)],
+      ...[...get(src), ...entry(firsts), ...i32add, ...set(p)],
+      ...loop,
+      ...[...get(sum), ...get(p), ...v128load32zero, ...i16x8extendLowU8, ...i32x4extendLowU16],
+      ...[...get(k), ...v128load, ...i32x4mul, ...i32x4add, ...set(sum)],
+      ...[...get(p), ...i32const(3), ...i32add, ...set(p)],
+      ...[...get(k), ...i32const(16), ...i32add, ...tee(k), ...get(kEnd), ...i32ltU, ...brIf0],
+      ...end,
+      ...[...get(out), ...get(x), ...i32const(3), ...i32mul, ...i32add],
+      ...[...get(sum), ...i32const(shift), ...i32x4shrS, ...tee(sum), ...get(sum), ...i16x8narrowI32x4S],
+      ...[...tee(sum), ...get(sum), ...i8x16narrowI16x8U, ...i32x4extractLane0, ...i32store],
+      ...[...get(x), ...i32const(1), ...i32add, ...tee(x), ...get(outWidth), ...i32ltS, ...brIf0],
+      ...end,
+      ...end,
+    ],
+  );
+}
+
+function verticalKernel(half: number, shift: number): number[] {
+  const [top, stride, coefficients, count, out, length, i, t, p, s0, s1, s2, s3, v, low, high, c] = Array.from(
+    { length: 17 },
+    (_, index) => index,
+  );
+  const accumulate = (sum: number, half16: number, widen: number[]) => [
+    ...get(sum),
+    ...get(half16),
+    ...widen,
+    ...get(c),
+    ...i32x4mul,
+    ...i32x4add,
+    ...set(sum),
+  ];
+  const shifted = (sum: number) => [...get(sum), ...i32const(shift), ...i32x4shrS];
+  return functionBody(
+    [
+      [3, I32],
+      [8, V128],
+    ],
+    [
+      ...block,
+      ...loop,
+      ...[...i32const(half), ...i32x4splat, ...tee(s0), ...tee(s1), ...tee(s2), ...set(s3)],
+      ...[...i32const(0), ...set(t), ...get(top), ...get(i), ...i32add, ...set(p)],
+      ...loop,
+      ...[...get(coefficients), ...get(t), ...i32const(2), ...i32shl, ...i32add, ...i32load, ...i32x4splat, ...set(c)],
+      ...[...get(p), ...v128load, ...tee(v), ...i16x8extendLowU8, ...set(low)],
+      ...[...get(v), ...i16x8extendHighU8, ...set(high)],
+      ...accumulate(s0, low, i32x4extendLowU16),
+      ...accumulate(s1, low, i32x4extendHighU16),
+      ...accumulate(s2, high, i32x4extendLowU16),
+      ...accumulate(s3, high, i32x4extendHighU16),
+      ...[...get(p), ...get(stride), ...i32add, ...set(p)],
+      ...[...get(t), ...i32const(1), ...i32add, ...tee(t), ...get(count), ...i32ltS, ...brIf0],
+      ...end,
+      ...[...get(out), ...get(i), ...i32add],
+      ...[...shifted(s0), ...shifted(s1), ...i16x8narrowI32x4S, ...shifted(s2), ...shifted(s3), ...i16x8narrowI32x4S],
+      ...[...i8x16narrowI16x8U, ...v128store],
+      ...[...get(i), ...i32const(16), ...i32add, ...tee(i), ...get(length), ...i32ltS, ...brIf0],
+      ...end,
+      ...end,
+    ],
+  );
+}
+
+function assemble(precisionBits: number): Uint8Array<ArrayBuffer> {
+  const half = 1 << (precisionBits - 1);
+  const params = (n: number) => [0x60, ...vec(Array.from({ length: n }, () => [I32])), 0];
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, vec([params(7), params(6)])),
+    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(1)]])),
+    ...section(3, vec([[0], [1]])),
+    ...section(
+      7,
+      vec([
+        [...name('hrow'), 0x00, 0],
+        [...name('vrows'), 0x00, 1],
+      ]),
+    ),
+    ...section(10, vec([horizontalKernel(half, precisionBits), verticalKernel(half, precisionBits)])),
+  ]);
+}
+
+let compiled: WebAssembly.Module | null | undefined;
+
+function module(precisionBits: number): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    const bytes = assemble(precisionBits);
+    compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  }
+  return compiled;
+}
+
+interface Kernels {
+  hrow(src: number, vectors: number, firsts: number, lengths: number, tapBytes: number, out: number, w: number): void;
+  vrows(top: number, stride: number, coefficients: number, count: number, out: number, length: number): void;
+}
+
+/**
+ * The plan's passes on the SIMD kernels, over a memory of their own: one per resize, so resizes
+ * that interleave (they yield) never share buffers; the result is a view of it, so the memory
+ * (about three images' worth) lives as long as the result. Null without WebAssembly SIMD.
+ */
+export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasses | null {
+  const compiledModule = module(precisionBits);
+  if (!compiledModule) return null;
+  const { source, width, height, horizontal, vertical, rowFrom, rowTo } = plan;
+  const stride = width * 3;
+  let used = 0;
+  const allocate = (bytes: number) => {
+    const at = used;
+    used += (bytes + 16 + 63) & ~63; // room for the kernels' 16-byte over-reads and over-writes
+    return at;
+  };
+  const src = allocate(source.pixels.length);
+  const narrowed = horizontal ? allocate(stride * (rowTo - rowFrom)) : src;
+  const output = vertical ? allocate(stride * height) : narrowed;
+  const h = horizontal && {
+    axis: horizontal,
+    vectors: allocate(horizontal.coefficients.length * 16),
+    firsts: allocate(width * 4),
+    lengths: allocate(width * 4),
+  };
+  const v = vertical && { axis: vertical, coefficients: allocate(vertical.coefficients.length * 4) };
+  let memory: WebAssembly.Memory;
+  try {
+    memory = new WebAssembly.Memory({ initial: Math.ceil(used / 65536) });
+  } catch {
+    return null; // more than a WebAssembly memory holds (4 GiB): the scalar passes work in plain arrays
+  }
+  const kernels = new WebAssembly.Instance(compiledModule, { env: { memory } }).exports as unknown as Kernels;
+  const bytes = new Uint8Array(memory.buffer);
+  const words = new Int32Array(memory.buffer);
+  bytes.set(source.pixels, src);
+  if (v) words.set(v.axis.coefficients, v.coefficients / 4);
+  if (h) {
+    const { taps, first, count, coefficients } = h.axis;
+    for (let x = 0; x < width; x++) {
+      words[h.firsts / 4 + x] = first[x] * 3;
+      words[h.lengths / 4 + x] = count[x] * 16;
+      for (let t = 0, at = h.vectors / 4 + x * taps * 4; t < count[x]; t++, at += 4) {
+        words.fill(coefficients[x * taps + t], at, at + 4);
+      }
+    }
+  }
+  const inStride = source.width * 3;
+  const rowLength = (stride + 15) & ~15;
+  return {
+    horizontal(from, to) {
+      if (!h) return;
+      const tapBytes = h.axis.taps * 16;
+      for (let y = from; y < to; y++) {
+        kernels.hrow(
+          src + y * inStride,
+          h.vectors,
+          h.firsts,
+          h.lengths,
+          tapBytes,
+          narrowed + (y - rowFrom) * stride,
+          width,
+        );
+      }
+    },
+    vertical(from, to) {
+      if (!v) return;
+      const { taps, first, count } = v.axis;
+      const base = horizontal ? rowFrom : 0;
+      for (let y = from; y < to; y++) {
+        const top = narrowed + (first[y] - base) * stride;
+        kernels.vrows(top, stride, v.coefficients + y * taps * 4, count[y], output + y * stride, rowLength);
+      }
+    },
+    // A view, not a copy: the memory belongs to this resize alone and goes when the result does.
+    result: () => bytes.subarray(output, output + stride * height),
+  };
+}
