@@ -13,12 +13,12 @@ import { LocalExecutor } from '../src/gpu/local-executor.ts';
 import { chooseProvider, OnnxRuntime } from '../src/gpu/onnx-runtime.ts';
 import type { Nchw } from '../src/gpu/tensor.ts';
 import { countTiles } from '../src/gpu/tiling.ts';
-import { toPlanarFloat } from '../src/imaging/images.ts';
 import { ModelRegistry } from '../src/models/registry.ts';
 import { LocalRunner, Router } from '../src/routing/index.ts';
 import { CapacityLedger } from '../src/routing/ledger.ts';
 import { ProfileSource } from '../src/routing/profile-source.ts';
 import { RunStats } from '../src/routing/run-stats.ts';
+import { rgbToPlanar } from '../src/tensors/pixel-range.ts';
 import { IMAGES_DIR, MODELS_DIR } from './support.ts';
 
 async function image(size: number): Promise<Nchw> {
@@ -29,7 +29,7 @@ async function image(size: number): Promise<Nchw> {
     .toBuffer({ resolveWithObject: true });
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return {
-    data: toPlanarFloat({ pixels, width: info.width, height: info.height }, 'zero-one'),
+    data: rgbToPlanar(pixels, info.width, info.height, 'zero-one'),
     dims: [1, 3, size, size],
   };
 }

@@ -14,7 +14,6 @@ import { GatewayError } from '../src/errors.ts';
 import { LocalExecutor } from '../src/gpu/local-executor.ts';
 import { chooseProvider, OnnxRuntime } from '../src/gpu/onnx-runtime.ts';
 import type { Nchw } from '../src/gpu/tensor.ts';
-import { toPlanarFloat } from '../src/imaging/images.ts';
 import type { ModelDefinition } from '../src/models/model.ts';
 import { ModelRegistry } from '../src/models/registry.ts';
 import { estimatePeakBytes } from '../src/routing/estimator.ts';
@@ -23,6 +22,7 @@ import { CapacityLedger } from '../src/routing/ledger.ts';
 import { ProfileSource } from '../src/routing/profile-source.ts';
 import { RunStats } from '../src/routing/run-stats.ts';
 import { decodeTensor } from '../src/tensors/dtype.ts';
+import { rgbToPlanar } from '../src/tensors/pixel-range.ts';
 import { startInProcessGateway } from './support/in-process.ts';
 import { maxAbsDiff } from './support/metrics.ts';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
@@ -46,10 +46,7 @@ async function crops(): Promise<Uint8Array[]> {
 async function toInput(png: Uint8Array): Promise<Nchw> {
   const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return {
-    data: toPlanarFloat(
-      { pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height },
-      'zero-one',
-    ),
+    data: rgbToPlanar(data, info.width, info.height, 'zero-one'),
     dims: [1, 3, SIZE, SIZE],
   };
 }

@@ -16,12 +16,12 @@ import { exactTileOverlap, LocalExecutor } from '../src/gpu/local-executor.ts';
 import { chooseProvider, OnnxRuntime } from '../src/gpu/onnx-runtime.ts';
 import type { Nchw } from '../src/gpu/tensor.ts';
 import { countTiles, exactOverlap, planCores, planSpans, runCropped, runTiled } from '../src/gpu/tiling.ts';
-import { toPlanarFloat } from '../src/imaging/images.ts';
 import type { ModelDefinition } from '../src/models/model.ts';
 import { ModelRegistry } from '../src/models/registry.ts';
 import type { Plan } from '../src/routing/planner.ts';
 import { overlapFor } from '../src/routing/tiles.ts';
 import { decodeTensor } from '../src/tensors/dtype.ts';
+import { rgbToPlanar } from '../src/tensors/pixel-range.ts';
 import { readSafetensors, tensorToFloat32 } from '../src/tensors/safetensors.ts';
 import { tiledBudget } from './support/budget.ts';
 import { startInProcessGateway } from './support/in-process.ts';
@@ -34,7 +34,7 @@ async function planar(file: string): Promise<Nchw> {
   const { data, info } = await sharp(join(IMAGES_DIR, file)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return {
-    data: toPlanarFloat({ pixels, width: info.width, height: info.height }, 'zero-one'),
+    data: rgbToPlanar(pixels, info.width, info.height, 'zero-one'),
     dims: [1, 3, info.height, info.width],
   };
 }

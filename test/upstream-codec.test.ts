@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
 import type { Nchw } from '../src/gpu/tensor.ts';
-import type { PixelRange } from '../src/imaging/images.ts';
 import { decodeTensor, encodeTensor } from '../src/tensors/dtype.ts';
+import type { PixelRange } from '../src/tensors/pixel-range.ts';
 import {
   buildRequest,
   type CodecModel,

@@ -184,35 +184,6 @@ export async function resizeImage(
   };
 }
 
-export type PixelRange = 'zero-one' | 'minus-one-one';
-
-/** Interleaved 8-bit RGB → planar float CHW in the model's range. */
-export function toPlanarFloat(image: RgbImage, range: PixelRange): Float32Array {
-  const plane = image.width * image.height;
-  const out = new Float32Array(3 * plane);
-  const [scale, offset] = range === 'zero-one' ? [1 / 255, 0] : [2 / 255, -1];
-  for (let i = 0; i < plane; i++) {
-    out[i] = image.pixels[i * 3] * scale + offset;
-    out[plane + i] = image.pixels[i * 3 + 1] * scale + offset;
-    out[2 * plane + i] = image.pixels[i * 3 + 2] * scale + offset;
-  }
-  return out;
-}
-
-/** Planar float CHW in the model's range → interleaved 8-bit RGB, clamped and rounded. */
-export function fromPlanarFloat(planar: Float32Array, width: number, height: number, range: PixelRange): RgbImage {
-  const plane = width * height;
-  const pixels = new Uint8Array(3 * plane);
-  const toUnit = range === 'zero-one' ? (v: number) => v : (v: number) => (v + 1) / 2;
-  for (let c = 0; c < 3; c++) {
-    for (let i = 0; i < plane; i++) {
-      const v = toUnit(planar[c * plane + i]);
-      pixels[i * 3 + c] = Math.round(Math.min(1, Math.max(0, v)) * 255);
-    }
-  }
-  return { pixels, width, height };
-}
-
 export const MIME_TYPES: Record<ImageFormat, string> = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' };
 
 export async function writeImage(image: RgbImage, format: ImageFormat): Promise<Buffer> {

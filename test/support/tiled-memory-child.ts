@@ -17,12 +17,12 @@ import { processRssProbe } from '../../src/calibration/peak-memory.ts';
 import { parseBytes } from '../../src/config/units.ts';
 import { LocalExecutor } from '../../src/gpu/local-executor.ts';
 import { chooseProvider, OnnxRuntime } from '../../src/gpu/onnx-runtime.ts';
-import { toPlanarFloat } from '../../src/imaging/images.ts';
 import { ModelRegistry } from '../../src/models/registry.ts';
 import { LocalRunner, Router } from '../../src/routing/index.ts';
 import { CapacityLedger } from '../../src/routing/ledger.ts';
 import { ProfileSource } from '../../src/routing/profile-source.ts';
 import { RunStats } from '../../src/routing/run-stats.ts';
+import { rgbToPlanar } from '../../src/tensors/pixel-range.ts';
 import { IMAGES_DIR, MODELS_DIR } from './paths.ts';
 
 const [modelId, sizeText, budgetText] = process.argv.slice(2);
@@ -57,10 +57,7 @@ const probe = processRssProbe();
 const baselineBytes = probe.start();
 let steps = 0;
 const input = {
-  data: toPlanarFloat(
-    { pixels: new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.byteLength), width: info.width, height: info.height },
-    model.family.inputRange,
-  ),
+  data: rgbToPlanar(rgb, info.width, info.height, model.family.inputRange),
   dims: [1, 3, size, size] as [number, number, number, number],
 };
 const { output, seconds } = await router.run(model, plan, input, { onProgress: (done) => (steps = done) });
