@@ -283,7 +283,7 @@ const DECODE =
 
 async function encodeOn(gateway: InProcessGateway, model: string, png: Buffer) {
   const started = performance.now();
-  const response = await gql(gateway, ENCODE, { input: { model, imageBase64: png.toString('base64') } });
+  const response = await gql(gateway, ENCODE, { input: { model, image: { base64: png.toString('base64') } } });
   return { ...response, seconds: (performance.now() - started) / 1000 };
 }
 
