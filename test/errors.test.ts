@@ -136,6 +136,21 @@ describe('typed errors', () => {
     }
   });
 
+  test('a subscription over SSE with variables that do not coerce is BAD_REQUEST too', async () => {
+    const response = await fetch(`${gateway.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ query: 'subscription($id: ID!) { jobProgress(id: $id) { seq } }', variables: {} }),
+    });
+    const events = await response.text();
+    assert.equal(response.status, 400);
+    const next = /event: next\ndata: (.*)\n/.exec(events);
+    assert.ok(next, events);
+    const { errors } = JSON.parse(next[1]);
+    assert.match(errors[0].message, /"\$id" of required type "ID!" was not provided/);
+    assert.equal(errors[0].extensions?.code, 'BAD_REQUEST', next[1]);
+  });
+
   test('base64 that is not base64', async () => {
     await expectError(ENCODE, { model: 'taef2', image: { base64: 'not*base64!' } }, 'BAD_REQUEST', /not valid base64/);
   });
