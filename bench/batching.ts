@@ -40,9 +40,9 @@ export async function batching(rounds = 6, windowMs = 5) {
   const round = async (mode: 'off' | 'on', record: boolean) => {
     const started = performance.now();
     await Promise.all(
-      images.map(async (imageBase64) => {
+      images.map(async (base64) => {
         const t = performance.now();
-        const r = await modes[mode].graphql(QUERY, { input: { model: 'taef2', imageBase64 } });
+        const r = await modes[mode].graphql(QUERY, { input: { model: 'taef2', image: { base64 } } });
         if (r.errors) throw new Error(JSON.stringify(r.errors));
         if (record) {
           stats[mode].latencies.push((performance.now() - t) / 1000);

@@ -65,8 +65,8 @@ export async function gatewayOverhead(rounds = 15) {
     const r = await graphqlUpload(
       url,
       QUERY,
-      { input: { model: 'taef2', image: null } },
-      'variables.input.image',
+      { input: { model: 'taef2', image: { upload: null } } },
+      'variables.input.image.upload',
       png,
       'astronaut.png',
     );

@@ -260,7 +260,7 @@ test('GraphQL: 8 concurrent encodes on a gateway with a batching window share ru
       'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape data } route { route batch bytes } } }';
     const responses = await Promise.all(
       pngs.map((png) =>
-        gateway.graphql(query, { input: { model: 'taef2', imageBase64: Buffer.from(png).toString('base64') } }),
+        gateway.graphql(query, { input: { model: 'taef2', image: { base64: Buffer.from(png).toString('base64') } } }),
       ),
     );
     const batches: number[] = [];

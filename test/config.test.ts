@@ -35,7 +35,10 @@ test('every bad value is reported at once, naming the setting and what is allowe
       assert.ok(error instanceof ConfigError);
       assert.match(error.message, /PORT \(port\) is "70000"; it must be an integer from 0 to 65535/);
       assert.match(error.message, /DEVICE_MEMORY \(deviceMemory\) is "lots"/);
-      assert.match(error.message, /EXECUTION_PROVIDER \(executionProvider\) is "tpu"; allowed: auto, cuda, webgpu, cpu/);
+      assert.match(
+        error.message,
+        /EXECUTION_PROVIDER \(executionProvider\) is "tpu"; allowed: auto, cuda, webgpu, cpu/,
+      );
       assert.match(error.message, /PUBLIC_URL/);
       return true;
     },

@@ -41,7 +41,7 @@ async function reference(model: string, name: string) {
 
 async function encodeBase64(model: string, name: string, extra: Record<string, unknown> = {}) {
   const response = await gateway.graphql(ENCODE, {
-    input: { model, imageBase64: Buffer.from(image(name)).toString('base64'), ...extra },
+    input: { model, image: { base64: Buffer.from(image(name)).toString('base64') }, ...extra },
   });
   assert.equal(response.errors, undefined, JSON.stringify(response.errors));
   return response.data.encode;
@@ -70,8 +70,8 @@ describe('encode matches PyTorch', () => {
   test('upload through a GraphQL multipart request gives the same latent as base64', async () => {
     const upload = await gateway.upload(
       ENCODE,
-      { input: { model: 'taef2', image: null } },
-      'variables.input.image',
+      { input: { model: 'taef2', image: { upload: null } } },
+      'variables.input.image.upload',
       image('coffee.png'),
       'coffee.png',
     );
@@ -133,7 +133,9 @@ describe('decode matches PyTorch', () => {
     const response = await gateway.graphql(DECODE, {
       input: {
         model: 'taef2',
-        latent: { data: Buffer.from(latent.bytes).toString('base64'), shape: latent.shape, dtype: 'FLOAT32' },
+        latent: {
+          tensor: { data: Buffer.from(latent.bytes).toString('base64'), shape: latent.shape, dtype: 'FLOAT32' },
+        },
       },
     });
     assert.equal(response.errors, undefined, JSON.stringify(response.errors));
@@ -164,7 +166,7 @@ describe('decode matches PyTorch', () => {
     assert.deepEqual(Buffer.from(parsed.bytes), Buffer.from(rawBytes));
 
     const response = await gateway.graphql(DECODE, {
-      input: { model: 'taef2', latentUrl: encoded.latent.url, delivery: 'URL', format: 'WEBP' },
+      input: { model: 'taef2', latent: { url: encoded.latent.url }, delivery: 'URL', format: 'WEBP' },
     });
     assert.equal(response.errors, undefined, JSON.stringify(response.errors));
     const [img] = response.data.decode.images;
@@ -180,7 +182,7 @@ describe('decode matches PyTorch', () => {
   test('round trip through base64 delivery matches the reference round trip', async () => {
     const encoded = await encodeBase64('taef2', 'astronaut.png');
     const response = await gateway.graphql(DECODE, {
-      input: { model: 'taef2', latent: { data: encoded.latent.data, shape: encoded.latent.shape } },
+      input: { model: 'taef2', latent: { tensor: { data: encoded.latent.data, shape: encoded.latent.shape } } },
     });
     assert.equal(response.errors, undefined, JSON.stringify(response.errors));
     const decoded = await imageToPlanar(Buffer.from(response.data.decode.images[0].data, 'base64'));

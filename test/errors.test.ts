@@ -41,7 +41,7 @@ describe('typed errors', () => {
   test('unknown model names the available ones', async () => {
     const error = await expectError(
       ENCODE,
-      { model: 'sdxl-turbo', imageBase64: b64(coffee()) },
+      { model: 'sdxl-turbo', image: { base64: b64(coffee()) } },
       'UNKNOWN_MODEL',
       /sdxl-turbo.*available: taef2, taesana/,
     );
@@ -51,7 +51,7 @@ describe('typed errors', () => {
   test('an operation the model lacks names what it supports', async () => {
     await expectError(
       DECODE,
-      { model: 'taesana', latent: { data: b64(new Uint8Array(32 * 4 * 4)), shape: [1, 32, 1, 1] } },
+      { model: 'taesana', latent: { tensor: { data: b64(new Uint8Array(32 * 4 * 4)), shape: [1, 32, 1, 1] } } },
       'UNSUPPORTED_OPERATION',
       /taesana.*decode.*supports: encode/,
     );
@@ -60,7 +60,7 @@ describe('typed errors', () => {
   test('bytes that are not an image', async () => {
     await expectError(
       ENCODE,
-      { model: 'taef2', imageBase64: b64(new TextEncoder().encode('definitely not a png file')) },
+      { model: 'taef2', image: { base64: b64(new TextEncoder().encode('definitely not a png file')) } },
       'INVALID_IMAGE',
       /PNG, JPEG or WebP/,
     );
@@ -70,14 +70,14 @@ describe('typed errors', () => {
     const gif = await sharp({ create: { width: 16, height: 16, channels: 3, background: 'red' } })
       .gif()
       .toBuffer();
-    await expectError(ENCODE, { model: 'taef2', imageBase64: b64(gif) }, 'INVALID_IMAGE', /found gif/);
+    await expectError(ENCODE, { model: 'taef2', image: { base64: b64(gif) } }, 'INVALID_IMAGE', /found gif/);
   });
 
   test('a truncated PNG', async () => {
     const png = coffee();
     await expectError(
       ENCODE,
-      { model: 'taef2', imageBase64: b64(png.subarray(0, png.length / 2)) },
+      { model: 'taef2', image: { base64: b64(png.subarray(0, png.length / 2)) } },
       'INVALID_IMAGE',
       /could not be decoded|not a PNG/,
     );
@@ -89,7 +89,7 @@ describe('typed errors', () => {
       .toBuffer();
     const error = await expectError(
       ENCODE,
-      { model: 'taef2', imageBase64: b64(big) },
+      { model: 'taef2', image: { base64: b64(big) } },
       'IMAGE_TOO_LARGE',
       /640x640 = 409600 pixels; the limit is 300000/,
     );
@@ -100,24 +100,68 @@ describe('typed errors', () => {
     const big = new Uint8Array(readFileSync(join(IMAGES_DIR, 'astronaut-1024.png')));
     await expectError(
       ENCODE,
-      { model: 'taef2', imageBase64: b64(big) },
+      { model: 'taef2', image: { base64: b64(big) } },
       'IMAGE_TOO_LARGE',
       /limit is 600000 bytes|600000-byte limit/,
     );
   });
 
   test('both or neither image inputs', async () => {
-    await expectError(ENCODE, { model: 'taef2' }, 'BAD_REQUEST', /exactly one of image or imageBase64/);
+    for (const image of [{}, { base64: b64(coffee()), upload: null }])
+      await expectError(ENCODE, { model: 'taef2', image }, 'BAD_REQUEST', /exactly one key.*"ImageSource"/i);
+  });
+
+  test('both or neither latent inputs', async () => {
+    const tensor = { data: b64(new Uint8Array(32 * 4)), shape: [1, 32, 1, 1] };
+    for (const latent of [{}, { tensor, url: `${gateway.url}/v1/latents/00000000-0000-0000-0000-000000000000` }])
+      await expectError(DECODE, { model: 'taef2', latent }, 'BAD_REQUEST', /exactly one key.*"LatentSource"/i);
+  });
+
+  test('request errors (variables, validation, syntax) are BAD_REQUEST with the HTTP status Yoga gives', async () => {
+    const requests = [
+      { status: 400, body: { query: ENCODE, variables: { input: { model: 'taef2', image: {} } } } },
+      { status: 400, body: { query: 'mutation { encode(input: { model: "taef2", image: {} }) { model } }' } },
+      { status: 400, body: { query: 'mutation { encode(' } },
+    ];
+    for (const { status, body } of requests) {
+      const response = await fetch(`${gateway.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+        body: JSON.stringify(body),
+      });
+      const { data, errors } = await response.json();
+      assert.equal(response.status, status, body.query);
+      assert.equal(data, undefined, 'a request error has no data');
+      assert.equal(errors[0].extensions?.code, 'BAD_REQUEST', JSON.stringify(errors));
+    }
+  });
+
+  test('a subscription over SSE with variables that do not coerce is BAD_REQUEST too', async () => {
+    const response = await fetch(`${gateway.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ query: 'subscription($id: ID!) { jobProgress(id: $id) { seq } }', variables: {} }),
+    });
+    const events = await response.text();
+    assert.equal(response.status, 400);
+    const next = /event: next\ndata: (.*)\n/.exec(events);
+    assert.ok(next, events);
+    const { errors } = JSON.parse(next[1]);
+    assert.match(errors[0].message, /"\$id" of required type "ID!" was not provided/);
+    assert.equal(errors[0].extensions?.code, 'BAD_REQUEST', next[1]);
   });
 
   test('base64 that is not base64', async () => {
-    await expectError(ENCODE, { model: 'taef2', imageBase64: 'not*base64!' }, 'BAD_REQUEST', /not valid base64/);
+    await expectError(ENCODE, { model: 'taef2', image: { base64: 'not*base64!' } }, 'BAD_REQUEST', /not valid base64/);
   });
 
   test('latent bytes that do not match shape and dtype', async () => {
     const error = await expectError(
       DECODE,
-      { model: 'taef2', latent: { data: b64(new Uint8Array(100)), shape: [1, 32, 4, 4], dtype: 'FLOAT16' } },
+      {
+        model: 'taef2',
+        latent: { tensor: { data: b64(new Uint8Array(100)), shape: [1, 32, 4, 4], dtype: 'FLOAT16' } },
+      },
       'LATENT_SHAPE_MISMATCH',
       /100 bytes, but shape \[1,32,4,4\] of float16 needs 1024 bytes/,
     );
@@ -127,14 +171,14 @@ describe('typed errors', () => {
   test('a latent over the size limits', async () => {
     const error = await expectError(
       DECODE,
-      { model: 'taef2', latent: { data: b64(new Uint8Array(1_200_000)), shape: [1, 32, 100, 375] } },
+      { model: 'taef2', latent: { tensor: { data: b64(new Uint8Array(1_200_000)), shape: [1, 32, 100, 375] } } },
       'LATENT_TOO_LARGE',
       /more than the 1048576-byte limit/,
     );
     assert.equal(error.extensions!.maxBytes, 1048576);
     await expectError(
       DECODE,
-      { model: 'taef2', latent: { data: b64(new Uint8Array(17 * 32 * 4)), shape: [17, 32, 1, 1] } },
+      { model: 'taef2', latent: { tensor: { data: b64(new Uint8Array(17 * 32 * 4)), shape: [17, 32, 1, 1] } } },
       'LATENT_TOO_LARGE',
       /latent batch is 17; the limit is 16/,
     );
@@ -143,7 +187,7 @@ describe('typed errors', () => {
   test('a latent that is not 4-D', async () => {
     await expectError(
       DECODE,
-      { model: 'taef2', latent: { data: b64(new Uint8Array(32 * 16 * 4)), shape: [32, 4, 4] } },
+      { model: 'taef2', latent: { tensor: { data: b64(new Uint8Array(32 * 16 * 4)), shape: [32, 4, 4] } } },
       'LATENT_SHAPE_MISMATCH',
       /4 positive integers/,
     );
@@ -152,7 +196,7 @@ describe('typed errors', () => {
   test('a latent with the wrong channel count', async () => {
     await expectError(
       DECODE,
-      { model: 'taef2', latent: { data: b64(new Uint8Array(16 * 4 * 4 * 4)), shape: [1, 16, 4, 4] } },
+      { model: 'taef2', latent: { tensor: { data: b64(new Uint8Array(16 * 4 * 4 * 4)), shape: [1, 16, 4, 4] } } },
       'LATENT_CHANNELS_MISMATCH',
       /16 channels; model "taef2" takes 32/,
     );
@@ -160,7 +204,7 @@ describe('typed errors', () => {
 
   test('a dtype the schema does not offer', async () => {
     const response = await gateway.graphql(DECODE, {
-      input: { model: 'taef2', latent: { data: '', shape: [1, 32, 1, 1], dtype: 'INT8' } },
+      input: { model: 'taef2', latent: { tensor: { data: '', shape: [1, 32, 1, 1], dtype: 'INT8' } } },
     });
     assert.match(response.errors![0].message, /INT8.*LatentDType|LatentDType.*INT8/);
   });
@@ -168,13 +212,13 @@ describe('typed errors', () => {
   test('unknown, foreign and expired latent URLs', async () => {
     await expectError(
       DECODE,
-      { model: 'taef2', latentUrl: `${gateway.url}/v1/latents/00000000-0000-0000-0000-000000000000` },
+      { model: 'taef2', latent: { url: `${gateway.url}/v1/latents/00000000-0000-0000-0000-000000000000` } },
       'NOT_FOUND',
       /no latent/,
     );
     await expectError(
       DECODE,
-      { model: 'taef2', latentUrl: 'http://example.com/v1/latents/00000000-0000-0000-0000-000000000000' },
+      { model: 'taef2', latent: { url: 'http://example.com/v1/latents/00000000-0000-0000-0000-000000000000' } },
       'INVALID_URL',
       /not a latent URL of this gateway/,
     );
@@ -182,7 +226,7 @@ describe('typed errors', () => {
       .png()
       .toBuffer();
     const encoded = await gateway.graphql(ENCODE, {
-      input: { model: 'taef2', imageBase64: b64(small), delivery: 'URL' },
+      input: { model: 'taef2', image: { base64: b64(small) }, delivery: 'URL' },
     });
     const url = encoded.data.encode.latent.url;
     assert.equal((await fetch(url)).status, 200);
@@ -190,12 +234,12 @@ describe('typed errors', () => {
     const gone = await fetch(url);
     assert.equal(gone.status, 410);
     assert.equal((await gone.json()).code, 'EXPIRED');
-    await expectError(DECODE, { model: 'taef2', latentUrl: url }, 'EXPIRED', /expired/);
+    await expectError(DECODE, { model: 'taef2', latent: { url } }, 'EXPIRED', /expired/);
     assert.equal((await fetch(`${gateway.url}/v1/latents/not-an-id`)).status, 404);
   });
 
   test('still serves real work after all of the above', async () => {
-    const response = await gateway.graphql(ENCODE, { input: { model: 'taef2', imageBase64: b64(coffee()) } });
+    const response = await gateway.graphql(ENCODE, { input: { model: 'taef2', image: { base64: b64(coffee()) } } });
     assert.equal(response.errors, undefined, JSON.stringify(response.errors));
     assert.deepEqual(response.data.encode.latent.shape, [1, 32, 50, 75]);
   });

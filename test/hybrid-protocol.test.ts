@@ -117,7 +117,9 @@ function decodeHeaders(accept: string): Record<string, string> {
 }
 
 async function graphqlEncode(model: string, png: Buffer, extra: Record<string, unknown> = {}) {
-  const response = await gateway.graphql(ENCODE, { input: { model, imageBase64: png.toString('base64'), ...extra } });
+  const response = await gateway.graphql(ENCODE, {
+    input: { model, image: { base64: png.toString('base64') }, ...extra },
+  });
   assert.equal(response.errors, undefined, JSON.stringify(response.errors));
   return {
     shape: response.data.encode.latent.shape as number[],
@@ -127,7 +129,11 @@ async function graphqlEncode(model: string, png: Buffer, extra: Record<string, u
 
 async function graphqlDecodePng(latent: Buffer, shape: number[]): Promise<Buffer> {
   const response = await gateway.graphql(DECODE, {
-    input: { model: 'taef2', latent: { data: latent.toString('base64'), shape, dtype: 'FLOAT32' }, format: 'PNG' },
+    input: {
+      model: 'taef2',
+      latent: { tensor: { data: latent.toString('base64'), shape, dtype: 'FLOAT32' } },
+      format: 'PNG',
+    },
   });
   assert.equal(response.errors, undefined, JSON.stringify(response.errors));
   return Buffer.from(response.data.decode.images[0].data, 'base64');

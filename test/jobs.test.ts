@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { type JobEvent, LatentgateClient, type Transport } from '../src/client/client.ts';
+import type { ImageSource } from '../src/client/generated/graphql.ts';
 import { tiledBudget } from './support/budget.ts';
 import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
@@ -134,35 +135,47 @@ describe('jobs', () => {
       {
         expect: 'DONE',
         transport: 'sse',
-        submit: async () => client.submitEncode({ model: 'taef2', image: file(await smallPng(128), 'a.png') }),
+        submit: async () =>
+          client.submitEncode({ model: 'taef2', image: { upload: file(await smallPng(128), 'a.png') } }),
       },
       {
         expect: 'DONE',
         transport: 'ws',
         submit: async () =>
-          client.submitEncode({ model: 'taef2', image: file(await smallPng(256), 'b.png'), dtype: 'FLOAT16' }),
+          client.submitEncode({
+            model: 'taef2',
+            image: { upload: file(await smallPng(256), 'b.png') },
+            dtype: 'FLOAT16',
+          }),
       },
       {
         expect: 'DONE',
         transport: 'ws',
         submit: () =>
-          client.submitEncode({ model: 'taef2', image: file(image('astronaut.png'), 'c.png'), delivery: 'URL' }),
+          client.submitEncode({
+            model: 'taef2',
+            image: { upload: file(image('astronaut.png'), 'c.png') },
+            delivery: 'URL',
+          }),
       },
       {
         expect: 'DONE',
         transport: 'sse',
-        submit: () => client.submitDecode({ model: 'taef2', latent: latent(32, 16) }),
+        submit: () => client.submitDecode({ model: 'taef2', latent: { tensor: latent(32, 16) } }),
       },
       {
         expect: 'INVALID_IMAGE',
         transport: 'ws',
         submit: () =>
-          client.submitEncode({ model: 'taef2', imageBase64: Buffer.from('not an image at all').toString('base64') }),
+          client.submitEncode({
+            model: 'taef2',
+            image: { base64: Buffer.from('not an image at all').toString('base64') },
+          }),
       },
       {
         expect: 'LATENT_CHANNELS_MISMATCH',
         transport: 'sse',
-        submit: () => client.submitDecode({ model: 'taef2', latent: latent(4, 16) }),
+        submit: () => client.submitDecode({ model: 'taef2', latent: { tensor: latent(4, 16) } }),
       },
       {
         expect: 'NOT_FOUND',
@@ -170,7 +183,7 @@ describe('jobs', () => {
         submit: () =>
           client.submitDecode({
             model: 'taef2',
-            latentUrl: `${gateway.url}/v1/latents/00000000-0000-4000-8000-000000000000`,
+            latent: { url: `${gateway.url}/v1/latents/00000000-0000-4000-8000-000000000000` },
           }),
       },
     ] as const;
@@ -224,7 +237,10 @@ describe('jobs', () => {
   });
 
   test('a late subscriber gets the current state first, then every later event', async () => {
-    const job = await client.submitEncode({ model: 'taef2', image: file(image('astronaut-1024.png'), 'big.png') });
+    const job = await client.submitEncode({
+      model: 'taef2',
+      image: { upload: file(image('astronaut-1024.png'), 'big.png') },
+    });
     // Wait until the run is a few tiles in.
     let progress = 0;
     for (let i = 0; i < 600 && progress < 3; i++) {
@@ -279,7 +295,7 @@ describe('jobs', () => {
   });
 
   test('cancelling frees capacity: a queued job leaves the queue; a running one stops mid-run and the job queued behind it runs', async (t) => {
-    const big = await client.submitEncode({ model: 'taef2', image: file(huge, 'huge.png') });
+    const big = await client.submitEncode({ model: 'taef2', image: { upload: file(huge, 'huge.png') } });
     const a = watch(big.id, 'sse');
     const routed = (await a.until((e) => e.type === 'ROUTED', 'ROUTED')) as Extract<
       JobEvent,
@@ -288,10 +304,16 @@ describe('jobs', () => {
     assert.equal(routed.route.route, 'TILED');
     await a.until((e) => e.__typename === 'JobRunningEvent' && e.done >= 1, 'first tile');
 
-    const second = await client.submitEncode({ model: 'taef2', image: file(image('astronaut.png'), 'second.png') });
+    const second = await client.submitEncode({
+      model: 'taef2',
+      image: { upload: file(image('astronaut.png'), 'second.png') },
+    });
     const b = watch(second.id, 'ws');
     await b.until((e) => e.__typename === 'JobQueuedEvent' && e.position === 1, 'QUEUED #1');
-    const third = await client.submitEncode({ model: 'taef2', image: file(image('astronaut.png'), 'third.png') });
+    const third = await client.submitEncode({
+      model: 'taef2',
+      image: { upload: file(image('astronaut.png'), 'third.png') },
+    });
     const c = watch(third.id, 'sse');
     await c.until((e) => e.__typename === 'JobQueuedEvent' && e.position === 2, 'QUEUED #2');
     let state = await device();
@@ -349,13 +371,16 @@ describe('jobs', () => {
       );
     }
     await assert.rejects(
-      client.submitEncode({ model: 'nope', imageBase64: 'AAAA' }),
+      client.submitEncode({ model: 'nope', image: { base64: 'AAAA' } }),
       (e: any) => e.code === 'UNKNOWN_MODEL',
     );
     await assert.rejects(
-      client.submitDecode({ model: 'taesana', latentUrl: 'x' }),
+      client.submitDecode({ model: 'taesana', latent: { url: 'x' } }),
       (e: any) => e.code === 'UNSUPPORTED_OPERATION',
     );
-    await assert.rejects(client.submitEncode({ model: 'taef2' }), (e: any) => e.code === 'BAD_REQUEST');
+    await assert.rejects(
+      client.submitEncode({ model: 'taef2', image: {} as ImageSource }),
+      (e: any) => e.code === 'BAD_REQUEST',
+    );
   });
 });

@@ -78,7 +78,7 @@ test('encode takes [-1, 1] input, keeps the mean channels and applies the family
     const response = await gateway.graphql(
       'mutation($i: EncodeInput!) { encode(input: $i) { latent { shape data } scalingFactor shiftFactor } }',
       {
-        i: { model, imageBase64: png.toString('base64') },
+        i: { model, image: { base64: png.toString('base64') } },
       },
     );
     assert.equal(response.errors, undefined, JSON.stringify(response.errors));
@@ -97,7 +97,9 @@ test('decode reverses the scaling and maps [-1, 1] output back to 8-bit pixels',
     {
       i: {
         model: 'tiny-sd',
-        latent: { data: Buffer.from(scaled.buffer).toString('base64'), shape: [1, 4, HEIGHT / 8, WIDTH / 8] },
+        latent: {
+          tensor: { data: Buffer.from(scaled.buffer).toString('base64'), shape: [1, 4, HEIGHT / 8, WIDTH / 8] },
+        },
       },
     },
   );

@@ -45,7 +45,13 @@ async function reference(name: string): Promise<Float32Array> {
 
 async function encode(name: string, extra: Record<string, unknown> = {}) {
   const response = await gateway.graphql(ENCODE, {
-    input: { model: 'taef2', imageBase64: image(name).toString('base64'), scalingFactor: 1, shiftFactor: 0, ...extra },
+    input: {
+      model: 'taef2',
+      image: { base64: image(name).toString('base64') },
+      scalingFactor: 1,
+      shiftFactor: 0,
+      ...extra,
+    },
   });
   assert.equal(response.errors, undefined, JSON.stringify(response.errors));
   const result = response.data.encode;

@@ -25,7 +25,7 @@ test('a latent URL issued by one instance is served and decoded by another', asy
   const encoded = await first.graphql(
     'mutation($i: EncodeInput!) { encode(input: $i) { latent { url sha256 byteLength } } }',
     {
-      i: { model: 'taef2', imageBase64: png, delivery: 'URL' },
+      i: { model: 'taef2', image: { base64: png }, delivery: 'URL' },
     },
   );
   assert.equal(encoded.errors, undefined, JSON.stringify(encoded.errors));
@@ -37,7 +37,7 @@ test('a latent URL issued by one instance is served and decoded by another', asy
   assert.equal((await viaSecond.arrayBuffer()).byteLength, byteLength);
 
   const decoded = await second.graphql('mutation($i: DecodeInput!) { decode(input: $i) { images { width height } } }', {
-    i: { model: 'taef2', latentUrl: url },
+    i: { model: 'taef2', latent: { url } },
   });
   assert.equal(decoded.errors, undefined, JSON.stringify(decoded.errors));
   assert.deepEqual(decoded.data.decode.images, [{ width: 600, height: 400 }]);

@@ -39,8 +39,8 @@ test('serve starts, says where it listens and what it serves', async () => {
 test('encode (multipart upload and base64) and decode by latent URL over GraphQL, and the URL itself', async () => {
   const uploaded = await gateway.upload(
     ENCODE,
-    { input: { model: 'taef2', image: null, delivery: 'URL' } },
-    'variables.input.image',
+    { input: { model: 'taef2', image: { upload: null }, delivery: 'URL' } },
+    'variables.input.image.upload',
     coffee,
     'coffee.png',
   );
@@ -50,7 +50,7 @@ test('encode (multipart upload and base64) and decode by latent URL over GraphQL
   assert.ok(latent.url.startsWith(`${gateway.url}/v1/latents/`), latent.url);
 
   const inline = await gateway.graphql(ENCODE, {
-    input: { model: 'taef2', imageBase64: Buffer.from(coffee).toString('base64') },
+    input: { model: 'taef2', image: { base64: Buffer.from(coffee).toString('base64') } },
   });
   assert.equal(inline.errors, undefined, JSON.stringify(inline.errors));
   assert.equal(inline.data.encode.latent.sha256, latent.sha256);
@@ -60,14 +60,14 @@ test('encode (multipart upload and base64) and decode by latent URL over GraphQL
   assert.equal(raw.headers.get('shape'), JSON.stringify(latent.shape));
   assert.deepEqual(Buffer.from(await raw.arrayBuffer()), Buffer.from(inline.data.encode.latent.data, 'base64'));
 
-  const decoded = await gateway.graphql(DECODE, { input: { model: 'taef2', latentUrl: latent.url } });
+  const decoded = await gateway.graphql(DECODE, { input: { model: 'taef2', latent: { url: latent.url } } });
   assert.equal(decoded.errors, undefined, JSON.stringify(decoded.errors));
   assert.deepEqual(decoded.data.decode.images, [{ width: 600, height: 400, mimeType: 'image/png' }]);
 });
 
 test('the Hybrid Inference encode endpoint answers with the same latent', async () => {
   const inline = await gateway.graphql(ENCODE, {
-    input: { model: 'taef2', imageBase64: Buffer.from(coffee).toString('base64') },
+    input: { model: 'taef2', image: { base64: Buffer.from(coffee).toString('base64') } },
   });
   const answer = await fetch(`${gateway.url}/v1/vae/taef2/encode`, { method: 'POST', body: coffee });
   assert.equal(answer.status, 200);

@@ -243,7 +243,12 @@ test('GraphQL: a gateway whose device cannot hold the whole run encodes TILED, a
   try {
     const response = await gateway.graphql(
       `mutation($input: EncodeInput!) { encode(input: $input) { latent { shape data } route { route tile bytes budgetBytes estimates { whole { bytes } tiled { bytes tile overlap } } } } }`,
-      { input: { model: 'taef2', imageBase64: readFileSync(join(IMAGES_DIR, 'astronaut.png')).toString('base64') } },
+      {
+        input: {
+          model: 'taef2',
+          image: { base64: readFileSync(join(IMAGES_DIR, 'astronaut.png')).toString('base64') },
+        },
+      },
     );
     assert.equal(response.errors, undefined, JSON.stringify(response.errors));
     const { route, latent } = response.data.encode;

@@ -283,7 +283,7 @@ const DECODE =
 
 async function encodeOn(gateway: InProcessGateway, model: string, png: Buffer) {
   const started = performance.now();
-  const response = await gql(gateway, ENCODE, { input: { model, imageBase64: png.toString('base64') } });
+  const response = await gql(gateway, ENCODE, { input: { model, image: { base64: png.toString('base64') } } });
   return { ...response, seconds: (performance.now() - started) / 1000 };
 }
 
@@ -356,8 +356,8 @@ describe('two gateways and a faulty endpoint', () => {
 
     const latent = { data: local.data.encode.latent.data, shape: local.data.encode.latent.shape, dtype: 'FLOAT32' };
     const [direct, viaA] = await Promise.all([
-      gql(b, DECODE, { input: { model: 'taef2', latent } }),
-      gql(a, DECODE, { input: { model: 'taef2', latent } }),
+      gql(b, DECODE, { input: { model: 'taef2', latent: { tensor: latent } } }),
+      gql(a, DECODE, { input: { model: 'taef2', latent: { tensor: latent } } }),
     ]);
     assert.equal(viaA.errors, undefined, JSON.stringify(viaA.errors));
     assert.equal(viaA.data.decode.route.route, 'UPSTREAM');

@@ -110,7 +110,7 @@ export async function encodeCommand(argv: string[]): Promise<void> {
   try {
     const job = await client.submitEncode({
       model,
-      image: new File([new Uint8Array(image)], basename(input)),
+      image: { upload: new File([new Uint8Array(image)], basename(input)) },
       dtype,
       delivery: 'BASE64',
       colourManagement,
@@ -170,9 +170,11 @@ export async function decodeCommand(argv: string[]): Promise<void> {
     const job = await client.submitDecode({
       model,
       latent: {
-        data: Buffer.from(latent.bytes).toString('base64'),
-        shape: latent.shape,
-        dtype: LATENT_DTYPES[latent.dtype],
+        tensor: {
+          data: Buffer.from(latent.bytes).toString('base64'),
+          shape: latent.shape,
+          dtype: LATENT_DTYPES[latent.dtype],
+        },
       },
       format,
       delivery: 'BASE64',

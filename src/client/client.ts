@@ -4,7 +4,7 @@
  * subscriptions over SSE (fetch streaming, Yoga's default) or WebSocket (graphql-ws).
  *
  *   const client = new LatentgateClient('http://127.0.0.1:4000');
- *   const job = await client.submitEncode({ model: 'taef2', image: new File([bytes], 'a.png') });
+ *   const job = await client.submitEncode({ model: 'taef2', image: { upload: new File([bytes], 'a.png') } });
  *   const end = await client.follow(job.id, { onEvent: (e) => console.log(e.type) });
  */
 import { createClient, type Client as WsClient } from 'graphql-ws';

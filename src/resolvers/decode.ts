@@ -3,11 +3,19 @@ import { type DecodeRequest, type DecodeResult, decode } from '../pipeline/decod
 import type { Delivery } from '../pipeline/delivery.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
 import type { GraphQLContext } from '../schema/builder.js';
-import { decodeBase64, exactlyOne } from './inputs.js';
+import { decodeBase64 } from './inputs.js';
+
+interface LatentTensorArgs {
+  data: string;
+  shape: number[];
+  dtype?: LatentDType | null;
+}
+
+/** `LatentSource`, an @oneOf input: GraphQL has already checked that exactly one member is given. */
+export type LatentSourceArgs = { tensor: LatentTensorArgs; url?: never } | { url: string; tensor?: never };
 
 export interface DecodeArgs {
-  latent?: { data: string; shape: number[]; dtype?: LatentDType | null } | null;
-  latentUrl?: string | null;
+  latent: LatentSourceArgs;
   model: string;
   scalingFactor?: number | null;
   shiftFactor?: number | null;
@@ -21,18 +29,15 @@ export async function decodeResolver({ services }: GraphQLContext, args: DecodeA
 
 /** The pipeline request for decode arguments (shared by `decode` and `submitDecode`). */
 export function decodeRequest(services: GraphQLContext['services'], args: DecodeArgs): DecodeRequest {
-  const source = exactlyOne(args.latent, args.latentUrl, ['latent', 'latentUrl']);
   const limit = { maxBytes: services.config.limits.maxLatentBytes, code: 'LATENT_TOO_LARGE' } as const;
-  let latent: { bytes: Uint8Array; shape: number[]; dtype: string } | { url: string };
-  if ('first' in source) {
-    latent = {
-      bytes: decodeBase64(source.first.data, 'latent.data', limit),
-      shape: source.first.shape,
-      dtype: source.first.dtype ?? 'float32',
-    };
-  } else {
-    latent = { url: source.second };
-  }
+  const source = args.latent;
+  const latent = source.tensor
+    ? {
+        bytes: decodeBase64(source.tensor.data, 'latent.tensor.data', limit),
+        shape: source.tensor.shape,
+        dtype: source.tensor.dtype ?? 'float32',
+      }
+    : { url: source.url };
   return {
     latent,
     model: args.model,

@@ -4,11 +4,13 @@ import type { Delivery } from '../pipeline/delivery.js';
 import { type EncodeRequest, type EncodeResult, encode } from '../pipeline/encode.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
 import type { GraphQLContext } from '../schema/builder.js';
-import { decodeBase64, exactlyOne } from './inputs.js';
+import { decodeBase64 } from './inputs.js';
+
+/** `ImageSource`, an @oneOf input: GraphQL has already checked that exactly one member is given. */
+export type ImageSourceArgs = { upload: File; base64?: never } | { base64: string; upload?: never };
 
 export interface EncodeArgs {
-  image?: File | null;
-  imageBase64?: string | null;
+  image: ImageSourceArgs;
   model: string;
   scalingFactor?: number | null;
   shiftFactor?: number | null;
@@ -17,21 +19,21 @@ export interface EncodeArgs {
   colourManagement?: ColourManagement | null;
 }
 
-export async function imageBytes(
-  args: Pick<EncodeArgs, 'image' | 'imageBase64'>,
-  maxBytes: number,
-): Promise<Uint8Array> {
-  const source = exactlyOne(args.image, args.imageBase64, ['image', 'imageBase64']);
-  if ('first' in source) {
-    if (source.first.size > maxBytes) {
-      throw new GatewayError('IMAGE_TOO_LARGE', `image is ${source.first.size} bytes; the limit is ${maxBytes} bytes`, {
-        bytes: source.first.size,
-        maxBytes,
-      });
+export async function imageBytes(source: ImageSourceArgs, maxBytes: number): Promise<Uint8Array> {
+  if (source.upload) {
+    if (source.upload.size > maxBytes) {
+      throw new GatewayError(
+        'IMAGE_TOO_LARGE',
+        `image is ${source.upload.size} bytes; the limit is ${maxBytes} bytes`,
+        {
+          bytes: source.upload.size,
+          maxBytes,
+        },
+      );
     }
-    return new Uint8Array(await source.first.arrayBuffer());
+    return new Uint8Array(await source.upload.arrayBuffer());
   }
-  return decodeBase64(source.second, 'imageBase64', { maxBytes, code: 'IMAGE_TOO_LARGE' });
+  return decodeBase64(source.base64, 'image.base64', { maxBytes, code: 'IMAGE_TOO_LARGE' });
 }
 
 export async function encodeResolver({ services }: GraphQLContext, args: EncodeArgs): Promise<EncodeResult> {
@@ -40,7 +42,7 @@ export async function encodeResolver({ services }: GraphQLContext, args: EncodeA
 
 /** The pipeline request for encode arguments (shared by `encode` and `submitEncode`); reads an upload. */
 export async function encodeRequest(services: GraphQLContext['services'], args: EncodeArgs): Promise<EncodeRequest> {
-  const image = await imageBytes(args, services.config.limits.maxImageBytes);
+  const image = await imageBytes(args.image, services.config.limits.maxImageBytes);
   return {
     image,
     model: args.model,

@@ -1,4 +1,4 @@
-/** Turns GraphQL inputs into pipeline requests, refusing ambiguous or malformed ones. */
+/** Helpers for reading GraphQL inputs: base64 bytes, bounded before they are decoded. */
 import { type ErrorCode, GatewayError } from '../errors.js';
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -15,17 +15,4 @@ export function decodeBase64(value: string, field: string, limit: { maxBytes: nu
     throw new GatewayError('BAD_REQUEST', `${field} is not valid base64 (standard alphabet, padded)`, { field });
   }
   return new Uint8Array(Buffer.from(compact, 'base64'));
-}
-
-/** Exactly one of two alternative inputs. */
-export function exactlyOne<A, B>(
-  a: A | null | undefined,
-  b: B | null | undefined,
-  names: [string, string],
-): { first: A } | { second: B } {
-  const hasA = a !== null && a !== undefined;
-  const hasB = b !== null && b !== undefined;
-  if (hasA === hasB)
-    throw new GatewayError('BAD_REQUEST', `give exactly one of ${names[0]} or ${names[1]}`, { fields: names });
-  return hasA ? { first: a as A } : { second: b as B };
 }

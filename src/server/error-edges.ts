@@ -48,8 +48,9 @@ export function maskGraphQLError(error: unknown, message: string, isDev?: boolea
       extensions: { code: original.code, ...original.details },
     });
   }
-  // graphql-js' own errors (syntax, validation, variables) are the caller's and pass as they are.
-  if (located && !original) return located;
+  // graphql-js' own errors (syntax, validation, variables) are the caller's and pass as they are; a
+  // variable error wraps the GraphQLError that coercion raised (an @oneOf input's, for one).
+  if (located && (!original || original instanceof GraphQLError)) return located;
   logInternal(original ?? error);
   return yogaMaskError(error, message, isDev);
 }

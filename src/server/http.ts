@@ -13,6 +13,7 @@ import { serveWeb } from '../web/serve.js';
 import type { GraphQLContext } from './context.js';
 import { httpErrorAnswer, maskGraphQLError } from './error-edges.js';
 import { HYBRID_PATH, handleHybrid } from './hybrid-protocol.js';
+import { useRequestErrorCode } from './request-errors.js';
 import type { RunningServices } from './services.js';
 import { attachGraphQLWebSocket } from './websocket.js';
 
@@ -24,6 +25,8 @@ export function createGraphQLHandler(services: RunningServices) {
     landingPage: false,
     // Typed errors become GraphQL errors with their code; anything else is logged and masked.
     maskedErrors: { maskError: maskGraphQLError },
+    // Parse, validation and variable errors get the BAD_REQUEST code too.
+    plugins: [useRequestErrorCode()],
   });
 }
 

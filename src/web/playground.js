@@ -41,7 +41,7 @@ function errorFrom(errors) {
 }
 
 /**
- * A query or mutation; with `file`, a GraphQL multipart request with the file at `variables.input.image`.
+ * A query or mutation; with `file`, a GraphQL multipart request with the file at `variables.input.image.upload`.
  * @param {string} query @param {object} variables @param {File} [file]
  */
 async function request(query, variables, file) {
@@ -50,7 +50,7 @@ async function request(query, variables, file) {
   if (file) {
     const form = new FormData();
     form.set('operations', JSON.stringify({ query, variables }));
-    form.set('map', JSON.stringify({ 0: ['variables.input.image'] }));
+    form.set('map', JSON.stringify({ 0: ['variables.input.image.upload'] }));
     form.set('0', file, file.name);
     init = { method: 'POST', body: form };
   } else {
@@ -300,7 +300,7 @@ async function encodeAndDecode() {
     setState('encoding');
     const submitted = await request(
       SubmitEncodeDocument,
-      { input: { model: model.id, image: null, dtype: $('dtype').value, delivery: 'URL' } },
+      { input: { model: model.id, image: { upload: null }, dtype: $('dtype').value, delivery: 'URL' } },
       file,
     );
     const encoded = (await follow('encode', submitted.submitEncode.id)).result;
@@ -331,7 +331,7 @@ async function encodeAndDecode() {
     setState('decoding');
     setProgress('decode', 0, 1, 'submitting');
     const decodeJob = await request(SubmitDecodeDocument, {
-      input: { model: model.id, latentUrl: encoded.latent.url, format: 'PNG', delivery: 'URL' },
+      input: { model: model.id, latent: { url: encoded.latent.url }, format: 'PNG', delivery: 'URL' },
     });
     const decoded = (await follow('decode', decodeJob.submitDecode.id)).result;
     const image = decoded.images[0];

@@ -30,7 +30,7 @@ export interface TestGateway {
     variables?: Record<string, unknown>,
     options?: { signal?: AbortSignal },
   ): Promise<GraphQLResponse<T>>;
-  /** A GraphQL multipart request with one file at `path` (e.g. `variables.input.image`). */
+  /** A GraphQL multipart request with one file at `path` (e.g. `variables.input.image.upload`). */
   upload(
     query: string,
     variables: Record<string, unknown>,

@@ -12,9 +12,7 @@ export type ColourManagement =
 export type DecodeInput = {
   delivery?: Delivery | null | undefined;
   format?: ImageFormat | null | undefined;
-  latent?: LatentInput | null | undefined;
-  /** Or a latent URL this gateway returned. */
-  latentUrl?: string | null | undefined;
+  latent: LatentSource;
   model: string;
   scalingFactor?: number | null | undefined;
   shiftFactor?: number | null | undefined;
@@ -30,10 +28,7 @@ export type EncodeInput = {
   colourManagement?: ColourManagement | null | undefined;
   delivery?: Delivery | null | undefined;
   dtype?: LatentDType | null | undefined;
-  /** The image as a multipart upload (PNG, JPEG or WebP). */
-  image?: File | null | undefined;
-  /** Or the image bytes as base64. */
-  imageBase64?: string | null | undefined;
+  image: ImageSource;
   model: string;
   /** Defaults to the model's. */
   scalingFactor?: number | null | undefined;
@@ -66,6 +61,13 @@ export type ImageFormat =
   | 'PNG'
   | 'WEBP';
 
+/** The image (PNG, JPEG or WebP): exactly one of `upload` or `base64`. */
+export type ImageSource =
+  {   /** The image bytes as base64. */
+  base64: string; upload?: never; }
+  |  { base64?: never;   /** A file of a GraphQL multipart request, e.g. at map path `variables.input.image.upload`. */
+  upload: File; };
+
 export type JobEventType =
   | 'CANCELLED'
   | 'DONE'
@@ -87,7 +89,14 @@ export type LatentDType =
   | 'FLOAT16'
   | 'FLOAT32';
 
-export type LatentInput = {
+/** The latent: exactly one of `tensor` or `url`. */
+export type LatentSource =
+  {   /** The tensor inline. */
+  tensor: LatentTensorInput; url?: never; }
+  |  { tensor?: never;   /** A latent URL this gateway returned. */
+  url: string; };
+
+export type LatentTensorInput = {
   /** Base64 of the raw little-endian bytes. */
   data: string;
   dtype?: LatentDType | null | undefined;

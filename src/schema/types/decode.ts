@@ -33,7 +33,7 @@ export const DecodeResultType = builder.objectRef<DecodeResult>('DecodeResult').
   }),
 });
 
-export const LatentInput = builder.inputType('LatentInput', {
+export const LatentTensorInput = builder.inputType('LatentTensorInput', {
   fields: (t) => ({
     data: t.string({ required: true, description: 'Base64 of the raw little-endian bytes.' }),
     shape: t.intList({ required: true, description: '[batch, channels, height, width]' }),
@@ -41,10 +41,19 @@ export const LatentInput = builder.inputType('LatentInput', {
   }),
 });
 
+/** Where the latent comes from: exactly one of the two (GraphQL checks it, as for any @oneOf input). */
+export const LatentSource = builder.inputType('LatentSource', {
+  isOneOf: true,
+  description: 'The latent: exactly one of `tensor` or `url`.',
+  fields: (t) => ({
+    tensor: t.field({ type: LatentTensorInput, required: false, description: 'The tensor inline.' }),
+    url: t.string({ required: false, description: 'A latent URL this gateway returned.' }),
+  }),
+});
+
 export const DecodeInput = builder.inputType('DecodeInput', {
   fields: (t) => ({
-    latent: t.field({ type: LatentInput, required: false }),
-    latentUrl: t.string({ required: false, description: 'Or a latent URL this gateway returned.' }),
+    latent: t.field({ type: LatentSource, required: true }),
     model: t.string({ required: true }),
     scalingFactor: t.float({ required: false }),
     shiftFactor: t.float({ required: false }),

@@ -74,14 +74,23 @@ export const EncodeResultType = builder.objectRef<EncodeResult>('EncodeResult').
   }),
 });
 
-export const EncodeInput = builder.inputType('EncodeInput', {
+/** Where the image comes from: exactly one of the two (GraphQL checks it, as for any @oneOf input). */
+export const ImageSource = builder.inputType('ImageSource', {
+  isOneOf: true,
+  description: 'The image (PNG, JPEG or WebP): exactly one of `upload` or `base64`.',
   fields: (t) => ({
-    image: t.field({
+    upload: t.field({
       type: 'File',
       required: false,
-      description: 'The image as a multipart upload (PNG, JPEG or WebP).',
+      description: 'A file of a GraphQL multipart request, e.g. at map path `variables.input.image.upload`.',
     }),
-    imageBase64: t.string({ required: false, description: 'Or the image bytes as base64.' }),
+    base64: t.string({ required: false, description: 'The image bytes as base64.' }),
+  }),
+});
+
+export const EncodeInput = builder.inputType('EncodeInput', {
+  fields: (t) => ({
+    image: t.field({ type: ImageSource, required: true }),
     model: t.string({ required: true }),
     scalingFactor: t.float({ required: false, description: "Defaults to the model's." }),
     shiftFactor: t.float({ required: false, description: "Defaults to the model's." }),
