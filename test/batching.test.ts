@@ -97,33 +97,36 @@ function assertOwnLatents(results: { output: Nchw }[]): number {
 }
 
 describe('batcher over the real executor (taef2, 256x256)', () => {
-  test('8 concurrent distinct images: one run, each caller gets exactly its own latent and the batch plan', async () => {
-    const batcher = batcherWithBudget(4 * 2 ** 30, { windowMs: 20, maxBatch: 16 });
-    const routed: Plan[][] = inputs.map(() => []);
-    const results = await Promise.all(
-      inputs.map((input, i) => batcher.encode(model, input, { onRouted: (p) => routed[i].push(p) })),
-    );
-    console.log(`  batch of ${COUNT} vs each image alone: max abs diff ${assertOwnLatents(results)}`);
-    assert.deepEqual(batcher.stats, {
-      requests: COUNT,
-      runs: 1,
-      batchedRuns: 1,
-      batchedRequests: COUNT,
-      largestBatch: COUNT,
-    });
-    for (const [i, r] of results.entries()) {
-      assert.equal(r.plan.route, 'LOCAL');
-      assert.equal(r.plan.batch, COUNT, 'the result reports the batch it ran in');
-      assert.equal(r.plan.bytes, r.plan.estimates.whole.bytes);
-      assert.deepEqual(
-        routed[i].map((p) => p.batch),
-        [COUNT],
+  test(
+    '8 concurrent distinct images: one run, ' + 'each caller gets exactly its own latent and the batch plan',
+    async () => {
+      const batcher = batcherWithBudget(4 * 2 ** 30, { windowMs: 20, maxBatch: 16 });
+      const routed: Plan[][] = inputs.map(() => []);
+      const results = await Promise.all(
+        inputs.map((input, i) => batcher.encode(model, input, { onRouted: (p) => routed[i].push(p) })),
       );
-    }
-    // The plan is the batch's: eight images' worth of activations.
-    const one = routerWithBudget(4 * 2 ** 30).plan(model, 'encode', SIZE, SIZE, 1).bytes;
-    assert.ok(results[0].plan.bytes > 4 * one, `batch plan ${results[0].plan.bytes} vs single ${one}`);
-  });
+      console.log(`  batch of ${COUNT} vs each image alone: max abs diff ${assertOwnLatents(results)}`);
+      assert.deepEqual(batcher.stats, {
+        requests: COUNT,
+        runs: 1,
+        batchedRuns: 1,
+        batchedRequests: COUNT,
+        largestBatch: COUNT,
+      });
+      for (const [i, r] of results.entries()) {
+        assert.equal(r.plan.route, 'LOCAL');
+        assert.equal(r.plan.batch, COUNT, 'the result reports the batch it ran in');
+        assert.equal(r.plan.bytes, r.plan.estimates.whole.bytes);
+        assert.deepEqual(
+          routed[i].map((p) => p.batch),
+          [COUNT],
+        );
+      }
+      // The plan is the batch's: eight images' worth of activations.
+      const one = routerWithBudget(4 * 2 ** 30).plan(model, 'encode', SIZE, SIZE, 1).bytes;
+      assert.ok(results[0].plan.bytes > 4 * one, `batch plan ${results[0].plan.bytes} vs single ${one}`);
+    },
+  );
 
   test('a batch whose estimate does not fit is split into the largest batches that do', async () => {
     const profiles = new ProfileSource(null).forModel('taef2', model.family)!;
@@ -247,37 +250,41 @@ test('a failing batched run is retried per caller, so one bad input fails only i
   });
 });
 
-test('GraphQL: 8 concurrent encodes on a gateway with a batching window share runs and get their own latents', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-batching-'));
-  const gateway = await startInProcessGateway({
-    MODELS_DIR,
-    DATA_DIR: dataDir,
-    DEVICE_MEMORY: '4GiB',
-    BATCH_WINDOW_MS: '200',
-  });
-  try {
-    const query =
-      'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape data } route { route batch bytes } } }';
-    const responses = await Promise.all(
-      pngs.map((png) =>
-        gateway.graphql(query, { input: { model: 'taef2', image: { base64: Buffer.from(png).toString('base64') } } }),
-      ),
-    );
-    const batches: number[] = [];
-    responses.forEach((response, i) => {
-      assert.equal(response.errors, undefined, JSON.stringify(response.errors));
-      const { latent, route } = response.data.encode;
-      assert.equal(route.route, 'LOCAL');
-      batches.push(route.batch);
-      const own = maxAbsDiff(decodeTensor(Buffer.from(latent.data, 'base64'), 'float32'), alone[i]);
-      assert.ok(own <= 1e-5, `request ${i}: max abs diff ${own} from its own latent`);
+test(
+  'GraphQL: 8 concurrent encodes on a gateway with a batching window ' + 'share runs and get their own latents',
+  async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-batching-'));
+    const gateway = await startInProcessGateway({
+      MODELS_DIR,
+      DATA_DIR: dataDir,
+      DEVICE_MEMORY: '4GiB',
+      BATCH_WINDOW_MS: '200',
     });
-    console.log(`  batch sizes reported by the 8 results: ${batches.join(', ')}`);
-    // Fewer runs than requests: every result reports the size of the batch it ran in.
-    const runs = batches.reduce((sum, b) => sum + 1 / b, 0);
-    assert.ok(runs < COUNT - 0.5, `${runs.toFixed(2)} runs for ${COUNT} requests`);
-  } finally {
-    await gateway.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-});
+    try {
+      const query =
+        'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape data } ' +
+        'route { route batch bytes } } }';
+      const responses = await Promise.all(
+        pngs.map((png) =>
+          gateway.graphql(query, { input: { model: 'taef2', image: { base64: Buffer.from(png).toString('base64') } } }),
+        ),
+      );
+      const batches: number[] = [];
+      responses.forEach((response, i) => {
+        assert.equal(response.errors, undefined, JSON.stringify(response.errors));
+        const { latent, route } = response.data.encode;
+        assert.equal(route.route, 'LOCAL');
+        batches.push(route.batch);
+        const own = maxAbsDiff(decodeTensor(Buffer.from(latent.data, 'base64'), 'float32'), alone[i]);
+        assert.ok(own <= 1e-5, `request ${i}: max abs diff ${own} from its own latent`);
+      });
+      console.log(`  batch sizes reported by the 8 results: ${batches.join(', ')}`);
+      // Fewer runs than requests: every result reports the size of the batch it ran in.
+      const runs = batches.reduce((sum, b) => sum + 1 / b, 0);
+      assert.ok(runs < COUNT - 0.5, `${runs.toFixed(2)} runs for ${COUNT} requests`);
+    } finally {
+      await gateway.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  },
+);

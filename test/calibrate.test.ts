@@ -118,7 +118,10 @@ test('calibrate measures taef2, stores a calibrated profile, and plan then says 
 
   const encode = report.profiles.encode;
   console.log(
-    `  taef2 encode calibrated: ${(encode.fixedBytes / 2 ** 20).toFixed(1)} MiB + ${encode.bytesPerPixel.toFixed(0)} B/px (float32), latent stage ${(encode.latentStage!.fixedBytes / 2 ** 20).toFixed(1)} MiB + ${encode.latentStage!.bytesPerPixel.toFixed(1)} B/px`,
+    `  taef2 encode calibrated: ${(encode.fixedBytes / 2 ** 20).toFixed(1)} MiB + ` +
+      `${encode.bytesPerPixel.toFixed(0)} B/px (float32), ` +
+      `latent stage ${(encode.latentStage!.fixedBytes / 2 ** 20).toFixed(1)} MiB + ` +
+      `${encode.latentStage!.bytesPerPixel.toFixed(1)} B/px`,
   );
   assert.equal(encode.calibrated, true);
   assert.equal(encode.dtype, 'float32');
@@ -148,7 +151,9 @@ test('calibrate measures taef2, stores a calibrated profile, and plan then says 
   const gateway = await startInProcessGateway({ MODELS_DIR, DATA_DIR: dataDir });
   try {
     const response = await gateway.graphql(`{
-      encode: plan(model: "taef2", operation: ENCODE, width: 512, height: 512) { estimates { whole { bytes calibrated } } }
+      encode: plan(model: "taef2", operation: ENCODE, width: 512, height: 512) {
+        estimates { whole { bytes calibrated } }
+      }
       decode: plan(model: "taef2", operation: DECODE, width: 512, height: 512) { estimates { whole { calibrated } } }
     }`);
     assert.equal(response.errors, undefined, JSON.stringify(response.errors));
@@ -175,53 +180,62 @@ test('calibrate refuses what it cannot measure, with usage errors', async () => 
   }
 });
 
-test('fitCalibration: fitted line x margin, raised over every sample; unmeasured parts restated at the measured dtype', () => {
-  const base = shippedProfiles('taef2')!;
-  const m = (stage: 'whole' | 'latent', size: number, peakBytes: number): CalibrationMeasurement => ({
-    model: 'taef2',
-    operation: 'encode',
-    stage,
-    size,
-    batch: 1,
-    inputDims: [1, 3, size, size],
-    peakBytes,
-    baselineBytes: 0,
-    exact: true,
-    probe: 'process-rss',
-    provider: 'cpu',
-    runs: 2,
-    seconds: 1,
-  });
-  // A step like the CPU arena's: 512 px jumps above the line through the others.
-  const measurements = [m('whole', 256, 100e6), m('whole', 384, 160e6), m('whole', 512, 330e6), m('whole', 768, 520e6)];
-  const fitted = fitCalibration(base, measurements, {
-    dtype: 'float32',
-    margin: CPU_ARENA_MARGIN,
-    device: 'test',
-    date: new Date(0),
-  });
-  const e = fitted.encode;
-  assert.equal(e.calibrated, true);
-  assert.match(e.source, /calibrated on test at 256, 384, 512, 768 px/);
-  for (const s of measurements)
-    assert.ok(runBytes(e, s.size * s.size, 1, 'float32') >= s.peakBytes - 1, `${s.size} px under the line`);
-  assert.equal(e.fit!.maxUnderestimate, 0);
-  // No latent measurements: the derived fp16 stage is kept, doubled for float32.
-  assert.deepEqual(e.latentStage, {
-    fixedBytes: base.encode.latentStage!.fixedBytes,
-    bytesPerPixel: base.encode.latentStage!.bytesPerPixel * 2,
-    tileBytesPerPixel: base.encode.latentStage!.tileBytesPerPixel! * 2,
-  });
-  assert.deepEqual(fitted.decode, base.decode);
-  // With latent measurements the stage is fitted too.
-  const withStage = fitCalibration(base, [...measurements, m('latent', 1024, 100e6), m('latent', 2048, 340e6)], {
-    dtype: 'float32',
-    margin: 1,
-    device: 'test',
-  });
-  assert.ok(Math.abs(withStage.encode.latentStage!.bytesPerPixel - 240e6 / (2048 ** 2 - 1024 ** 2)) < 1);
-  assert.throws(
-    () => fitCalibration(base, measurements, { dtype: 'float32', margin: 0.5, device: 'test' }),
-    RangeError,
-  );
-});
+test(
+  'fitCalibration: fitted line x margin, raised over every sample; ' +
+    'unmeasured parts restated at the measured dtype',
+  () => {
+    const base = shippedProfiles('taef2')!;
+    const m = (stage: 'whole' | 'latent', size: number, peakBytes: number): CalibrationMeasurement => ({
+      model: 'taef2',
+      operation: 'encode',
+      stage,
+      size,
+      batch: 1,
+      inputDims: [1, 3, size, size],
+      peakBytes,
+      baselineBytes: 0,
+      exact: true,
+      probe: 'process-rss',
+      provider: 'cpu',
+      runs: 2,
+      seconds: 1,
+    });
+    // A step like the CPU arena's: 512 px jumps above the line through the others.
+    const measurements = [
+      m('whole', 256, 100e6),
+      m('whole', 384, 160e6),
+      m('whole', 512, 330e6),
+      m('whole', 768, 520e6),
+    ];
+    const fitted = fitCalibration(base, measurements, {
+      dtype: 'float32',
+      margin: CPU_ARENA_MARGIN,
+      device: 'test',
+      date: new Date(0),
+    });
+    const e = fitted.encode;
+    assert.equal(e.calibrated, true);
+    assert.match(e.source, /calibrated on test at 256, 384, 512, 768 px/);
+    for (const s of measurements)
+      assert.ok(runBytes(e, s.size * s.size, 1, 'float32') >= s.peakBytes - 1, `${s.size} px under the line`);
+    assert.equal(e.fit!.maxUnderestimate, 0);
+    // No latent measurements: the derived fp16 stage is kept, doubled for float32.
+    assert.deepEqual(e.latentStage, {
+      fixedBytes: base.encode.latentStage!.fixedBytes,
+      bytesPerPixel: base.encode.latentStage!.bytesPerPixel * 2,
+      tileBytesPerPixel: base.encode.latentStage!.tileBytesPerPixel! * 2,
+    });
+    assert.deepEqual(fitted.decode, base.decode);
+    // With latent measurements the stage is fitted too.
+    const withStage = fitCalibration(base, [...measurements, m('latent', 1024, 100e6), m('latent', 2048, 340e6)], {
+      dtype: 'float32',
+      margin: 1,
+      device: 'test',
+    });
+    assert.ok(Math.abs(withStage.encode.latentStage!.bytesPerPixel - 240e6 / (2048 ** 2 - 1024 ** 2)) < 1);
+    assert.throws(
+      () => fitCalibration(base, measurements, { dtype: 'float32', margin: 0.5, device: 'test' }),
+      RangeError,
+    );
+  },
+);

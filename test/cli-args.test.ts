@@ -28,7 +28,8 @@ test('every bad flag is named at once, with what is allowed', () => {
       assert.ok(error instanceof UsageError);
       assert.equal(
         error.message,
-        '--model is required. --op is "both"; allowed: encode, decode. --width is "0"; it must be an integer of at least 1. ' +
+        '--model is required. --op is "both"; allowed: encode, decode. ' +
+          '--width is "0"; it must be an integer of at least 1. ' +
           '--batch is "two"; it must be an integer of at least 1',
       );
       return true;

@@ -158,7 +158,8 @@ for (const model of MODELS) {
     }
     const all = relErrors(p, rows);
     console.log(
-      `  ${model} all ${all.length} rows: MAPE ${pct(mape(all))}, worst under ${pct(Math.min(...all))}, worst over ${pct(Math.max(...all))}`,
+      `  ${model} all ${all.length} rows: MAPE ${pct(mape(all))}, ` +
+        `worst under ${pct(Math.min(...all))}, worst over ${pct(Math.max(...all))}`,
     );
     assert.ok(mape(all) <= TARGET_MAPE, `MAPE ${pct(mape(all))}`);
   });
@@ -189,7 +190,8 @@ for (const model of MODELS) {
         rows.filter((r) => r.gpu === gpu),
       );
       console.log(
-        `  ${model} held-out ${gpu}: MAPE ${pct(mape(errors))} (min ${pct(Math.min(...errors))}, max ${pct(Math.max(...errors))})`,
+        `  ${model} held-out ${gpu}: MAPE ${pct(mape(errors))} ` +
+          `(min ${pct(Math.min(...errors))}, max ${pct(Math.max(...errors))})`,
       );
       return errors;
     };

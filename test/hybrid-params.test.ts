@@ -39,7 +39,8 @@ describe('decode parameters', () => {
     });
     assert.equal(
       query.toString(),
-      'image_format=png&output_type=pt&partial_postprocess=True&shape=1&shape=16&shape=64&shape=64&dtype=bfloat16&scaling_factor=0.3611&shift_factor=0.1159',
+      'image_format=png&output_type=pt&partial_postprocess=True&shape=1&shape=16&shape=64&shape=64&' +
+        'dtype=bfloat16&scaling_factor=0.3611&shift_factor=0.1159',
     );
     assert.deepEqual(parseDecodeParams(query, 'tensor/binary'), {
       shape: [1, 16, 64, 64],
@@ -135,7 +136,10 @@ describe('decode parameters', () => {
     rejects(
       () => parseDecodeParams(q('shape=1&shape=4&shape=8&dtype=float32&shape=8&shape=8')),
       'LATENT_SHAPE_MISMATCH',
-      /shape is \["1","4","8","8","8"\]; it must be 4 dimensions \[batch, channels, height, width\], or 3 for a packed latent/,
+      new RegExp(
+        /shape is \["1","4","8","8","8"\]; it must be 4 dimensions /.source +
+          /\[batch, channels, height, width\], or 3 for a packed latent/.source,
+      ),
     );
     rejects(
       () => parseDecodeParams(q('shape=1&shape=4&shape=x&shape=8&dtype=float32')),

@@ -95,7 +95,9 @@ function pythonPost(
   });
 }
 
-/** prepare_decode's params, in its order: image_format, output_type, partial_postprocess, shape, dtype, then scaling. */
+/**
+ * prepare_decode's params, in its order: image_format, output_type, partial_postprocess, shape, dtype, then scaling.
+ */
 function decodeQuery(
   shape: number[],
   dtype: string,
@@ -226,8 +228,9 @@ describe('encode as remote_encode sends it', () => {
     const pixels = await rawPixels(image('astronaut.png'));
     const [h, w] = [512, 512];
     const tensor = new Float32Array(3 * h * w);
+    // VaeImageProcessor's [-1, 1]
     for (let i = 0; i < h * w; i++)
-      for (let c = 0; c < 3; c++) tensor[c * h * w + i] = (pixels[i * 3 + c] / 255) * 2 - 1; // VaeImageProcessor's [-1, 1]
+      for (let c = 0; c < 3; c++) tensor[c * h * w + i] = (pixels[i * 3 + c] / 255) * 2 - 1;
     const reference = decodeTensor(bytes, 'float32');
     for (const dtype of ['float32', 'bfloat16'] as const) {
       const answer = await pythonPost(
@@ -364,40 +367,44 @@ describe('decode as remote_decode sends it', () => {
   });
 });
 
-test('an AutoencoderKL ([-1, 1] pixels): raw latent without parameters, do_scaling=True uses its 0.18215, float output unmapped', async () => {
-  const [width, height] = [48, 32];
-  const pixels = Buffer.alloc(width * height * 3);
-  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 37 + (i >> 5) * 11) % 256;
-  const png = await sharp(pixels, { raw: { width, height, channels: 3 } })
-    .png()
-    .toBuffer();
-  const reference = await graphqlEncode('tiny-sd', png, { scalingFactor: 1, shiftFactor: 0 });
-  const encoded = await pythonPost('/v1/vae/tiny-sd/encode', '', png);
-  assert.equal(encoded.status, 200, encoded.body.toString());
-  assert.ok(encoded.body.equals(reference.bytes), 'raw latent differs');
-  const z = decodeTensor(encoded.body, 'float32');
-  const scaled = encodeTensor(
-    z.map((v) => v * 0.18215),
-    'float32',
-  );
-  const decoded = await pythonPost(
-    '/v1/vae/tiny-sd/decode',
-    decodeQuery([1, 4, height / 8, width / 8], 'float32', { outputType: 'pt', extra: 'do_scaling=True' }),
-    scaled,
-    decodeHeaders('tensor/binary'),
-  );
-  assert.equal(decoded.status, 200, decoded.body.toString());
-  assert.deepEqual(JSON.parse(decoded.headers.shape as string), [1, 3, height, width]);
-  // The tiny decoder copies latent channels 0..2 to RGB, 8x nearest: its [-1, 1] output is the latent itself.
-  const out = decodeTensor(decoded.body, 'float32');
-  const [h, w] = [height / 8, width / 8];
-  let worst = 0;
-  for (let c = 0; c < 3; c++)
-    for (let y = 0; y < height; y++)
-      for (let x = 0; x < width; x++)
-        worst = Math.max(worst, Math.abs(out[(c * height + y) * width + x] - z[(c * h + (y >> 3)) * w + (x >> 3)]));
-  assert.ok(worst < 1e-5, `off by ${worst}`);
-});
+test(
+  'an AutoencoderKL ([-1, 1] pixels): raw latent without parameters, ' +
+    'do_scaling=True uses its 0.18215, float output unmapped',
+  async () => {
+    const [width, height] = [48, 32];
+    const pixels = Buffer.alloc(width * height * 3);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 37 + (i >> 5) * 11) % 256;
+    const png = await sharp(pixels, { raw: { width, height, channels: 3 } })
+      .png()
+      .toBuffer();
+    const reference = await graphqlEncode('tiny-sd', png, { scalingFactor: 1, shiftFactor: 0 });
+    const encoded = await pythonPost('/v1/vae/tiny-sd/encode', '', png);
+    assert.equal(encoded.status, 200, encoded.body.toString());
+    assert.ok(encoded.body.equals(reference.bytes), 'raw latent differs');
+    const z = decodeTensor(encoded.body, 'float32');
+    const scaled = encodeTensor(
+      z.map((v) => v * 0.18215),
+      'float32',
+    );
+    const decoded = await pythonPost(
+      '/v1/vae/tiny-sd/decode',
+      decodeQuery([1, 4, height / 8, width / 8], 'float32', { outputType: 'pt', extra: 'do_scaling=True' }),
+      scaled,
+      decodeHeaders('tensor/binary'),
+    );
+    assert.equal(decoded.status, 200, decoded.body.toString());
+    assert.deepEqual(JSON.parse(decoded.headers.shape as string), [1, 3, height, width]);
+    // The tiny decoder copies latent channels 0..2 to RGB, 8x nearest: its [-1, 1] output is the latent itself.
+    const out = decodeTensor(decoded.body, 'float32');
+    const [h, w] = [height / 8, width / 8];
+    let worst = 0;
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < height; y++)
+        for (let x = 0; x < width; x++)
+          worst = Math.max(worst, Math.abs(out[(c * height + y) * width + x] - z[(c * h + (y >> 3)) * w + (x >> 3)]));
+    assert.ok(worst < 1e-5, `off by ${worst}`);
+  },
+);
 
 describe('errors are JSON {"error": ...} with the gateway status', () => {
   async function expectError(answer: Promise<Answer>, status: number, code: string, mentions: RegExp) {

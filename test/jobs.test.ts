@@ -48,7 +48,8 @@ async function fullLog(
   id: string,
 ): Promise<{ seq: number; type: string; status: string; position?: number | null; done?: number; total?: number }[]> {
   const response = await gateway.graphql(
-    `query($id: ID!) { job(id: $id) { events { seq type status ... on JobQueuedEvent { position } ... on JobRunningEvent { done total } } } }`,
+    `query($id: ID!) { job(id: $id) { events { seq type status ` +
+      `... on JobQueuedEvent { position } ... on JobRunningEvent { done total } } } }`,
     { id },
   );
   assert.equal(response.errors, undefined, JSON.stringify(response.errors));
@@ -294,69 +295,73 @@ describe('jobs', () => {
     );
   });
 
-  test('cancelling frees capacity: a queued job leaves the queue; a running one stops mid-run and the job queued behind it runs', async (t) => {
-    const big = await client.submitEncode({ model: 'taef2', image: { upload: file(huge, 'huge.png') } });
-    const a = watch(big.id, 'sse');
-    const routed = (await a.until((e) => e.type === 'ROUTED', 'ROUTED')) as Extract<
-      JobEvent,
-      { __typename: 'JobRoutedEvent' }
-    >;
-    assert.equal(routed.route.route, 'TILED');
-    await a.until((e) => e.__typename === 'JobRunningEvent' && e.done >= 1, 'first tile');
+  test(
+    'cancelling frees capacity: a queued job leaves the queue; ' +
+      'a running one stops mid-run and the job queued behind it runs',
+    async (t) => {
+      const big = await client.submitEncode({ model: 'taef2', image: { upload: file(huge, 'huge.png') } });
+      const a = watch(big.id, 'sse');
+      const routed = (await a.until((e) => e.type === 'ROUTED', 'ROUTED')) as Extract<
+        JobEvent,
+        { __typename: 'JobRoutedEvent' }
+      >;
+      assert.equal(routed.route.route, 'TILED');
+      await a.until((e) => e.__typename === 'JobRunningEvent' && e.done >= 1, 'first tile');
 
-    const second = await client.submitEncode({
-      model: 'taef2',
-      image: { upload: file(image('astronaut.png'), 'second.png') },
-    });
-    const b = watch(second.id, 'ws');
-    await b.until((e) => e.__typename === 'JobQueuedEvent' && e.position === 1, 'QUEUED #1');
-    const third = await client.submitEncode({
-      model: 'taef2',
-      image: { upload: file(image('astronaut.png'), 'third.png') },
-    });
-    const c = watch(third.id, 'sse');
-    await c.until((e) => e.__typename === 'JobQueuedEvent' && e.position === 2, 'QUEUED #2');
-    let state = await device();
-    assert.deepEqual([state.reservedBytes, state.queued, state.running], [routed.route.bytes, 2, 1]);
+      const second = await client.submitEncode({
+        model: 'taef2',
+        image: { upload: file(image('astronaut.png'), 'second.png') },
+      });
+      const b = watch(second.id, 'ws');
+      await b.until((e) => e.__typename === 'JobQueuedEvent' && e.position === 1, 'QUEUED #1');
+      const third = await client.submitEncode({
+        model: 'taef2',
+        image: { upload: file(image('astronaut.png'), 'third.png') },
+      });
+      const c = watch(third.id, 'sse');
+      await c.until((e) => e.__typename === 'JobQueuedEvent' && e.position === 2, 'QUEUED #2');
+      let state = await device();
+      assert.deepEqual([state.reservedBytes, state.queued, state.running], [routed.route.bytes, 2, 1]);
 
-    // A queued job leaves the ledger's queue; it never runs.
-    const cancelledQueued = await client.cancelJob(third.id);
-    assert.equal(cancelledQueued.cancelRequested, true);
-    assert.equal((await c.done).__typename, 'JobCancelledEvent');
-    assert.ok(!c.events.some((e) => e.type === 'RUNNING'), 'the queued job never ran');
-    state = await device();
-    assert.deepEqual([state.reservedBytes, state.queued], [routed.route.bytes, 1]);
+      // A queued job leaves the ledger's queue; it never runs.
+      const cancelledQueued = await client.cancelJob(third.id);
+      assert.equal(cancelledQueued.cancelRequested, true);
+      assert.equal((await c.done).__typename, 'JobCancelledEvent');
+      assert.ok(!c.events.some((e) => e.type === 'RUNNING'), 'the queued job never ran');
+      state = await device();
+      assert.deepEqual([state.reservedBytes, state.queued], [routed.route.bytes, 1]);
 
-    // The running job stops at the next tile and releases its reservation before its CANCELLED event.
-    await client.cancelJob(big.id);
-    const end = await a.done;
-    assert.equal(end.__typename, 'JobCancelledEvent');
-    const lastProgress = a.events.filter((e) => e.__typename === 'JobRunningEvent').at(-1) as Extract<
-      JobEvent,
-      { __typename: 'JobRunningEvent' }
-    >;
-    assert.ok(lastProgress.done < lastProgress.total, `stopped mid-run (${lastProgress.done}/${lastProgress.total})`);
-    t.diagnostic(`cancelled after ${lastProgress.done}/${lastProgress.total} steps`);
-    const bRouted = b.events.find((e) => e.__typename === 'JobRoutedEvent') as Extract<
-      JobEvent,
-      { __typename: 'JobRoutedEvent' }
-    >;
-    state = await device();
-    assert.ok(
-      state.reservedBytes === 0 || state.reservedBytes === bRouted.route.bytes,
-      `only the next job may hold memory now (${state.reservedBytes} bytes reserved)`,
-    );
+      // The running job stops at the next tile and releases its reservation before its CANCELLED event.
+      await client.cancelJob(big.id);
+      const end = await a.done;
+      assert.equal(end.__typename, 'JobCancelledEvent');
+      const lastProgress = a.events.filter((e) => e.__typename === 'JobRunningEvent').at(-1) as Extract<
+        JobEvent,
+        { __typename: 'JobRunningEvent' }
+      >;
+      assert.ok(lastProgress.done < lastProgress.total, `stopped mid-run (${lastProgress.done}/${lastProgress.total})`);
+      t.diagnostic(`cancelled after ${lastProgress.done}/${lastProgress.total} steps`);
+      const bRouted = b.events.find((e) => e.__typename === 'JobRoutedEvent') as Extract<
+        JobEvent,
+        { __typename: 'JobRoutedEvent' }
+      >;
+      state = await device();
+      assert.ok(
+        state.reservedBytes === 0 || state.reservedBytes === bRouted.route.bytes,
+        `only the next job may hold memory now (${state.reservedBytes} bytes reserved)`,
+      );
 
-    // The job queued behind it is admitted and runs to the end.
-    const bEnd = await b.done;
-    assert.equal(bEnd.__typename, 'JobDoneEvent');
-    assert.ok(b.events.some((e) => e.type === 'RUNNING'));
-    state = await device();
-    assert.deepEqual([state.reservedBytes, state.queued, state.running], [0, 0, 0]);
-    assert.equal((await client.job(big.id)).status, 'CANCELLED');
-    assert.equal((await client.job(third.id)).status, 'CANCELLED');
-    for (const id of [big.id, second.id, third.id]) checkLog(await fullLog(id), id);
-  });
+      // The job queued behind it is admitted and runs to the end.
+      const bEnd = await b.done;
+      assert.equal(bEnd.__typename, 'JobDoneEvent');
+      assert.ok(b.events.some((e) => e.type === 'RUNNING'));
+      state = await device();
+      assert.deepEqual([state.reservedBytes, state.queued, state.running], [0, 0, 0]);
+      assert.equal((await client.job(big.id)).status, 'CANCELLED');
+      assert.equal((await client.job(third.id)).status, 'CANCELLED');
+      for (const id of [big.id, second.id, third.id]) checkLog(await fullLog(id), id);
+    },
+  );
 
   test('unknown jobs and bad submissions are GraphQL errors with codes', async () => {
     await assert.rejects(client.job('no-such-job'), (e: any) => e.code === 'NOT_FOUND');

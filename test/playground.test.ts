@@ -33,7 +33,8 @@ const dir = mkdtempSync(join(tmpdir(), 'latentgate-web-'));
 before(async () => {
   assert.ok(
     existsSync(CHROMIUM),
-    `Chromium is not at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (Debian; .ci/run does this) or set CHROMIUM_PATH`,
+    `Chromium is not at ${CHROMIUM}: install it with \`apt-get install -y chromium\` ` +
+      `(Debian; .ci/run does this) or set CHROMIUM_PATH`,
   );
   [gateway, browser] = await Promise.all([
     startGateway({ MODELS_DIR, DATA_DIR: join(dir, 'data'), DEVICE_MEMORY: '4GiB' }),

@@ -141,30 +141,34 @@ test('latentgate plan --json (child process): 10 GiB card, sdxl 2048x2048 encode
   }
 });
 
-test('planRoute: taef2 4096x4096 encode and decode plan TILED at float32 (CPU) on 2 GiB, since its latent stage runs in tiles', () => {
-  // Before, taef2's three GroupNorm blocks ran whole at latent resolution (~1.3 GiB measured at
-  // float32 for a 4096x4096 image) and this was refused; now they run in tiles with whole-map
-  // statistics (src/gpu/latent-stage.ts). Measured on CPU (bench/peak-memory.ts, tiled-peak-memory):
-  // peak 734-763 MiB against the 1118 MiB planned here (budget 1792 MiB).
-  const profiles = shippedProfiles('taef2')!;
-  const budget = 2 * GIB - HEADROOM;
-  for (const operation of ['encode', 'decode'] as const) {
-    for (const dtype of ['float32', 'float16'] as const) {
-      const plan = planRoute(
-        'taef2',
-        profiles,
-        { operation, width: 4096, height: 4096, batch: 1, dtype },
-        device(budget),
-        new RunStats(),
-      );
-      assert.equal(plan.route, 'TILED', `${operation} ${dtype}: ${plan.reason}`);
-      assert.ok(plan.estimates.whole.bytes > budget);
-      assert.ok(plan.bytes <= budget);
-      // The largest tile that fits (no longer capped at the profile's 512 px default).
-      const tile = plan.tiles!.tile;
-      assert.ok(tile >= profiles.defaultTile, `tile ${tile}`);
-      const request = { operation, width: 4096, height: 4096, batch: 1, dtype };
-      assert.ok(estimatePeakBytes(profiles, { ...request, tile: tile + 64 }).bytes > budget, 'not the largest');
+test(
+  'planRoute: taef2 4096x4096 encode and decode plan TILED at float32 (CPU) on 2 GiB, ' +
+    'since its latent stage runs in tiles',
+  () => {
+    // Before, taef2's three GroupNorm blocks ran whole at latent resolution (~1.3 GiB measured at
+    // float32 for a 4096x4096 image) and this was refused; now they run in tiles with whole-map
+    // statistics (src/gpu/latent-stage.ts). Measured on CPU (bench/peak-memory.ts, tiled-peak-memory):
+    // peak 734-763 MiB against the 1118 MiB planned here (budget 1792 MiB).
+    const profiles = shippedProfiles('taef2')!;
+    const budget = 2 * GIB - HEADROOM;
+    for (const operation of ['encode', 'decode'] as const) {
+      for (const dtype of ['float32', 'float16'] as const) {
+        const plan = planRoute(
+          'taef2',
+          profiles,
+          { operation, width: 4096, height: 4096, batch: 1, dtype },
+          device(budget),
+          new RunStats(),
+        );
+        assert.equal(plan.route, 'TILED', `${operation} ${dtype}: ${plan.reason}`);
+        assert.ok(plan.estimates.whole.bytes > budget);
+        assert.ok(plan.bytes <= budget);
+        // The largest tile that fits (no longer capped at the profile's 512 px default).
+        const tile = plan.tiles!.tile;
+        assert.ok(tile >= profiles.defaultTile, `tile ${tile}`);
+        const request = { operation, width: 4096, height: 4096, batch: 1, dtype };
+        assert.ok(estimatePeakBytes(profiles, { ...request, tile: tile + 64 }).bytes > budget, 'not the largest');
+      }
     }
-  }
-});
+  },
+);

@@ -83,7 +83,8 @@ describe('taef2 tiled vs whole on astronaut-1024 (512 px tiles)', () => {
     assert.deepEqual(tiled.dims, [1, 3, 1024, 1024]);
     const db = psnr(clampUnit(tiled.data), whole);
     console.log(
-      `  tiled decode (tile ${tiles.tile} px = ${tiles.tile / 8} latent): PSNR ${db.toFixed(2)} dB against the whole decode`,
+      `  tiled decode (tile ${tiles.tile} px = ${tiles.tile / 8} latent): ` +
+        `PSNR ${db.toFixed(2)} dB against the whole decode`,
     );
     assert.ok(db >= 40, `PSNR ${db.toFixed(2)} dB < 40 dB`);
   });
@@ -91,29 +92,37 @@ describe('taef2 tiled vs whole on astronaut-1024 (512 px tiles)', () => {
   // The image-resolution stages joined at mid-overlap cuts, each kept pixel at least the network's
   // receptive reach from a cut edge: the same as the stage run whole, up to float rounding; joined
   // with less overlap than that, the cut is visible (so the check is not vacuous).
-  test('tiles overlapping by the receptive reach join exactly (encoder and decoder image-resolution stages)', async () => {
-    for (const op of ['encode', 'decode'] as const) {
-      const network = (op === 'encode' ? model.encoder : model.decoder)!;
-      const stages = network.stages!;
-      const reach = stages.highResolutionReach!;
-      const input =
-        op === 'encode' ? image : await runtime.run('taef2/decode/low', stages.latentResolution, 'x', 'y', wholeLatent);
-      const high = (x: Nchw) => runtime.run(`taef2/${op}/high`, stages.highResolution, 'x', 'y', x);
-      const whole = await high(input);
-      const [up, down, tile] = op === 'encode' ? [1, 8, 512] : [8, 1, 64];
-      const tiled = (overlap: number) =>
-        runTiled(input, { tile, overlap, up, down, reach, outChannels: whole.dims[1], run: high });
-      const overlap = exactOverlap(reach, down);
-      assert.equal(exactTileOverlap(network, op, 8), overlap * up, "the planner's overlap, in image pixels");
-      const exact = maxAbsDiff((await tiled(overlap)).data, whole.data);
-      const short = maxAbsDiff((await tiled(overlap - 8 * down)).data, whole.data);
-      console.log(
-        `  ${op} image-resolution stage, reach ${reach}, ${planSpans(input.dims[2], tile, overlap, down).length ** 2} tiles: max |tiled - whole| ${exact.toExponential(2)} with overlap ${overlap}, ${short.toExponential(2)} blended with ${overlap - 8 * down}`,
-      );
-      assert.ok(exact < 1e-4, `exact join differs by ${exact}`);
-      assert.ok(short > 1e-3, `a too-small overlap still matched (${short}): the check is vacuous`);
-    }
-  });
+  test(
+    'tiles overlapping by the receptive reach join exactly ' + '(encoder and decoder image-resolution stages)',
+    async () => {
+      for (const op of ['encode', 'decode'] as const) {
+        const network = (op === 'encode' ? model.encoder : model.decoder)!;
+        const stages = network.stages!;
+        const reach = stages.highResolutionReach!;
+        const input =
+          op === 'encode'
+            ? image
+            : await runtime.run('taef2/decode/low', stages.latentResolution, 'x', 'y', wholeLatent);
+        const high = (x: Nchw) => runtime.run(`taef2/${op}/high`, stages.highResolution, 'x', 'y', x);
+        const whole = await high(input);
+        const [up, down, tile] = op === 'encode' ? [1, 8, 512] : [8, 1, 64];
+        const tiled = (overlap: number) =>
+          runTiled(input, { tile, overlap, up, down, reach, outChannels: whole.dims[1], run: high });
+        const overlap = exactOverlap(reach, down);
+        assert.equal(exactTileOverlap(network, op, 8), overlap * up, "the planner's overlap, in image pixels");
+        const exact = maxAbsDiff((await tiled(overlap)).data, whole.data);
+        const short = maxAbsDiff((await tiled(overlap - 8 * down)).data, whole.data);
+        console.log(
+          `  ${op} image-resolution stage, reach ${reach}, ` +
+            `${planSpans(input.dims[2], tile, overlap, down).length ** 2} ` +
+            `tiles: max |tiled - whole| ${exact.toExponential(2)} with overlap ${overlap}, ` +
+            `${short.toExponential(2)} blended with ${overlap - 8 * down}`,
+        );
+        assert.ok(exact < 1e-4, `exact join differs by ${exact}`);
+        assert.ok(short > 1e-3, `a too-small overlap still matched (${short}): the check is vacuous`);
+      }
+    },
+  );
 
   // The latent stage in tiles (whole-map GroupNorm statistics, cores with an exact halo) against
   // the same stage as one whole-map graph. Two references: the same steps on one core (isolates
@@ -136,7 +145,9 @@ describe('taef2 tiled vs whole on astronaut-1024 (512 px tiles)', () => {
       const [vsWhole, vsOneCore] = [maxAbsDiff(tiled.data, whole.data), maxAbsDiff(tiled.data, oneCore.data)];
       const range = maxAbsDiff(whole.data, new Float32Array(whole.data.length));
       console.log(
-        `  ${op} latent stage, ${ticks} tiles of 64 latent px: max |tiled - whole| ${vsWhole.toExponential(2)}, max |tiled - one core| ${vsOneCore.toExponential(2)} (values up to ${range.toFixed(2)})`,
+        `  ${op} latent stage, ${ticks} tiles of 64 latent px: max |tiled - whole| ${vsWhole.toExponential(2)}, ` +
+          `max |tiled - one core| ${vsOneCore.toExponential(2)} ` +
+          `(values up to ${range.toFixed(2)})`,
       );
       assert.equal(ticks, 4 * (op === 'encode' ? 6 : 7));
       assert.ok(vsOneCore < 5e-5, `tiling changed the result by ${vsOneCore}`);
@@ -230,47 +241,52 @@ describe('pieces of the tiled latent stage', () => {
   });
 });
 
-test('GraphQL: a gateway whose device cannot hold the whole run encodes TILED, and the latent is still right', async () => {
-  // The smallest budget (no headroom) at which the planner tiles a 512x512 taef2 encode.
-  const { deviceMemory, plan } = await tiledBudget(MODELS_DIR, 'taef2', 512, 512, 384);
-  const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-tiling-'));
-  const gateway = await startInProcessGateway({
-    MODELS_DIR,
-    DATA_DIR: dataDir,
-    DEVICE_MEMORY: deviceMemory,
-    DEVICE_HEADROOM: '0',
-  });
-  try {
-    const response = await gateway.graphql(
-      `mutation($input: EncodeInput!) { encode(input: $input) { latent { shape data } route { route tile bytes budgetBytes estimates { whole { bytes } tiled { bytes tile overlap } } } } }`,
-      {
-        input: {
-          model: 'taef2',
-          image: { base64: readFileSync(join(IMAGES_DIR, 'astronaut.png')).toString('base64') },
+test(
+  'GraphQL: a gateway whose device cannot hold the whole run encodes TILED, ' + 'and the latent is still right',
+  async () => {
+    // The smallest budget (no headroom) at which the planner tiles a 512x512 taef2 encode.
+    const { deviceMemory, plan } = await tiledBudget(MODELS_DIR, 'taef2', 512, 512, 384);
+    const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-tiling-'));
+    const gateway = await startInProcessGateway({
+      MODELS_DIR,
+      DATA_DIR: dataDir,
+      DEVICE_MEMORY: deviceMemory,
+      DEVICE_HEADROOM: '0',
+    });
+    try {
+      const response = await gateway.graphql(
+        `mutation($input: EncodeInput!) { encode(input: $input) { latent { shape data } ` +
+          `route { route tile bytes budgetBytes estimates { whole { bytes } tiled { bytes tile overlap } } } } }`,
+        {
+          input: {
+            model: 'taef2',
+            image: { base64: readFileSync(join(IMAGES_DIR, 'astronaut.png')).toString('base64') },
+          },
         },
-      },
-    );
-    assert.equal(response.errors, undefined, JSON.stringify(response.errors));
-    const { route, latent } = response.data.encode;
-    assert.equal(route.route, 'TILED');
-    assert.equal(route.tile, plan.tiles!.tile);
-    assert.ok(route.tile < 512);
-    assert.ok(route.estimates.whole.bytes > route.budgetBytes, 'the whole run would not fit');
-    assert.ok(route.bytes <= route.budgetBytes);
-    const reference = (await readSafetensors(join(REFERENCE_DIR, 'taef2', 'astronaut.safetensors'))).tensors.get(
-      'latent',
-    )!;
-    assert.deepEqual(latent.shape, reference.shape);
-    const error = relativeL2(decodeTensor(Buffer.from(latent.data, 'base64'), 'float32'), tensorToFloat32(reference));
-    console.log(
-      `  DEVICE_MEMORY ${deviceMemory}: ${route.route} with ${route.tile} px tiles; latent vs PyTorch reference: relative L2 ${(error * 100).toFixed(3)}%`,
-    );
-    assert.ok(error < 0.01, `tiled latent vs PyTorch reference: relative L2 ${(error * 100).toFixed(3)}%`);
-  } finally {
-    await gateway.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-});
+      );
+      assert.equal(response.errors, undefined, JSON.stringify(response.errors));
+      const { route, latent } = response.data.encode;
+      assert.equal(route.route, 'TILED');
+      assert.equal(route.tile, plan.tiles!.tile);
+      assert.ok(route.tile < 512);
+      assert.ok(route.estimates.whole.bytes > route.budgetBytes, 'the whole run would not fit');
+      assert.ok(route.bytes <= route.budgetBytes);
+      const reference = (await readSafetensors(join(REFERENCE_DIR, 'taef2', 'astronaut.safetensors'))).tensors.get(
+        'latent',
+      )!;
+      assert.deepEqual(latent.shape, reference.shape);
+      const error = relativeL2(decodeTensor(Buffer.from(latent.data, 'base64'), 'float32'), tensorToFloat32(reference));
+      console.log(
+        `  DEVICE_MEMORY ${deviceMemory}: ${route.route} with ${route.tile} px tiles; ` +
+          `latent vs PyTorch reference: relative L2 ${(error * 100).toFixed(3)}%`,
+      );
+      assert.ok(error < 0.01, `tiled latent vs PyTorch reference: relative L2 ${(error * 100).toFixed(3)}%`);
+    } finally {
+      await gateway.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  },
+);
 
 describe('4096x4096 encode on a 2 GiB budget', () => {
   // Measured run: taesana (32x), because a 4096x4096 taef2 encode on 2 CPU cores takes minutes
@@ -302,7 +318,10 @@ describe('4096x4096 encode on a 2 GiB budget', () => {
     const { plan, peakBytes } = result;
     const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
     console.log(
-      `  ${plan.route} ${plan.tiles?.tile} px tiles, ${result.steps} steps, ${result.seconds.toFixed(1)} s: measured peak ${mib(peakBytes)}${result.exact ? '' : ' (upper bound)'}, planned ${mib(plan.bytes)}, budget ${mib(plan.budgetBytes)}, whole estimate ${mib(plan.estimates.whole.bytes)}`,
+      `  ${plan.route} ${plan.tiles?.tile} px tiles, ${result.steps} steps, ${result.seconds.toFixed(1)} s: ` +
+        `measured peak ${mib(peakBytes)}${result.exact ? '' : ' (upper bound)'}, ` +
+        `planned ${mib(plan.bytes)}, budget ${mib(plan.budgetBytes)}, ` +
+        `whole estimate ${mib(plan.estimates.whole.bytes)}`,
     );
     assert.equal(plan.budgetBytes, 2 * GIB - 256 * 2 ** 20, '2 GiB minus the default headroom');
     assert.ok(

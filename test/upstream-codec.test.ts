@@ -303,15 +303,18 @@ describe('readResponse', () => {
 });
 
 describe('round trips', () => {
-  test('what encodeRequest sends as a tensor is what a protocol server reads back from shape, dtype and body', async () => {
-    const input = tensor([2, 3, 8, 8]);
-    const request = await encodeRequest(ENDPOINT, kl, input);
-    const query = new URL(request.url).searchParams;
-    const shape = query.getAll('shape').map(Number);
-    assert.deepEqual(shape, input.dims);
-    assert.equal(query.get('dtype'), 'float32');
-    assert.deepEqual(decodeTensor(request.body!, 'float32'), input.data);
-  });
+  test(
+    'what encodeRequest sends as a tensor is what a protocol server ' + 'reads back from shape, dtype and body',
+    async () => {
+      const input = tensor([2, 3, 8, 8]);
+      const request = await encodeRequest(ENDPOINT, kl, input);
+      const query = new URL(request.url).searchParams;
+      const shape = query.getAll('shape').map(Number);
+      assert.deepEqual(shape, input.dims);
+      assert.equal(query.get('dtype'), 'float32');
+      assert.deepEqual(decodeTensor(request.body!, 'float32'), input.data);
+    },
+  );
 
   test('a decoded image in 8-bit pixels survives a uint8 answer and comes back in the model range', () => {
     for (const model of [tae, kl]) {

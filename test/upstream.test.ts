@@ -277,7 +277,8 @@ async function gql(gateway: InProcessGateway, query: string, variables: Record<s
 }
 
 const ENCODE =
-  'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape sha256 data } route { route target reason bytes budgetBytes estimates { whole { bytes } } } } }';
+  'mutation($input: EncodeInput!) { encode(input: $input) { latent { shape sha256 data } ' +
+  'route { route target reason bytes budgetBytes estimates { whole { bytes } } } } }';
 const DECODE =
   'mutation($input: DecodeInput!) { decode(input: $input) { images { sha256 width } route { route target } } }';
 
@@ -342,39 +343,42 @@ describe('two gateways and a faulty endpoint', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  test('a request that fits nothing locally runs on the upstream gateway and returns the same latent and image', async () => {
-    const local = await encodeOn(b, 'taef2', astronaut);
-    assert.equal(local.errors, undefined, JSON.stringify(local.errors));
-    assert.equal(local.data.encode.route.route, 'LOCAL');
-    const routed = await encodeOn(a, 'taef2', astronaut);
-    assert.equal(routed.errors, undefined, JSON.stringify(routed.errors));
-    assert.equal(routed.data.encode.route.route, 'UPSTREAM');
-    assert.equal(routed.data.encode.route.target, 'upstream:second');
-    assert.equal(routed.data.encode.route.bytes, 0);
-    assert.match(routed.data.encode.route.reason, /nothing fits local:cpu/);
-    assert.equal(routed.data.encode.latent.sha256, local.data.encode.latent.sha256);
+  test(
+    'a request that fits nothing locally runs on the upstream gateway ' + 'and returns the same latent and image',
+    async () => {
+      const local = await encodeOn(b, 'taef2', astronaut);
+      assert.equal(local.errors, undefined, JSON.stringify(local.errors));
+      assert.equal(local.data.encode.route.route, 'LOCAL');
+      const routed = await encodeOn(a, 'taef2', astronaut);
+      assert.equal(routed.errors, undefined, JSON.stringify(routed.errors));
+      assert.equal(routed.data.encode.route.route, 'UPSTREAM');
+      assert.equal(routed.data.encode.route.target, 'upstream:second');
+      assert.equal(routed.data.encode.route.bytes, 0);
+      assert.match(routed.data.encode.route.reason, /nothing fits local:cpu/);
+      assert.equal(routed.data.encode.latent.sha256, local.data.encode.latent.sha256);
 
-    const latent = { data: local.data.encode.latent.data, shape: local.data.encode.latent.shape, dtype: 'FLOAT32' };
-    const [direct, viaA] = await Promise.all([
-      gql(b, DECODE, { input: { model: 'taef2', latent: { tensor: latent } } }),
-      gql(a, DECODE, { input: { model: 'taef2', latent: { tensor: latent } } }),
-    ]);
-    assert.equal(viaA.errors, undefined, JSON.stringify(viaA.errors));
-    assert.equal(viaA.data.decode.route.route, 'UPSTREAM');
-    assert.equal(viaA.data.decode.images[0].sha256, direct.data.decode.images[0].sha256, 'decoded image differs');
+      const latent = { data: local.data.encode.latent.data, shape: local.data.encode.latent.shape, dtype: 'FLOAT32' };
+      const [direct, viaA] = await Promise.all([
+        gql(b, DECODE, { input: { model: 'taef2', latent: { tensor: latent } } }),
+        gql(a, DECODE, { input: { model: 'taef2', latent: { tensor: latent } } }),
+      ]);
+      assert.equal(viaA.errors, undefined, JSON.stringify(viaA.errors));
+      assert.equal(viaA.data.decode.route.route, 'UPSTREAM');
+      assert.equal(viaA.data.decode.images[0].sha256, direct.data.decode.images[0].sha256, 'decoded image differs');
 
-    // The protocol endpoints take the same route.
-    const answer = await fetch(`${a.url}/v1/vae/taef2/encode`, {
-      method: 'POST',
-      body: astronaut,
-      signal: AbortSignal.timeout(20_000),
-    });
-    assert.equal(answer.status, 200);
-    assert.equal(answer.headers.get('x-latentgate-target'), 'upstream:second');
-    assert.equal(Buffer.from(await answer.arrayBuffer()).toString('base64'), local.data.encode.latent.data);
-    const measured = (await health(a)).upstreams.find((u) => u.name === 'upstream:second')!;
-    assert.ok(measured.secondsPerMegapixel.encode > 0, 'latency is measured');
-  });
+      // The protocol endpoints take the same route.
+      const answer = await fetch(`${a.url}/v1/vae/taef2/encode`, {
+        method: 'POST',
+        body: astronaut,
+        signal: AbortSignal.timeout(20_000),
+      });
+      assert.equal(answer.status, 200);
+      assert.equal(answer.headers.get('x-latentgate-target'), 'upstream:second');
+      assert.equal(Buffer.from(await answer.arrayBuffer()).toString('base64'), local.data.encode.latent.data);
+      const measured = (await health(a)).upstreams.find((u) => u.name === 'upstream:second')!;
+      assert.ok(measured.secondsPerMegapixel.encode > 0, 'latency is measured');
+    },
+  );
 
   test('models that exist only upstream are listed, with where they run', async () => {
     const { data } = await gql(a, '{ models { id family format operations runsOn upstreams } }', {});

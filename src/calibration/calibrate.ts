@@ -196,7 +196,8 @@ export function fitCalibration(
       ...fitted,
       bytesPerPixel: safeSlope(fitted, whole, options.margin),
       source:
-        `calibrated on ${options.device} at ${sizes.join(', ')} px (${date}): peak ${mib(fitted.fixedBytes)} + ${fitted.bytesPerPixel.toFixed(1)} B/px fitted, ` +
+        `calibrated on ${options.device} at ${sizes.join(', ')} px (${date}): ` +
+        `peak ${mib(fitted.fixedBytes)} + ${fitted.bytesPerPixel.toFixed(1)} B/px fitted, ` +
         `bytes per pixel x${options.margin} for the allocator's step growth`,
     };
     const latent = samplesOf(measurements, operation, 'latent');

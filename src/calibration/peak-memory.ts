@@ -71,7 +71,8 @@ export function probeFor(provider: ExecutionProvider): PeakMemoryProbe {
     return processRssProbe();
   }
   throw new Error(
-    'measuring peak CUDA device memory is not implemented (onnxruntime-node does not report it; the seam is probeFor in src/calibration/peak-memory.ts). ' +
+    'measuring peak CUDA device memory is not implemented (onnxruntime-node does not report it; ' +
+      'the seam is probeFor in src/calibration/peak-memory.ts). ' +
       'Run with EXECUTION_PROVIDER=cpu to calibrate the CPU device.',
   );
 }

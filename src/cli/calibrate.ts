@@ -43,7 +43,8 @@ async function loadModel(config: Config, id: string): Promise<ModelDefinition> {
       .filter((m) => m.encoder || m.decoder)
       .map((m) => m.id);
     throw new UsageError(
-      `calibrate needs local weights; "${id}" has none in ${config.modelsDir} (local models: ${local.join(', ') || 'none'})`,
+      `calibrate needs local weights; "${id}" has none in ${config.modelsDir} ` +
+        `(local models: ${local.join(', ') || 'none'})`,
     );
   }
   return model;
@@ -136,7 +137,8 @@ export async function calibrateCommand(argv: string[]): Promise<void> {
   const json = flags.json;
   const log = (line: string) => (json ? console.error(line) : console.log(line));
   log(
-    `calibrating ${model.id} (${operations.join(', ')}) on ${provider.provider} at ${sizes.join(', ')} px, one process per measurement`,
+    `calibrating ${model.id} (${operations.join(', ')}) on ${provider.provider} ` +
+      `at ${sizes.join(', ')} px, one process per measurement`,
   );
 
   // The children must use the provider measured here, whatever "auto" would pick.
@@ -152,7 +154,8 @@ export async function calibrateCommand(argv: string[]): Promise<void> {
         );
         measurements.push(m);
         log(
-          `  ${operation} ${stage.padEnd(6)} ${String(size).padStart(5)} px: peak +${formatBytes(m.peakBytes)} (${m.seconds.toFixed(1)} s${m.exact ? '' : ', upper bound'})`,
+          `  ${operation} ${stage.padEnd(6)} ${String(size).padStart(5)} px: ` +
+            `peak +${formatBytes(m.peakBytes)} (${m.seconds.toFixed(1)} s${m.exact ? '' : ', upper bound'})`,
         );
       }
     }
@@ -176,7 +179,9 @@ export async function calibrateCommand(argv: string[]): Promise<void> {
       ? `; latent stage ${formatBytes(p.latentStage.fixedBytes)} + ${p.latentStage.bytesPerPixel.toFixed(1)} B/px`
       : '';
     log(
-      `${operation}: ${formatBytes(p.fixedBytes)} + ${p.bytesPerPixel.toFixed(1)} B/px at ${p.dtype}${stage} (fit: ${p.fit!.samples} sizes, max over ${(p.fit!.maxOverestimate * 100).toFixed(1)}%, max under ${(p.fit!.maxUnderestimate * 100).toFixed(1)}%)`,
+      `${operation}: ${formatBytes(p.fixedBytes)} + ${p.bytesPerPixel.toFixed(1)} B/px at ${p.dtype}${stage} ` +
+        `(fit: ${p.fit!.samples} sizes, max over ${(p.fit!.maxOverestimate * 100).toFixed(1)}%, ` +
+        `max under ${(p.fit!.maxUnderestimate * 100).toFixed(1)}%)`,
     );
   }
   log(`saved ${file}`);

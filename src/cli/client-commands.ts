@@ -141,7 +141,8 @@ export async function encodeCommand(argv: string[]): Promise<void> {
     const { resize } = end.result;
     const resized = resize ? ` (resized from ${resize.from.width}x${resize.from.height}, ${resize.method})` : '';
     console.log(
-      `${out}: latent [${latent.shape.join(', ')}] ${dtypeName}, ${end.result.width}x${end.result.height}${resized}, route ${end.result.route.route}`,
+      `${out}: latent [${latent.shape.join(', ')}] ${dtypeName}, ${end.result.width}x${end.result.height}${resized}, ` +
+        `route ${end.result.route.route}`,
     );
   } finally {
     await client.close();
@@ -194,7 +195,9 @@ export async function decodeCommand(argv: string[]): Promise<void> {
   }
 }
 
-/** The latent in a safetensors file: the tensor named `latent` (or --tensor), or the only one; 3-D gets a batch of 1. */
+/**
+ * The latent in a safetensors file: the tensor named `latent` (or --tensor), or the only one; 3-D gets a batch of 1.
+ */
 function pickLatent(buffer: Buffer, path: string, name: string | undefined): StoredTensor {
   let file: ReturnType<typeof parseSafetensors>;
   try {
@@ -207,7 +210,8 @@ function pickLatent(buffer: Buffer, path: string, name: string | undefined): Sto
   const tensor = chosen === undefined ? undefined : file.tensors.get(chosen);
   if (!tensor)
     throw new UsageError(
-      `${path}: ${name ? `no tensor "${name}"` : 'no tensor named "latent"'}; it holds ${names.join(', ') || 'none'} (pick one with --tensor)`,
+      `${path}: ${name ? `no tensor "${name}"` : 'no tensor named "latent"'}; ` +
+        `it holds ${names.join(', ') || 'none'} (pick one with --tensor)`,
     );
   if (!(tensor.dtype in LATENT_DTYPES))
     throw new UsageError(`${path}: tensor ${chosen} is ${tensor.dtype}; a latent is float32, float16 or bfloat16`);

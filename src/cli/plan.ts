@@ -32,7 +32,8 @@ export async function planCommand(argv: string[]): Promise<void> {
   const profiles = family && new ProfileSource(join(config.dataDir, 'profiles')).forModel(modelId, family);
   if (!profiles) {
     throw new UsageError(
-      `unknown model "${modelId}"; known: ${[...registry.list().map((m) => m.id), ...Object.keys(FAMILIES)].join(', ')}`,
+      `unknown model "${modelId}"; ` +
+        `known: ${[...registry.list().map((m) => m.id), ...Object.keys(FAMILIES)].join(', ')}`,
     );
   }
   const budget = deviceMemory - config.headroomBytes;

@@ -26,9 +26,15 @@ export class ProgressBar {
   private describe(event: JobEvent): string {
     switch (event.__typename) {
       case 'JobQueuedEvent':
-        return `${this.bar(0, 1)} queued${event.position === null ? '' : ` (#${event.position} waiting for device memory)`}`;
+        return (
+          `${this.bar(0, 1)} queued` +
+          `${event.position === null ? '' : ` (#${event.position} waiting for device memory)`}`
+        );
       case 'JobRoutedEvent':
-        return `${this.bar(0, 1)} routed ${event.route.route}${event.route.tile ? ` (${event.route.tile} px tiles)` : ''} on ${event.route.target}`;
+        return (
+          `${this.bar(0, 1)} routed ${event.route.route}` +
+          `${event.route.tile ? ` (${event.route.tile} px tiles)` : ''} on ${event.route.target}`
+        );
       case 'JobRunningEvent':
         return `${this.bar(event.done, event.total)} ${event.done}/${event.total}${event.total > 1 ? ' tiles' : ''}`;
       case 'JobDoneEvent':

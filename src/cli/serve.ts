@@ -19,8 +19,10 @@ export async function serve(): Promise<void> {
   const models = services.registry.list().map((m) => m.id);
   const snapshot = services.ledger.snapshot();
   console.log(
-    `[latentgate] listening on http://${config.host}:${port}/graphql; models: ${models.join(', ') || `none in ${config.modelsDir}`}; ` +
-      `device ${snapshot.name} (${services.runtime.choice.reason}), budget ${formatBytes(snapshot.budgetBytes)} from ${services.deviceMemorySource}`,
+    `[latentgate] listening on http://${config.host}:${port}/graphql; ` +
+      `models: ${models.join(', ') || `none in ${config.modelsDir}`}; ` +
+      `device ${snapshot.name} (${services.runtime.choice.reason}), ` +
+      `budget ${formatBytes(snapshot.budgetBytes)} from ${services.deviceMemorySource}`,
   );
   let closing = false;
   const shutdown = async (signal: string) => {

@@ -225,7 +225,8 @@ export class LatentgateClient {
         if (result?.errors?.length) throw LatentgateError.from(result.errors);
         throw new LatentgateError(
           'TRANSPORT',
-          `${this.endpoint} answered ${response.status} ${response.headers.get('content-type')} instead of an event stream: ${text.slice(0, 200)}`,
+          `${this.endpoint} answered ${response.status} ${response.headers.get('content-type')} ` +
+            `instead of an event stream: ${text.slice(0, 200)}`,
         );
       }
       for await (const message of readEventStream(response.body!)) {

@@ -35,7 +35,8 @@ export function parseSeed(value: number | string | bigint): bigint {
   if (seed === undefined || seed < 0n || seed > MAX_SEED) {
     throw new GatewayError(
       'BAD_REQUEST',
-      `seed must be an integer from 0 to 18446744073709551615 (2^64 - 1), as a number or a decimal string; got ${String(value)}`,
+      `seed must be an integer from 0 to 18446744073709551615 (2^64 - 1), ` +
+        `as a number or a decimal string; got ${String(value)}`,
       { seed: String(value) },
     );
   }

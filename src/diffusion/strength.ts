@@ -72,7 +72,8 @@ function cutAtDenoisingStart(scheduler: Scheduler, full: number[], denoisingStar
   if (run === 0) {
     throw new GatewayError(
       'BAD_REQUEST',
-      `denoisingStart ${denoisingStart} leaves no timestep below ${cutoff} in this ${full.length}-step schedule; use a smaller denoisingStart or more steps`,
+      `denoisingStart ${denoisingStart} leaves no timestep below ${cutoff} in this ${full.length}-step schedule; ` +
+        `use a smaller denoisingStart or more steps`,
       { denoisingStart, cutoff },
     );
   }

@@ -100,7 +100,9 @@ export class OnnxRuntime {
   ) {
     const init: WorkerInit = { provider: choice.provider, intraOpThreads };
     // The worker is TypeScript too: a small bootstrap registers tsx in the thread, then loads it.
-    const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./onnx-worker.ts', import.meta.url).href)}); });`;
+    const bootstrap =
+      `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); ` +
+      `return import(${JSON.stringify(new URL('./onnx-worker.ts', import.meta.url).href)}); });`;
     this.worker = new Worker(bootstrap, { eval: true, workerData: init });
     this.worker.unref();
     this.worker.on('message', (reply: WorkerReply) => {

@@ -263,7 +263,8 @@ export async function runCropped(input: Nchw, o: CroppedRunOptions): Promise<Nch
       const [, oc, th, tw] = result.dims;
       if (oc !== o.outChannels || th !== wideRow.end - wideRow.start || tw !== wideCol.end - wideCol.start) {
         throw new Error(
-          `a ${wideCol.end - wideCol.start}x${wideRow.end - wideRow.start} tile gave [${result.dims}], expected ${o.outChannels} channels at the same size`,
+          `a ${wideCol.end - wideCol.start}x${wideRow.end - wideRow.start} tile gave [${result.dims}], ` +
+            `expected ${o.outChannels} channels at the same size`,
         );
       }
       const core = crop(

@@ -167,7 +167,9 @@ export interface ResizeReport {
   to: { width: number; height: number };
 }
 
-/** Pillow `resize(..., LANCZOS)`, bit for bit, as diffusers' VaeImageProcessor does; null report when the size stays. */
+/**
+ * Pillow `resize(..., LANCZOS)`, bit for bit, as diffusers' VaeImageProcessor does; null report when the size stays.
+ */
 export async function resizeImage(
   image: RgbImage,
   width: number,

@@ -4,7 +4,9 @@
  * us. Pure functions over typed arrays; the sharp adapter decides which one applies.
  */
 
-/** Interleaved samples with `channels` per pixel → RGB: gray is repeated, alpha (the last channel of 2 or 4) dropped. */
+/**
+ * Interleaved samples with `channels` per pixel → RGB: gray is repeated, alpha (the last channel of 2 or 4) dropped.
+ */
 export function samplesToRgb(samples: Uint8Array, channels: number, pixelCount: number): Uint8Array {
   if (channels === 3 && samples.length === pixelCount * 3) return samples;
   const out = new Uint8Array(pixelCount * 3);

@@ -72,7 +72,8 @@ export function loadOnnxVae(id: string, dir: string): ModelDefinition {
     format: 'onnx',
     latentChannels,
     downscaleFactor: family.downscaleFactor,
-    // No safe split is known for a full KL VAE: tiles run the whole network (GroupNorm per tile, as diffusers' tiling does).
+    // No safe split is known for a full KL VAE: tiles run the whole network
+    // (GroupNorm per tile, as diffusers' tiling does).
     encoder: encoder && {
       whole: encoder,
       inputName: 'sample',

@@ -56,7 +56,8 @@ export class ModelRegistry {
     }
     if (!conventions?.latentChannels) {
       throw new Error(
-        `model "${id}" has no local weights, so its upstream entry must name a family (sd15, sdxl, flux1, or tae with latentChannels)`,
+        `model "${id}" has no local weights, ` +
+          `so its upstream entry must name a family (sd15, sdxl, flux1, or tae with latentChannels)`,
       );
     }
     const model: ModelDefinition = {

@@ -48,7 +48,8 @@ export async function loadTae(id: string, dir: string): Promise<ModelDefinition>
     (decoderArch.inChannels !== latentChannels || decoderArch.scaleFactor !== downscaleFactor)
   ) {
     throw new Error(
-      `${dir}: encoder (${latentChannels} ch, ${downscaleFactor}x) and decoder (${decoderArch.inChannels} ch, ${decoderArch.scaleFactor}x) disagree`,
+      `${dir}: encoder (${latentChannels} ch, ${downscaleFactor}x) ` +
+        `and decoder (${decoderArch.inChannels} ch, ${decoderArch.scaleFactor}x) disagree`,
     );
   }
   return {

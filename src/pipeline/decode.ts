@@ -84,7 +84,8 @@ export async function decodeLatent(
   if (width * height > deps.config.limits.maxImagePixels) {
     throw new GatewayError(
       'IMAGE_TOO_LARGE',
-      `latent decodes to ${width}x${height} = ${width * height} pixels; the limit is ${deps.config.limits.maxImagePixels}`,
+      `latent decodes to ${width}x${height} = ${width * height} pixels; ` +
+        `the limit is ${deps.config.limits.maxImagePixels}`,
       {
         width,
         height,

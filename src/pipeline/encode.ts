@@ -38,7 +38,9 @@ export interface PipelineDeps {
   registry: ModelRegistry;
   router: Router;
   store: ResultStore;
-  /** Batches concurrent single-image encodes of the same model and size (src/routing/batcher.ts); absent = no batching. */
+  /**
+   * Batches concurrent single-image encodes of the same model and size (src/routing/batcher.ts); absent = no batching.
+   */
   batcher?: EncodeBatcher | null;
 }
 
@@ -66,7 +68,8 @@ export async function prepareImage(
   if (size.width === 0 || size.height === 0) {
     throw new GatewayError(
       'INVALID_IMAGE',
-      `image is ${original.width}x${original.height}; model "${model.id}" needs at least ${model.downscaleFactor}x${model.downscaleFactor}`,
+      `image is ${original.width}x${original.height}; ` +
+        `model "${model.id}" needs at least ${model.downscaleFactor}x${model.downscaleFactor}`,
       {
         minSide: model.downscaleFactor,
       },

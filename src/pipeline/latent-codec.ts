@@ -33,7 +33,8 @@ export function resolveScaling(
   if (!Number.isFinite(scaling.scalingFactor) || scaling.scalingFactor === 0 || !Number.isFinite(scaling.shiftFactor)) {
     throw new GatewayError(
       'BAD_REQUEST',
-      `scalingFactor must be a finite non-zero number and shiftFactor finite; got ${scaling.scalingFactor} and ${scaling.shiftFactor}`,
+      `scalingFactor must be a finite non-zero number and shiftFactor finite; ` +
+        `got ${scaling.scalingFactor} and ${scaling.shiftFactor}`,
     );
   }
   return scaling;

@@ -60,7 +60,8 @@ export function unpackLatents(
     throw new RangeError(`a packed latent has 4 features per channel (2x2 patches); got ${features} features`);
   if (h === 0 || w === 0 || tokens !== (h / 2) * (w / 2)) {
     throw new RangeError(
-      `a ${width}x${height} image packs into ${(h / 2) * (w / 2)} tokens of a ${h}x${w} latent; the latent has ${tokens} tokens`,
+      `a ${width}x${height} image packs into ${(h / 2) * (w / 2)} tokens of a ${h}x${w} latent; ` +
+        `the latent has ${tokens} tokens`,
     );
   }
   if (data.length !== b * tokens * features)

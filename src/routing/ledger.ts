@@ -176,7 +176,8 @@ export class CapacityLedger {
       return Promise.reject(
         new GatewayError(
           'BUSY',
-          `Device ${this.name} is busy: ${this.queue.length} request(s) already waiting (limit ${this.maxQueueLength}). Retry after ${retryAfterSeconds} s.`,
+          `Device ${this.name} is busy: ${this.queue.length} request(s) already waiting ` +
+            `(limit ${this.maxQueueLength}). Retry after ${retryAfterSeconds} s.`,
           { retryAfterSeconds },
         ),
       );
@@ -283,7 +284,9 @@ export class CapacityLedger {
     if (bytes > this.budgetBytes) {
       throw new GatewayError(
         'DOES_NOT_FIT',
-        `Request${label ? ` '${label}'` : ''} needs ${bytes} bytes but device ${this.name} has a budget of ${this.budgetBytes} bytes (after ${this.headroomBytes} bytes headroom).`,
+        `Request${label ? ` '${label}'` : ''} needs ${bytes} bytes ` +
+          `but device ${this.name} has a budget of ${this.budgetBytes} bytes ` +
+          `(after ${this.headroomBytes} bytes headroom).`,
         { requiredBytes: bytes, budgetBytes: this.budgetBytes, device: this.name },
       );
     }

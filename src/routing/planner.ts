@@ -158,8 +158,11 @@ export function planRoute(
       bytes: 0,
       expectedSeconds: 0,
       reason: local
-        ? `nothing fits: the whole run needs ${gib(whole.bytes)} and even the smallest tile does not fit the ${gib(device.budgetBytes)} budget of ${device.name}${upstreamNote}`
-        : `model "${model}" runs only upstream for ${operation}${upstreamNote || '; no upstream endpoint is configured'}`,
+        ? `nothing fits: the whole run needs ${gib(whole.bytes)} ` +
+          `and even the smallest tile does not fit the ${gib(device.budgetBytes)} ` +
+          `budget of ${device.name}${upstreamNote}`
+        : `model "${model}" runs only upstream for ${operation}` +
+          `${upstreamNote || '; no upstream endpoint is configured'}`,
     };
   }
   // Ties go to the local device (listed first).
@@ -170,10 +173,12 @@ export function planRoute(
   const why = !local
     ? 'no local weights for this operation'
     : bestLocal
-      ? `expected sooner than ${bestLocal.route.toLowerCase()} on ${device.name} (${bestLocal.expectedSeconds.toFixed(2)} s)`
+      ? `expected sooner than ${bestLocal.route.toLowerCase()} on ${device.name} ` +
+        `(${bestLocal.expectedSeconds.toFixed(2)} s)`
       : saturated
         ? `${device.name} is saturated (its wait queue is full)`
-        : `nothing fits ${device.name}: the whole run needs ${gib(whole.bytes)} of its ${gib(device.budgetBytes)} budget and no tile fits`;
+        : `nothing fits ${device.name}: the whole run needs ${gib(whole.bytes)} ` +
+          `of its ${gib(device.budgetBytes)} budget and no tile fits`;
   return { ...best, reason: `${best.reason}; ${why}` };
 }
 

@@ -53,7 +53,10 @@ function klProfiles(
     bytesPerPixel: encode.bytesPerPixel * KL_DECODE_OVER_ENCODE,
     dtype: 'float16',
     calibrated: false,
-    source: `derived: ${model} encode profile with bytesPerPixel x${KL_DECODE_OVER_ENCODE} (decoder runs 128-256 channels at full resolution; InvokeAI vae_working_memory.py uses decode = 2x encode); uncalibrated until measured`,
+    source:
+      `derived: ${model} encode profile with bytesPerPixel x${KL_DECODE_OVER_ENCODE} ` +
+      `(decoder runs 128-256 channels at full resolution; ` +
+      `InvokeAI vae_working_memory.py uses decode = 2x encode); uncalibrated until measured`,
   };
   return {
     model,
@@ -86,7 +89,10 @@ export interface TaeProfileOptions {
   globalBranchChannels?: number;
   /** GroupNorm blocks at latent resolution (taef2: 3); default 3 where there are branches. */
   globalBlocks?: number;
-  /** Weight bytes of one network at fp16; default 8 MiB (assumed upper bound: taesd-style halves are on the order of 1M parameters, not re-counted). */
+  /**
+   * Weight bytes of one network at fp16; default 8 MiB (assumed upper bound: taesd-style halves are on the order of 1M
+   * parameters, not re-counted).
+   */
   weightBytes?: number;
   defaultTile?: number;
 }
@@ -122,8 +128,15 @@ export function taeProfiles(options: TaeProfileOptions): ModelMemoryProfiles {
     dtype: 'float16',
     calibrated: false,
     source:
-      `derived: tiny autoencoder, ~4 live ${channels}-channel tensors at ${operation === 'encode' && internalDownscale > 1 ? `1/${internalDownscale ** 2} of the pixels` : 'full resolution'} x 1.5 arena headroom` +
-      `${globalChannels ? `, ${globalChannels}-channel GroupNorm branches at latent resolution (tiled, whole-map statistics)` : ''}; uncalibrated until measured`,
+      `derived: tiny autoencoder, ~4 live ${channels}-channel tensors at ` +
+      (operation === 'encode' && internalDownscale > 1
+        ? `1/${internalDownscale ** 2} of the pixels`
+        : 'full resolution') +
+      ' x 1.5 arena headroom' +
+      (globalChannels
+        ? `, ${globalChannels}-channel GroupNorm branches at latent resolution (tiled, whole-map statistics)`
+        : '') +
+      '; uncalibrated until measured',
   });
   return {
     model: options.model,
@@ -173,7 +186,8 @@ const SHIPPED: Record<string, ModelMemoryProfiles> = {
   flux1: klProfiles('flux1', SD15_ENCODE, {
     encodeCalibrated: false,
     encodeSource:
-      'derived: sd15 encode fit (same AutoencoderKL trunk; 16 latent channels only change the 1/8-resolution layers); uncalibrated until measured',
+      'derived: sd15 encode fit (same AutoencoderKL trunk; ' +
+      '16 latent channels only change the 1/8-resolution layers); uncalibrated until measured',
     latentChannels: 16,
     defaultTile: 1024,
   }),

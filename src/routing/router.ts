@@ -155,7 +155,8 @@ export class Router {
       if (!local || local.route === 'REJECT') {
         throw new GatewayError(
           'UPSTREAM_FAILED',
-          `${error.message}; ${local ? `no local fallback: ${local.reason}` : 'and there are no local weights to fall back on'}`,
+          `${error.message}; ` +
+            `${local ? `no local fallback: ${local.reason}` : 'and there are no local weights to fall back on'}`,
           error.details,
         );
       }

@@ -195,7 +195,9 @@ function readPacked(
   if (shape[2] !== 4 * model.latentChannels) {
     throw new GatewayError(
       'LATENT_CHANNELS_MISMATCH',
-      `a packed latent of model "${model.id}" has ${4 * model.latentChannels} features (2x2 patches of ${model.latentChannels} channels); got ${shape[2]}`,
+      `a packed latent of model "${model.id}" has ${4 * model.latentChannels} features ` +
+        `(2x2 patches of ${model.latentChannels} channels); ` +
+        `got ${shape[2]}`,
       {
         features: shape[2],
         expected: 4 * model.latentChannels,

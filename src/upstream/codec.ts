@@ -108,7 +108,8 @@ export function readDecodeResponse(model: CodecModel, input: Nchw, headers: Head
   if (tensor.dtype === 'uint8') {
     if (!sameShape(tensor.shape, [batch, height, width, 3])) {
       throw new ProtocolMismatch(
-        `the image tensor has shape ${JSON.stringify(tensor.shape)}; expected ${JSON.stringify([batch, height, width, 3])} (uint8 NHWC)`,
+        `the image tensor has shape ${JSON.stringify(tensor.shape)}; ` +
+          `expected ${JSON.stringify([batch, height, width, 3])} (uint8 NHWC)`,
       );
     }
     const out = new Float32Array(batch * 3 * plane);

@@ -3,7 +3,8 @@
  * URLs come only from here, never from a request. Each entry is one endpoint for one model:
  *
  *   { "model": "taef2", "url": "http://10.0.0.2:4000/v1/vae/taef2/{operation}" }
- *   { "model": "flux1", "url": "https://xyz.endpoints.huggingface.cloud/", "operations": ["decode"], "token": "hf_..." }
+ *   { "model": "flux1", "url": "https://xyz.endpoints.huggingface.cloud/", "operations": ["decode"],
+ *     "token": "hf_..." }
  *
  * `{operation}` in the URL is replaced by `encode` or `decode`; without it `operations` must say
  * which one the URL serves (Hugging Face endpoints serve one each).
@@ -32,7 +33,9 @@ export interface UpstreamConfig {
   family: FamilyId | null;
   latentChannels: number | null;
   downscaleFactor: number | null;
-  /** GET that answers 2xx when the endpoint is up; default `<origin>/healthz` for latentgate URLs; null = passive only. */
+  /**
+   * GET that answers 2xx when the endpoint is up; default `<origin>/healthz` for latentgate URLs; null = passive only.
+   */
   healthUrl: string | null;
   healthIntervalMs: number;
   /** Consecutive failures that open the circuit, and how long it stays open before one trial request. */

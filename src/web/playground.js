@@ -230,7 +230,8 @@ async function follow(step, jobId) {
             step,
             0,
             1,
-            `routed ${event.route.route}${event.route.tile ? ` (${event.route.tile} px tiles)` : ''} on ${event.route.target}`,
+            `routed ${event.route.route}` +
+              `${event.route.tile ? ` (${event.route.tile} px tiles)` : ''} on ${event.route.target}`,
           );
           break;
         case 'JobRunningEvent':
@@ -322,7 +323,8 @@ async function encodeAndDecode() {
 
     if (!model.operations.includes('DECODE')) {
       showNotice(
-        `Model "${model.id}" has no decoder (it supports ${model.operations.join(', ').toLowerCase()}), so there is no decoded image.`,
+        `Model "${model.id}" has no decoder (it supports ${model.operations.join(', ').toLowerCase()}), ` +
+          `so there is no decoded image.`,
       );
       setProgress('decode', 0, 1, 'not available for this model');
       setState('done');
@@ -343,7 +345,8 @@ async function encodeAndDecode() {
     });
     img.hidden = false;
     $('decoded-meta').textContent =
-      `${image.width}x${image.height} ${image.format}, ${formatBytes(image.byteLength)} · decode ${decoded.seconds.toFixed(2)} s`;
+      `${image.width}x${image.height} ${image.format}, ${formatBytes(image.byteLength)} · ` +
+      `decode ${decoded.seconds.toFixed(2)} s`;
     if (mine === run) setState('done');
   } catch (error) {
     if (mine !== run) return;
@@ -360,7 +363,8 @@ async function encodeAndDecode() {
 function describeModel() {
   const model = models.find((m) => m.id === $('model').value);
   $('model-info').textContent = model
-    ? `${model.id}: ${model.family}, ${model.latentChannels} latent channels, ${model.downscaleFactor}x, ${model.operations.join(' + ').toLowerCase()}, runs on ${model.runsOn}`
+    ? `${model.id}: ${model.family}, ${model.latentChannels} latent channels, ${model.downscaleFactor}x, ` +
+      `${model.operations.join(' + ').toLowerCase()}, runs on ${model.runsOn}`
     : '';
 }
 

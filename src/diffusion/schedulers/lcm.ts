@@ -59,8 +59,9 @@ export class LCMScheduler implements Scheduler {
       // diffusers: "The combination of `original_steps x strength` ... is smaller than `num_inference_steps`".
       throw new GatewayError(
         'BAD_REQUEST',
-        `LCM with strength ${strength} keeps int(${original} x ${strength}) = ${originLength} of its ${original} timesteps, ` +
-          `fewer than the ${steps} steps asked for: use at most ${originLength} steps, or a strength of at least ${steps / original}`,
+        `LCM with strength ${strength} keeps int(${original} x ${strength}) = ${originLength} ` +
+          `of its ${original} timesteps, fewer than the ${steps} steps asked for: ` +
+          `use at most ${originLength} steps, or a strength of at least ${steps / original}`,
         { steps, strength, maxSteps: originLength, minStrength: steps / original },
       );
     }

@@ -20,7 +20,8 @@ import { PlanType } from './plan.js';
 
 export const JobStatusEnum = builder.enumType('JobStatus', {
   description:
-    'QUEUED until the run starts (reading the input, routing, waiting for device memory), RUNNING, then one of DONE, FAILED or CANCELLED.',
+    'QUEUED until the run starts (reading the input, routing, waiting for device memory), ' +
+    'RUNNING, then one of DONE, FAILED or CANCELLED.',
   values: ['QUEUED', 'RUNNING', 'DONE', 'FAILED', 'CANCELLED'] as const,
 });
 
@@ -55,7 +56,9 @@ export const JobResultUnion = builder.unionType('JobResult', {
 
 const JobProgressType = builder.objectRef<{ done: number; total: number }>('JobProgress').implement({
   description:
-    'Steps of the run: tiles (plus the latent-resolution stage: its tiles, or one step where it runs on the whole map), or 1 for a whole run.',
+    'Steps of the run: tiles (plus the latent-resolution stage: its tiles, ' +
+    'or one step where it runs on the whole map), ' +
+    'or 1 for a whole run.',
   fields: (t) => ({
     done: t.exposeInt('done'),
     total: t.exposeInt('total'),
@@ -73,7 +76,8 @@ const EVENT_TYPE_NAMES: Record<JobEventType, string> = {
 
 export const JobEventInterface = builder.interfaceRef<JobEvent>('JobEvent').implement({
   description:
-    "One step of a job. A job's events are numbered from 1 in order (`seq`); the first is QUEUED and the last is exactly one of DONE, FAILED or CANCELLED.",
+    "One step of a job. A job's events are numbered from 1 in order (`seq`); " +
+    'the first is QUEUED and the last is exactly one of DONE, FAILED or CANCELLED.',
   resolveType: (event) => EVENT_TYPE_NAMES[event.type],
   fields: (t) => ({
     jobId: t.exposeID('jobId'),
@@ -90,7 +94,8 @@ export const JobEventInterface = builder.interfaceRef<JobEvent>('JobEvent').impl
 
 builder.objectRef<JobEventOf<'QUEUED'>>('JobQueuedEvent').implement({
   description:
-    'Submitted (position null: the input is being read and routed), or waiting for device memory at `position` (1 = next).',
+    'Submitted (position null: the input is being read and routed), ' +
+    'or waiting for device memory at `position` (1 = next).',
   interfaces: [JobEventInterface],
   fields: (t) => ({ position: t.exposeInt('position', { nullable: true }) }),
 });
@@ -196,7 +201,8 @@ builder.mutationField('cancelJob', (t) =>
   t.field({
     type: JobType,
     description:
-      'Cancels a job: a queued job leaves the queue, a running one stops at the next tile. A finished job is returned unchanged.',
+      'Cancels a job: a queued job leaves the queue, a running one stops at the next tile. ' +
+      'A finished job is returned unchanged.',
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, { id }, ctx) => cancelJobResolver(ctx, String(id)),
   }),
@@ -206,7 +212,9 @@ builder.subscriptionField('jobProgress', (t) =>
   t.field({
     type: JobEventInterface,
     description:
-      "A job's events: first its current state (latest queue position, route, latest progress, and the terminal event if it has finished), then each new event, ending after the terminal one.",
+      "A job's events: first its current state (latest queue position, route, latest progress, " +
+      'and the terminal event if it has finished), ' +
+      'then each new event, ending after the terminal one.',
     args: { id: t.arg.id({ required: true }) },
     subscribe: (_root, { id }, ctx) => jobProgressSubscribe(ctx, String(id)),
     resolve: (event: JobEvent) => event,

@@ -11,7 +11,8 @@ export const ModelType = builder
       family: t.string({ description: 'sd15, sdxl, flux1 or tae.', resolve: (m) => m.family.id }),
       format: t.exposeString('format', {
         description:
-          'How its weights are stored: tae-safetensors or onnx; upstream when it has none here and runs only on upstream endpoints.',
+          'How its weights are stored: tae-safetensors or onnx; ' +
+          'upstream when it has none here and runs only on upstream endpoints.',
       }),
       latentChannels: t.exposeInt('latentChannels'),
       downscaleFactor: t.exposeInt('downscaleFactor'),
