@@ -6,10 +6,13 @@
  * and no toolchain; where WebAssembly SIMD is missing, the scalar TypeScript passes run instead.
  *
  * Kernels (all addresses are bytes in the instance's memory):
- *   hrow(src, vectors, firsts, lengths, tapBytes, out, outWidth): one row along x. Per output pixel,
- *     lanes (R, G, B, next R) accumulate over its taps, each coefficient stored as a 4-lane vector
- *     (`lengths` = taps used x 16 bytes, `firsts` = byte offset in the row); 4 bytes are stored, the
- *     4th overwritten by the next pixel (buffers carry padding).
+ *   hrow(src, vectors, firsts, lengths, groupBytes, out, outWidth): one row along x. Per output pixel,
+ *     4 taps (12 bytes) per step: one load, swizzled into i16 pairs (R of taps t, t+1; G; B; 0) that
+ *     i32x4.dot_i16x8_s multiplies by the coefficients split as hi * 2^11 + lo (both fit an i16);
+ *     the sums recombine as (hi << 11) + lo, equal mod 2^32 to Pillow's int32 sum. `groupBytes`
+ *     is the table per pixel (64 bytes per 4 taps), `lengths` the part used, `firsts` the byte
+ *     offset in the row; 4 bytes are stored, the 4th overwritten by the next pixel (buffers carry
+ *     padding; reads go up to 13 bytes past a window, against zero coefficients or lanes).
  *   vrows(top, stride, coefficients, count, out, length): one output row along y, 16 samples per
  *     step as four i32x4 sums; `length` is the row rounded up to 16 (padding again).
  */
@@ -57,8 +60,12 @@ const i32load = [0x28, 2, 0];
 const i32store = [0x36, 2, 0];
 const [block, loop, end, brIf0] = [[0x02, 0x40], [0x03, 0x40], [0x0b], [0x0d, 0]];
 const v128load = simd(0x00, 0, 0);
+const v128loadAt = (offset: number) => simd(0x00, 0, ...uleb(offset));
+const v128const = (bytes: number[]) => simd(0x0c, ...bytes);
+const i8x16swizzle = simd(0x0e);
+const i32x4dotI16x8S = simd(0xba);
+const i32x4shl = simd(0xab);
 const v128store = simd(0x0b, 0, 0);
-const v128load32zero = simd(0x5c, 2, 0);
 const i32x4splat = simd(0x11);
 const i32x4extractLane0 = simd(0x1b, 0);
 const i8x16narrowI16x8U = simd(0x66);
@@ -76,33 +83,53 @@ function functionBody(locals: [count: number, type: number][], code: number[]): 
   return [...uleb(body.length), ...body];
 }
 
+/** The 4th lane's zero (a swizzle index with the top bit set reads as 0). */
+const Z = 0x80;
+/** Taps (t, t+1) then (t+2, t+3) of a 12-byte RGB window as i16 pairs per channel, for dot products. */
+const PAIRS = [
+  [0, Z, 3, Z, 1, Z, 4, Z, 2, Z, 5, Z, Z, Z, Z, Z],
+  [6, Z, 9, Z, 7, Z, 10, Z, 8, Z, 11, Z, Z, Z, Z, Z],
+];
+/** Coefficients are split as hi * 2^SPLIT + lo (lo in 0..2^SPLIT-1) so that both halves fit an i16. */
+const SPLIT = 11;
+
 function horizontalKernel(half: number, shift: number): number[] {
-  const [src, vectors, firsts, lengths, tapBytes, out, outWidth, x, p, k, kEnd, sum] = Array.from(
-    { length: 12 },
+  const [src, vectors, firsts, lengths, tapBytes, out, outWidth, x, p, k, kEnd, lo, hi, v] = Array.from(
+    { length: 14 },
     (_, i) => i,
   );
   const entry = (table: number) => [...get(table), ...get(x), ...i32const(2), ...i32shl, ...i32add, ...i32load];
+  // sum += dot(pairs of taps 0,1 with their halves) + dot(pairs of taps 2,3 with theirs)
+  const half2 = (sum: number, offset: number) => [
+    ...get(sum),
+    ...[...get(v), ...v128const(PAIRS[0]), ...i8x16swizzle, ...get(k), ...v128loadAt(offset), ...i32x4dotI16x8S],
+    ...i32x4add,
+    ...[...get(v), ...v128const(PAIRS[1]), ...i8x16swizzle, ...get(k), ...v128loadAt(offset + 16)],
+    ...[...i32x4dotI16x8S, ...i32x4add, ...set(sum)],
+  ];
   return functionBody(
     [
       [4, I32],
-      [1, V128],
+      [3, V128],
     ],
     [
       ...block,
       ...loop,
-      ...[...i32const(half), ...i32x4splat, ...set(sum)],
+      ...[...i32const(half), ...i32x4splat, ...set(lo), ...i32const(0), ...i32x4splat, ...set(hi)],
       ...[...get(vectors), ...get(x), ...get(tapBytes), ...i32mul, ...i32add, ...tee(k)],
       ...[...entry(lengths), ...i32add, ...set(kEnd)],
       ...[...get(src), ...entry(firsts), ...i32add, ...set(p)],
       ...loop,
-      ...[...get(sum), ...get(p), ...v128load32zero, ...i16x8extendLowU8, ...i32x4extendLowU16],
-      ...[...get(k), ...v128load, ...i32x4mul, ...i32x4add, ...set(sum)],
-      ...[...get(p), ...i32const(3), ...i32add, ...set(p)],
-      ...[...get(k), ...i32const(16), ...i32add, ...tee(k), ...get(kEnd), ...i32ltU, ...brIf0],
+      ...[...get(p), ...v128load, ...set(v)],
+      ...half2(lo, 0),
+      ...half2(hi, 32),
+      ...[...get(p), ...i32const(12), ...i32add, ...set(p)],
+      ...[...get(k), ...i32const(64), ...i32add, ...tee(k), ...get(kEnd), ...i32ltU, ...brIf0],
       ...end,
       ...[...get(out), ...get(x), ...i32const(3), ...i32mul, ...i32add],
-      ...[...get(sum), ...i32const(shift), ...i32x4shrS, ...tee(sum), ...get(sum), ...i16x8narrowI32x4S],
-      ...[...tee(sum), ...get(sum), ...i8x16narrowI16x8U, ...i32x4extractLane0, ...i32store],
+      ...[...get(hi), ...i32const(SPLIT), ...i32x4shl, ...get(lo), ...i32x4add],
+      ...[...i32const(shift), ...i32x4shrS, ...tee(lo), ...get(lo), ...i16x8narrowI32x4S],
+      ...[...tee(lo), ...get(lo), ...i8x16narrowI16x8U, ...i32x4extractLane0, ...i32store],
       ...[...get(x), ...i32const(1), ...i32add, ...tee(x), ...get(outWidth), ...i32ltS, ...brIf0],
       ...end,
       ...end,
@@ -209,9 +236,11 @@ export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasse
   const src = allocate(source.pixels.length);
   const narrowed = horizontal ? allocate(stride * (rowTo - rowFrom)) : src;
   const output = vertical ? allocate(stride * height) : narrowed;
+  const groupBytes = horizontal ? Math.ceil(horizontal.taps / 4) * 64 : 0;
   const h = horizontal && {
     axis: horizontal,
-    vectors: allocate(horizontal.coefficients.length * 16),
+    groupBytes,
+    vectors: allocate(width * groupBytes),
     firsts: allocate(width * 4),
     lengths: allocate(width * 4),
   };
@@ -229,11 +258,18 @@ export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasse
   if (v) words.set(v.axis.coefficients, v.coefficients / 4);
   if (h) {
     const { taps, first, count, coefficients } = h.axis;
+    const halves = new Int16Array(memory.buffer);
     for (let x = 0; x < width; x++) {
       words[h.firsts / 4 + x] = first[x] * 3;
-      words[h.lengths / 4 + x] = count[x] * 16;
-      for (let t = 0, at = h.vectors / 4 + x * taps * 4; t < count[x]; t++, at += 4) {
-        words.fill(coefficients[x * taps + t], at, at + 4);
+      words[h.lengths / 4 + x] = Math.ceil(count[x] / 4) * 64;
+      // Per 4 taps: (lo0, lo1) and (lo2, lo3) for each of R, G, B, then the same for the high halves.
+      for (let t = 0; t < count[x]; t++) {
+        const c = coefficients[x * taps + t];
+        const at = (h.vectors + x * h.groupBytes + (t >> 2) * 64 + ((t >> 1) & 1) * 16) / 2 + (t & 1);
+        for (let lane = 0; lane < 6; lane += 2) {
+          halves[at + lane] = c & ((1 << SPLIT) - 1);
+          halves[at + 16 + lane] = c >> SPLIT;
+        }
       }
     }
   }
@@ -242,14 +278,13 @@ export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasse
   return {
     horizontal(from, to) {
       if (!h) return;
-      const tapBytes = h.axis.taps * 16;
       for (let y = from; y < to; y++) {
         kernels.hrow(
           src + y * inStride,
           h.vectors,
           h.firsts,
           h.lengths,
-          tapBytes,
+          h.groupBytes,
           narrowed + (y - rowFrom) * stride,
           width,
         );
