@@ -13,8 +13,11 @@
  *     is the table per pixel (64 bytes per 4 taps), `lengths` the part used, `firsts` the byte
  *     offset in the row; 4 bytes are stored, the 4th overwritten by the next pixel (buffers carry
  *     padding; reads go up to 13 bytes past a window, against zero coefficients or lanes).
- *   vrows(top, stride, coefficients, count, out, length): one output row along y, 16 samples per
- *     step as four i32x4 sums; `length` is the row rounded up to 16 (padding again).
+ *   vrows(top, stride, coefficients, tableEnd, out, length): one output row along y, 16 samples per
+ *     step, two input rows at a time: their bytes interleaved and widened to i16 pairs, dotted with
+ *     the pair's split coefficients (8 bytes per pair: (lo_a, lo_b), (hi_a, hi_b)) into 4 + 4 i32x4
+ *     sums. An odd count reads one row past the window against zero coefficients (in memory: the
+ *     output follows the rows read); `length` is the row rounded up to 16 (padding again).
  */
 import type { ResizePasses, ResizePlan } from './pil-resize.js';
 
@@ -57,6 +60,7 @@ const tee = (i: number) => [0x22, ...uleb(i)];
 const i32const = (n: number) => [0x41, ...sleb(n)];
 const [i32add, i32mul, i32shl, i32ltS, i32ltU] = [[0x6a], [0x6c], [0x74], [0x48], [0x49]];
 const i32load = [0x28, 2, 0];
+const i32loadAt = (offset: number) => [0x28, 2, ...uleb(offset)];
 const i32store = [0x36, 2, 0];
 const [block, loop, end, brIf0] = [[0x02, 0x40], [0x03, 0x40], [0x0b], [0x0d, 0]];
 const v128load = simd(0x00, 0, 0);
@@ -72,11 +76,8 @@ const i8x16narrowI16x8U = simd(0x66);
 const i16x8narrowI32x4S = simd(0x85);
 const i16x8extendLowU8 = simd(0x89);
 const i16x8extendHighU8 = simd(0x8a);
-const i32x4extendLowU16 = simd(0xa9);
-const i32x4extendHighU16 = simd(0xaa);
 const i32x4shrS = simd(0xac);
 const i32x4add = simd(0xae);
-const i32x4mul = simd(0xb5);
 
 function functionBody(locals: [count: number, type: number][], code: number[]): number[] {
   const body = [...vec(locals.map(([count, type]) => [...uleb(count), type])), ...code, ...end];
@@ -137,44 +138,53 @@ function horizontalKernel(half: number, shift: number): number[] {
   );
 }
 
+/** Bytes of rows a and b interleaved (a0 b0 a1 b1 ...): low and high halves. */
+const UNPACK = [
+  Array.from({ length: 16 }, (_, i) => (i >> 1) + (i & 1) * 16),
+  Array.from({ length: 16 }, (_, i) => 8 + (i >> 1) + (i & 1) * 16),
+];
+
 function verticalKernel(half: number, shift: number): number[] {
-  const [top, stride, coefficients, count, out, length, i, t, p, s0, s1, s2, s3, v, low, high, c] = Array.from(
-    { length: 17 },
+  const [top, stride, coefficients, tableEnd, out, length, i, t, p, a, b, w, cl, ch] = Array.from(
+    { length: 14 },
     (_, index) => index,
   );
-  const accumulate = (sum: number, half16: number, widen: number[]) => [
-    ...get(sum),
-    ...get(half16),
-    ...widen,
-    ...get(c),
-    ...i32x4mul,
-    ...i32x4add,
-    ...set(sum),
+  const [lo, hi] = [
+    [14, 15, 16, 17],
+    [18, 19, 20, 21],
   ];
-  const shifted = (sum: number) => [...get(sum), ...i32const(shift), ...i32x4shrS];
+  // Two rows at a time: (a, b) samples as i16 pairs, dot (lo_a, lo_b) and (hi_a, hi_b).
+  const accumulate = (j: number) => [
+    ...[...get(lo[j]), ...get(w), ...get(cl), ...i32x4dotI16x8S, ...i32x4add, ...set(lo[j])],
+    ...[...get(hi[j]), ...get(w), ...get(ch), ...i32x4dotI16x8S, ...i32x4add, ...set(hi[j])],
+  ];
+  const interleaved = (j: number) => [
+    ...[...get(a), ...get(b), ...simd(0x0d, ...UNPACK[j >> 1]), ...(j & 1 ? i16x8extendHighU8 : i16x8extendLowU8)],
+    ...set(w),
+    ...accumulate(j),
+  ];
+  const total = (j: number) => [...get(hi[j]), ...i32const(SPLIT), ...i32x4shl, ...get(lo[j]), ...i32x4add];
+  const shifted = (j: number) => [...total(j), ...i32const(shift), ...i32x4shrS];
   return functionBody(
     [
       [3, I32],
-      [8, V128],
+      [13, V128],
     ],
     [
       ...block,
       ...loop,
-      ...[...i32const(half), ...i32x4splat, ...tee(s0), ...tee(s1), ...tee(s2), ...set(s3)],
-      ...[...i32const(0), ...set(t), ...get(top), ...get(i), ...i32add, ...set(p)],
+      ...[...i32const(half), ...i32x4splat, ...tee(lo[0]), ...tee(lo[1]), ...tee(lo[2]), ...set(lo[3])],
+      ...[...i32const(0), ...i32x4splat, ...tee(hi[0]), ...tee(hi[1]), ...tee(hi[2]), ...set(hi[3])],
+      ...[...get(coefficients), ...set(t), ...get(top), ...get(i), ...i32add, ...set(p)],
       ...loop,
-      ...[...get(coefficients), ...get(t), ...i32const(2), ...i32shl, ...i32add, ...i32load, ...i32x4splat, ...set(c)],
-      ...[...get(p), ...v128load, ...tee(v), ...i16x8extendLowU8, ...set(low)],
-      ...[...get(v), ...i16x8extendHighU8, ...set(high)],
-      ...accumulate(s0, low, i32x4extendLowU16),
-      ...accumulate(s1, low, i32x4extendHighU16),
-      ...accumulate(s2, high, i32x4extendLowU16),
-      ...accumulate(s3, high, i32x4extendHighU16),
-      ...[...get(p), ...get(stride), ...i32add, ...set(p)],
-      ...[...get(t), ...i32const(1), ...i32add, ...tee(t), ...get(count), ...i32ltS, ...brIf0],
+      ...[...get(t), ...i32load, ...i32x4splat, ...set(cl), ...get(t), ...i32loadAt(4), ...i32x4splat, ...set(ch)],
+      ...[...get(p), ...v128load, ...set(a), ...get(p), ...get(stride), ...i32add, ...v128load, ...set(b)],
+      ...[0, 1, 2, 3].flatMap(interleaved),
+      ...[...get(p), ...get(stride), ...i32const(1), ...i32shl, ...i32add, ...set(p)],
+      ...[...get(t), ...i32const(8), ...i32add, ...tee(t), ...get(tableEnd), ...i32ltU, ...brIf0],
       ...end,
       ...[...get(out), ...get(i), ...i32add],
-      ...[...shifted(s0), ...shifted(s1), ...i16x8narrowI32x4S, ...shifted(s2), ...shifted(s3), ...i16x8narrowI32x4S],
+      ...[...shifted(0), ...shifted(1), ...i16x8narrowI32x4S, ...shifted(2), ...shifted(3), ...i16x8narrowI32x4S],
       ...[...i8x16narrowI16x8U, ...v128store],
       ...[...get(i), ...i32const(16), ...i32add, ...tee(i), ...get(length), ...i32ltS, ...brIf0],
       ...end,
@@ -244,7 +254,8 @@ export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasse
     firsts: allocate(width * 4),
     lengths: allocate(width * 4),
   };
-  const v = vertical && { axis: vertical, coefficients: allocate(vertical.coefficients.length * 4) };
+  const pairBytes = vertical ? Math.ceil(vertical.taps / 2) * 8 : 0;
+  const v = vertical && { axis: vertical, coefficients: allocate(height * pairBytes) };
   let memory: WebAssembly.Memory;
   try {
     memory = new WebAssembly.Memory({ initial: Math.ceil(used / 65536) });
@@ -254,11 +265,22 @@ export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasse
   const kernels = new WebAssembly.Instance(compiledModule, { env: { memory } }).exports as unknown as Kernels;
   const bytes = new Uint8Array(memory.buffer);
   const words = new Int32Array(memory.buffer);
+  const halves = new Int16Array(memory.buffer);
   bytes.set(source.pixels, src);
-  if (v) words.set(v.axis.coefficients, v.coefficients / 4);
+  if (v) {
+    // Per pair of rows (a, b): the i16 pair (lo_a, lo_b), then (hi_a, hi_b); a missing b gets 0.
+    const { taps, count, coefficients } = v.axis;
+    for (let y = 0; y < height; y++) {
+      for (let t = 0; t < count[y]; t++) {
+        const c = coefficients[y * taps + t];
+        const at = (v.coefficients + y * pairBytes + (t >> 1) * 8) / 2 + (t & 1);
+        halves[at] = c & ((1 << SPLIT) - 1);
+        halves[at + 2] = c >> SPLIT;
+      }
+    }
+  }
   if (h) {
     const { taps, first, count, coefficients } = h.axis;
-    const halves = new Int16Array(memory.buffer);
     for (let x = 0; x < width; x++) {
       words[h.firsts / 4 + x] = first[x] * 3;
       words[h.lengths / 4 + x] = Math.ceil(count[x] / 4) * 64;
@@ -292,11 +314,12 @@ export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasse
     },
     vertical(from, to) {
       if (!v) return;
-      const { taps, first, count } = v.axis;
+      const { first, count } = v.axis;
       const base = horizontal ? rowFrom : 0;
       for (let y = from; y < to; y++) {
         const top = narrowed + (first[y] - base) * stride;
-        kernels.vrows(top, stride, v.coefficients + y * taps * 4, count[y], output + y * stride, rowLength);
+        const table = v.coefficients + y * pairBytes;
+        kernels.vrows(top, stride, table, table + Math.ceil(count[y] / 2) * 8, output + y * stride, rowLength);
       }
     },
     // A view, not a copy: the memory belongs to this resize alone and goes when the result does.
