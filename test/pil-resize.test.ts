@@ -54,6 +54,33 @@ describe('both engines agree', () => {
   });
 });
 
+describe('the SIMD passes’ reused memory', () => {
+  test('a result stays intact after later resizes, interleaved ones too', async () => {
+    const noise = (w: number, h: number, seed: number) => {
+      const pixels = new Uint8Array(w * h * 3);
+      for (let i = 0; i < pixels.length; i++) pixels[i] = Math.imul(i + seed, 2654435761) >>> 24;
+      return { pixels, width: w, height: h };
+    };
+    const first = pilLanczosResize(noise(300, 200, 1), 290, 190);
+    const kept = first.pixels.slice();
+    const [a, b] = await Promise.all([
+      pilLanczosResizeYielding(noise(900, 700, 2), 880, 690),
+      pilLanczosResizeYielding(noise(120, 80, 3), 111, 77),
+    ]);
+    const c = pilLanczosResize(noise(300, 200, 4), 290, 190);
+    assert.ok(Buffer.from(first.pixels).equals(Buffer.from(kept)));
+    assert.ok(
+      Buffer.from(a.pixels).equals(Buffer.from(pilLanczosResize(noise(900, 700, 2), 880, 690, { simd: false }).pixels)),
+    );
+    assert.ok(
+      Buffer.from(b.pixels).equals(Buffer.from(pilLanczosResize(noise(120, 80, 3), 111, 77, { simd: false }).pixels)),
+    );
+    assert.ok(
+      Buffer.from(c.pixels).equals(Buffer.from(pilLanczosResize(noise(300, 200, 4), 290, 190, { simd: false }).pixels)),
+    );
+  });
+});
+
 describe('coefficients', () => {
   test('each output’s fixed-point taps sum to one (2^22) within rounding, and stay inside the input', () => {
     for (const [inSize, outSize] of [

@@ -95,23 +95,20 @@ const PAIRS = [
 const SPLIT = 11;
 
 function horizontalKernel(half: number, shift: number): number[] {
-  const [src, vectors, firsts, lengths, tapBytes, out, outWidth, x, p, k, kEnd, lo, hi, v] = Array.from(
-    { length: 14 },
+  const [src, vectors, firsts, lengths, tapBytes, out, outWidth, x, p, k, kEnd, lo, hi, v01, v23] = Array.from(
+    { length: 15 },
     (_, i) => i,
   );
   const entry = (table: number) => [...get(table), ...get(x), ...i32const(2), ...i32shl, ...i32add, ...i32load];
-  // sum += dot(pairs of taps 0,1 with their halves) + dot(pairs of taps 2,3 with theirs)
+  // sum += dot(taps 0, 1 as pairs, their halves) + dot(taps 2, 3 as pairs, theirs)
   const half2 = (sum: number, offset: number) => [
-    ...get(sum),
-    ...[...get(v), ...v128const(PAIRS[0]), ...i8x16swizzle, ...get(k), ...v128loadAt(offset), ...i32x4dotI16x8S],
-    ...i32x4add,
-    ...[...get(v), ...v128const(PAIRS[1]), ...i8x16swizzle, ...get(k), ...v128loadAt(offset + 16)],
-    ...[...i32x4dotI16x8S, ...i32x4add, ...set(sum)],
+    ...[...get(sum), ...get(v01), ...get(k), ...v128loadAt(offset), ...i32x4dotI16x8S, ...i32x4add],
+    ...[...get(v23), ...get(k), ...v128loadAt(offset + 16), ...i32x4dotI16x8S, ...i32x4add, ...set(sum)],
   ];
   return functionBody(
     [
       [4, I32],
-      [3, V128],
+      [4, V128],
     ],
     [
       ...block,
@@ -121,7 +118,8 @@ function horizontalKernel(half: number, shift: number): number[] {
       ...[...entry(lengths), ...i32add, ...set(kEnd)],
       ...[...get(src), ...entry(firsts), ...i32add, ...set(p)],
       ...loop,
-      ...[...get(p), ...v128load, ...set(v)],
+      ...[...get(p), ...v128load, ...tee(v01), ...v128const(PAIRS[0]), ...i8x16swizzle],
+      ...[...get(v01), ...v128const(PAIRS[1]), ...i8x16swizzle, ...set(v23), ...set(v01)],
       ...half2(lo, 0),
       ...half2(hi, 32),
       ...[...get(p), ...i32const(12), ...i32add, ...set(p)],
@@ -227,10 +225,43 @@ interface Kernels {
   vrows(top: number, stride: number, coefficients: number, count: number, out: number, length: number): void;
 }
 
+interface Workspace {
+  memory: WebAssembly.Memory;
+  kernels: Kernels;
+}
+
+/** Larger memories are not kept between resizes. */
+const KEEP_BYTES = 256 * 1024 * 1024;
+/** A memory no resize is using, kept because a fresh one costs a page fault per 4 KiB touched. */
+let idle: Workspace | null = null;
+
+function lease(compiledModule: WebAssembly.Module, bytes: number): Workspace | null {
+  const pages = Math.ceil(bytes / 65536);
+  const reused = idle;
+  idle = null;
+  try {
+    if (reused) {
+      const have = reused.memory.buffer.byteLength / 65536;
+      if (have < pages) reused.memory.grow(pages - have);
+      return reused;
+    }
+    const memory = new WebAssembly.Memory({ initial: pages });
+    const kernels = new WebAssembly.Instance(compiledModule, { env: { memory } }).exports as unknown as Kernels;
+    return { memory, kernels };
+  } catch {
+    return null;
+  }
+}
+
+function release(workspace: Workspace): void {
+  if (workspace.memory.buffer.byteLength <= KEEP_BYTES) idle = workspace;
+}
+
 /**
- * The plan's passes on the SIMD kernels, over a memory of their own: one per resize, so resizes
- * that interleave (they yield) never share buffers; the result is a view of it, so the memory
- * (about three images' worth) lives as long as the result. Null without WebAssembly SIMD.
+ * The plan's passes on the SIMD kernels, over a memory of their own while they run: resizes that
+ * interleave (they yield) never share one, and the result is a copy, after which the memory (about
+ * three images' worth) waits for the next resize (one is kept, up to KEEP_BYTES). Null without
+ * WebAssembly SIMD.
  */
 export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasses | null {
   const compiledModule = module(precisionBits);
@@ -256,17 +287,16 @@ export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasse
   };
   const pairBytes = vertical ? Math.ceil(vertical.taps / 2) * 8 : 0;
   const v = vertical && { axis: vertical, coefficients: allocate(height * pairBytes) };
-  let memory: WebAssembly.Memory;
-  try {
-    memory = new WebAssembly.Memory({ initial: Math.ceil(used / 65536) });
-  } catch {
-    return null; // more than a WebAssembly memory holds (4 GiB): the scalar passes work in plain arrays
-  }
-  const kernels = new WebAssembly.Instance(compiledModule, { env: { memory } }).exports as unknown as Kernels;
+  const workspace = lease(compiledModule, used);
+  if (!workspace) return null; // more than a WebAssembly memory holds (4 GiB): the scalar passes use plain arrays
+  const { memory, kernels } = workspace;
   const bytes = new Uint8Array(memory.buffer);
   const words = new Int32Array(memory.buffer);
   const halves = new Int16Array(memory.buffer);
   bytes.set(source.pixels, src);
+  // A reused memory holds the last resize's tables: unused taps and lanes must read as 0 again.
+  if (h) bytes.fill(0, h.vectors, h.vectors + width * groupBytes);
+  if (v) bytes.fill(0, v.coefficients, v.coefficients + height * pairBytes);
   if (v) {
     // Per pair of rows (a, b): the i16 pair (lo_a, lo_b), then (hi_a, hi_b); a missing b gets 0.
     const { taps, count, coefficients } = v.axis;
@@ -296,6 +326,7 @@ export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasse
     }
   }
   const inStride = source.width * 3;
+  let result: Uint8Array | undefined;
   const rowLength = (stride + 15) & ~15;
   return {
     horizontal(from, to) {
@@ -322,7 +353,13 @@ export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasse
         kernels.vrows(top, stride, table, table + Math.ceil(count[y] / 2) * 8, output + y * stride, rowLength);
       }
     },
-    // A view, not a copy: the memory belongs to this resize alone and goes when the result does.
-    result: () => bytes.subarray(output, output + stride * height),
+    // A copy, so that the memory can serve the next resize (its pages already faulted in).
+    result() {
+      if (!result) {
+        result = bytes.slice(output, output + stride * height);
+        release(workspace);
+      }
+      return result;
+    },
   };
 }
