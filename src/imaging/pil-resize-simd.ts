@@ -94,7 +94,8 @@ const PAIRS = [
 /** Coefficients are split as hi * 2^SPLIT + lo (lo in 0..2^SPLIT-1) so that both halves fit an i16. */
 const SPLIT = 11;
 
-function horizontalKernel(half: number, shift: number): number[] {
+/** `groups` > 0: every pixel's taps fit that many groups of 4 (the rest zero), unrolled; 0: a loop to `lengths`. */
+function horizontalKernel(half: number, shift: number, groups: number): number[] {
   const [src, vectors, firsts, lengths, tapBytes, out, outWidth, x, p, k, kEnd, lo, hi, v01, v23] = Array.from(
     { length: 15 },
     (_, i) => i,
@@ -105,6 +106,19 @@ function horizontalKernel(half: number, shift: number): number[] {
     ...[...get(sum), ...get(v01), ...get(k), ...v128loadAt(offset), ...i32x4dotI16x8S, ...i32x4add],
     ...[...get(v23), ...get(k), ...v128loadAt(offset + 16), ...i32x4dotI16x8S, ...i32x4add, ...set(sum)],
   ];
+  const group = (at: number, offset: number) => [
+    ...[...get(p), ...v128loadAt(at), ...tee(v01), ...v128const(PAIRS[0]), ...i8x16swizzle],
+    ...[...get(v01), ...v128const(PAIRS[1]), ...i8x16swizzle, ...set(v23), ...set(v01)],
+    ...half2(lo, offset),
+    ...half2(hi, offset + 32),
+  ];
+  const groupLoop = [
+    ...loop,
+    ...group(0, 0),
+    ...[...get(p), ...i32const(12), ...i32add, ...set(p)],
+    ...[...get(k), ...i32const(64), ...i32add, ...tee(k), ...get(kEnd), ...i32ltU, ...brIf0],
+    ...end,
+  ];
   return functionBody(
     [
       [4, I32],
@@ -114,17 +128,10 @@ function horizontalKernel(half: number, shift: number): number[] {
       ...block,
       ...loop,
       ...[...i32const(half), ...i32x4splat, ...set(lo), ...i32const(0), ...i32x4splat, ...set(hi)],
-      ...[...get(vectors), ...get(x), ...get(tapBytes), ...i32mul, ...i32add, ...tee(k)],
-      ...[...entry(lengths), ...i32add, ...set(kEnd)],
+      ...[...get(vectors), ...get(x), ...get(tapBytes), ...i32mul, ...i32add],
+      ...(groups ? set(k) : [...tee(k), ...entry(lengths), ...i32add, ...set(kEnd)]),
       ...[...get(src), ...entry(firsts), ...i32add, ...set(p)],
-      ...loop,
-      ...[...get(p), ...v128load, ...tee(v01), ...v128const(PAIRS[0]), ...i8x16swizzle],
-      ...[...get(v01), ...v128const(PAIRS[1]), ...i8x16swizzle, ...set(v23), ...set(v01)],
-      ...half2(lo, 0),
-      ...half2(hi, 32),
-      ...[...get(p), ...i32const(12), ...i32add, ...set(p)],
-      ...[...get(k), ...i32const(64), ...i32add, ...tee(k), ...get(kEnd), ...i32ltU, ...brIf0],
-      ...end,
+      ...(groups ? Array.from({ length: groups }, (_, g) => group(12 * g, 64 * g)).flat() : groupLoop),
       ...[...get(out), ...get(x), ...i32const(3), ...i32mul, ...i32add],
       ...[...get(hi), ...i32const(SPLIT), ...i32x4shl, ...get(lo), ...i32x4add],
       ...[...i32const(shift), ...i32x4shrS, ...tee(lo), ...get(lo), ...i16x8narrowI32x4S],
@@ -191,6 +198,9 @@ function verticalKernel(half: number, shift: number): number[] {
   );
 }
 
+/** Horizontal kernels without a loop over taps, for windows of up to 4, 8, 12 taps. */
+const UNROLLED = [1, 2, 3];
+
 function assemble(precisionBits: number): Uint8Array<ArrayBuffer> {
   const half = 1 << (precisionBits - 1);
   const params = (n: number) => [0x60, ...vec(Array.from({ length: n }, () => [I32])), 0];
@@ -198,15 +208,23 @@ function assemble(precisionBits: number): Uint8Array<ArrayBuffer> {
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, vec([params(7), params(6)])),
     ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(1)]])),
-    ...section(3, vec([[0], [1]])),
+    ...section(3, vec([[0], [1], ...UNROLLED.map(() => [0])])),
     ...section(
       7,
       vec([
         [...name('hrow'), 0x00, 0],
         [...name('vrows'), 0x00, 1],
+        ...UNROLLED.map((groups, i) => [...name(`hrow${groups}`), 0x00, 2 + i]),
       ]),
     ),
-    ...section(10, vec([horizontalKernel(half, precisionBits), verticalKernel(half, precisionBits)])),
+    ...section(
+      10,
+      vec([
+        horizontalKernel(half, precisionBits, 0),
+        verticalKernel(half, precisionBits),
+        ...UNROLLED.map((groups) => horizontalKernel(half, precisionBits, groups)),
+      ]),
+    ),
   ]);
 }
 
@@ -220,7 +238,18 @@ function module(precisionBits: number): WebAssembly.Module | null {
   return compiled;
 }
 
+type HorizontalKernel = (
+  src: number,
+  vectors: number,
+  firsts: number,
+  lengths: number,
+  groupBytes: number,
+  out: number,
+  width: number,
+) => void;
+
 interface Kernels {
+  [unrolled: `hrow${number}`]: HorizontalKernel | undefined;
   hrow(src: number, vectors: number, firsts: number, lengths: number, tapBytes: number, out: number, w: number): void;
   vrows(top: number, stride: number, coefficients: number, count: number, out: number, length: number): void;
 }
@@ -271,7 +300,7 @@ export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasse
   let used = 0;
   const allocate = (bytes: number) => {
     const at = used;
-    used += (bytes + 16 + 63) & ~63; // room for the kernels' 16-byte over-reads and over-writes
+    used += (bytes + 64 + 63) & ~63; // room for the kernels' over-reads (up to 40 bytes) and over-writes
     return at;
   };
   const src = allocate(source.pixels.length);
@@ -284,6 +313,8 @@ export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasse
     vectors: allocate(width * groupBytes),
     firsts: allocate(width * 4),
     lengths: allocate(width * 4),
+    /** Groups of 4 taps the widest window needs. */
+    groups: Math.ceil(Math.max(...horizontal.count) / 4),
   };
   const pairBytes = vertical ? Math.ceil(vertical.taps / 2) * 8 : 0;
   const v = vertical && { axis: vertical, coefficients: allocate(height * pairBytes) };
@@ -331,8 +362,9 @@ export function simdPasses(plan: ResizePlan, precisionBits: number): ResizePasse
   return {
     horizontal(from, to) {
       if (!h) return;
+      const hrow = kernels[`hrow${h.groups}`] ?? kernels.hrow;
       for (let y = from; y < to; y++) {
-        kernels.hrow(
+        hrow(
           src + y * inStride,
           h.vectors,
           h.firsts,
