@@ -60,7 +60,6 @@ const tee = (i: number) => [0x22, ...uleb(i)];
 const i32const = (n: number) => [0x41, ...sleb(n)];
 const [i32add, i32mul, i32shl, i32ltS, i32ltU] = [[0x6a], [0x6c], [0x74], [0x48], [0x49]];
 const i32load = [0x28, 2, 0];
-const i32loadAt = (offset: number) => [0x28, 2, ...uleb(offset)];
 const i32store = [0x36, 2, 0];
 const [block, loop, end, brIf0] = [[0x02, 0x40], [0x03, 0x40], [0x0b], [0x0d, 0]];
 const v128load = simd(0x00, 0, 0);
@@ -71,6 +70,7 @@ const i32x4dotI16x8S = simd(0xba);
 const i32x4shl = simd(0xab);
 const v128store = simd(0x0b, 0, 0);
 const i32x4splat = simd(0x11);
+const v128load32splat = (offset: number) => simd(0x09, 2, ...uleb(offset));
 const i32x4extractLane0 = simd(0x1b, 0);
 const i8x16narrowI16x8U = simd(0x66);
 const i16x8narrowI32x4S = simd(0x85);
@@ -182,7 +182,7 @@ function verticalKernel(half: number, shift: number): number[] {
       ...[...i32const(0), ...i32x4splat, ...tee(hi[0]), ...tee(hi[1]), ...tee(hi[2]), ...set(hi[3])],
       ...[...get(coefficients), ...set(t), ...get(top), ...get(i), ...i32add, ...set(p)],
       ...loop,
-      ...[...get(t), ...i32load, ...i32x4splat, ...set(cl), ...get(t), ...i32loadAt(4), ...i32x4splat, ...set(ch)],
+      ...[...get(t), ...v128load32splat(0), ...set(cl), ...get(t), ...v128load32splat(4), ...set(ch)],
       ...[...get(p), ...v128load, ...set(a), ...get(p), ...get(stride), ...i32add, ...v128load, ...set(b)],
       ...[0, 1, 2, 3].flatMap(interleaved),
       ...[...get(p), ...get(stride), ...i32const(1), ...i32shl, ...i32add, ...set(p)],
