@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
 import { lanczosCoefficients, pilLanczosResize, pilLanczosResizeYielding } from '../src/imaging/pil-resize.ts';
+import { simdPasses } from '../src/imaging/pil-resize-simd.ts';
 import { IMAGES_DIR, REFERENCE_DIR } from './support/paths.ts';
 
 async function rawRgb(path: string) {
@@ -43,6 +44,9 @@ describe('both engines agree', () => {
       [17, 9, 40, 21],
       [64, 64, 61, 64],
       [5, 3, 1, 1],
+      [4, 3, 3, 2],
+      [60, 20, 40, 15],
+      [90, 31, 64, 30],
     ]) {
       const pixels = new Uint8Array(w * h * 3);
       for (let i = 0; i < pixels.length; i++) pixels[i] = Math.imul(i + w, 2654435761) >>> 24;
@@ -51,6 +55,42 @@ describe('both engines agree', () => {
       const scalar = pilLanczosResize(image, ow, oh, { simd: false });
       assert.ok(Buffer.from(simd.pixels).equals(Buffer.from(scalar.pixels)), `${w}x${h} → ${ow}x${oh}`);
     }
+  });
+});
+
+describe('the SIMD passes’ reused memory', () => {
+  test('the kernels assemble (else the SIMD tests above quietly run the scalar passes)', () => {
+    const axis = lanczosCoefficients(64, 61);
+    const source = { pixels: new Uint8Array(64 * 64 * 3), width: 64, height: 64 };
+    const plan = { source, width: 61, height: 61, horizontal: axis, vertical: axis, rowFrom: 0, rowTo: 64 };
+    const passes = simdPasses(plan, 22);
+    assert.ok(passes);
+    passes.result();
+  });
+
+  test('a result stays intact after later resizes, interleaved ones too', async () => {
+    const noise = (w: number, h: number, seed: number) => {
+      const pixels = new Uint8Array(w * h * 3);
+      for (let i = 0; i < pixels.length; i++) pixels[i] = Math.imul(i + seed, 2654435761) >>> 24;
+      return { pixels, width: w, height: h };
+    };
+    const first = pilLanczosResize(noise(300, 200, 1), 290, 190);
+    const kept = first.pixels.slice();
+    const [a, b] = await Promise.all([
+      pilLanczosResizeYielding(noise(900, 700, 2), 880, 690),
+      pilLanczosResizeYielding(noise(120, 80, 3), 111, 77),
+    ]);
+    const c = pilLanczosResize(noise(300, 200, 4), 290, 190);
+    assert.ok(Buffer.from(first.pixels).equals(Buffer.from(kept)));
+    assert.ok(
+      Buffer.from(a.pixels).equals(Buffer.from(pilLanczosResize(noise(900, 700, 2), 880, 690, { simd: false }).pixels)),
+    );
+    assert.ok(
+      Buffer.from(b.pixels).equals(Buffer.from(pilLanczosResize(noise(120, 80, 3), 111, 77, { simd: false }).pixels)),
+    );
+    assert.ok(
+      Buffer.from(c.pixels).equals(Buffer.from(pilLanczosResize(noise(300, 200, 4), 290, 190, { simd: false }).pixels)),
+    );
   });
 });
 
