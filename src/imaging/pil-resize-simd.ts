@@ -259,8 +259,11 @@ interface Workspace {
   kernels: Kernels;
 }
 
-/** Larger memories are not kept between resizes. */
-const KEEP_BYTES = 256 * 1024 * 1024;
+/**
+ * Larger memories are not kept between resizes: 64 MiB covers a 2048x2048 resize (~40 MB), and what is
+ * kept is held for good, outside any request's accounting.
+ */
+const KEEP_BYTES = 64 * 1024 * 1024;
 /** A memory no resize is using, kept because a fresh one costs a page fault per 4 KiB touched. */
 let idle: Workspace | null = null;
 
