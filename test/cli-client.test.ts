@@ -1,14 +1,14 @@
 /** `latentgate encode` / `latentgate decode` as processes against a real gateway. */
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseSafetensors, readSafetensors, tensorToFloat32 } from '../src/tensors/safetensors.ts';
+import { runCli } from './support/cli.ts';
 import { imageToPlanar, maxAbsDiff, psnr } from './support/metrics.ts';
-import { IMAGES_DIR, MODELS_DIR, PROJECT_DIR, REFERENCE_DIR } from './support/paths.ts';
+import { IMAGES_DIR, MODELS_DIR, REFERENCE_DIR } from './support/paths.ts';
 import { type RunningGateway, startGateway } from './support/server.ts';
 
 let gateway: RunningGateway;
@@ -22,20 +22,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin/latentgate.js'), ...args], {
-      cwd: dir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCli(args, dir);
 
 describe('command-line client', () => {
   test('encode writes the latent as safetensors, with a progress bar fed by the subscription (SSE)', async () => {

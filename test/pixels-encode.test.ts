@@ -4,15 +4,15 @@
  * through GraphQL and the Hybrid Inference endpoint, and both say which resize ran.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeTensor } from '../src/tensors/dtype.ts';
 import { readSafetensors, tensorToFloat32 } from '../src/tensors/safetensors.ts';
+import { runCli } from './support/cli.ts';
 import { maxAbsDiff } from './support/metrics.ts';
-import { IMAGES_DIR, MODELS_DIR, PROJECT_DIR, REFERENCE_DIR } from './support/paths.ts';
+import { IMAGES_DIR, MODELS_DIR, REFERENCE_DIR } from './support/paths.ts';
 import { type RunningGateway, startGateway } from './support/server.ts';
 
 const ENCODE = `mutation Encode($input: EncodeInput!) {
@@ -117,20 +117,7 @@ describe('Hybrid Inference encode reads pixels the same way', () => {
   });
 });
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin/latentgate.js'), ...args], {
-      cwd: dir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCli(args, dir);
 
 describe('latentgate encode reads pixels the same way', () => {
   test('the summary names the resize, the latent is the reference; --colour-management is checked', async () => {
