@@ -19,6 +19,18 @@ export interface EncodeArgs {
   colourManagement?: ColourManagement | null;
 }
 
+/**
+ * The upload's bytes without copying them: `arrayBuffer()` of a multipart upload (@whatwg-node) concatenates its
+ * one Buffer into a new one, and `new Uint8Array(buffer)` copied that again. `bytes()` hands over the Buffer as
+ * parsed; the answer is a plain Uint8Array view of the same memory.
+ */
+async function uploadBytes(upload: File): Promise<Uint8Array> {
+  const withBytes = upload as File & { bytes?: () => Promise<Uint8Array> };
+  const bytes =
+    typeof withBytes.bytes === 'function' ? await withBytes.bytes() : new Uint8Array(await upload.arrayBuffer());
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 export async function imageBytes(source: ImageSourceArgs, maxBytes: number): Promise<Uint8Array> {
   if (source.upload) {
     if (source.upload.size > maxBytes) {
@@ -31,7 +43,7 @@ export async function imageBytes(source: ImageSourceArgs, maxBytes: number): Pro
         },
       );
     }
-    return new Uint8Array(await source.upload.arrayBuffer());
+    return uploadBytes(source.upload);
   }
   return decodeBase64(source.base64, 'image.base64', { maxBytes, code: 'IMAGE_TOO_LARGE' });
 }
