@@ -16,8 +16,8 @@ import { promisify } from 'node:util';
 import type { CalibrationMeasurement } from '../src/calibration/calibrate.ts';
 import { ModelRegistry } from '../src/models/registry.ts';
 import { estimatePeakBytes } from '../src/routing/estimator.ts';
-import type { Plan } from '../src/routing/planner.ts';
 import { ProfileSource } from '../src/routing/profile-source.ts';
+import { measureTiledEncode } from '../test/support/tiled-memory.ts';
 import { MODELS_DIR } from './support.ts';
 
 const BIN = join(import.meta.dirname, '../bin/latentgate.js');
@@ -65,30 +65,7 @@ export async function peakMemory(sizes = [256, 512, 768]) {
 }
 
 export async function tiledPeakMemory(model = 'taef2', size = 4096, budget = '2GiB') {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(import.meta.dirname, '../test/support/tiled-memory-child.ts'),
-      model,
-      String(size),
-      budget,
-    ],
-    {
-      cwd: join(import.meta.dirname, '..'),
-      env: { ...process.env, MODELS_DIR },
-      maxBuffer: 16 * 2 ** 20,
-    },
-  );
-  const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
-    plan: Plan;
-    peakBytes: number;
-    exact: boolean;
-    seconds: number;
-    steps: number;
-    dims: number[];
-  };
+  const r = await measureTiledEncode(model, size, budget, { ...process.env, MODELS_DIR });
   const mib = (bytes: number) => +(bytes / 2 ** 20).toFixed(1);
   return {
     benchmark: 'tiled-peak-memory',

@@ -4,12 +4,10 @@
  */
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { emptyMoments, foldGroupNorm, mergeMoments } from '../src/gpu/group-norm.ts';
 import { exactTileOverlap, LocalExecutor } from '../src/gpu/local-executor.ts';
@@ -18,7 +16,6 @@ import type { Nchw } from '../src/gpu/tensor.ts';
 import { countTiles, exactOverlap, planCores, planSpans, runCropped, runTiled } from '../src/gpu/tiling.ts';
 import type { ModelDefinition } from '../src/models/model.ts';
 import { ModelRegistry } from '../src/models/registry.ts';
-import type { Plan } from '../src/routing/planner.ts';
 import { overlapFor } from '../src/routing/tiles.ts';
 import { decodeTensor } from '../src/tensors/dtype.ts';
 import { rgbToPlanar } from '../src/tensors/pixel-range.ts';
@@ -26,7 +23,8 @@ import { readSafetensors, tensorToFloat32 } from '../src/tensors/safetensors.ts'
 import { tiledBudget } from './support/budget.ts';
 import { startInProcessGateway } from './support/in-process.ts';
 import { clampUnit, maxAbsDiff, psnr, relativeL2 } from './support/metrics.ts';
-import { IMAGES_DIR, MODELS_DIR, PROJECT_DIR, REFERENCE_DIR } from './support/paths.ts';
+import { IMAGES_DIR, MODELS_DIR, REFERENCE_DIR } from './support/paths.ts';
+import { measureTiledEncode } from './support/tiled-memory.ts';
 
 const GIB = 2 ** 30;
 
@@ -296,25 +294,7 @@ describe('4096x4096 encode on a 2 GiB budget', () => {
   // its plan is checked in test/routing.test.ts. It runs in a child process so its peak resident
   // memory is its own, not this test runner's.
   test('taesana completes through tiles and its measured peak stays within the plan and the budget', async () => {
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      ['--import', 'tsx', join('test', 'support', 'tiled-memory-child.ts'), 'taesana', '4096', '2GiB'],
-      {
-        cwd: PROJECT_DIR,
-        maxBuffer: 16 * 2 ** 20,
-      },
-    );
-    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
-      plan: Plan;
-      peakBytes: number;
-      exact: boolean;
-      seconds: number;
-      steps: number;
-      dims: number[];
-      min: number;
-      max: number;
-      finite: boolean;
-    };
+    const result = await measureTiledEncode('taesana', 4096, '2GiB');
     const { plan, peakBytes } = result;
     const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
     console.log(
