@@ -56,10 +56,11 @@ export async function gatewayOverhead(rounds = 15) {
   const model = services.registry.require('taef2', 'encode');
   const network = model.encoder!;
   // The gateway's own session options and thread count, so both sides compete equally for the cores.
-  const bare = await ort.InferenceSession.create(
-    network.whole,
-    sessionOptions({ provider: services.runtime.choice.provider, intraOpThreads: config.intraOpThreads }),
-  );
+  const options = sessionOptions({ provider: services.runtime.choice.provider, intraOpThreads: config.intraOpThreads });
+  const bare =
+    typeof network.whole === 'string'
+      ? await ort.InferenceSession.create(network.whole, options)
+      : await ort.InferenceSession.create(network.whole, options);
   const bareRun = () => bare.run({ [network.inputName]: new ort.Tensor('float32', input, dims) });
   const request = async () => {
     const r = await graphqlUpload(

@@ -9,7 +9,7 @@
 import { GatewayError, throwIfCancelled } from '../errors.js';
 import { type ModelDefinition, networkFor, type Operation } from '../models/model.js';
 import { countLatentTiles, runLatentSteps } from './latent-stage.js';
-import type { OnnxRuntime } from './onnx-runtime.js';
+import type { NetworkSource, OnnxRuntime } from './onnx-runtime.js';
 import type { StagedNetwork } from './staged-network.js';
 import { leadingChannels, type Nchw } from './tensor.js';
 import { countTiles, exactOverlap, runTiled } from './tiling.js';
@@ -62,7 +62,7 @@ export class LocalExecutor {
   ): Promise<Nchw> {
     const network = this.network(model, op);
     throwIfCancelled(hooks.signal, 'the run was cancelled before it started');
-    const run = (stage: string, bytes: Uint8Array, x: Nchw) =>
+    const run = (stage: string, bytes: NetworkSource, x: Nchw) =>
       this.runtime.run(`${model.id}/${op}/${stage}`, bytes, network.inputName, network.outputName, x);
     let output: Nchw;
     if (!tiles) {
@@ -123,7 +123,7 @@ export class LocalExecutor {
     input: Nchw,
     tiles: TilePlan,
     hooks: RunHooks,
-    run: (stage: string, bytes: Uint8Array, x: Nchw) => Promise<Nchw>,
+    run: (stage: string, bytes: NetworkSource, x: Nchw) => Promise<Nchw>,
   ): Promise<Nchw> {
     const f = model.downscaleFactor;
     const [, , h, w] = input.dims;

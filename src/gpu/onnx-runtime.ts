@@ -10,8 +10,13 @@ import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { reportPart, stamp, timingParts } from '../timing.js';
 import { identityGraph } from './onnx-builder.js';
-import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
-import type { Nchw } from './tensor.js';
+import type { NetworkSignature, WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
+import type { Nchw, Tensor } from './tensor.js';
+
+export type { NetworkSignature, ValueSignature } from './onnx-worker-protocol.js';
+
+/** A network's graph: its bytes (made in-process or read), or its file (external weights load beside it). */
+export type NetworkSource = Uint8Array | string;
 
 export type ExecutionProvider = 'cuda' | 'webgpu' | 'cpu';
 export type ProviderPreference = 'auto' | ExecutionProvider;
@@ -91,6 +96,7 @@ export class OnnxRuntime {
     { resolve: (reply: WorkerReply & { ok: true }) => void; reject: (error: Error) => void }
   >();
   private readonly loaded = new Map<string, Promise<unknown>>();
+  private readonly signatures = new Map<string, Promise<NetworkSignature>>();
   private nextId = 0;
   private failure: Error | null = null;
 
@@ -137,7 +143,7 @@ export class OnnxRuntime {
   }
 
   /** Sends a network's bytes and creates its session once; later runs name it by key. */
-  warm(key: string, model: Uint8Array): Promise<unknown> {
+  warm(key: string, model: NetworkSource): Promise<unknown> {
     let loading = this.loaded.get(key);
     if (!loading) {
       loading = this.call({ type: 'load', key, model });
@@ -148,7 +154,38 @@ export class OnnxRuntime {
   }
 
   /** Runs one network with one NCHW input and one NCHW output; `key` names it for the session cache. */
-  async run(key: string, model: Uint8Array, inputName: string, outputName: string, input: Nchw): Promise<Nchw> {
+  /** The inputs and outputs the network's session declares (names, element types, shapes); cached. */
+  describe(key: string, model: NetworkSource): Promise<NetworkSignature> {
+    let signature = this.signatures.get(key);
+    if (!signature) {
+      signature = this.warm(key, model)
+        .then(() => this.call({ type: 'describe', key }))
+        .then((reply) => reply.signature!);
+      signature.catch(() => this.signatures.delete(key));
+      this.signatures.set(key, signature);
+    }
+    return signature;
+  }
+
+  /**
+   * Runs a network on named tensors of any rank and element type (token ids, timesteps, embeddings)
+   * and returns the outputs asked for, by name. Inputs are copied to the worker; outputs move back.
+   */
+  async runTensors(
+    key: string,
+    model: NetworkSource,
+    inputs: Record<string, Tensor>,
+    outputNames: readonly string[],
+  ): Promise<Record<string, Tensor>> {
+    await this.warm(key, model);
+    const wire = Object.entries(inputs).map(([name, t]) => ({ name, type: t.type, data: t.data, dims: [...t.dims] }));
+    const reply = await this.call({ type: 'run', key, inputs: wire, outputNames: [...outputNames], timed: false });
+    return Object.fromEntries(
+      reply.outputs!.map(({ name, type, data, dims }) => [name, { type: type ?? 'float32', data, dims } as Tensor]),
+    );
+  }
+
+  async run(key: string, model: NetworkSource, inputName: string, outputName: string, input: Nchw): Promise<Nchw> {
     const [output] = await this.runNamed(key, model, { [inputName]: input }, [outputName]);
     return output;
   }
@@ -159,7 +196,7 @@ export class OnnxRuntime {
    */
   async runNamed(
     key: string,
-    model: Uint8Array,
+    model: NetworkSource,
     inputs: Record<string, Nchw>,
     outputNames: readonly string[],
   ): Promise<Nchw[]> {
@@ -181,7 +218,7 @@ export class OnnxRuntime {
     return reply.outputs!.map(({ name, data, dims }) => {
       if (dims.length !== 4)
         throw new Error(`network ${key} returned ${dims.length}-D output ${name} [${dims}], expected NCHW`);
-      return { data, dims: dims as Nchw['dims'] };
+      return { data: data as Float32Array, dims: dims as Nchw['dims'] };
     });
   }
 

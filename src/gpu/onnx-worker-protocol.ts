@@ -1,6 +1,7 @@
 /** Messages between the gateway and its onnxruntime worker thread. */
 import type { Stamp } from '../timing.js';
 import type { ExecutionProvider } from './onnx-runtime.js';
+import type { TensorType } from './tensor.js';
 
 export interface WorkerInit {
   provider: ExecutionProvider;
@@ -8,18 +9,40 @@ export interface WorkerInit {
 }
 
 export type WorkerRequest =
-  | { type: 'load'; id: number; key: string; model: Uint8Array }
+  /** `model`: the graph's bytes, or a file path (then weights in `model.onnx_data` beside it load too). */
+  | { type: 'load'; id: number; key: string; model: Uint8Array | string }
+  | { type: 'describe'; id: number; key: string }
   /** `timed`: stamp when the run arrived and finished (src/timing.ts is listening). */
   | { type: 'run'; id: number; key: string; inputs: WireTensor[]; outputNames: string[]; timed: boolean }
   | { type: 'close'; id: number };
 
 export type WorkerReply =
-  | { id: number; ok: true; outputs?: WireTensor[]; stamps?: { received: Stamp; finished: Stamp } }
+  | {
+      id: number;
+      ok: true;
+      outputs?: WireTensor[];
+      stamps?: { received: Stamp; finished: Stamp };
+      signature?: NetworkSignature;
+    }
   | { id: number; ok: false; message: string };
 
-/** A named float32 tensor as it crosses the thread boundary. */
+/** A named tensor as it crosses the thread boundary (`type` absent: float32). */
 export interface WireTensor {
   name: string;
-  data: Float32Array;
+  data: Float32Array | Uint16Array | BigInt64Array | Int32Array;
   dims: number[];
+  type?: TensorType;
+}
+
+/** One input or output as the session declares it: element type and shape (a string for a symbolic dim). */
+export interface ValueSignature {
+  name: string;
+  /** onnxruntime's type name ('float32', 'int64', 'float16', ...). */
+  type: string;
+  shape: (number | string)[];
+}
+
+export interface NetworkSignature {
+  inputs: ValueSignature[];
+  outputs: ValueSignature[];
 }

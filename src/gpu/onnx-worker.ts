@@ -7,10 +7,24 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { stamp } from '../timing.js';
 import { sessionOptions } from './onnx-session-options.js';
-import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
+import type {
+  ValueSignature,
+  WireTensor,
+  WorkerInit,
+  WorkerReply,
+  WorkerRequest,
+} from './onnx-worker-protocol.js';
+import type { TensorType } from './tensor.js';
+
+const WIRE_TYPES: ReadonlySet<string> = new Set<TensorType>(['float32', 'float16', 'int64', 'int32']);
+
+function wireOutput(name: string, value: ort.Tensor): WireTensor {
+  if (!WIRE_TYPES.has(value.type)) throw new Error(`output ${name} is ${value.type}; latentgate reads ${[...WIRE_TYPES]}`);
+  return { name, type: value.type as TensorType, data: value.data as WireTensor['data'], dims: value.dims.map(Number) };
+}
 
 const init = workerData as WorkerInit;
-const models = new Map<string, Uint8Array>();
+const models = new Map<string, Uint8Array | string>();
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
 function session(key: string): Promise<ort.InferenceSession> {
@@ -18,7 +32,10 @@ function session(key: string): Promise<ort.InferenceSession> {
   if (!existing) {
     const model = models.get(key);
     if (!model) throw new Error(`no model bytes were sent for ${key}`);
-    existing = ort.InferenceSession.create(model, sessionOptions(init));
+    existing =
+      typeof model === 'string'
+        ? ort.InferenceSession.create(model, sessionOptions(init))
+        : ort.InferenceSession.create(model, sessionOptions(init));
     existing.catch(() => sessions.delete(key));
     sessions.set(key, existing);
   }
@@ -31,18 +48,30 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
       models.set(request.key, request.model);
       await session(request.key);
       return { id: request.id, ok: true };
+    case 'describe': {
+      const s = await session(request.key);
+      const signature = (metadata: readonly ort.InferenceSession.ValueMetadata[]): ValueSignature[] =>
+        metadata.map((m) => ({
+          name: m.name,
+          type: m.isTensor ? m.type : 'non-tensor',
+          shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' ? d : String(d))) : [],
+        }));
+      return {
+        id: request.id,
+        ok: true,
+        signature: { inputs: signature(s.inputMetadata), outputs: signature(s.outputMetadata) },
+      };
+    }
     case 'run': {
       const received = request.timed ? stamp() : null;
       const s = await session(request.key);
-      const feeds = Object.fromEntries(request.inputs.map((t) => [t.name, new ort.Tensor('float32', t.data, t.dims)]));
+      const feeds = Object.fromEntries(
+        request.inputs.map((t) => [t.name, new ort.Tensor(t.type ?? 'float32', t.data, t.dims)]),
+      );
       const results = await s.run(feeds, request.outputNames);
       const wanted = new Set(request.outputNames);
       for (const [name, value] of Object.entries(results)) if (!wanted.has(name)) value.dispose();
-      const outputs = request.outputNames.map((name) => ({
-        name,
-        data: results[name].data as Float32Array,
-        dims: results[name].dims.map(Number),
-      }));
+      const outputs = request.outputNames.map((name) => wireOutput(name, results[name]));
       return { id: request.id, ok: true, outputs, ...(received ? { stamps: { received, finished: stamp() } } : {}) };
     }
     case 'close':

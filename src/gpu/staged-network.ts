@@ -6,7 +6,8 @@
  * (global statistics) sit. For an encoder the order is high → latent; for a decoder latent → high.
  */
 export interface StagedNetwork {
-  whole: Uint8Array;
+  /** The graph's bytes, or its file path (an export's `model.onnx`, whose `model.onnx_data` loads beside it). */
+  whole: Uint8Array | string;
   /** Absent when the network has no safe split; tiling then runs `whole` per tile. */
   stages?: {
     highResolution: Uint8Array;

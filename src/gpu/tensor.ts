@@ -32,3 +32,22 @@ export function joinBatch(items: Nchw[]): Nchw {
   for (const [b, item] of items.entries()) out.set(item.data, b * size);
   return { data: out, dims: [items.length, c, h, w] };
 }
+
+/** Element types the pipeline's networks take or give (token ids, timesteps, half-precision exports). */
+export type TensorType = 'float32' | 'float16' | 'int64' | 'int32';
+
+export interface TensorDataOf {
+  float32: Float32Array;
+  /** IEEE half bits. */
+  float16: Uint16Array;
+  int64: BigInt64Array;
+  int32: Int32Array;
+}
+
+/** A tensor of any rank and element type, as the text encoders and the UNet take and give them. */
+export type Tensor = { [T in TensorType]: { type: T; data: TensorDataOf[T]; dims: number[] } }[TensorType];
+
+/** A float32 tensor of any rank. */
+export function float32Tensor(data: Float32Array, dims: number[]): Tensor {
+  return { type: 'float32', data, dims };
+}
