@@ -1,0 +1,95 @@
+/**
+ * The img2img request and result as every layer sees them (GraphQL, jobs, upstream clients, the
+ * pipeline). diffusers' names in comments: a result must equal StableDiffusionImg2ImgPipeline's for
+ * the same model, inputs and seed.
+ */
+import type { ImageFormat } from '../imaging/images.js';
+import type { Plan } from '../routing/router.js';
+import type { Delivered, Delivery } from './delivery.js';
+import type { LatentDType, RawLatent } from './latent-codec.js';
+import type { DecodedImage } from './decode.js';
+
+/** GraphQL enum values; each is built from the model folder's own scheduler config (`from_config`). */
+export const SCHEDULER_NAMES = ['EULER', 'EULER_ANCESTRAL', 'DDIM', 'LCM', 'PNDM', 'FLOW_MATCH_EULER'] as const;
+export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
+
+/** diffusers' scheduler class for each name. */
+export const SCHEDULER_CLASSES: Record<SchedulerName, string> = {
+  EULER: 'EulerDiscreteScheduler',
+  EULER_ANCESTRAL: 'EulerAncestralDiscreteScheduler',
+  DDIM: 'DDIMScheduler',
+  LCM: 'LCMScheduler',
+  PNDM: 'PNDMScheduler',
+  FLOW_MATCH_EULER: 'FlowMatchEulerDiscreteScheduler',
+};
+
+/** The stages of one img2img request, in the order they run. */
+export const IMG2IMG_STAGES = ['TEXT_ENCODE', 'ENCODE', 'DENOISE', 'DECODE'] as const;
+export type Img2ImgStage = (typeof IMG2IMG_STAGES)[number];
+
+/** torch.manual_seed takes 0 .. 2^64 - 1. */
+export const MAX_SEED = 2n ** 64n - 1n;
+
+export interface Img2ImgRequest {
+  model: string;
+  /** The init image's bytes (PNG, JPEG, WebP), read as diffusers reads it; or `latent` instead. */
+  image?: Uint8Array;
+  /** An init latent already in the UNet's space (diffusers: an `image` with the latent's channels skips the VAE). */
+  latent?: RawLatent;
+  prompt: string;
+  /** null: the empty prompt (or zeros, where the folder says force_zeros_for_empty_prompt). */
+  negativePrompt: string | null;
+  /** diffusers' default 0.8. */
+  strength: number;
+  /** num_inference_steps. */
+  steps: number;
+  guidanceScale: number;
+  /** null: drawn by the gateway and returned. */
+  seed: bigint | null;
+  /** null: the scheduler the model folder names. */
+  scheduler: SchedulerName | null;
+  format: ImageFormat;
+  delivery: Delivery;
+  /** Also return the final latent (diffusers' output_type="latent": in the UNet's space, before decode). */
+  returnLatent: boolean;
+  /** dtype of the returned latent. */
+  dtype: LatentDType;
+}
+
+export interface Img2ImgStageReport {
+  stage: Img2ImgStage;
+  /** The plan the stage ran under (route, target, estimate). */
+  plan: Plan;
+  /** Time the stage ran, without queueing. */
+  seconds: number;
+}
+
+export interface Img2ImgLatent extends Delivered {
+  shape: number[];
+  dtype: LatentDType;
+  sha256: string;
+  byteLength: number;
+}
+
+export interface Img2ImgResult {
+  model: string;
+  images: DecodedImage[];
+  latent: Img2ImgLatent | null;
+  seed: bigint;
+  scheduler: SchedulerName;
+  /** The timesteps the denoising loop ran (one per network call). */
+  timesteps: number[];
+  stages: Img2ImgStageReport[];
+  width: number;
+  height: number;
+  /** The whole request, and the sum of its stages. */
+  seconds: number;
+}
+
+/** A RUNNING event of an img2img job: its stage, and for DENOISE the step (from 1) of `total` and its timestep. */
+export interface Img2ImgProgress {
+  stage: Img2ImgStage;
+  step: number;
+  total: number;
+  timestep: number | null;
+}
