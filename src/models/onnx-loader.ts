@@ -1,6 +1,7 @@
 /**
  * Loads an AutoencoderKL exported to ONNX in optimum's layout: `vae_encoder/model.onnx`
- * (`sample` → `latent_sample`) and/or `vae_decoder/model.onnx` (`latent_sample` → `sample`), with a
+ * (`sample` → `latent_parameters` in current exports, mean and log-variance; `latent_sample` in older
+ * ones) and/or `vae_decoder/model.onnx` (`latent_sample` → `sample`), with a
  * `model.json` for what the files cannot say: `{"family": "sd15", "scalingFactor"?, "shiftFactor"?,
  * "inputRange"?: "minus-one-one" | "zero-one", "latentChannels"?, "downscaleFactor"?}` (other keys are refused).
  */
@@ -10,6 +11,7 @@ import { z } from 'zod';
 import { describeProblem, integerIn, settingsObject, validate } from '../validation/problems.js';
 import { FAMILIES, type FamilyConventions, type FamilyId } from './families.js';
 import type { ModelDefinition } from './model.js';
+import { readGraphInterface } from './onnx-interface.js';
 
 const ENCODER_FILE = join('vae_encoder', 'model.onnx');
 const DECODER_FILE = join('vae_decoder', 'model.onnx');
@@ -62,10 +64,11 @@ export function loadOnnxVae(id: string, dir: string): ModelDefinition {
     inputRange: manifest.inputRange ?? base.inputRange,
   };
   const latentChannels = family.latentChannels!;
-  const read = (file: string) =>
-    existsSync(join(dir, file)) ? new Uint8Array(readFileSync(join(dir, file))) : undefined;
-  const encoder = read(ENCODER_FILE);
-  const decoder = read(DECODER_FILE);
+  // Sessions load from the files, so weights kept in `model.onnx_data` beside a graph load too.
+  const file = (name: string) => (existsSync(join(dir, name)) ? join(dir, name) : undefined);
+  const encoder = file(ENCODER_FILE);
+  const decoder = file(DECODER_FILE);
+  const encoderOutput = encoder ? encoderOutputName(encoder) : undefined;
   return {
     id,
     family,
@@ -74,13 +77,27 @@ export function loadOnnxVae(id: string, dir: string): ModelDefinition {
     downscaleFactor: family.downscaleFactor,
     // No safe split is known for a full KL VAE: tiles run the whole network
     // (GroupNorm per tile, as diffusers' tiling does).
-    encoder: encoder && {
-      whole: encoder,
-      inputName: 'sample',
-      outputName: 'latent_sample',
-      outputChannels: latentChannels,
-    },
-    decoder: decoder && { whole: decoder, inputName: 'latent_sample', outputName: 'sample', outputChannels: 3 },
+    // The executor keeps the leading latentChannels (the mean) of `latent_parameters`.
+    encoder:
+      encoder !== undefined
+        ? {
+            whole: encoder,
+            inputName: 'sample',
+            outputName: encoderOutput!,
+            outputChannels: encoderOutput === 'latent_parameters' ? 2 * latentChannels : latentChannels,
+          }
+        : undefined,
+    decoder:
+      decoder !== undefined
+        ? { whole: decoder, inputName: 'latent_sample', outputName: 'sample', outputChannels: 3 }
+        : undefined,
     path: dir,
   };
+}
+
+function encoderOutputName(path: string): 'latent_parameters' | 'latent_sample' {
+  const outputs = readGraphInterface(path).outputs.map((o) => o.name);
+  if (outputs.includes('latent_parameters')) return 'latent_parameters';
+  if (outputs.includes('latent_sample')) return 'latent_sample';
+  throw new Error(`${path} outputs ${outputs.join(', ')}; expected latent_parameters or latent_sample`);
 }

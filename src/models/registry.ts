@@ -3,8 +3,9 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatewayError } from '../errors.js';
 import type { FamilyConventions } from './families.js';
-import { type ModelDefinition, type Operation, servedOperationsOf } from './model.js';
+import { type ModelDefinition, type ServedOperation, servedOperationsOf } from './model.js';
 import { loadOnnxVae, looksLikeOnnxVae } from './onnx-loader.js';
+import { loadPipelineFolder, looksLikePipelineFolder } from './pipeline-folder.js';
 import { loadTae, looksLikeTae } from './tae-loader.js';
 
 export interface ModelLoadProblem {
@@ -27,7 +28,8 @@ export class ModelRegistry {
       const dir = join(modelsDir, id);
       if (!statSync(dir).isDirectory()) continue;
       try {
-        if (looksLikeOnnxVae(dir)) models.set(id, loadOnnxVae(id, dir));
+        if (looksLikePipelineFolder(dir)) models.set(id, loadPipelineFolder(id, dir));
+        else if (looksLikeOnnxVae(dir)) models.set(id, loadOnnxVae(id, dir));
         else if (looksLikeTae(dir)) models.set(id, await loadTae(id, dir));
       } catch (error) {
         problems.push({ id, path: dir, error: (error as Error).message });
@@ -48,7 +50,11 @@ export class ModelRegistry {
    * Declares that upstream endpoints serve `operations` of model `id`: added to a local model's
    * operations, or registered as an upstream-only model with the given latent conventions.
    */
-  addUpstream(id: string, operations: readonly Operation[], conventions: FamilyConventions | null): ModelDefinition {
+  addUpstream(
+    id: string,
+    operations: readonly ServedOperation[],
+    conventions: FamilyConventions | null,
+  ): ModelDefinition {
     const existing = this.models.get(id);
     if (existing) {
       existing.upstreamOperations = [...new Set([...(existing.upstreamOperations ?? []), ...operations])];
@@ -74,7 +80,7 @@ export class ModelRegistry {
   }
 
   /** The model, or a typed error naming the models that exist and what they support. */
-  require(id: string, operation: Operation): ModelDefinition {
+  require(id: string, operation: ServedOperation): ModelDefinition {
     const model = this.models.get(id);
     if (!model) {
       throw new GatewayError(

@@ -3,18 +3,19 @@
  * pipeline). diffusers' names in comments: a result must equal StableDiffusionImg2ImgPipeline's for
  * the same model, inputs and seed.
  */
+import type { SchedulerClassName } from '../diffusion/config.js';
 import type { ImageFormat } from '../imaging/images.js';
 import type { Plan } from '../routing/router.js';
+import type { DecodedImage } from './decode.js';
 import type { Delivered, Delivery } from './delivery.js';
 import type { LatentDType, RawLatent } from './latent-codec.js';
-import type { DecodedImage } from './decode.js';
 
 /** GraphQL enum values; each is built from the model folder's own scheduler config (`from_config`). */
 export const SCHEDULER_NAMES = ['EULER', 'EULER_ANCESTRAL', 'DDIM', 'LCM', 'PNDM', 'FLOW_MATCH_EULER'] as const;
 export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 
 /** diffusers' scheduler class for each name. */
-export const SCHEDULER_CLASSES: Record<SchedulerName, string> = {
+export const SCHEDULER_CLASS_OF: Record<SchedulerName, SchedulerClassName> = {
   EULER: 'EulerDiscreteScheduler',
   EULER_ANCESTRAL: 'EulerAncestralDiscreteScheduler',
   DDIM: 'DDIMScheduler',
@@ -26,9 +27,6 @@ export const SCHEDULER_CLASSES: Record<SchedulerName, string> = {
 /** The stages of one img2img request, in the order they run. */
 export const IMG2IMG_STAGES = ['TEXT_ENCODE', 'ENCODE', 'DENOISE', 'DECODE'] as const;
 export type Img2ImgStage = (typeof IMG2IMG_STAGES)[number];
-
-/** torch.manual_seed takes 0 .. 2^64 - 1. */
-export const MAX_SEED = 2n ** 64n - 1n;
 
 export interface Img2ImgRequest {
   model: string;

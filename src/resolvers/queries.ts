@@ -1,6 +1,6 @@
 import { GatewayError } from '../errors.js';
 import { FAMILIES, isFamilyId } from '../models/families.js';
-import type { Operation } from '../models/model.js';
+import type { ServedOperation } from '../models/model.js';
 import type { Plan } from '../routing/router.js';
 import type { GraphQLContext } from '../schema/builder.js';
 
@@ -23,7 +23,7 @@ export function modelsResolver({ services }: GraphQLContext) {
 
 export interface PlanArgs {
   model: string;
-  operation: Operation;
+  operation: ServedOperation;
   width: number;
   height: number;
   batch?: number | null;
@@ -50,5 +50,9 @@ export function planResolver({ services }: GraphQLContext, args: PlanArgs): Plan
       available: known,
     });
   }
+  if (args.operation === 'img2img')
+    throw new GatewayError('BAD_REQUEST', 'plan takes ENCODE or DECODE; an img2img request reports its stage plans', {
+      field: 'operation',
+    });
   return services.router.plan(model, args.operation, args.width, args.height, batch);
 }

@@ -2,7 +2,7 @@ import { FLOAT_DTYPES, type FloatDType } from '../../tensors/dtype.js';
 import { builder } from '../builder.js';
 
 export const OperationEnum = builder.enumType('Operation', {
-  values: { ENCODE: { value: 'encode' }, DECODE: { value: 'decode' } } as const,
+  values: { ENCODE: { value: 'encode' }, DECODE: { value: 'decode' }, IMG2IMG: { value: 'img2img' } } as const,
 });
 
 export const LatentDTypeEnum = builder.enumType('LatentDType', {
