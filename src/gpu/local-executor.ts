@@ -11,7 +11,7 @@ import { type ModelDefinition, networkFor, type Operation } from '../models/mode
 import { countLatentTiles, runLatentSteps } from './latent-stage.js';
 import type { NetworkSource, OnnxRuntime } from './onnx-runtime.js';
 import type { StagedNetwork } from './staged-network.js';
-import { leadingChannels, type Nchw } from './tensor.js';
+import type { Nchw } from './tensor.js';
 import { countTiles, exactOverlap, runTiled } from './tiling.js';
 
 export interface TilePlan {
@@ -71,7 +71,8 @@ export class LocalExecutor {
     } else {
       output = await this.runTiledNetwork(model, op, network, input, tiles, hooks, run);
     }
-    return op === 'encode' ? leadingChannels(output, model.latentChannels) : output;
+    // A KL encoder's whole output (mean and log-variance): encode keeps the mean, img2img samples from both.
+    return output;
   }
 
   /**

@@ -7,19 +7,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { stamp } from '../timing.js';
 import { sessionOptions } from './onnx-session-options.js';
-import type {
-  ValueSignature,
-  WireTensor,
-  WorkerInit,
-  WorkerReply,
-  WorkerRequest,
-} from './onnx-worker-protocol.js';
+import type { ValueSignature, WireTensor, WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
 import type { TensorType } from './tensor.js';
 
 const WIRE_TYPES: ReadonlySet<string> = new Set<TensorType>(['float32', 'float16', 'int64', 'int32']);
 
 function wireOutput(name: string, value: ort.Tensor): WireTensor {
-  if (!WIRE_TYPES.has(value.type)) throw new Error(`output ${name} is ${value.type}; latentgate reads ${[...WIRE_TYPES]}`);
+  if (!WIRE_TYPES.has(value.type))
+    throw new Error(`output ${name} is ${value.type}; latentgate reads ${[...WIRE_TYPES]}`);
   return { name, type: value.type as TensorType, data: value.data as WireTensor['data'], dims: value.dims.map(Number) };
 }
 

@@ -5,7 +5,7 @@ import { type ImageFormat, MIME_TYPES, writeImage } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
 import type { ResultStore } from '../storage/result-store.js';
-import { planarToRgb } from '../tensors/pixel-range.js';
+import { type PixelRange, planarToRgb } from '../tensors/pixel-range.js';
 import { type Delivered, type Delivery, deliver } from './delivery.js';
 import type { PipelineDeps } from './encode.js';
 import { type RawLatent, readLatent, resolveScaling, reverseScaling, type Scaling, sha256 } from './latent-codec.js';
@@ -71,6 +71,7 @@ export async function decodeLatent(
   latent: Nchw,
   scaling: Scaling,
   hooks: ExecuteHooks = {},
+  planned?: Plan,
 ): Promise<{ output: Nchw; width: number; height: number; batch: number; plan: Plan; seconds: number }> {
   const [batch, , h, w] = latent.dims;
   const [height, width] = [h * model.downscaleFactor, w * model.downscaleFactor];
@@ -93,7 +94,7 @@ export async function decodeLatent(
       },
     );
   }
-  const plan = deps.router.plan(model, 'decode', width, height, batch);
+  const plan = planned ?? deps.router.plan(model, 'decode', width, height, batch);
   const input = { data: reverseScaling(latent.data, scaling), dims: latent.dims };
   const { output, plan: ran, seconds } = await deps.router.run(model, plan, input, hooks);
   return { output, width, height, batch, plan: ran, seconds };
@@ -111,32 +112,40 @@ export async function decode(
       ? await latentFromUrl(deps.store, deps.config.publicUrl, request.latent.url)
       : request.latent;
   const latent = readLatent(raw, model, deps.config.limits.maxLatentBytes);
-  const { output, width, height, batch, plan, seconds } = await decodeLatent(deps, model, latent, scaling, hooks);
+  const { output, plan, seconds } = await decodeLatent(deps, model, latent, scaling, hooks);
+  const images = await deliverImages(deps, output, model.family.inputRange, request.format, request.delivery);
+  return { model: model.id, ...scaling, images, plan, seconds };
+}
+
+/** Each image of a decoded batch (planar, in `range`) as 8-bit RGB written in `format`, delivered. */
+export async function deliverImages(
+  deps: Pick<PipelineDeps, 'store' | 'config'>,
+  output: Nchw,
+  range: PixelRange,
+  format: ImageFormat,
+  delivery: Delivery,
+): Promise<DecodedImage[]> {
+  const [batch, , height, width] = output.dims;
   const plane = 3 * width * height;
   const images: DecodedImage[] = [];
   for (let b = 0; b < batch; b++) {
-    const pixels = planarToRgb(
-      output.data.subarray(b * plane, (b + 1) * plane),
-      width,
-      height,
-      model.family.inputRange,
-    );
-    const bytes = await writeImage({ pixels, width, height }, request.format);
+    const pixels = planarToRgb(output.data.subarray(b * plane, (b + 1) * plane), width, height, range);
+    const bytes = await writeImage({ pixels, width, height }, format);
     const delivered = await deliver(
       deps,
-      request.delivery,
-      { kind: 'image', bytes, contentType: MIME_TYPES[request.format] },
+      delivery,
+      { kind: 'image', bytes, contentType: MIME_TYPES[format] },
       'images',
     );
     images.push({
       ...delivered,
-      format: request.format,
-      mimeType: MIME_TYPES[request.format],
+      format,
+      mimeType: MIME_TYPES[format],
       width,
       height,
       sha256: sha256(bytes),
       byteLength: bytes.length,
     });
   }
-  return { model: model.id, ...scaling, images, plan, seconds };
+  return images;
 }

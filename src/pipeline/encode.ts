@@ -1,7 +1,7 @@
 /** encode: image bytes → validated RGB → model input → routed run → scaled latent → delivery. */
 import type { Config } from '../config/config.js';
 import { GatewayError } from '../errors.js';
-import type { Nchw } from '../gpu/tensor.js';
+import { leadingChannels, type Nchw } from '../gpu/tensor.js';
 import { type ColourManagement, type ResizeReport, readImage, resizeImage, sizeForFactor } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import type { ModelRegistry } from '../models/registry.js';
@@ -111,9 +111,11 @@ export async function encodePixels(
   } = deps.batcher
     ? await deps.batcher.encode(model, pixels, hooks)
     : await deps.router.run(model, deps.router.plan(model, 'encode', width, height, batch), pixels, hooks);
+  // diffusers' encode gives the mean (`latent_dist.mode()`) of a KL encoder's mean and log-variance.
+  const mean = leadingChannels(output, model.latentChannels);
   // The run's output is this request's own: scaled where it lies.
-  const latent = timed('scaling', () => applyScaling(output.data, scaling, output.data));
-  return { latent: { data: latent, dims: output.dims }, plan: ran, seconds };
+  const latent = timed('scaling', () => applyScaling(mean.data, scaling, mean.data));
+  return { latent: { data: latent, dims: mean.dims }, plan: ran, seconds };
 }
 
 export async function encode(
