@@ -234,7 +234,7 @@ test('rejected requests are refused with a typed error naming values that work',
       () => planImg2Img(scheduler, { steps: rejected.num_inference_steps, strength: rejected.strength }),
       (error: unknown) => {
         assert.ok(error instanceof GatewayError);
-        assert.equal(error.code, 'BAD_REQUEST');
+        assert.equal(error.code, 'NO_DENOISING_STEPS');
         // diffusers' reason names the largest step count that works (here "smaller than 15").
         const limit = /smaller than (\d+)/.exec(rejected.reason)?.[1];
         assert.ok(limit && error.message.includes(limit), error.message);
@@ -351,7 +351,7 @@ test('scheduler configs: from_config class switching, refused options named', ()
       return error as GatewayError;
     }
   })();
-  assert.equal(strengthError?.code, 'BAD_REQUEST');
+  assert.equal(strengthError?.code, 'NO_DENOISING_STEPS');
   assert.deepEqual(
     { minSteps: strengthError?.details.minSteps, minStrength: strengthError?.details.minStrength },
     { minSteps: 10, minStrength: 0.25 },

@@ -36,7 +36,7 @@ export function latentDistribution(
 }
 
 /** `latent_dist.sample(generator)`: one randn draw of the mean's shape, in float32 as torch computes it. */
-export function sampleLatent(distribution: LatentDistribution, generator: TorchGenerator): Float32Array {
+export function sampleLatent(distribution: LatentDistribution, generator: Pick<TorchGenerator, 'randn'>): Float32Array {
   const noise = generator.randn(distribution.dims);
   const { mean, logvar } = distribution;
   return mean.map((m, i) => f32(m + f32(torchExpF32(f32(0.5 * logvar[i])) * noise[i])));

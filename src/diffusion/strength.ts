@@ -84,7 +84,7 @@ function cutAtDenoisingStart(scheduler: Scheduler, full: number[], denoisingStar
 
 function noStepLeft(steps: number, strength: number, flux: boolean): GatewayError {
   if (strength === 0 || flux) {
-    return new GatewayError('BAD_REQUEST', `strength 0 leaves no denoising step; use a strength above 0 (up to 1)`, {
+    return new GatewayError('NO_DENOISING_STEPS', `strength 0 leaves no denoising step; use a strength above 0 (up to 1)`, {
       steps,
       strength,
     });
@@ -93,7 +93,7 @@ function noStepLeft(steps: number, strength: number, flux: boolean): GatewayErro
   while (Math.trunc(minSteps * strength) < 1) minSteps++;
   const minStrength = Math.ceil((1 / steps) * 1e4) / 1e4;
   return new GatewayError(
-    'BAD_REQUEST',
+    'NO_DENOISING_STEPS',
     `strength ${strength} with ${steps} steps gives int(${steps} x ${strength}) = 0 denoising steps; ` +
       `use at least ${minSteps} steps at this strength, or a strength of at least ${minStrength} with ${steps} steps`,
     { steps, strength, minSteps, minStrength },

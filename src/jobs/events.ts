@@ -7,18 +7,22 @@
  *   QUEUED(position: n)          waiting for device memory, n-th in the ledger's queue (0+ times)
  *   RUNNING(done: 0, total)      admitted: the reservation is held and the run started
  *   RUNNING(done: k, total)      after each tile (or the whole run) finished
+ *
+ * img2img jobs route and run four stages: ROUTED and RUNNING carry the `stage`; RUNNING events of
+ * the DENOISE stage are exactly one per network call, `done` = the step (from 1) with its `timestep`.
  *   DONE(result) | FAILED(error) | CANCELLED
  */
 import type { ErrorCode } from '../errors.js';
-import type { Operation } from '../models/model.js';
+import type { ServedOperation } from '../models/model.js';
 import type { DecodeResult } from '../pipeline/decode.js';
 import type { EncodeResult } from '../pipeline/encode.js';
+import type { Img2ImgResult, Img2ImgStage } from '../pipeline/img2img-types.js';
 import type { Plan } from '../routing/router.js';
 
 export type JobStatus = 'QUEUED' | 'RUNNING' | 'DONE' | 'FAILED' | 'CANCELLED';
 export type JobEventType = 'QUEUED' | 'ROUTED' | 'RUNNING' | 'DONE' | 'FAILED' | 'CANCELLED';
-export type JobOperation = Operation;
-export type JobResult = EncodeResult | DecodeResult;
+export type JobOperation = ServedOperation;
+export type JobResult = EncodeResult | DecodeResult | Img2ImgResult;
 
 export interface JobError {
   code: ErrorCode;
@@ -36,8 +40,8 @@ interface EventBase {
 
 export type JobEventBody =
   | { type: 'QUEUED'; position: number | null }
-  | { type: 'ROUTED'; plan: Plan }
-  | { type: 'RUNNING'; done: number; total: number }
+  | { type: 'ROUTED'; plan: Plan; stage?: Img2ImgStage }
+  | { type: 'RUNNING'; done: number; total: number; stage?: Img2ImgStage; timestep?: number | null }
   | { type: 'DONE'; result: JobResult }
   | { type: 'FAILED'; error: JobError }
   | { type: 'CANCELLED'; reason: string };

@@ -11,7 +11,8 @@ import type { JobError, JobOperation, JobResult } from './events.js';
 import { Job } from './job.js';
 import { JobStore } from './job-store.js';
 
-export type JobRun = (hooks: ExecuteHooks) => Promise<JobResult>;
+/** The run behind a job: router hooks that become the job's events, and the job (for runs that report stages). */
+export type JobRun = (hooks: ExecuteHooks, job: Job) => Promise<JobResult>;
 
 export class JobManager {
   readonly store: JobStore;
@@ -36,7 +37,7 @@ export class JobManager {
     };
     // The run starts after the caller has the job (and could subscribe to it).
     void Promise.resolve()
-      .then(() => run(hooks))
+      .then(() => run(hooks, job))
       .then(
         (result) => {
           if (job.cancelRequested)

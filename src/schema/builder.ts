@@ -2,6 +2,8 @@ import SchemaBuilder from '@pothos/core';
 import type { Config } from '../config/config.js';
 import type { JobManager } from '../jobs/manager.js';
 import type { ModelRegistry } from '../models/registry.js';
+import type { NoiseSource } from '../pipeline/img2img.js';
+import type { PromptEncoder } from '../pipeline/prompt-encoding.js';
 import type { EncodeBatcher, Router } from '../routing/index.js';
 import type { ProfileSource } from '../routing/profile-source.js';
 import type { ResultStore } from '../storage/result-store.js';
@@ -16,6 +18,10 @@ export interface Services {
   jobs: JobManager;
   /** Dynamic batching of encodes (BATCH_WINDOW_MS); absent or null = none. */
   batcher?: EncodeBatcher | null;
+  /** img2img's TEXT_ENCODE stage (tokenizers and text encoders). */
+  prompts: PromptEncoder;
+  /** Random draws for a seed; absent = the torch-compatible generator. Tests inject reference noise here. */
+  noiseFor?: (seed: bigint) => NoiseSource;
 }
 
 export interface GraphQLContext {
@@ -27,6 +33,7 @@ export const builder = new SchemaBuilder<{
   Scalars: {
     File: { Input: File; Output: never };
     DateTime: { Input: Date; Output: Date };
+    Seed: { Input: bigint; Output: bigint };
   };
   DefaultFieldNullability: false;
 }>({ defaultFieldNullability: false });

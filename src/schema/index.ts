@@ -6,6 +6,7 @@ import './types/plan.js';
 import './types/encode.js';
 import './types/decode.js';
 import './types/queries.js';
+import './types/img2img.js';
 import './types/jobs.js';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

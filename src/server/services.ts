@@ -7,6 +7,7 @@ import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
 import { JobManager } from '../jobs/manager.js';
 import { FAMILIES, isFamilyId } from '../models/families.js';
 import { ModelRegistry } from '../models/registry.js';
+import { PromptEncoder } from '../pipeline/prompt-encoding.js';
 import { LocalRunner, Router } from '../routing/index.js';
 import { CapacityLedger } from '../routing/ledger.js';
 import { ProfileSource } from '../routing/profile-source.js';
@@ -72,6 +73,7 @@ export async function createServices(config: Config): Promise<RunningServices> {
     profiles,
     jobs,
     batcher: router.batcher,
+    prompts: new PromptEncoder(runtime),
     runtime,
     ledger,
     deviceMemorySource: memory.source,

@@ -58,7 +58,7 @@ export class LCMScheduler implements Scheduler {
     if (Math.floor(originLength / steps) < 1) {
       // diffusers: "The combination of `original_steps x strength` ... is smaller than `num_inference_steps`".
       throw new GatewayError(
-        'BAD_REQUEST',
+        'NO_DENOISING_STEPS',
         `LCM with strength ${strength} keeps int(${original} x ${strength}) = ${originLength} ` +
           `of its ${original} timesteps, fewer than the ${steps} steps asked for: ` +
           `use at most ${originLength} steps, or a strength of at least ${steps / original}`,

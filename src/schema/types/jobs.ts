@@ -12,10 +12,12 @@ import {
   submitDecodeResolver,
   submitEncodeResolver,
 } from '../../resolvers/jobs.js';
+import { submitImg2imgResolver } from '../../resolvers/img2img.js';
 import { builder } from '../builder.js';
 import { DecodeInput, DecodeResultType } from './decode.js';
 import { EncodeInput, EncodeResultType } from './encode.js';
 import { OperationEnum } from './enums.js';
+import { Img2ImgInput, Img2ImgResultType, Img2ImgStageEnum } from './img2img.js';
 import { PlanType } from './plan.js';
 
 export const JobStatusEnum = builder.enumType('JobStatus', {
@@ -49,9 +51,10 @@ export const JobErrorType = builder.objectRef<JobError>('JobError').implement({
 
 export const JobResultUnion = builder.unionType('JobResult', {
   description:
-    'What a finished job produced: an EncodeResult or a DecodeResult, the same types `encode` and `decode` return.',
-  types: [EncodeResultType, DecodeResultType],
-  resolveType: (result: JobResult) => ('latent' in result ? EncodeResultType : DecodeResultType),
+    'What a finished job produced: the type `encode`, `decode` or `img2img` returns.',
+  types: [EncodeResultType, DecodeResultType, Img2ImgResultType],
+  resolveType: (result: JobResult) =>
+    'timesteps' in result ? Img2ImgResultType : 'latent' in result ? EncodeResultType : DecodeResultType,
 });
 
 const JobProgressType = builder.objectRef<{ done: number; total: number }>('JobProgress').implement({
@@ -103,13 +106,33 @@ builder.objectRef<JobEventOf<'QUEUED'>>('JobQueuedEvent').implement({
 builder.objectRef<JobEventOf<'ROUTED'>>('JobRoutedEvent').implement({
   description: "The router's decision: route, target and the estimate it was planned with.",
   interfaces: [JobEventInterface],
-  fields: (t) => ({ route: t.field({ type: PlanType, resolve: (e) => e.plan }) }),
+  fields: (t) => ({
+    route: t.field({ type: PlanType, resolve: (e) => e.plan }),
+    stage: t.field({
+      type: Img2ImgStageEnum,
+      nullable: true,
+      description: 'For img2img: the stage this plan is for.',
+      resolve: (e) => e.stage ?? null,
+    }),
+  }),
 });
 
 builder.objectRef<JobEventOf<'RUNNING'>>('JobRunningEvent').implement({
-  description: 'Admitted and running (done 0), then after each tile.',
+  description:
+    'Admitted and running (done 0), then after each tile. img2img: `stage`, and in DENOISE one event per ' +
+    'network call: `done` is the step (from 1) of `total`, with its `timestep`.',
   interfaces: [JobEventInterface],
-  fields: (t) => ({ done: t.exposeInt('done'), total: t.exposeInt('total') }),
+  fields: (t) => ({
+    done: t.exposeInt('done'),
+    total: t.exposeInt('total'),
+    stage: t.field({ type: Img2ImgStageEnum, nullable: true, resolve: (e) => e.stage ?? null }),
+    step: t.int({
+      nullable: true,
+      description: 'DENOISE: the step, from 1 (= done).',
+      resolve: (e) => (e.stage === 'DENOISE' ? e.done : null),
+    }),
+    timestep: t.float({ nullable: true, resolve: (e) => e.timestep ?? null }),
+  }),
 });
 
 builder.objectRef<JobEventOf<'DONE'>>('JobDoneEvent').implement({
@@ -129,7 +152,7 @@ builder.objectRef<JobEventOf<'CANCELLED'>>('JobCancelledEvent').implement({
 });
 
 export const JobType = builder.objectRef<Job>('Job').implement({
-  description: `An encode or decode submitted to run in the background. Finished jobs are kept for JOB_TTL_SECONDS.`,
+  description: `An encode, decode or img2img run in the background. Finished jobs are kept for JOB_TTL_SECONDS.`,
   fields: (t) => ({
     id: t.exposeID('id'),
     operation: t.field({ type: OperationEnum, resolve: (j) => j.operation }),
@@ -197,11 +220,20 @@ builder.mutationField('submitDecode', (t) =>
   }),
 );
 
+builder.mutationField('submitImg2img', (t) =>
+  t.field({
+    type: JobType,
+    description: 'img2img as a job: returns at once; its RUNNING events report each stage and denoising step.',
+    args: { input: t.arg({ type: Img2ImgInput, required: true }) },
+    resolve: (_root, { input }, ctx) => submitImg2imgResolver(ctx, input),
+  }),
+);
+
 builder.mutationField('cancelJob', (t) =>
   t.field({
     type: JobType,
     description:
-      'Cancels a job: a queued job leaves the queue, a running one stops at the next tile. ' +
+      'Cancels a job: a queued job leaves the queue, a running one stops at the next tile or denoising step. ' +
       'A finished job is returned unchanged.',
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, { id }, ctx) => cancelJobResolver(ctx, String(id)),

@@ -1,0 +1,351 @@
+/**
+ * img2img as diffusers' StableDiffusion(XL)Img2ImgPipeline / LatentConsistencyModelImg2ImgPipeline run it:
+ *
+ *   image → VAE encode (posterior sample from the request's generator) → scale → noise at `strength`
+ *   → denoising loop (UNet per step, classifier-free guidance as a batch of two) → unscale → VAE decode
+ *
+ * Every stage goes through the router: all four are planned before anything runs (a request that
+ * fits nowhere is refused before it starts), the VAE stages run whole, tiled or upstream like
+ * encode/decode, and the text-encoder and UNet stages hold one ledger reservation for their calls.
+ * Random draws come from one generator seeded like torch's, in diffusers' order: posterior sample,
+ * start noise, then each step's noise (Euler a, LCM), so a seed reproduces a diffusers run.
+ */
+import { configClassName, type SchedulerClassName } from '../diffusion/config.js';
+import { classifierFreeGuidance, guidanceScaleEmbedding, sdxlTimeIds, usesClassifierFreeGuidance } from '../diffusion/guidance.js';
+import { denoise } from '../diffusion/loop.js';
+import { latentDistribution, sampleLatent } from '../diffusion/posterior.js';
+import { drawSeed, TorchGenerator } from '../diffusion/random.js';
+import { createScheduler } from '../diffusion/schedulers/index.js';
+import type { Scheduler } from '../diffusion/schedulers/types.js';
+import { planImg2Img, startLatent } from '../diffusion/strength.js';
+import { GatewayError, throwIfCancelled } from '../errors.js';
+import { runDeclared, type FeedValue } from '../gpu/signature-feeds.js';
+import type { Nchw } from '../gpu/tensor.js';
+import type { ModelDefinition } from '../models/model.js';
+import type { DiffusionComponents } from '../models/pipeline-folder.js';
+import type { ExecuteHooks, Plan } from '../routing/router.js';
+import { deliverImages } from './decode.js';
+import { deliver } from './delivery.js';
+import { type PipelineDeps, prepareImage } from './encode.js';
+import {
+  SCHEDULER_CLASS_OF,
+  type Img2ImgLatent,
+  type Img2ImgProgress,
+  type Img2ImgRequest,
+  type Img2ImgResult,
+  type Img2ImgStage,
+  type Img2ImgStageReport,
+  type SchedulerName,
+} from './img2img-types.js';
+import { applyScaling, encodeLatent, readLatent, reverseScaling, sha256 } from './latent-codec.js';
+import { type PromptConditioning, PromptEncoder } from './prompt-encoding.js';
+
+/** Standard normal draws in the generator's order (torch.randn with a seeded CPU generator). */
+export interface NoiseSource {
+  randn(shape: readonly number[]): Float32Array;
+}
+
+export interface Img2ImgDeps extends PipelineDeps {
+  prompts: PromptEncoder;
+  /** Where random draws come from for a seed; default the torch-compatible generator (tests inject fixture noise). */
+  noiseFor?: (seed: bigint) => NoiseSource;
+}
+
+export interface Img2ImgHooks {
+  signal?: AbortSignal;
+  /** A stage's plan: once planned, again when it runs (failover, upstream). */
+  onRouted?: (stage: Img2ImgStage, plan: Plan) => void;
+  onQueued?: (stage: Img2ImgStage, position: number) => void;
+  /** One event per tile of the VAE stages, per text encoder run, and exactly one per denoising network call. */
+  onProgress?: (progress: Img2ImgProgress) => void;
+}
+
+const SCHEDULER_NAME_OF = Object.fromEntries(
+  Object.entries(SCHEDULER_CLASS_OF).map(([name, className]) => [className, name]),
+) as Record<SchedulerClassName, SchedulerName>;
+
+/** The scheduler class a request runs: its choice, or the folder's own (refused when the gateway lacks it). */
+export function schedulerClassFor(model: ModelDefinition, diffusion: DiffusionComponents, chosen: SchedulerName | null) {
+  const className: SchedulerClassName = chosen
+    ? SCHEDULER_CLASS_OF[chosen]
+    : (() => {
+        try {
+          return configClassName(diffusion.scheduler, `${model.id}/scheduler/scheduler_config.json`);
+        } catch {
+          throw new GatewayError(
+            'UNSUPPORTED_SCHEDULER',
+            `model "${model.id}" names scheduler ${diffusion.schedulerClass}, which this gateway does not implement; ` +
+              `pick one with \`scheduler\`: ${Object.keys(SCHEDULER_CLASS_OF).join(', ')}`,
+            { scheduler: diffusion.schedulerClass, supported: Object.keys(SCHEDULER_CLASS_OF) },
+          );
+        }
+      })();
+  const flowModel = diffusion.kind === 'flux';
+  if ((className === 'FlowMatchEulerDiscreteScheduler') !== flowModel) {
+    throw new GatewayError(
+      'UNSUPPORTED_SCHEDULER',
+      flowModel
+        ? `model "${model.id}" is a flow-matching model; it runs only FLOW_MATCH_EULER`
+        : `FLOW_MATCH_EULER is for flow-matching models; "${model.id}" takes ` +
+          `${Object.keys(SCHEDULER_CLASS_OF)
+            .filter((n) => n !== 'FLOW_MATCH_EULER')
+            .join(', ')}`,
+      { scheduler: chosen ?? diffusion.schedulerClass },
+    );
+  }
+  return className;
+}
+
+interface Prepared {
+  model: ModelDefinition;
+  diffusion: DiffusionComponents;
+  scheduler: Scheduler;
+  schedulerName: SchedulerName;
+  timesteps: number[];
+  plan: ReturnType<typeof planImg2Img>;
+  guidance: boolean;
+  seed: bigint;
+  width: number;
+  height: number;
+  /** Planar pixels in [-1, 1], or the given init latent. */
+  input: { kind: 'pixels'; pixels: Nchw } | { kind: 'latent'; latent: Nchw };
+}
+
+/** Checks everything that does not need a network: model, scheduler, steps and strength, the image or latent. */
+export async function prepareImg2Img(deps: Img2ImgDeps, request: Img2ImgRequest): Promise<Prepared> {
+  const model = deps.registry.require(request.model, 'img2img');
+  const diffusion = model.diffusion;
+  if (!diffusion || !model.encoder || !model.decoder)
+    throw new GatewayError('UNSUPPORTED_OPERATION', `model "${model.id}" has no local img2img pipeline`, {
+      model: model.id,
+    });
+  if (diffusion.kind === 'flux')
+    throw new GatewayError(
+      'UNSUPPORTED_OPERATION',
+      `model "${model.id}" is a Flux pipeline; Flux img2img runs on an upstream endpoint (configure one with ` +
+        `operations ["img2img"])`,
+      { model: model.id },
+    );
+  if (!(request.guidanceScale >= 0) || !Number.isFinite(request.guidanceScale))
+    throw new GatewayError('BAD_REQUEST', `guidanceScale must be a finite number >= 0; got ${request.guidanceScale}`);
+  const className = schedulerClassFor(model, diffusion, request.scheduler);
+  const scheduler = createScheduler(diffusion.scheduler, className, `${model.id}/scheduler/scheduler_config.json`);
+  const plan = planImg2Img(scheduler, { steps: request.steps, strength: request.strength });
+
+  let input: Prepared['input'];
+  let width: number;
+  let height: number;
+  if (request.latent) {
+    const latent = readLatent(request.latent, model, deps.config.limits.maxLatentBytes);
+    if (latent.dims[0] !== 1)
+      throw new GatewayError('LATENT_SHAPE_MISMATCH', `img2img takes one latent; got a batch of ${latent.dims[0]}`);
+    input = { kind: 'latent', latent };
+    [height, width] = [latent.dims[2] * model.downscaleFactor, latent.dims[3] * model.downscaleFactor];
+  } else if (request.image) {
+    const image = await prepareImage(deps, model, request.image);
+    input = { kind: 'pixels', pixels: image.pixels };
+    ({ width, height } = image);
+  } else {
+    throw new GatewayError('BAD_REQUEST', 'img2img needs an image or an init latent');
+  }
+  return {
+    model,
+    diffusion,
+    scheduler,
+    schedulerName: SCHEDULER_NAME_OF[className],
+    timesteps: plan.timesteps,
+    plan,
+    guidance: usesClassifierFreeGuidance(request.guidanceScale, diffusion.denoiser.timeCondProjDim),
+    seed: request.seed ?? drawSeed(),
+    width,
+    height,
+    input,
+  };
+}
+
+export async function img2img(
+  deps: Img2ImgDeps,
+  request: Img2ImgRequest,
+  hooks: Img2ImgHooks = {},
+): Promise<Img2ImgResult> {
+  const started = performance.now();
+  const prepared = await prepareImg2Img(deps, request);
+  const { model, diffusion, scheduler, plan, guidance, width, height } = prepared;
+  const router = deps.router;
+  const cfgBatch = guidance ? 2 : 1;
+
+  // Every stage planned before any runs: one that fits nowhere refuses the request now.
+  const plans = {
+    TEXT_ENCODE: router.planStage(model, 'textEncode', { width, height, batch: cfgBatch, steps: 1 }),
+    ENCODE: prepared.input.kind === 'pixels' ? router.plan(model, 'encode', width, height, 1) : null,
+    DENOISE: router.planStage(model, 'denoise', { width, height, batch: cfgBatch, steps: plan.timesteps.length }),
+    DECODE: router.plan(model, 'decode', width, height, 1),
+  };
+  for (const [stage, stagePlan] of Object.entries(plans)) {
+    if (stagePlan?.route === 'REJECT')
+      throw new GatewayError('DOES_NOT_FIT', `img2img stage ${stage} fits nowhere: ${stagePlan.reason}`, {
+        stage,
+        model: model.id,
+        width,
+        height,
+      });
+  }
+
+  const noise = deps.noiseFor?.(prepared.seed) ?? new TorchGenerator(prepared.seed);
+  const stages: Img2ImgStageReport[] = [];
+  const stageHooks = (stage: Img2ImgStage): ExecuteHooks => ({
+    signal: hooks.signal,
+    onRouted: (p) => hooks.onRouted?.(stage, p),
+    onQueued: (position) => hooks.onQueued?.(stage, position),
+    onProgress: (done, total) => hooks.onProgress?.({ stage, step: done, total, timestep: null }),
+  });
+
+  // TEXT_ENCODE
+  const textPlan = plans.TEXT_ENCODE;
+  hooks.onRouted?.('TEXT_ENCODE', textPlan);
+  let stageStart = performance.now();
+  const conditioning = await router.local.hold(textPlan, stageHooks('TEXT_ENCODE'), async () => {
+    const encoded = await deps.prompts.encode(model.id, diffusion, {
+      prompt: request.prompt,
+      negativePrompt: request.negativePrompt,
+      guidance,
+    });
+    hooks.onProgress?.({ stage: 'TEXT_ENCODE', step: 1, total: 1, timestep: null });
+    return encoded;
+  });
+  stages.push({ stage: 'TEXT_ENCODE', plan: textPlan, seconds: (performance.now() - stageStart) / 1000 });
+
+  // ENCODE: the clean latent x0 in the UNet's space.
+  const scaling = { scalingFactor: model.family.scalingFactor, shiftFactor: model.family.shiftFactor };
+  let x0: Nchw;
+  if (prepared.input.kind === 'latent') {
+    x0 = prepared.input.latent;
+  } else {
+    stageStart = performance.now();
+    const ran = await router.run(model, plans.ENCODE!, prepared.input.pixels, stageHooks('ENCODE'));
+    const moments = ran.output;
+    const channels = model.latentChannels;
+    let sample: Float32Array;
+    let dims: Nchw['dims'];
+    if (moments.dims[1] === 2 * channels) {
+      // retrieve_latents(sample_mode="sample"): mean + std * randn, the generator's first draw.
+      const distribution = latentDistribution(moments.data, moments.dims);
+      sample = sampleLatent(distribution, noise);
+      dims = distribution.dims;
+    } else {
+      // An encoder without log-variance (latent_sample export, or an upstream encode) gives the latent itself.
+      sample = moments.data;
+      dims = moments.dims;
+    }
+    x0 = { data: applyScaling(sample, scaling), dims };
+    stages.push({ stage: 'ENCODE', plan: ran.plan, seconds: (performance.now() - stageStart) / 1000 });
+  }
+  throwIfCancelled(hooks.signal);
+
+  // DENOISE
+  const latentDims = x0.dims;
+  const startNoise = noise.randn(latentDims);
+  const start = startLatent(scheduler, plan, x0.data, startNoise);
+  const denoisePlan = plans.DENOISE;
+  hooks.onRouted?.('DENOISE', denoisePlan);
+  stageStart = performance.now();
+  const unet = unetCaller(deps, prepared, request, conditioning, latentDims);
+  const final = await router.local.hold(denoisePlan, stageHooks('DENOISE'), () =>
+    denoise({
+      scheduler,
+      plan,
+      latent: start,
+      model: unet,
+      stepNoise: () => noise.randn(latentDims),
+      signal: hooks.signal,
+      onStep: ({ step, total, timestep }) => hooks.onProgress?.({ stage: 'DENOISE', step, total, timestep }),
+    }),
+  );
+  stages.push({ stage: 'DENOISE', plan: denoisePlan, seconds: (performance.now() - stageStart) / 1000 });
+
+  // DECODE
+  stageStart = performance.now();
+  const decoded = await router.run(
+    model,
+    plans.DECODE,
+    { data: reverseScaling(final, scaling), dims: latentDims },
+    stageHooks('DECODE'),
+  );
+  stages.push({ stage: 'DECODE', plan: decoded.plan, seconds: (performance.now() - stageStart) / 1000 });
+  const images = await deliverImages(deps, decoded.output, model.family.inputRange, request.format, request.delivery);
+
+  let latent: Img2ImgLatent | null = null;
+  if (request.returnLatent) {
+    const bytes = encodeLatent({ data: final, dims: latentDims }, request.dtype);
+    const delivered = await deliver(
+      deps,
+      request.delivery,
+      { kind: 'latent', bytes, shape: [...latentDims], dtype: request.dtype, contentType: 'application/octet-stream' },
+      'latents',
+    );
+    latent = { ...delivered, shape: [...latentDims], dtype: request.dtype, sha256: sha256(bytes), byteLength: bytes.length };
+  }
+  return {
+    model: model.id,
+    images,
+    latent,
+    seed: prepared.seed,
+    scheduler: prepared.schedulerName,
+    timesteps: plan.timesteps,
+    stages,
+    width,
+    height,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/**
+ * The network call of one denoising step, with guidance: the UNet runs once on [negative, prompt]
+ * (the latent twice), and the halves combine as uncond + g * (cond - uncond). Inputs the folder's
+ * UNet declares beyond sample / timestep / encoder_hidden_states come from its conventions: SDXL's
+ * text_embeds and time_ids, an LCM UNet's guidance embedding.
+ */
+function unetCaller(
+  deps: Img2ImgDeps,
+  prepared: Prepared,
+  request: Img2ImgRequest,
+  conditioning: PromptConditioning,
+  latentDims: Nchw['dims'],
+): (input: Float32Array, timestep: number) => Promise<Float32Array> {
+  const { model, diffusion, guidance, width, height } = prepared;
+  const batch = guidance ? 2 : 1;
+  const feeds: Record<string, FeedValue> = { encoder_hidden_states: conditioning.hiddenStates };
+  if (conditioning.pooled) {
+    feeds.text_embeds = conditioning.pooled;
+    const { addTimeIds, addNegTimeIds } = sdxlTimeIds({
+      originalSize: [height, width],
+      targetSize: [height, width],
+      requiresAestheticsScore: diffusion.requiresAestheticsScore,
+    });
+    const rows = guidance ? [...addNegTimeIds, ...addTimeIds] : addTimeIds;
+    feeds.time_ids = { data: Float32Array.from(rows), dims: [batch, addTimeIds.length] };
+  }
+  if (diffusion.denoiser.timeCondProjDim !== null) {
+    feeds.timestep_cond = {
+      data: guidanceScaleEmbedding(request.guidanceScale, diffusion.denoiser.timeCondProjDim),
+      dims: [1, diffusion.denoiser.timeCondProjDim],
+    };
+  }
+  const [, channels, h, w] = latentDims;
+  const size = channels * h * w;
+  return async (input, timestep) => {
+    const sample = new Float32Array(batch * size);
+    for (let b = 0; b < batch; b++) sample.set(input, b * size);
+    const out = await runDeclared(
+      deps.router.local.executor.runtime,
+      `${model.id}/${diffusion.denoiser.kind}`,
+      diffusion.denoiser.path,
+      { ...feeds, sample: { data: sample, dims: [batch, channels, h, w] }, timestep: { data: Float32Array.of(timestep), dims: [1] } },
+      ['out_sample'],
+      batch,
+    );
+    const prediction = out.out_sample.data;
+    if (!guidance) return prediction;
+    return classifierFreeGuidance(prediction.subarray(0, size), prediction.subarray(size), request.guidanceScale);
+  };
+}

@@ -1,0 +1,82 @@
+import type { ImageFormat } from '../imaging/images.js';
+import type { Job } from '../jobs/job.js';
+import { latentFromUrl } from '../pipeline/decode.js';
+import type { Delivery } from '../pipeline/delivery.js';
+import { img2img } from '../pipeline/img2img.js';
+import type { Img2ImgRequest, Img2ImgResult, SchedulerName } from '../pipeline/img2img-types.js';
+import type { LatentDType } from '../pipeline/latent-codec.js';
+import type { GraphQLContext } from '../schema/builder.js';
+import { GatewayError } from '../errors.js';
+import type { LatentSourceArgs } from './decode.js';
+import { type ImageSourceArgs, imageBytes } from './encode.js';
+import { decodeBase64 } from './inputs.js';
+
+export interface Img2ImgArgs {
+  model: string;
+  image?: ImageSourceArgs | null;
+  latent?: LatentSourceArgs | null;
+  prompt: string;
+  negativePrompt?: string | null;
+  strength?: number | null;
+  steps?: number | null;
+  guidanceScale?: number | null;
+  seed?: bigint | null;
+  scheduler?: SchedulerName | null;
+  format?: ImageFormat | null;
+  delivery?: Delivery | null;
+  returnLatent?: boolean | null;
+  dtype?: LatentDType | null;
+}
+
+/** The pipeline request: the image (or latent) read, every default filled in as diffusers' would be. */
+export async function img2imgRequest(services: GraphQLContext['services'], args: Img2ImgArgs): Promise<Img2ImgRequest> {
+  if (!args.image === !args.latent)
+    throw new GatewayError('BAD_REQUEST', 'img2img takes exactly one of `image` and `latent`', {
+      field: 'image',
+    });
+  const request: Img2ImgRequest = {
+    model: args.model,
+    prompt: args.prompt,
+    negativePrompt: args.negativePrompt ?? null,
+    strength: args.strength ?? 0.8,
+    steps: args.steps ?? 50,
+    guidanceScale: args.guidanceScale ?? 7.5,
+    seed: args.seed ?? null,
+    scheduler: args.scheduler ?? null,
+    format: args.format ?? 'png',
+    delivery: args.delivery ?? 'BASE64',
+    returnLatent: args.returnLatent ?? false,
+    dtype: args.dtype ?? 'float32',
+  };
+  if (args.image) request.image = await imageBytes(args.image, services.config.limits.maxImageBytes);
+  else if (args.latent?.tensor) {
+    const limit = { maxBytes: services.config.limits.maxLatentBytes, code: 'LATENT_TOO_LARGE' } as const;
+    request.latent = {
+      bytes: decodeBase64(args.latent.tensor.data, 'latent.tensor.data', limit),
+      shape: args.latent.tensor.shape,
+      dtype: args.latent.tensor.dtype ?? 'float32',
+    };
+  } else if (args.latent?.url) {
+    request.latent = await latentFromUrl(services.store, services.config.publicUrl, args.latent.url);
+  }
+  return request;
+}
+
+export async function img2imgResolver({ services }: GraphQLContext, args: Img2ImgArgs): Promise<Img2ImgResult> {
+  return img2img(services, await img2imgRequest(services, args));
+}
+
+/** As submitEncode: the input is read and checked first; the stages are the job's, reported as its events. */
+export async function submitImg2imgResolver({ services }: GraphQLContext, args: Img2ImgArgs): Promise<Job> {
+  const request = await img2imgRequest(services, args);
+  services.registry.require(request.model, 'img2img');
+  return services.jobs.submit('img2img', request.model, (hooks, job) =>
+    img2img(services, request, {
+      signal: hooks.signal,
+      onRouted: (stage, plan) => job.emit({ type: 'ROUTED', plan, stage }),
+      onQueued: (_stage, position) => job.emit({ type: 'QUEUED', position }),
+      onProgress: ({ stage, step, total, timestep }) =>
+        job.emit({ type: 'RUNNING', done: step, total, stage, timestep }),
+    }),
+  );
+}
