@@ -148,6 +148,40 @@ describe('CLIP tokenizer from vocab.json + merges.txt', () => {
   });
 });
 
+test('tokens tokenizer_config.json adds (added_tokens_decoder) are cut out of a prompt, in both layouts', () => {
+  const config = {
+    model_max_length: 77,
+    added_tokens_decoder: {
+      '26': {
+        content: '<cat-toy>',
+        lstrip: false,
+        normalized: false,
+        rstrip: false,
+        single_word: false,
+        special: false,
+      },
+    },
+  };
+  const slow = folder({
+    'vocab.json': VOCAB,
+    'merges.txt': MERGES_TXT,
+    'special_tokens_map.json': SD1_SPECIALS,
+    'tokenizer_config.json': config,
+  });
+  const json = buildClipTokenizerJson(
+    VOCAB,
+    MERGES.map((merge) => merge.split(' ') as [string, string]),
+    SD1_SPECIALS,
+  );
+  const fast = folder({
+    'tokenizer.json': json,
+    'special_tokens_map.json': SD1_SPECIALS,
+    'tokenizer_config.json': config,
+  });
+  for (const dir of [slow, fast])
+    assert.deepEqual(head(loadPromptTokenizer(dir).encode('a <cat-toy>cat').ids, 5), [BOS, 9, 26, 17, EOS], dir);
+});
+
 describe('CLIP tokenizer from tokenizer.json', () => {
   const built = buildClipTokenizerJson(
     VOCAB,

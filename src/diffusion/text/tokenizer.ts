@@ -13,7 +13,8 @@
  *
  * Special tokens are read as transformers reads them: `tokenizer_config.json`, overridden by
  * `special_tokens_map.json`, else CLIPTokenizer's defaults. Like transformers, every special token
- * (SD 2.x's pad token `!` too) is an added token: found in a prompt, it is cut out and gets its own id.
+ * (SD 2.x's pad token `!` too) is an added token: found in a prompt, it is cut out and gets its own id;
+ * so are the tokens tokenizer_config.json's `added_tokens_decoder` lists.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -70,7 +71,18 @@ const specialsSchema = z.looseObject({
   unk_token: tokenSpec.optional(),
   pad_token: tokenSpec.optional(),
 });
-const configSchema = specialsSchema.extend({ model_max_length: z.number().int().min(2) });
+const declaredTokenSchema = z.looseObject({
+  content: z.string(),
+  lstrip: z.boolean().optional(),
+  rstrip: z.boolean().optional(),
+  normalized: z.boolean().optional(),
+  single_word: z.boolean().optional(),
+  special: z.boolean().optional(),
+});
+const configSchema = specialsSchema.extend({
+  model_max_length: z.number().int().min(2),
+  added_tokens_decoder: z.record(z.string().regex(/^\d+$/, 'it must be a token id'), declaredTokenSchema).optional(),
+});
 const vocabSchema = z.record(z.string(), z.number().int().nonnegative());
 const addedTokenSchema = z.looseObject({ id: z.number().int().nonnegative(), content: z.string() });
 const tokenizerJsonSchema = z.looseObject({
@@ -97,24 +109,28 @@ export interface AddedTokenJson {
 
 /**
  * The tokenizer.json object CLIPTokenizerFast has for this vocab and merges (transformers' CLIPConverter,
- * serialised by the `tokenizers` crate), with the special tokens as its added tokens.
- * Throws when a special token is not in `vocab`.
+ * serialised by the `tokenizers` crate). Its added tokens: `declared` (tokenizer_config.json's
+ * `added_tokens_decoder`), then the special tokens not among them. Throws when a special token has no id.
  */
 export function buildClipTokenizerJson(
   vocab: Record<string, number>,
   merges: [string, string][],
   specials: ClipSpecialTokens,
+  declared: readonly AddedTokenJson[] = [],
 ): Record<string, unknown> {
   const idOf = (name: SpecialName): number => {
     const content = contentOf(specials[name]);
-    if (!Object.hasOwn(vocab, content)) throw new Error(`${name} ${JSON.stringify(content)} is not in the vocab`);
-    return vocab[content];
+    const id =
+      declared.find((token) => token.content === content)?.id ??
+      (Object.hasOwn(vocab, content) ? vocab[content] : undefined);
+    if (id === undefined) throw new Error(`${name} ${JSON.stringify(content)} is not in the vocab`);
+    return id;
   };
   return {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: addedTokens(specials, [], idOf),
+    added_tokens: [...declared, ...addedTokens(specials, declared, idOf)].sort((a, b) => a.id - b.id),
     normalizer: {
       type: 'Sequence',
       normalizers: [
@@ -172,6 +188,18 @@ export function loadPromptTokenizer(dir: string): PromptTokenizer {
   const specials = Object.fromEntries(
     SPECIAL_NAMES.map((name) => [name, specialsMap[name] ?? config[name] ?? CLIP_DEFAULTS[name]]),
   ) as ClipSpecialTokens;
+  // Tokens a textual inversion (say) added, kept by transformers in tokenizer_config.json.
+  const declared = Object.entries(config.added_tokens_decoder ?? {}).map(
+    ([id, token]): AddedTokenJson => ({
+      id: Number(id),
+      content: token.content,
+      single_word: token.single_word ?? false,
+      lstrip: token.lstrip ?? false,
+      rstrip: token.rstrip ?? false,
+      normalized: token.normalized ?? false,
+      special: token.special ?? false,
+    }),
+  );
 
   const jsonPath = join(dir, 'tokenizer.json');
   const json = readOptional(jsonPath);
@@ -180,23 +208,25 @@ export function loadPromptTokenizer(dir: string): PromptTokenizer {
   if (json !== undefined) {
     source = jsonPath;
     const checked = parsed(jsonPath, tokenizerJsonSchema, json);
+    const listed = new Set(checked.added_tokens.map((token) => token.content));
+    const known = [...checked.added_tokens, ...declared.filter((token) => !listed.has(token.content))];
     const ids = new Map<string, number>([
       ...Object.entries(checked.model.vocab),
-      ...checked.added_tokens.map((token): [string, number] => [token.content, token.id]),
+      ...known.map((token): [string, number] => [token.content, token.id]),
     ]);
-    const more = addedTokens(specials, checked.added_tokens, (name) => {
+    const more = addedTokens(specials, known, (name) => {
       const id = ids.get(contentOf(specials[name]));
       if (id === undefined) throw new Error(`${jsonPath} has no ${name} ${JSON.stringify(contentOf(specials[name]))}`);
       return id;
     });
-    tokenizerJson = { ...(json as Record<string, unknown>), added_tokens: [...checked.added_tokens, ...more] };
+    tokenizerJson = { ...(json as Record<string, unknown>), added_tokens: [...known, ...more] };
   } else {
     const vocabPath = join(dir, 'vocab.json');
     const vocab = parsed(vocabPath, vocabSchema, readJson(vocabPath));
     const merges = readMerges(join(dir, 'merges.txt'));
     source = `${vocabPath} (with merges.txt)`;
     try {
-      tokenizerJson = buildClipTokenizerJson(vocab, merges, specials);
+      tokenizerJson = buildClipTokenizerJson(vocab, merges, specials, declared);
     } catch (error) {
       throw new Error(`${vocabPath}: ${(error as Error).message} (special tokens: ${mapPath}, ${configPath})`);
     }
@@ -244,10 +274,7 @@ function contentOf(spec: TokenSpec): string {
   return typeof spec === 'string' ? spec : spec.content;
 }
 
-/**
- * The special tokens not yet among `existing`, as transformers adds them (bos, eos, unk, pad; each text
- * once), sorted by id as tokenizer.json lists them.
- */
+/** The special tokens not yet among `existing`, as transformers adds them (bos, eos, unk, pad; each text once). */
 function addedTokens(
   specials: ClipSpecialTokens,
   existing: readonly { content: string }[],
@@ -271,7 +298,7 @@ function addedTokens(
       special: true,
     });
   }
-  return added.sort((a, b) => a.id - b.id);
+  return added;
 }
 
 function readText(path: string): string {
