@@ -9,6 +9,8 @@ import { floatToHalfBits, halfBitsToFloat } from '../tensors/dtype.js';
 import type { NetworkSource, OnnxRuntime, ValueSignature } from './onnx-runtime.js';
 import type { Tensor } from './tensor.js';
 
+type Float32Tensor = Extract<Tensor, { type: 'float32' }>;
+
 /** A value before the cast: float32 data with its logical dims. */
 export interface FeedValue {
   data: Float32Array | Int32Array;
@@ -78,7 +80,7 @@ export async function runDeclared(
   feeds: Record<string, FeedValue>,
   outputNames: readonly string[],
   batch: number,
-): Promise<Record<string, { data: Float32Array; dims: number[] }>> {
+): Promise<Record<string, Float32Tensor>> {
   const signature = await runtime.describe(key, source);
   const inputs: Record<string, Tensor> = {};
   for (const declared of signature.inputs) {
@@ -92,6 +94,9 @@ export async function runDeclared(
   }
   const outputs = await runtime.runTensors(key, source, inputs, outputNames);
   return Object.fromEntries(
-    Object.entries(outputs).map(([name, tensor]) => [name, { data: toFloat32(tensor), dims: tensor.dims }]),
+    Object.entries(outputs).map(([name, tensor]) => [
+      name,
+      { type: 'float32', data: toFloat32(tensor), dims: tensor.dims },
+    ]),
   );
 }

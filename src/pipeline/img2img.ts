@@ -11,7 +11,12 @@
  * start noise, then each step's noise (Euler a, LCM), so a seed reproduces a diffusers run.
  */
 import { configClassName, type SchedulerClassName } from '../diffusion/config.js';
-import { classifierFreeGuidance, guidanceScaleEmbedding, sdxlTimeIds, usesClassifierFreeGuidance } from '../diffusion/guidance.js';
+import {
+  classifierFreeGuidance,
+  guidanceScaleEmbedding,
+  sdxlTimeIds,
+  usesClassifierFreeGuidance,
+} from '../diffusion/guidance.js';
 import { denoise } from '../diffusion/loop.js';
 import { latentDistribution, sampleLatent } from '../diffusion/posterior.js';
 import { drawSeed, TorchGenerator } from '../diffusion/random.js';
@@ -19,7 +24,7 @@ import { createScheduler } from '../diffusion/schedulers/index.js';
 import type { Scheduler } from '../diffusion/schedulers/types.js';
 import { planImg2Img, startLatent } from '../diffusion/strength.js';
 import { GatewayError, throwIfCancelled } from '../errors.js';
-import { runDeclared, type FeedValue } from '../gpu/signature-feeds.js';
+import { type FeedValue, runDeclared } from '../gpu/signature-feeds.js';
 import type { Nchw } from '../gpu/tensor.js';
 import type { ModelDefinition } from '../models/model.js';
 import type { DiffusionComponents } from '../models/pipeline-folder.js';
@@ -28,17 +33,17 @@ import { deliverImages } from './decode.js';
 import { deliver } from './delivery.js';
 import { type PipelineDeps, prepareImage } from './encode.js';
 import {
-  SCHEDULER_CLASS_OF,
   type Img2ImgLatent,
   type Img2ImgProgress,
   type Img2ImgRequest,
   type Img2ImgResult,
   type Img2ImgStage,
   type Img2ImgStageReport,
+  SCHEDULER_CLASS_OF,
   type SchedulerName,
 } from './img2img-types.js';
 import { applyScaling, encodeLatent, readLatent, reverseScaling, sha256 } from './latent-codec.js';
-import { type PromptConditioning, PromptEncoder } from './prompt-encoding.js';
+import type { PromptConditioning, PromptEncoder } from './prompt-encoding.js';
 
 /** Standard normal draws in the generator's order (torch.randn with a seeded CPU generator). */
 export interface NoiseSource {
@@ -65,7 +70,11 @@ const SCHEDULER_NAME_OF = Object.fromEntries(
 ) as Record<SchedulerClassName, SchedulerName>;
 
 /** The scheduler class a request runs: its choice, or the folder's own (refused when the gateway lacks it). */
-export function schedulerClassFor(model: ModelDefinition, diffusion: DiffusionComponents, chosen: SchedulerName | null) {
+export function schedulerClassFor(
+  model: ModelDefinition,
+  diffusion: DiffusionComponents,
+  chosen: SchedulerName | null,
+) {
   const className: SchedulerClassName = chosen
     ? SCHEDULER_CLASS_OF[chosen]
     : (() => {
@@ -87,9 +96,9 @@ export function schedulerClassFor(model: ModelDefinition, diffusion: DiffusionCo
       flowModel
         ? `model "${model.id}" is a flow-matching model; it runs only FLOW_MATCH_EULER`
         : `FLOW_MATCH_EULER is for flow-matching models; "${model.id}" takes ` +
-          `${Object.keys(SCHEDULER_CLASS_OF)
-            .filter((n) => n !== 'FLOW_MATCH_EULER')
-            .join(', ')}`,
+            `${Object.keys(SCHEDULER_CLASS_OF)
+              .filter((n) => n !== 'FLOW_MATCH_EULER')
+              .join(', ')}`,
       { scheduler: chosen ?? diffusion.schedulerClass },
     );
   }
@@ -283,7 +292,13 @@ export async function img2img(
       { kind: 'latent', bytes, shape: [...latentDims], dtype: request.dtype, contentType: 'application/octet-stream' },
       'latents',
     );
-    latent = { ...delivered, shape: [...latentDims], dtype: request.dtype, sha256: sha256(bytes), byteLength: bytes.length };
+    latent = {
+      ...delivered,
+      shape: [...latentDims],
+      dtype: request.dtype,
+      sha256: sha256(bytes),
+      byteLength: bytes.length,
+    };
   }
   return {
     model: model.id,
@@ -340,7 +355,11 @@ function unetCaller(
       deps.router.local.executor.runtime,
       `${model.id}/${diffusion.denoiser.kind}`,
       diffusion.denoiser.path,
-      { ...feeds, sample: { data: sample, dims: [batch, channels, h, w] }, timestep: { data: Float32Array.of(timestep), dims: [1] } },
+      {
+        ...feeds,
+        sample: { data: sample, dims: [batch, channels, h, w] },
+        timestep: { data: Float32Array.of(timestep), dims: [1] },
+      },
       ['out_sample'],
       batch,
     );

@@ -3,22 +3,27 @@
  * what the UNet is conditioned on, as diffusers' `encode_prompt` builds it. With classifier-free
  * guidance the batch is [negative, prompt], in that order.
  */
+
+import {
+  cfgBatch,
+  type Float32Tensor,
+  penultimateHiddenStateName,
+  sdPromptEmbeds,
+  sdxlPromptEmbeds,
+  sdxlZeroNegative,
+  zeroesNegativePrompt,
+} from '../diffusion/text/prompt-embeddings.js';
+import { loadPromptTokenizer, type PromptTokenizer } from '../diffusion/text/tokenizer.js';
 import { GatewayError } from '../errors.js';
-import { type PromptTokenizer, loadPromptTokenizer } from '../diffusion/text/tokenizer.js';
 import type { OnnxRuntime } from '../gpu/onnx-runtime.js';
 import { runDeclared } from '../gpu/signature-feeds.js';
 import type { DiffusionComponents, TextEncoderPart } from '../models/pipeline-folder.js';
 
-export interface FloatTensor {
-  data: Float32Array;
-  dims: number[];
-}
-
 export interface PromptConditioning {
   /** `encoder_hidden_states`: [batch, sequence, hidden]; batch 2 under CFG ([negative, prompt]). */
-  hiddenStates: FloatTensor;
+  hiddenStates: Float32Tensor;
   /** SDXL's pooled `text_embeds` [batch, 1280]; null for SD. */
-  pooled: FloatTensor | null;
+  pooled: Float32Tensor | null;
 }
 
 export interface PromptRequest {
@@ -54,50 +59,14 @@ export function tokenize(part: TextEncoderPart, text: string, field: 'prompt' | 
   return ids;
 }
 
-/** SDXL takes the penultimate hidden state: `hidden_states.{L-1}` of outputs hidden_states.0 .. L. */
-export function penultimateHiddenState(outputNames: readonly string[]): string {
-  const layers = outputNames
-    .map((name) => /^hidden_states\.(\d+)$/.exec(name)?.[1])
-    .filter((n): n is string => n !== undefined)
-    .map(Number);
-  if (layers.length < 2) throw new Error(`the text encoder exports no hidden_states.N outputs (${outputNames})`);
-  return `hidden_states.${Math.max(...layers) - 1}`;
-}
-
-/** Rows of [1, ...] tensors stacked into one batch. */
-export function stackRows(rows: FloatTensor[]): FloatTensor {
-  const size = rows[0].data.length;
-  const data = new Float32Array(size * rows.length);
-  rows.forEach((row, i) => {
-    data.set(row.data, i * size);
-  });
-  return { data, dims: [rows.length, ...rows[0].dims.slice(1)] };
-}
-
-/** Concatenates [batch, sequence, a] and [batch, sequence, b] on the last axis. */
-export function concatFeatures(a: FloatTensor, b: FloatTensor): FloatTensor {
-  const [batch, sequence, widthA] = a.dims;
-  const widthB = b.dims[2];
-  const out = new Float32Array(batch * sequence * (widthA + widthB));
-  for (let row = 0; row < batch * sequence; row++) {
-    out.set(a.data.subarray(row * widthA, (row + 1) * widthA), row * (widthA + widthB));
-    out.set(b.data.subarray(row * widthB, (row + 1) * widthB), row * (widthA + widthB) + widthA);
-  }
-  return { data: out, dims: [batch, sequence, widthA + widthB] };
-}
-
-function zerosLike(t: FloatTensor): FloatTensor {
-  return { data: new Float32Array(t.data.length), dims: [...t.dims] };
-}
-
 export class PromptEncoder {
   constructor(private readonly runtime: Pick<OnnxRuntime, 'describe' | 'runTensors'>) {}
 
   async encode(modelId: string, diffusion: DiffusionComponents, request: PromptRequest): Promise<PromptConditioning> {
-    const [first, second] = diffusion.textEncoders;
+    const [first] = diffusion.textEncoders;
     const sdxl = diffusion.kind === 'sdxl';
     // SDXL with force_zeros_for_empty_prompt: no negative prompt means zero conditioning, not the empty prompt's.
-    const zeroNegative = sdxl && diffusion.forceZerosForEmptyPrompt && !request.negativePrompt;
+    const zeroNegative = sdxl && zeroesNegativePrompt(request.negativePrompt, diffusion.forceZerosForEmptyPrompt);
     const texts = request.guidance && !zeroNegative ? [request.negativePrompt ?? '', request.prompt] : [request.prompt];
     const fields = texts.length === 2 ? (['negativePrompt', 'prompt'] as const) : (['prompt'] as const);
 
@@ -118,21 +87,21 @@ export class PromptEncoder {
       );
     };
 
-    let conditioning: PromptConditioning;
     if (!sdxl) {
       const out = await encode(first, 0, ['last_hidden_state']);
-      conditioning = { hiddenStates: out.last_hidden_state, pooled: null };
-    } else {
-      const firstLayer = penultimateHiddenState(first.io.outputs.map((o) => o.name));
-      const secondLayer = penultimateHiddenState(second.io.outputs.map((o) => o.name));
-      const a = await encode(first, 0, [firstLayer]);
-      const b = await encode(second, 1, [secondLayer, 'text_embeds']);
-      conditioning = { hiddenStates: concatFeatures(a[firstLayer], b[secondLayer]), pooled: b.text_embeds };
+      return { hiddenStates: sdPromptEmbeds(out), pooled: null };
     }
-    if (!zeroNegative || !request.guidance) return conditioning;
+    const encoders = diffusion.textEncoders.map((part, i) => {
+      const names = part.io.outputs.map((o) => o.name);
+      const wanted = [penultimateHiddenStateName(names), ...(names.includes('text_embeds') ? ['text_embeds'] : [])];
+      return encode(part, i, wanted);
+    });
+    const embeds = sdxlPromptEmbeds(await Promise.all(encoders));
+    if (!zeroNegative || !request.guidance) return { hiddenStates: embeds.promptEmbeds, pooled: embeds.pooled };
+    const negative = sdxlZeroNegative(embeds);
     return {
-      hiddenStates: stackRows([zerosLike(conditioning.hiddenStates), conditioning.hiddenStates]),
-      pooled: conditioning.pooled && stackRows([zerosLike(conditioning.pooled), conditioning.pooled]),
+      hiddenStates: cfgBatch(negative.promptEmbeds, embeds.promptEmbeds),
+      pooled: cfgBatch(negative.pooled, embeds.pooled),
     };
   }
 }

@@ -1,3 +1,4 @@
+import { GatewayError } from '../errors.js';
 import type { ImageFormat } from '../imaging/images.js';
 import type { Job } from '../jobs/job.js';
 import { latentFromUrl } from '../pipeline/decode.js';
@@ -6,7 +7,6 @@ import { img2img } from '../pipeline/img2img.js';
 import type { Img2ImgRequest, Img2ImgResult, SchedulerName } from '../pipeline/img2img-types.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
 import type { GraphQLContext } from '../schema/builder.js';
-import { GatewayError } from '../errors.js';
 import type { LatentSourceArgs } from './decode.js';
 import { type ImageSourceArgs, imageBytes } from './encode.js';
 import { decodeBase64 } from './inputs.js';

@@ -5,6 +5,7 @@
 import { ERROR_CODES } from '../../errors.js';
 import type { JobError, JobEvent, JobEventOf, JobEventType, JobResult } from '../../jobs/events.js';
 import type { Job } from '../../jobs/job.js';
+import { submitImg2imgResolver } from '../../resolvers/img2img.js';
 import {
   cancelJobResolver,
   jobProgressSubscribe,
@@ -12,7 +13,6 @@ import {
   submitDecodeResolver,
   submitEncodeResolver,
 } from '../../resolvers/jobs.js';
-import { submitImg2imgResolver } from '../../resolvers/img2img.js';
 import { builder } from '../builder.js';
 import { DecodeInput, DecodeResultType } from './decode.js';
 import { EncodeInput, EncodeResultType } from './encode.js';
@@ -50,8 +50,7 @@ export const JobErrorType = builder.objectRef<JobError>('JobError').implement({
 });
 
 export const JobResultUnion = builder.unionType('JobResult', {
-  description:
-    'What a finished job produced: the type `encode`, `decode` or `img2img` returns.',
+  description: 'What a finished job produced: the type `encode`, `decode` or `img2img` returns.',
   types: [EncodeResultType, DecodeResultType, Img2ImgResultType],
   resolveType: (result: JobResult) =>
     'timesteps' in result ? Img2ImgResultType : 'latent' in result ? EncodeResultType : DecodeResultType,
