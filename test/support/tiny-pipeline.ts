@@ -19,7 +19,7 @@ export interface TinyPipelineOptions {
   variant?: TinyVariant;
   /** Default int64-batch, as optimum exports it. */
   timestep?: TinyTimestep;
-  /** The VAE encoder's output: `latent_parameters` (mean and log-variance, default) or older exports' `latent_sample`. */
+  /** VAE encoder output: `latent_parameters` (mean and log-variance, default) or older exports' `latent_sample`. */
   vaeOutput?: 'latent_parameters' | 'latent_sample';
   /**
    * scheduler/scheduler_config.json, `_class_name` included. Defaults: SD 1.5's PNDM config (sd), the LCM
