@@ -32,8 +32,6 @@ export interface ValueSpec {
 export interface ExternalDataOptions {
   /** The data file's name, relative to the model's folder (optimum: `model.onnx_data`). */
   location: string;
-  /** Initializers smaller than this many bytes stay inline; 0 (default) moves every one but int64 ones. */
-  minBytes?: number;
 }
 
 /** A serialized model and, when its initializers are external, the data file it refers to. */
@@ -75,9 +73,9 @@ export class GraphBuilder {
     return this.constant(name, [], new Float32Array([value]));
   }
 
-  /** An int64 vector initializer (shapes, axes), or a scalar with `dims: []`. */
-  int64Constant(name: string, values: number[], dims = [values.length]): string {
-    return this.constant(name, dims, new BigInt64Array(values.map(BigInt)));
+  /** An int64 vector initializer (shapes, axes). */
+  int64Constant(name: string, values: number[]): string {
+    return this.constant(name, [values.length], new BigInt64Array(values.map(BigInt)));
   }
 
   node(opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, outputName?: string): string {
@@ -110,9 +108,9 @@ export class GraphBuilder {
   }
 
   /**
-   * Serializes a model with inputs and outputs of any type and shape. With `external`, initializers
-   * (those of at least `minBytes`) are written to one data file, back to back, and the model refers
-   * to them by location, offset and length; write both with `writeModel`.
+   * Serializes a model with inputs and outputs of any type and shape. With `external`, the float and
+   * int32 initializers are written to one data file, back to back, and the model refers to them by
+   * location, offset and length; write both with `writeModel`.
    */
   buildModel(inputs: ValueSpec[], outputs: ValueSpec[], graphName: string, external?: ExternalDataOptions): BuiltModel {
     const { initializers, data } = external
@@ -144,10 +142,10 @@ export function writeModel(path: string, built: BuiltModel): void {
 /** Copies of the initializers with their raw data moved into one buffer (undefined when none moved). */
 function externalize(
   initializers: Initializer[],
-  { location, minBytes = 0 }: ExternalDataOptions,
+  { location }: ExternalDataOptions,
 ): { initializers: Initializer[]; data: Uint8Array | undefined } {
   // int64 initializers (shapes, axes) stay inline: onnxruntime's shape inference reads them before external data.
-  const moved = initializers.filter((t) => t.dataType !== INT64 && t.rawData.byteLength >= minBytes);
+  const moved = initializers.filter((t) => t.dataType !== INT64);
   if (moved.length === 0) return { initializers, data: undefined };
   const data = new Uint8Array(moved.reduce((sum, t) => sum + t.rawData.byteLength, 0));
   let offset = 0;
