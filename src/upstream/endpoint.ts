@@ -7,7 +7,7 @@ import { ewma } from '../common/ewma.js';
 import type { Operation } from '../models/model.js';
 import type { UpstreamView } from '../routing/router.js';
 import { type BreakerState, CircuitBreaker } from './circuit-breaker.js';
-import { endpointUrl, type UpstreamConfig } from './config.js';
+import { endpointUrl, type UpstreamConfig, type UpstreamOperation } from './config.js';
 import { describeNetworkError } from './http-client.js';
 
 /** Round trip assumed before the first health check or call. */
@@ -17,14 +17,15 @@ const HEALTH_TIMEOUT_MS = 5000;
 export interface EndpointSnapshot {
   name: string;
   model: string;
-  operations: Operation[];
+  operations: UpstreamOperation[];
   circuit: BreakerState;
   consecutiveFailures: number;
   healthy: boolean;
   lastHealthError: string | null;
   inFlight: number;
   rttSeconds: number | null;
-  secondsPerMegapixel: Partial<Record<Operation, number>>;
+  /** img2img: per megapixel and denoising step. */
+  secondsPerMegapixel: Partial<Record<UpstreamOperation, number>>;
 }
 
 export class Endpoint {
@@ -33,7 +34,7 @@ export class Endpoint {
   private healthOk = true;
   private lastHealthError: string | null = null;
   private rtt: number | null = null;
-  private readonly rates = new Map<Operation, number>();
+  private readonly rates = new Map<UpstreamOperation, number>();
   inFlight = 0;
 
   constructor(readonly config: UpstreamConfig) {
@@ -41,7 +42,7 @@ export class Endpoint {
     this.breaker = new CircuitBreaker({ failureThreshold: config.failureThreshold, cooldownMs: config.cooldownMs });
   }
 
-  serves(model: string, operation: Operation): boolean {
+  serves(model: string, operation: UpstreamOperation): boolean {
     return this.config.model === model && this.config.operations.includes(operation);
   }
 
@@ -60,9 +61,9 @@ export class Endpoint {
 
   /**
    * Round trip plus run time at the measured rate; requests already in flight here are assumed to
-   * run before this one.
+   * run before this one. For img2img, `pixels` counts each denoising step's pixels (pixels x steps).
    */
-  expectedSeconds(operation: Operation, pixels: number): number {
+  expectedSeconds(operation: UpstreamOperation, pixels: number): number {
     const rate = this.rates.get(operation) ?? this.config.expectedSecondsPerMegapixel;
     return (this.rtt ?? DEFAULT_RTT_SECONDS) + rate * (pixels / 1e6) * (1 + this.inFlight);
   }
@@ -76,7 +77,7 @@ export class Endpoint {
     };
   }
 
-  recordCall(operation: Operation, pixels: number, seconds: number): void {
+  recordCall(operation: UpstreamOperation, pixels: number, seconds: number): void {
     const sample = Math.max(0, seconds - (this.rtt ?? 0)) / Math.max(pixels / 1e6, 1e-3);
     this.rates.set(operation, ewma(this.rates.get(operation), sample));
   }

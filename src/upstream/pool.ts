@@ -1,19 +1,37 @@
 /**
  * All configured upstream endpoints: views for the router's planning, periodic health checks, and
  * running a planned request with failover across a model's endpoints. The router falls back to
- * the local device when this gives up (src/routing/index.ts).
+ * the local device when this gives up (src/routing/index.ts). Whole img2img requests go through
+ * `img2imgViews` and `runImg2Img` (src/upstream/img2img/).
  */
 import { cancellation, GatewayError, throwIfCancelled } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
 import type { ModelDefinition, Operation } from '../models/model.js';
+import type { Img2ImgRequest } from '../pipeline/img2img-types.js';
 import type { RoutedResult, UpstreamRunner } from '../routing/index.js';
 import type { ExecuteHooks, Plan, UpstreamView } from '../routing/router.js';
 import { buildRequest, maxResponseBytes, ProtocolMismatch, readResponse } from './codec.js';
-import type { UpstreamConfig } from './config.js';
+import type { UpstreamConfig, UpstreamOperation } from './config.js';
 import { Endpoint, type EndpointSnapshot } from './endpoint.js';
 import { callUpstream, UpstreamError } from './http-client.js';
+import {
+  type Img2ImgRunHooks,
+  type Img2ImgView,
+  img2imgView,
+  runImg2ImgOn,
+  type UpstreamImg2ImgRun,
+} from './img2img/index.js';
 
-export class UpstreamPool implements UpstreamRunner {
+/** What the img2img pipeline calls (UpstreamPool implements it). */
+export interface UpstreamImg2ImgRunner {
+  /** Model ids with at least one img2img endpoint. */
+  img2imgModels(): string[];
+  /** The model's img2img endpoints for planning; with `request`, each says whether it can take it. */
+  img2imgViews(model: string, request?: Img2ImgRequest): Img2ImgView[];
+  runImg2Img(model: string, request: Img2ImgRequest, hooks?: Img2ImgRunHooks): Promise<UpstreamImg2ImgRun>;
+}
+
+export class UpstreamPool implements UpstreamRunner, UpstreamImg2ImgRunner {
   readonly endpoints: Endpoint[];
   private readonly timers: NodeJS.Timeout[] = [];
 
@@ -36,18 +54,34 @@ export class UpstreamPool implements UpstreamRunner {
     for (const timer of this.timers.splice(0)) clearInterval(timer);
   }
 
-  /** Model ids with endpoints, and the operations they serve. */
+  /** Model ids with encode/decode endpoints, and the operations they serve (img2img: `img2imgModels`). */
   models(): Map<string, Operation[]> {
     const models = new Map<string, Set<Operation>>();
     for (const e of this.endpoints) {
-      const ops = models.get(e.config.model) ?? new Set<Operation>();
-      for (const op of e.config.operations) ops.add(op);
-      models.set(e.config.model, ops);
+      for (const op of e.config.operations) {
+        if (op === 'img2img') continue;
+        const ops = models.get(e.config.model) ?? new Set<Operation>();
+        models.set(e.config.model, ops.add(op));
+      }
     }
     return new Map([...models].map(([id, ops]) => [id, [...ops]]));
   }
 
-  forModel(model: string, operation?: Operation): Endpoint[] {
+  img2imgModels(): string[] {
+    return [
+      ...new Set(this.endpoints.filter((e) => e.config.operations.includes('img2img')).map((e) => e.config.model)),
+    ];
+  }
+
+  img2imgViews(model: string, request?: Img2ImgRequest): Img2ImgView[] {
+    return this.forModel(model, 'img2img').map((e) => img2imgView(e, request));
+  }
+
+  runImg2Img(model: string, request: Img2ImgRequest, hooks: Img2ImgRunHooks = {}): Promise<UpstreamImg2ImgRun> {
+    return runImg2ImgOn(this.forModel(model, 'img2img'), model, request, hooks);
+  }
+
+  forModel(model: string, operation?: UpstreamOperation): Endpoint[] {
     return this.endpoints.filter((e) => (operation ? e.serves(model, operation) : e.config.model === model));
   }
 
