@@ -141,7 +141,7 @@ export function planRoute(
       reason: `${why}${reasonFor(`tiled (${t.tile} px tiles)`, t.bytes, device, wait)}`,
     });
   }
-  const upstreams = upstreamOptions(base, pixels, width * height, planOptions.upstreams ?? []);
+  const upstreams = upstreamOptions<Plan>(base, pixels, width * height, planOptions.upstreams ?? []);
   // Local work the ledger would refuse now (queue full) goes upstream when an upstream can take it.
   const localOptions =
     upstreams.length > 0 && device.refuses ? options.filter((o) => !device.refuses!(o.bytes)) : options;
@@ -182,13 +182,14 @@ export function planRoute(
   return { ...best, reason: `${best.reason}; ${why}` };
 }
 
-function upstreamOptions(
-  base: Omit<Plan, 'route' | 'target' | 'bytes' | 'expectedSeconds' | 'reason' | 'tiles'>,
+/** One UPSTREAM option per healthy endpoint that takes the image size. */
+export function upstreamOptions<P extends Pick<Plan, 'route' | 'target' | 'bytes' | 'expectedSeconds' | 'reason'>>(
+  base: Omit<P, 'route' | 'target' | 'bytes' | 'expectedSeconds' | 'reason' | 'tiles'>,
   pixels: number,
   imagePixels: number,
   views: readonly UpstreamView[],
-): Plan[] {
-  const options: Plan[] = [];
+): P[] {
+  const options: P[] = [];
   for (const view of views) {
     if (!view.healthy || (view.maxPixels !== null && imagePixels > view.maxPixels)) continue;
     const seconds = view.expectedSeconds(pixels);
@@ -200,12 +201,12 @@ function upstreamOptions(
       bytes: 0,
       expectedSeconds: seconds,
       reason: `upstream ${view.name}: expected back in ${seconds.toFixed(2)} s`,
-    });
+    } as P);
   }
   return options;
 }
 
-function reasonFor(what: string, bytes: number, device: DeviceView, wait: number): string {
+export function reasonFor(what: string, bytes: number, device: DeviceView, wait: number): string {
   const fits =
     bytes <= device.freeBytes
       ? `fits the ${gib(device.freeBytes)} free now`
@@ -213,7 +214,7 @@ function reasonFor(what: string, bytes: number, device: DeviceView, wait: number
   return `${what}: needs ${gib(bytes)} of ${device.name}'s ${gib(device.budgetBytes)} budget, ${fits}`;
 }
 
-function gib(bytes: number): string {
+export function gib(bytes: number): string {
   return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 }
 

@@ -12,9 +12,10 @@ import { type BatcherOptions, EncodeBatcher } from './batcher.js';
 import { largestBatchThatFits } from './estimator.js';
 import type { ExecuteHooks, RoutedResult } from './hooks.js';
 import type { LocalRunner } from './local-runner.js';
-import type { ComputeDType, ModelMemoryProfiles } from './memory-profile.js';
+import type { ComputeDType, ModelMemoryProfiles, PipelineNetworks, StageOperation } from './memory-profile.js';
 import { type Plan, planLocalBatch, planRoute, type UpstreamView } from './planner.js';
 import type { ProfileSource } from './profile-source.js';
+import { planStage, type StagePlan, type StagePlanOptions } from './stage-planner.js';
 
 // The router's API types, where its callers have always found them.
 export type { ExecuteHooks, Plan, RoutedResult, UpstreamView };
@@ -33,6 +34,24 @@ export interface UpstreamRunner {
 /** A registry model, or a bare family for planning only (then assumed to run locally). */
 export type PlannableModel = Pick<ModelDefinition, 'id' | 'family'> &
   Partial<Pick<ModelDefinition, 'format' | 'encoder' | 'decoder'>>;
+
+/** A model whose text-encoder and UNet stages are planned: a pipeline (with its networks) or a bare family. */
+export interface StagePlannableModel {
+  id: string;
+  family?: Pick<ModelDefinition['family'], 'id'>;
+  /** The pipeline folder's stage networks; absent: the calibration or the family's derived profile. */
+  networks?: PipelineNetworks;
+}
+
+/** A stage request in image pixels; `guidance` (classifier-free) doubles the network batch. */
+export interface StageRequest {
+  width: number;
+  height: number;
+  batch: number;
+  /** Denoising steps that will run (network calls); ignored for textEncode. */
+  steps: number;
+  guidance?: boolean;
+}
 
 export function runsLocally(model: PlannableModel, operation: Operation): boolean {
   if (model.format === undefined) return true;
@@ -84,6 +103,35 @@ export class Router {
       this.local.device(),
       this.local.stats,
       { upstreams, local, exactOverlap: exactTileOverlap(network, operation, profiles.downscaleFactor) },
+    );
+  }
+
+  /**
+   * Where a text-encode or denoise stage runs: LOCAL when its networks fit the device budget
+   * (expected seconds: queue wait + steps x seconds per step), an upstream from `options.upstreams`
+   * when expected sooner or when nothing fits, else REJECT naming needed and budget bytes.
+   */
+  planStage(
+    model: StagePlannableModel,
+    stage: StageOperation,
+    request: StageRequest,
+    options: StagePlanOptions = {},
+  ): StagePlan {
+    const profiles = this.profiles.stagesForModel(model.id, model.family, model.networks);
+    if (!profiles)
+      throw new GatewayError(
+        'INTERNAL',
+        `no memory profile is known for the ${stage} stage of model "${model.id}" (no pipeline networks, ` +
+          'no calibration, not a family with derived stage profiles: sd15, sdxl)',
+      );
+    const { width, height, batch, steps, guidance = false } = request;
+    return planStage(
+      model.id,
+      profiles,
+      { operation: stage, width, height, batch, steps, guidance },
+      this.local.device(),
+      this.local.stats,
+      options,
     );
   }
 
