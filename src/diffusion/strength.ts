@@ -84,10 +84,14 @@ function cutAtDenoisingStart(scheduler: Scheduler, full: number[], denoisingStar
 
 function noStepLeft(steps: number, strength: number, flux: boolean): GatewayError {
   if (strength === 0 || flux) {
-    return new GatewayError('NO_DENOISING_STEPS', `strength 0 leaves no denoising step; use a strength above 0 (up to 1)`, {
-      steps,
-      strength,
-    });
+    return new GatewayError(
+      'NO_DENOISING_STEPS',
+      `strength 0 leaves no denoising step; use a strength above 0 (up to 1)`,
+      {
+        steps,
+        strength,
+      },
+    );
   }
   let minSteps = Math.ceil(1 / strength);
   while (Math.trunc(minSteps * strength) < 1) minSteps++;

@@ -17,7 +17,7 @@ import type { ServedOperation } from '../models/model.js';
 import type { DecodeResult } from '../pipeline/decode.js';
 import type { EncodeResult } from '../pipeline/encode.js';
 import type { Img2ImgResult, Img2ImgStage } from '../pipeline/img2img-types.js';
-import type { Plan } from '../routing/router.js';
+import type { AnyPlan } from '../routing/stage-planner.js';
 
 export type JobStatus = 'QUEUED' | 'RUNNING' | 'DONE' | 'FAILED' | 'CANCELLED';
 export type JobEventType = 'QUEUED' | 'ROUTED' | 'RUNNING' | 'DONE' | 'FAILED' | 'CANCELLED';
@@ -40,7 +40,7 @@ interface EventBase {
 
 export type JobEventBody =
   | { type: 'QUEUED'; position: number | null }
-  | { type: 'ROUTED'; plan: Plan; stage?: Img2ImgStage }
+  | { type: 'ROUTED'; plan: AnyPlan; stage?: Img2ImgStage }
   | { type: 'RUNNING'; done: number; total: number; stage?: Img2ImgStage; timestep?: number | null }
   | { type: 'DONE'; result: JobResult }
   | { type: 'FAILED'; error: JobError }

@@ -7,7 +7,7 @@
  * event nothing more is recorded.
  */
 import { cancelled, type GatewayError } from '../errors.js';
-import type { Plan } from '../routing/router.js';
+import type { AnyPlan } from '../routing/stage-planner.js';
 import {
   compactLog,
   isTerminal,
@@ -23,7 +23,7 @@ import {
 export class Job {
   readonly createdAt: Date;
   status: JobStatus = 'QUEUED';
-  plan: Plan | null = null;
+  plan: AnyPlan | null = null;
   queuePosition: number | null = null;
   progress: { done: number; total: number } | null = null;
   startedAt: Date | null = null;

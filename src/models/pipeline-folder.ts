@@ -27,6 +27,8 @@ export interface PipelineNetwork {
   path: string;
   bytes: number;
   io: GraphInterface;
+  /** The network's config.json, when the folder has one. */
+  config?: Record<string, unknown>;
 }
 
 export interface TextEncoderPart extends PipelineNetwork {
@@ -84,7 +86,8 @@ function network(dir: string, part: string): PipelineNetwork | null {
   let bytes = statSync(path).size;
   const external = join(dir, part, 'model.onnx_data');
   if (existsSync(external)) bytes += statSync(external).size;
-  return { path, bytes, io: readGraphInterface(path) };
+  const config = optionalJson(join(dir, part, 'config.json'));
+  return { path, bytes, io: readGraphInterface(path), ...(config ? { config } : {}) };
 }
 
 function requireValue(part: string, values: DeclaredValue[], name: string, side: 'input' | 'output'): DeclaredValue {
@@ -203,7 +206,7 @@ function diffusionComponents(
   if (kind === 'sdxl' && textEncoders.length !== 2)
     throw new Error(`${dir}: an SDXL pipeline needs text_encoder/ and text_encoder_2/`);
 
-  const denoiserConfig = optionalJson(join(dir, denoiserPart, 'config.json')) ?? {};
+  const denoiserConfig = denoiserNetwork.config ?? {};
   if (kind !== 'flux') {
     for (const name of ['sample', 'timestep', 'encoder_hidden_states'])
       requireValue(denoiserPart, denoiserNetwork.io.inputs, name, 'input');

@@ -5,7 +5,7 @@
  */
 import type { SchedulerClassName } from '../diffusion/config.js';
 import type { ImageFormat } from '../imaging/images.js';
-import type { Plan } from '../routing/router.js';
+import type { AnyPlan } from '../routing/stage-planner.js';
 import type { DecodedImage } from './decode.js';
 import type { Delivered, Delivery } from './delivery.js';
 import type { LatentDType, RawLatent } from './latent-codec.js';
@@ -57,7 +57,7 @@ export interface Img2ImgRequest {
 export interface Img2ImgStageReport {
   stage: Img2ImgStage;
   /** The plan the stage ran under (route, target, estimate). */
-  plan: Plan;
+  plan: AnyPlan;
   /** Time the stage ran, without queueing. */
   seconds: number;
 }

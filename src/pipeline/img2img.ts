@@ -17,7 +17,7 @@ import {
   sdxlTimeIds,
   usesClassifierFreeGuidance,
 } from '../diffusion/guidance.js';
-import { denoise } from '../diffusion/loop.js';
+import { type DenoiseProgress, denoise } from '../diffusion/loop.js';
 import { latentDistribution, sampleLatent } from '../diffusion/posterior.js';
 import { drawSeed, TorchGenerator } from '../diffusion/random.js';
 import { createScheduler } from '../diffusion/schedulers/index.js';
@@ -27,8 +27,10 @@ import { GatewayError, throwIfCancelled } from '../errors.js';
 import { type FeedValue, runDeclared } from '../gpu/signature-feeds.js';
 import type { Nchw } from '../gpu/tensor.js';
 import type { ModelDefinition } from '../models/model.js';
-import type { DiffusionComponents } from '../models/pipeline-folder.js';
-import type { ExecuteHooks, Plan } from '../routing/router.js';
+import type { DiffusionComponents, PipelineNetwork } from '../models/pipeline-folder.js';
+import type { PipelineNetworks } from '../routing/memory-profile.js';
+import type { ExecuteHooks } from '../routing/router.js';
+import type { AnyPlan } from '../routing/stage-planner.js';
 import { deliverImages } from './decode.js';
 import { deliver } from './delivery.js';
 import { type PipelineDeps, prepareImage } from './encode.js';
@@ -59,10 +61,24 @@ export interface Img2ImgDeps extends PipelineDeps {
 export interface Img2ImgHooks {
   signal?: AbortSignal;
   /** A stage's plan: once planned, again when it runs (failover, upstream). */
-  onRouted?: (stage: Img2ImgStage, plan: Plan) => void;
+  onRouted?: (stage: Img2ImgStage, plan: AnyPlan) => void;
   onQueued?: (stage: Img2ImgStage, position: number) => void;
   /** One event per tile of the VAE stages, per text encoder run, and exactly one per denoising network call. */
   onProgress?: (progress: Img2ImgProgress) => void;
+  /** Each denoising step's tensors (what the network saw and gave, the latent after it), for previews. */
+  onDenoiseStep?: (progress: DenoiseProgress) => void;
+}
+
+/** What the router needs of a pipeline's stage networks to plan them. */
+function stageNetworks(model: ModelDefinition, diffusion: DiffusionComponents): PipelineNetworks {
+  const file = ({ path, bytes, config }: PipelineNetwork) => ({ path, bytes, ...(config ? { config } : {}) });
+  const sample = diffusion.denoiser.io.inputs.find((i) => i.name === 'sample');
+  return {
+    textEncoders: diffusion.textEncoders.map(file),
+    unet: file(diffusion.denoiser),
+    dtype: sample?.type === 'float16' ? 'float16' : 'float32',
+    downscaleFactor: model.downscaleFactor,
+  };
 }
 
 const SCHEDULER_NAME_OF = Object.fromEntries(
@@ -184,10 +200,17 @@ export async function img2img(
   const cfgBatch = guidance ? 2 : 1;
 
   // Every stage planned before any runs: one that fits nowhere refuses the request now.
+  const stageModel = { id: model.id, family: model.family, networks: stageNetworks(model, diffusion) };
   const plans = {
-    TEXT_ENCODE: router.planStage(model, 'textEncode', { width, height, batch: cfgBatch, steps: 1 }),
+    TEXT_ENCODE: router.planStage(stageModel, 'textEncode', { width, height, batch: 1, steps: 1, guidance }),
     ENCODE: prepared.input.kind === 'pixels' ? router.plan(model, 'encode', width, height, 1) : null,
-    DENOISE: router.planStage(model, 'denoise', { width, height, batch: cfgBatch, steps: plan.timesteps.length }),
+    DENOISE: router.planStage(stageModel, 'denoise', {
+      width,
+      height,
+      batch: 1,
+      steps: plan.timesteps.length,
+      guidance,
+    }),
     DECODE: router.plan(model, 'decode', width, height, 1),
   };
   for (const [stage, stagePlan] of Object.entries(plans)) {
@@ -213,7 +236,7 @@ export async function img2img(
   const textPlan = plans.TEXT_ENCODE;
   hooks.onRouted?.('TEXT_ENCODE', textPlan);
   let stageStart = performance.now();
-  const conditioning = await router.local.hold(textPlan, stageHooks('TEXT_ENCODE'), async () => {
+  const { result: conditioning } = await router.local.hold(textPlan, stageHooks('TEXT_ENCODE'), async () => {
     const encoded = await deps.prompts.encode(model.id, diffusion, {
       prompt: request.prompt,
       negativePrompt: request.negativePrompt,
@@ -259,7 +282,7 @@ export async function img2img(
   hooks.onRouted?.('DENOISE', denoisePlan);
   stageStart = performance.now();
   const unet = unetCaller(deps, prepared, request, conditioning, latentDims);
-  const final = await router.local.hold(denoisePlan, stageHooks('DENOISE'), () =>
+  const { result: final } = await router.local.hold(denoisePlan, stageHooks('DENOISE'), (held) =>
     denoise({
       scheduler,
       plan,
@@ -267,7 +290,16 @@ export async function img2img(
       model: unet,
       stepNoise: () => noise.randn(latentDims),
       signal: hooks.signal,
-      onStep: ({ step, total, timestep }) => hooks.onProgress?.({ stage: 'DENOISE', step, total, timestep }),
+      onStep: (progress) => {
+        held.stepDone();
+        hooks.onDenoiseStep?.(progress);
+        hooks.onProgress?.({
+          stage: 'DENOISE',
+          step: progress.step,
+          total: progress.total,
+          timestep: progress.timestep,
+        });
+      },
     }),
   );
   stages.push({ stage: 'DENOISE', plan: denoisePlan, seconds: (performance.now() - stageStart) / 1000 });

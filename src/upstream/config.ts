@@ -19,9 +19,9 @@
  * encode and decode stay with `hybrid-inference` entries (the default protocol).
  */
 import { z } from 'zod';
+import { MAX_SEED } from '../diffusion/random.js';
 import { FAMILIES, type FamilyId } from '../models/families.js';
 import type { Operation } from '../models/model.js';
-import { MAX_SEED } from '../diffusion/random.js';
 import { describeProblem, integerIn, settingsObject, validate } from '../validation/problems.js';
 
 /** What an entry's URL speaks: the Hybrid Inference VAE protocol, or one of the img2img APIs. */
