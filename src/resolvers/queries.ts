@@ -1,7 +1,7 @@
 import { GatewayError } from '../errors.js';
 import { FAMILIES, isFamilyId } from '../models/families.js';
-import type { Operation } from '../models/model.js';
-import type { Plan } from '../routing/router.js';
+import { isStageOperation, type PlanOperation } from '../routing/memory-profile.js';
+import type { AnyPlan } from '../routing/stage-planner.js';
 import type { GraphQLContext } from '../schema/builder.js';
 
 export function modelsResolver({ services }: GraphQLContext) {
@@ -23,19 +23,24 @@ export function modelsResolver({ services }: GraphQLContext) {
 
 export interface PlanArgs {
   model: string;
-  operation: Operation;
+  operation: PlanOperation;
   width: number;
   height: number;
   batch?: number | null;
+  /** Stages only: denoising steps (default 1) and classifier-free guidance (default true). */
+  steps?: number | null;
+  guidance?: boolean | null;
 }
 
 /** Plans for a local model, or for a known family without weights (planning only). */
-export function planResolver({ services }: GraphQLContext, args: PlanArgs): Plan {
+export function planResolver({ services }: GraphQLContext, args: PlanArgs): AnyPlan {
   const batch = args.batch ?? 1;
+  const steps = args.steps ?? 1;
   for (const [name, value] of [
     ['width', args.width],
     ['height', args.height],
     ['batch', batch],
+    ['steps', steps],
   ] as const) {
     if (!Number.isInteger(value) || value <= 0)
       throw new GatewayError('BAD_REQUEST', `${name} must be a positive integer; got ${value}`, { field: name });
@@ -50,5 +55,14 @@ export function planResolver({ services }: GraphQLContext, args: PlanArgs): Plan
       available: known,
     });
   }
-  return services.router.plan(model, args.operation, args.width, args.height, batch);
+  const { operation, width, height } = args;
+  if (isStageOperation(operation))
+    return services.router.planStage(model, operation, {
+      width,
+      height,
+      batch,
+      steps,
+      guidance: args.guidance ?? true,
+    });
+  return services.router.plan(model, operation, width, height, batch);
 }

@@ -2,7 +2,15 @@ import { FLOAT_DTYPES, type FloatDType } from '../../tensors/dtype.js';
 import { builder } from '../builder.js';
 
 export const OperationEnum = builder.enumType('Operation', {
-  values: { ENCODE: { value: 'encode' }, DECODE: { value: 'decode' } } as const,
+  description:
+    'What a network run does: a VAE encode or decode, or an img2img stage that is not a VAE run ' +
+    '(TEXT_ENCODE: the text encoders; DENOISE: the UNet, once per step). Models and jobs list only ENCODE and DECODE.',
+  values: {
+    ENCODE: { value: 'encode' },
+    DECODE: { value: 'decode' },
+    TEXT_ENCODE: { value: 'textEncode' },
+    DENOISE: { value: 'denoise' },
+  } as const,
 });
 
 export const LatentDTypeEnum = builder.enumType('LatentDType', {
