@@ -100,7 +100,7 @@ export async function measureDenoiseOnce(
   const key = `calibrate/${model}/unet`;
   const signature = await runtime.describe(key, unetPath);
   const sample = signature.inputs.find((i) => i.name === 'sample');
-  if (!sample || sample.shape.length !== 4)
+  if (sample?.shape.length !== 4)
     throw new Error(`${unetPath} has no 4-D input named sample (inputs: ${signature.inputs.map((i) => i.name)})`);
   const inputs = Object.fromEntries(
     signature.inputs.map((input) => [input.name, filled(input.type, dimsOf(input, latent, batch))]),
