@@ -90,7 +90,10 @@ function fixtureNoise(file: SafetensorsFile): NoiseSource & { drawn: number } {
     randn(shape: readonly number[]) {
       const next = queue.shift();
       assert.ok(next, 'the pipeline drew more noise than the reference run');
-      assert.equal(next.length, shape.reduce((a, b) => a * b, 1));
+      assert.equal(
+        next.length,
+        shape.reduce((a, b) => a * b, 1),
+      );
       source.drawn++;
       return next.slice();
     },
@@ -159,7 +162,10 @@ test('every non-Flux img2img fixture is reproduced step by step through the gate
     });
     assert.deepEqual(events, meta.progress_events, `${name}: one DENOISE event per network call`);
     assert.deepEqual(result.timesteps, meta.timesteps);
-    assert.equal(noise.drawn, 1 + (file.tensors.get('step_noise') ? meta.progress_events.length - (meta.family === 'lcm' ? 1 : 0) : 0));
+    assert.equal(
+      noise.drawn,
+      1 + (file.tensors.get('step_noise') ? meta.progress_events.length - (meta.family === 'lcm' ? 1 : 0) : 0),
+    );
     const returned = new Float32Array(Buffer.from(result.latent!.data!, 'base64').buffer.slice(0));
     const steps = meta.progress_events.length;
     check('returned latent', returned, reference('latents').subarray(steps * size, (steps + 1) * size));

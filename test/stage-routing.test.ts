@@ -40,7 +40,7 @@ const PROFILE: StageProfile = {
   source: 'test',
 };
 
-test('estimateStageBytes: fixed + batch x (item + pixels + attention pixels^2), weights and activations scale with dtype', () => {
+test('estimateStageBytes: fixed + batch x (item + pixels + attention pixels^2), scaled by dtype', () => {
   const at = (latentWidth: number, latentHeight: number, batch: number, dtype: 'float16' | 'float32') =>
     estimateStageBytes(PROFILE, { latentWidth, latentHeight, batch, dtype }).bytes;
   // 8x4 latents: P = 32; per item 7 + 320 + 0.5 x 1024 = 839.
@@ -152,7 +152,7 @@ test('planStage: LOCAL when it fits, expected seconds = wait + steps x seconds p
   assert.equal(bigger.bytes, text.bytes);
 });
 
-test('planStage: classifier-free guidance doubles the network batch, and a stage that does not fit is REJECTed naming the bytes', () => {
+test('planStage: guidance doubles the network batch; a stage that does not fit is REJECTed naming the bytes', () => {
   const profiles = shippedStageProfiles('sd15')!;
   const at = (batch: number) =>
     estimateStageBytes(profiles.denoise, { latentWidth: 64, latentHeight: 64, batch, dtype: 'float16' }).bytes;
@@ -233,14 +233,16 @@ test('Router.planStage: the pipeline networks, else a stored calibration wins ov
     assert.throws(
       () => r.planStage({ id: 'unknown' }, 'denoise', request),
       (e: unknown) =>
-        e instanceof GatewayError && /no memory profile .* denoise stage of model "unknown"/.test(e.message),
+        e instanceof GatewayError &&
+        e.code === 'UNSUPPORTED_OPERATION' &&
+        /no memory profile .* denoise stage of model "unknown"/.test(e.message),
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('LocalRunner.hold: one reservation across the loop, queued like a run, released on cancel and on error', async () => {
+test('LocalRunner.hold: one reservation across the loop, queued like a run, released on cancel', async () => {
   const { ledger, runner, router: r } = router(8 * GIB);
   const request = { width: 512, height: 512, batch: 1, steps: 3, guidance: true };
   const plan = r.planStage({ id: 'sd15', family: { id: 'sd15' } }, 'denoise', request);

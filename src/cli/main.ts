@@ -7,10 +7,12 @@ import { UsageError } from './args.js';
 
 const USAGE = `usage: latentgate <command>
   serve                         run the gateway (configured by environment; see README)
-  plan --model M --op encode|decode --width W --height H [--batch B] [--dtype float16|bfloat16|float32]
-       [--device-memory 10GiB] [--json]
+  plan --model M --op encode|decode|textEncode|denoise --width W --height H [--batch B]
+       [--dtype float16|bfloat16|float32] [--device-memory 10GiB] [--json]
+       [--steps N] [--no-guidance] [--pipeline DIR]   (textEncode, denoise)
                                 how the router would run a request (works without weights for sd15, sdxl, flux1)
   calibrate --model M [--sizes 256,512,768] [--stage-sizes 1024,2048,4096] [--operation encode|decode|both] [--json]
+  calibrate --model M --operation denoise --pipeline DIR [--latent-sizes 32,64,96] [--batches 1,2] [--json]
                                 measure M's peak memory on this machine and store its profile in DATA_DIR
   encode IMAGE --model M --out FILE.safetensors [--dtype float32|float16|bfloat16] [--colour-management none|srgb]
   decode FILE.safetensors --model M --out IMAGE.png|.jpg|.webp [--tensor NAME]

@@ -69,7 +69,15 @@ export interface Img2ImgHooks {
   onDenoiseStep?: (progress: DenoiseProgress) => void;
 }
 
-/** What the router needs of a pipeline's stage networks to plan them. */
+/** A pipeline model as the router plans its TEXT_ENCODE and DENOISE stages: with its networks' files. */
+export function stageModelOf(model: ModelDefinition) {
+  return {
+    id: model.id,
+    family: model.family,
+    ...(model.diffusion ? { networks: stageNetworks(model, model.diffusion) } : {}),
+  };
+}
+
 function stageNetworks(model: ModelDefinition, diffusion: DiffusionComponents): PipelineNetworks {
   const file = ({ path, bytes, config }: PipelineNetwork) => ({ path, bytes, ...(config ? { config } : {}) });
   const sample = diffusion.denoiser.io.inputs.find((i) => i.name === 'sample');
@@ -197,10 +205,9 @@ export async function img2img(
   const prepared = await prepareImg2Img(deps, request);
   const { model, diffusion, scheduler, plan, guidance, width, height } = prepared;
   const router = deps.router;
-  const cfgBatch = guidance ? 2 : 1;
 
   // Every stage planned before any runs: one that fits nowhere refuses the request now.
-  const stageModel = { id: model.id, family: model.family, networks: stageNetworks(model, diffusion) };
+  const stageModel = stageModelOf(model);
   const plans = {
     TEXT_ENCODE: router.planStage(stageModel, 'textEncode', { width, height, batch: 1, steps: 1, guidance }),
     ENCODE: prepared.input.kind === 'pixels' ? router.plan(model, 'encode', width, height, 1) : null,

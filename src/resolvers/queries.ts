@@ -1,7 +1,8 @@
 import { GatewayError } from '../errors.js';
 import { FAMILIES, isFamilyId } from '../models/families.js';
-import type { ServedOperation } from '../models/model.js';
-import type { Plan } from '../routing/router.js';
+import { stageModelOf } from '../pipeline/img2img.js';
+import { isStageOperation, type PlanOperation } from '../routing/memory-profile.js';
+import type { AnyPlan } from '../routing/stage-planner.js';
 import type { GraphQLContext } from '../schema/builder.js';
 
 export function modelsResolver({ services }: GraphQLContext) {
@@ -23,19 +24,24 @@ export function modelsResolver({ services }: GraphQLContext) {
 
 export interface PlanArgs {
   model: string;
-  operation: ServedOperation;
+  operation: PlanOperation | 'img2img';
   width: number;
   height: number;
   batch?: number | null;
+  /** Stages only: denoising steps (default 1) and classifier-free guidance (default true). */
+  steps?: number | null;
+  guidance?: boolean | null;
 }
 
 /** Plans for a local model, or for a known family without weights (planning only). */
-export function planResolver({ services }: GraphQLContext, args: PlanArgs): Plan {
+export function planResolver({ services }: GraphQLContext, args: PlanArgs): AnyPlan {
   const batch = args.batch ?? 1;
+  const steps = args.steps ?? 1;
   for (const [name, value] of [
     ['width', args.width],
     ['height', args.height],
     ['batch', batch],
+    ['steps', steps],
   ] as const) {
     if (!Number.isInteger(value) || value <= 0)
       throw new GatewayError('BAD_REQUEST', `${name} must be a positive integer; got ${value}`, { field: name });
@@ -50,9 +56,20 @@ export function planResolver({ services }: GraphQLContext, args: PlanArgs): Plan
       available: known,
     });
   }
-  if (args.operation === 'img2img')
-    throw new GatewayError('BAD_REQUEST', 'plan takes ENCODE or DECODE; an img2img request reports its stage plans', {
-      field: 'operation',
+  const { operation, width, height } = args;
+  if (operation === 'img2img')
+    throw new GatewayError(
+      'BAD_REQUEST',
+      'plan takes ENCODE, DECODE, TEXT_ENCODE or DENOISE; an img2img request is planned stage by stage',
+      { field: 'operation' },
+    );
+  if (isStageOperation(operation))
+    return services.router.planStage('diffusion' in model ? stageModelOf(model) : model, operation, {
+      width,
+      height,
+      batch,
+      steps,
+      guidance: args.guidance ?? true,
     });
-  return services.router.plan(model, args.operation, args.width, args.height, batch);
+  return services.router.plan(model, operation, width, height, batch);
 }

@@ -120,9 +120,10 @@ export class Router {
     const profiles = this.profiles.stagesForModel(model.id, model.family, model.networks);
     if (!profiles)
       throw new GatewayError(
-        'INTERNAL',
-        `no memory profile is known for the ${stage} stage of model "${model.id}" (no pipeline networks, ` +
-          'no calibration, not a family with derived stage profiles: sd15, sdxl)',
+        'UNSUPPORTED_OPERATION',
+        `no memory profile is known for the ${stage} stage of model "${model.id}": it has no pipeline networks ` +
+          'here, no stage calibration, and is not a family with derived stage profiles (sd15, sdxl)',
+        { model: model.id, operation: stage },
       );
     const { width, height, batch, steps, guidance = false } = request;
     return planStage(

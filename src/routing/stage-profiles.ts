@@ -111,7 +111,9 @@ function transformerActivations(raw: Record<string, unknown>): ActivationCount {
   return {
     perPixel: perToken / 4,
     perPixelSquared: squared,
-    what: `transformer ${c.num_attention_heads} x ${c.attention_head_dim}: ${(perToken / 4).toFixed(0)} elements per latent pixel, attention ${squared.toFixed(3)} per pixel^2`,
+    what:
+      `transformer ${c.num_attention_heads} x ${c.attention_head_dim}: ${(perToken / 4).toFixed(0)} elements ` +
+      `per latent pixel, attention scores ${squared.toFixed(3)} per pixel^2`,
   };
 }
 

@@ -104,9 +104,12 @@ export type LatentTensorInput = {
   shape: Array<number>;
 };
 
+/** What a network run does: a VAE encode or decode, or an img2img stage that is not a VAE run (TEXT_ENCODE: the text encoders; DENOISE: the UNet, once per step). Models and jobs list only ENCODE and DECODE. */
 export type Operation =
   | 'DECODE'
-  | 'ENCODE';
+  | 'DENOISE'
+  | 'ENCODE'
+  | 'TEXT_ENCODE';
 
 /** PIL_LANCZOS: Pillow's Image.resize(..., LANCZOS), bit for bit, as diffusers' VaeImageProcessor. */
 export type ResizeMethod =

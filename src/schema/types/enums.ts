@@ -2,7 +2,16 @@ import { FLOAT_DTYPES, type FloatDType } from '../../tensors/dtype.js';
 import { builder } from '../builder.js';
 
 export const OperationEnum = builder.enumType('Operation', {
-  values: { ENCODE: { value: 'encode' }, DECODE: { value: 'decode' }, IMG2IMG: { value: 'img2img' } } as const,
+  description:
+    'What a request or a planned run does: a VAE encode or decode, img2img (a model that serves it; a job), or an ' +
+    'img2img stage that is not a VAE run (TEXT_ENCODE: the text encoders; DENOISE: the UNet, once per step).',
+  values: {
+    ENCODE: { value: 'encode' },
+    DECODE: { value: 'decode' },
+    IMG2IMG: { value: 'img2img' },
+    TEXT_ENCODE: { value: 'textEncode' },
+    DENOISE: { value: 'denoise' },
+  } as const,
 });
 
 export const LatentDTypeEnum = builder.enumType('LatentDType', {

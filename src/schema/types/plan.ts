@@ -1,4 +1,5 @@
 import type { Plan } from '../../routing/router.js';
+import type { AnyPlan, StageDetails } from '../../routing/stage-planner.js';
 import { builder } from '../builder.js';
 import { OperationEnum, RouteEnum } from './enums.js';
 
@@ -28,7 +29,27 @@ const Estimates = builder.objectRef<Plan['estimates']>('Estimates').implement({
   }),
 });
 
-export const PlanType = builder.objectRef<Plan>('Plan').implement({
+const StageDetailsType = builder.objectRef<StageDetails>('StageDetails').implement({
+  description: 'What a TEXT_ENCODE or DENOISE plan is for: the latent the network sees and its calls.',
+  fields: (t) => ({
+    steps: t.exposeInt('steps', {
+      description: 'Network calls: the denoising steps that will run (1 for TEXT_ENCODE).',
+    }),
+    guidance: t.exposeBoolean('guidance', { description: 'Classifier-free guidance: the network batch is doubled.' }),
+    latentWidth: t.exposeInt('latentWidth'),
+    latentHeight: t.exposeInt('latentHeight'),
+    networkBatch: t.exposeInt('networkBatch', { description: 'The batch the network sees.' }),
+    secondsPerStep: t.float({
+      description: 'Expected seconds of one local network call.',
+      resolve: (s) => s.secondsPerStep,
+    }),
+    measured: t.exposeBoolean('measured', {
+      description: 'False while secondsPerStep is a guess (no run of this stage measured on this machine yet).',
+    }),
+  }),
+});
+
+export const PlanType = builder.objectRef<AnyPlan>('Plan').implement({
   description: 'How the router would run (or ran) a request, and why.',
   fields: (t) => ({
     model: t.exposeString('model'),
@@ -41,10 +62,16 @@ export const PlanType = builder.objectRef<Plan>('Plan').implement({
     target: t.exposeString('target', { description: 'The device or upstream that runs it.' }),
     reason: t.exposeString('reason'),
     bytes: t.float({ description: 'Bytes the chosen route reserves.', resolve: (p) => p.bytes }),
-    tile: t.int({ nullable: true, resolve: (p) => p.tiles?.tile ?? null }),
+    tile: t.int({ nullable: true, resolve: (p) => ('tiles' in p ? (p.tiles?.tile ?? null) : null) }),
     expectedSeconds: t.float({ resolve: (p) => p.expectedSeconds }),
     budgetBytes: t.float({ resolve: (p) => p.budgetBytes }),
     freeBytes: t.float({ resolve: (p) => p.freeBytes }),
     estimates: t.field({ type: Estimates, resolve: (p) => p.estimates }),
+    stage: t.field({
+      type: StageDetailsType,
+      nullable: true,
+      description: 'Set for TEXT_ENCODE and DENOISE plans.',
+      resolve: (p) => ('stage' in p ? p.stage : null),
+    }),
   }),
 });

@@ -18,6 +18,14 @@ builder.queryField('plan', (t) =>
       width: t.arg.int({ required: true }),
       height: t.arg.int({ required: true }),
       batch: t.arg.int({ required: false, defaultValue: 1 }),
+      steps: t.arg.int({
+        required: false,
+        description: 'DENOISE: the denoising steps that will run (network calls); default 1.',
+      }),
+      guidance: t.arg.boolean({
+        required: false,
+        description: 'TEXT_ENCODE / DENOISE: classifier-free guidance (doubles the network batch); default true.',
+      }),
     },
     resolve: (_root, args, ctx) => planResolver(ctx, args),
   }),
