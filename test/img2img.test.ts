@@ -101,6 +101,11 @@ function fixtureNoise(file: SafetensorsFile): NoiseSource & { drawn: number } {
   return source;
 }
 
+function latentOf(base64: string): Float32Array {
+  const bytes = Buffer.from(base64, 'base64');
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
 function relativeError(got: Float32Array, ref: Float32Array): number {
   assert.equal(got.length, ref.length);
   let diff = 0;
@@ -166,7 +171,7 @@ test('every non-Flux img2img fixture is reproduced step by step through the gate
       noise.drawn,
       1 + (file.tensors.get('step_noise') ? meta.progress_events.length - (meta.family === 'lcm' ? 1 : 0) : 0),
     );
-    const returned = new Float32Array(Buffer.from(result.latent!.data!, 'base64').buffer.slice(0));
+    const returned = latentOf(result.latent!.data!);
     const steps = meta.progress_events.length;
     check('returned latent', returned, reference('latents').subarray(steps * size, (steps + 1) * size));
     assert.deepEqual(
