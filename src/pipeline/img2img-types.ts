@@ -74,7 +74,8 @@ export interface Img2ImgResult {
   images: DecodedImage[];
   latent: Img2ImgLatent | null;
   seed: bigint;
-  scheduler: SchedulerName;
+  /** null when an upstream-only model ran its own default scheduler. */
+  scheduler: SchedulerName | null;
   /** The timesteps the denoising loop ran (one per network call). */
   timesteps: number[];
   stages: Img2ImgStageReport[];

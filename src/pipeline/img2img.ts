@@ -26,9 +26,11 @@ import { planImg2Img, startLatent } from '../diffusion/strength.js';
 import { GatewayError, throwIfCancelled } from '../errors.js';
 import { type FeedValue, runDeclared } from '../gpu/signature-feeds.js';
 import type { Nchw } from '../gpu/tensor.js';
+import { readImage, sizeForFactor } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import type { DiffusionComponents, PipelineNetwork } from '../models/pipeline-folder.js';
 import type { PipelineNetworks } from '../routing/memory-profile.js';
+import type { UpstreamView } from '../routing/planner.js';
 import type { ExecuteHooks } from '../routing/router.js';
 import type { AnyPlan } from '../routing/stage-planner.js';
 import { deliverImages } from './decode.js';
@@ -44,6 +46,7 @@ import {
   SCHEDULER_CLASS_OF,
   type SchedulerName,
 } from './img2img-types.js';
+import { type Img2ImgUpstreamDeps, img2imgUpstreamViews, runImg2ImgUpstream } from './img2img-upstream.js';
 import { applyScaling, encodeLatent, readLatent, reverseScaling, sha256 } from './latent-codec.js';
 import type { PromptConditioning, PromptEncoder } from './prompt-encoding.js';
 
@@ -52,7 +55,7 @@ export interface NoiseSource {
   randn(shape: readonly number[]): Float32Array;
 }
 
-export interface Img2ImgDeps extends PipelineDeps {
+export interface Img2ImgDeps extends PipelineDeps, Img2ImgUpstreamDeps {
   prompts: PromptEncoder;
   /** Where random draws come from for a seed; default the torch-compatible generator (tests inject fixture noise). */
   noiseFor?: (seed: bigint) => NoiseSource;
@@ -145,8 +148,11 @@ interface Prepared {
 }
 
 /** Checks everything that does not need a network: model, scheduler, steps and strength, the image or latent. */
-export async function prepareImg2Img(deps: Img2ImgDeps, request: Img2ImgRequest): Promise<Prepared> {
-  const model = deps.registry.require(request.model, 'img2img');
+export async function prepareImg2Img(
+  deps: Img2ImgDeps,
+  model: ModelDefinition,
+  request: Img2ImgRequest,
+): Promise<Prepared> {
   const diffusion = model.diffusion;
   if (!diffusion || !model.encoder || !model.decoder)
     throw new GatewayError('UNSUPPORTED_OPERATION', `model "${model.id}" has no local img2img pipeline`, {
@@ -202,8 +208,11 @@ export async function img2img(
   hooks: Img2ImgHooks = {},
 ): Promise<Img2ImgResult> {
   const started = performance.now();
-  const prepared = await prepareImg2Img(deps, request);
-  const { model, diffusion, scheduler, plan, guidance, width, height } = prepared;
+  const model = deps.registry.require(request.model, 'img2img');
+  const upstream = img2imgUpstreamViews(deps, model, request);
+  if (!model.diffusion) return img2imgOnlyUpstream(deps, model, request, hooks, upstream);
+  const prepared = await prepareImg2Img(deps, model, request);
+  const { diffusion, scheduler, plan, guidance, width, height } = prepared;
   const router = deps.router;
 
   // Every stage planned before any runs: one that fits nowhere refuses the request now.
@@ -211,23 +220,29 @@ export async function img2img(
   const plans = {
     TEXT_ENCODE: router.planStage(stageModel, 'textEncode', { width, height, batch: 1, steps: 1, guidance }),
     ENCODE: prepared.input.kind === 'pixels' ? router.plan(model, 'encode', width, height, 1) : null,
-    DENOISE: router.planStage(stageModel, 'denoise', {
-      width,
-      height,
-      batch: 1,
-      steps: plan.timesteps.length,
-      guidance,
-    }),
+    DENOISE: router.planStage(
+      stageModel,
+      'denoise',
+      { width, height, batch: 1, steps: plan.timesteps.length, guidance },
+      { upstreams: upstream.usable },
+    ),
     DECODE: router.plan(model, 'decode', width, height, 1),
   };
+  // An upstream expected sooner than the local UNet (or the only place it fits) takes the whole request.
+  if (plans.DENOISE.route === 'UPSTREAM')
+    return runImg2ImgUpstream(deps, model, request, plans.DENOISE, {
+      signal: hooks.signal,
+      onRouted: (p) => hooks.onRouted?.('DENOISE', p),
+      timesteps: plan.timesteps,
+      scheduler: prepared.schedulerName,
+    });
   for (const [stage, stagePlan] of Object.entries(plans)) {
     if (stagePlan?.route === 'REJECT')
-      throw new GatewayError('DOES_NOT_FIT', `img2img stage ${stage} fits nowhere: ${stagePlan.reason}`, {
-        stage,
-        model: model.id,
-        width,
-        height,
-      });
+      throw new GatewayError(
+        'DOES_NOT_FIT',
+        `img2img stage ${stage} fits nowhere: ${stagePlan.reason}${refusals(upstream.refused)}`,
+        { stage, model: model.id, width, height },
+      );
   }
 
   const noise = deps.noiseFor?.(prepared.seed) ?? new TorchGenerator(prepared.seed);
@@ -351,6 +366,38 @@ export async function img2img(
     height,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+function refusals(refused: string[]): string {
+  return refused.length > 0 ? `; upstream endpoints that cannot take it: ${refused.join('; ')}` : '';
+}
+
+/** A model served only by img2img endpoints: planned among them, run on the best. */
+async function img2imgOnlyUpstream(
+  deps: Img2ImgDeps,
+  model: ModelDefinition,
+  request: Img2ImgRequest,
+  hooks: Img2ImgHooks,
+  upstream: { usable: UpstreamView[]; refused: string[] },
+): Promise<Img2ImgResult> {
+  if (!request.image)
+    throw new GatewayError('BAD_REQUEST', `model "${model.id}" runs only upstream, which takes an image, not a latent`);
+  const image = await readImage(request.image, deps.config.limits);
+  const { width, height } = sizeForFactor(image.width, image.height, model.downscaleFactor);
+  const plan = deps.router.planStage(
+    { id: model.id, family: model.family },
+    'denoise',
+    { width, height, batch: 1, steps: Math.max(1, Math.floor(request.steps * request.strength)), guidance: false },
+    { upstreams: upstream.usable, local: false },
+  );
+  if (plan.route !== 'UPSTREAM')
+    throw new GatewayError('UPSTREAM_FAILED', `${plan.reason}${refusals(upstream.refused)}`, { model: model.id });
+  return runImg2ImgUpstream(deps, model, request, plan, {
+    signal: hooks.signal,
+    onRouted: (p) => hooks.onRouted?.('DENOISE', p),
+    timesteps: [],
+    scheduler: request.scheduler,
+  });
 }
 
 /**

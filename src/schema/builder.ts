@@ -7,6 +7,7 @@ import type { PromptEncoder } from '../pipeline/prompt-encoding.js';
 import type { EncodeBatcher, Router } from '../routing/index.js';
 import type { ProfileSource } from '../routing/profile-source.js';
 import type { ResultStore } from '../storage/result-store.js';
+import type { UpstreamImg2ImgRunner } from '../upstream/pool.js';
 
 /** The gateway's services, as every resolver (and HTTP handler) receives them. */
 export interface Services {
@@ -18,6 +19,8 @@ export interface Services {
   jobs: JobManager;
   /** Dynamic batching of encodes (BATCH_WINDOW_MS); absent or null = none. */
   batcher?: EncodeBatcher | null;
+  /** Configured img2img endpoints; absent or null = none. */
+  img2imgUpstreams?: UpstreamImg2ImgRunner | null;
   /** img2img's TEXT_ENCODE stage (tokenizers and text encoders). */
   prompts: PromptEncoder;
   /** Random draws for a seed; absent = the torch-compatible generator. Tests inject reference noise here. */

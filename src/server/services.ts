@@ -59,6 +59,12 @@ export async function createServices(config: Config): Promise<RunningServices> {
       };
       registry.addUpstream(id, operations, conventions);
     }
+    for (const id of upstreams.img2imgModels()) {
+      const entry = config.upstreams.find((u) => u.model === id && u.family) ?? null;
+      const familyId = entry?.family ?? (isFamilyId(id) ? id : null);
+      // Only the init image's resize to the VAE factor depends on it for a model without local weights.
+      registry.addUpstream(id, ['img2img'], familyId ? FAMILIES[familyId] : FAMILIES.sd15);
+    }
     upstreams.start();
   }
   const router = new Router(profiles, new LocalRunner(new LocalExecutor(runtime), ledger, new RunStats()), {
@@ -74,6 +80,7 @@ export async function createServices(config: Config): Promise<RunningServices> {
     jobs,
     batcher: router.batcher,
     prompts: new PromptEncoder(runtime),
+    img2imgUpstreams: upstreams,
     runtime,
     ledger,
     deviceMemorySource: memory.source,

@@ -83,9 +83,15 @@ export const Img2ImgResultType = builder.objectRef<Img2ImgResult>('Img2ImgResult
       description: 'The seed the run used (drawn when none was given): sending it again reproduces the result.',
       resolve: (r) => r.seed,
     }),
-    scheduler: t.field({ type: SchedulerEnum, resolve: (r) => r.scheduler }),
+    scheduler: t.field({
+      type: SchedulerEnum,
+      nullable: true,
+      description: 'The scheduler that ran; null when an upstream-only model ran its own default.',
+      resolve: (r) => r.scheduler,
+    }),
     timesteps: t.floatList({
-      description: 'The timesteps the denoising loop ran, one per network call.',
+      description:
+        'The timesteps the denoising loop ran, one per network call (empty when an upstream-only model ran it).',
       resolve: (r) => r.timesteps,
     }),
     stages: t.field({ type: [StageReportType], resolve: (r) => r.stages }),
