@@ -382,6 +382,13 @@ async function img2imgOnlyUpstream(
 ): Promise<Img2ImgResult> {
   if (!request.image)
     throw new GatewayError('BAD_REQUEST', `model "${model.id}" runs only upstream, which takes an image, not a latent`);
+  if (upstream.usable.length === 0)
+    throw new GatewayError(
+      'UPSTREAM_FAILED',
+      `model "${model.id}" runs img2img only on upstream endpoints, and none can take this request` +
+        refusals(upstream.refused),
+      { model: model.id, refused: upstream.refused },
+    );
   const image = await readImage(request.image, deps.config.limits);
   const { width, height } = sizeForFactor(image.width, image.height, model.downscaleFactor);
   const plan = deps.router.planStage(

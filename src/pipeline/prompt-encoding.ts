@@ -91,12 +91,12 @@ export class PromptEncoder {
       const out = await encode(first, 0, ['last_hidden_state']);
       return { hiddenStates: sdPromptEmbeds(out), pooled: null };
     }
+    const layers = diffusion.textEncoders.map((part) => penultimateHiddenStateName(part.io.outputs.map((o) => o.name)));
     const encoders = diffusion.textEncoders.map((part, i) => {
-      const names = part.io.outputs.map((o) => o.name);
-      const wanted = [penultimateHiddenStateName(names), ...(names.includes('text_embeds') ? ['text_embeds'] : [])];
-      return encode(part, i, wanted);
+      const pooled = part.io.outputs.some((o) => o.name === 'text_embeds') ? ['text_embeds'] : [];
+      return encode(part, i, [layers[i], ...pooled]);
     });
-    const embeds = sdxlPromptEmbeds(await Promise.all(encoders));
+    const embeds = sdxlPromptEmbeds(await Promise.all(encoders), layers);
     if (!zeroNegative || !request.guidance) return { hiddenStates: embeds.promptEmbeds, pooled: embeds.pooled };
     const negative = sdxlZeroNegative(embeds);
     return {

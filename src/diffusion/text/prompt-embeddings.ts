@@ -47,8 +47,12 @@ export function penultimateHiddenStateName(outputNames: readonly string[]): stri
  * the refiner has text_encoder_2 alone): penultimate hidden states concatenated on features; pooled is the
  * `text_embeds` of the first encoder that has one (diffusers: the first whose output 0 is 2-D).
  */
-export function sdxlPromptEmbeds(encoders: readonly EncoderOutputs[]): SdxlPromptEmbeds {
-  const hidden = encoders.map((outputs) => output(outputs, penultimateHiddenStateName(Object.keys(outputs)), 3));
+export function sdxlPromptEmbeds(
+  encoders: readonly EncoderOutputs[],
+  /** Each encoder's penultimate output name, when the runs returned only the outputs asked for. */
+  layers: readonly string[] = encoders.map((outputs) => penultimateHiddenStateName(Object.keys(outputs))),
+): SdxlPromptEmbeds {
+  const hidden = encoders.map((outputs, i) => output(outputs, layers[i], 3));
   const withPooled = encoders.find((outputs) => 'text_embeds' in outputs);
   if (!withPooled) throw new Error('SDXL needs a text encoder with a text_embeds output (text_encoder_2); none has');
   return { promptEmbeds: concatFeatures(hidden), pooled: output(withPooled, 'text_embeds', 2) };
