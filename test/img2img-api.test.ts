@@ -43,7 +43,9 @@ const IMAGE = encodePng({
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'latentgate-img2img-api-'));
   const models = join(dir, 'models');
-  writeTinyPipeline(join(models, 'sd'), {});
+  // UNet weights in unet/model.onnx_data and tokenizer.json beside vocab.json: the peer's copy has neither,
+  // so equal results across the two gateways show both read the same network and tokens.
+  writeTinyPipeline(join(models, 'sd'), { externalData: true, tokenizerJson: true });
   writeTinyPipeline(join(models, 'lcm'), { variant: 'lcm' });
   writeTinyPipeline(join(models, 'sdxl'), { variant: 'sdxl' });
   writeTinyPipeline(join(models, 'odd'), { scheduler: { _class_name: 'DPMSolverMultistepScheduler' } });
@@ -124,6 +126,40 @@ test('img2img runs every stage locally, returns the seed as given, and one seed 
   assert.notEqual(other.data.img2img.latent.data, result.latent.data);
 });
 
+test('encode on a pipeline folder whose encoder gives latent_parameters returns the mean, scaled', async () => {
+  const answer = await main.upload(
+    `mutation ($input: EncodeInput!) { encode(input: $input) { latent { shape data } scalingFactor } }`,
+    { input: { model: 'sd', image: { upload: null } } },
+    'variables.input.image.upload',
+    IMAGE,
+    'card.png',
+  );
+  assert.equal(answer.errors, undefined, JSON.stringify(answer.errors));
+  const { latent, scalingFactor } = answer.data.encode;
+  assert.deepEqual(latent.shape, [1, 4, 8, 8]);
+  assert.equal(scalingFactor, 0.18215);
+  const got = latentOf(latent.data);
+  // The tiny encoder's mean: 8x8 averages of R, G, B and grey in [-1, 1]; channel-major.
+  for (const [c, y, x] of [
+    [0, 0, 0],
+    [1, 3, 5],
+    [3, 7, 7],
+  ]) {
+    let sum = 0;
+    for (let dy = 0; dy < 8; dy++)
+      for (let dx = 0; dx < 8; dx++) {
+        const pixel = ((y * 8 + dy) * 64 + (x * 8 + dx)) * 3;
+        const channel = (k: number) => (((pixel + k) * 7) % 256) / 127.5 - 1;
+        sum += c === 3 ? (channel(0) + channel(1) + channel(2)) / 3 : channel(c);
+      }
+    const expected = (sum / 64) * 0.18215;
+    assert.ok(
+      Math.abs(got[c * 64 + y * 8 + x] - expected) < 1e-5,
+      `[${c},${y},${x}] ${got[c * 64 + y * 8 + x]} vs ${expected}`,
+    );
+  }
+});
+
 test('without a seed one is drawn and returned, and sending it again reproduces the run', async () => {
   const drawn = await run(main, BASE);
   const seed = drawn.data.img2img.seed;
@@ -176,7 +212,7 @@ test('SDXL (two text encoders, time ids, zero negative) and LCM (guidance embedd
   assert.equal(lcm.errors, undefined, JSON.stringify(lcm.errors));
   assert.equal(lcm.data.img2img.scheduler, 'LCM');
   assert.equal(lcm.data.img2img.stages[2].route.stage.networkBatch, 1);
-  // Euler ancestral picked per request, built from the LCM folder's settings? No: it takes the sd folder's.
+  // A request's scheduler is built from the folder's own settings (here sd's PNDM config, as from_config).
   const ancestral = await run(main, { ...BASE, scheduler: 'EULER_ANCESTRAL', seed: 3 });
   assert.equal(ancestral.data.img2img.scheduler, 'EULER_ANCESTRAL');
   assert.equal(ancestral.data.img2img.timesteps.length, 3);
