@@ -32,6 +32,8 @@ const config: CodegenConfig = {
         scalars: {
           DateTime: { input: 'string', output: 'string' },
           File: { input: 'File', output: 'never' },
+          // Up to 2^53 - 1 a number, above a decimal string (either is accepted).
+          Seed: { input: 'number | string', output: 'number | string' },
         },
       },
     },
