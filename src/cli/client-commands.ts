@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { z } from 'zod';
 import { LatentgateClient, LatentgateError, type TerminalJobEvent, type Transport } from '../client/client.js';
-import type { ColourManagement, ImageFormat, LatentDType, Scheduler } from '../client/generated/graphql.js';
+import type { ColourManagement, ImageFormat, LatentDType } from '../client/generated/graphql.js';
 import { MAX_SEED } from '../diffusion/random.js';
 import { SCHEDULER_NAMES } from '../pipeline/img2img-types.js';
 import { FLOAT_DTYPES } from '../tensors/dtype.js';
@@ -252,7 +252,7 @@ export async function img2imgCommand(argv: string[]): Promise<void> {
       guidanceScale: flags['guidance-scale'],
       // A decimal string: seeds above 2^53 would lose digits as a JSON number.
       seed: flags.seed,
-      scheduler: flags.scheduler as Scheduler | undefined,
+      scheduler: flags.scheduler,
       format,
       delivery: 'BASE64',
       returnLatent: latentOut !== undefined,
