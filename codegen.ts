@@ -31,6 +31,8 @@ const config: CodegenConfig = {
         strictScalars: true,
         scalars: {
           DateTime: { input: 'string', output: 'string' },
+          // Int up to 2^53 - 1, a decimal string above (the gateway returns it the same way).
+          Seed: { input: 'number | string', output: 'number | string' },
           File: { input: 'File', output: 'never' },
           // Up to 2^53 - 1 a number, above a decimal string (either is accepted).
           Seed: { input: 'number | string', output: 'number | string' },

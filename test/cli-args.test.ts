@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
-import { checkFlags, parseCommandLine, positiveInteger, switchFlag, UsageError } from '../src/cli/args.ts';
+import { checkFlags, numberFlag, parseCommandLine, positiveInteger, switchFlag, UsageError } from '../src/cli/args.ts';
 
 const FLAGS = {
   model: z.string(),
@@ -52,4 +52,23 @@ test('a list flag is shown once, as written, whichever items failed', () => {
     name: 'Error',
     message: '--sizes is "250,500"; they must be multiples of 8',
   });
+});
+
+test('a number flag takes decimals as written and refuses anything else by name', () => {
+  const shape = { strength: numberFlag() };
+  for (const [text, value] of [
+    ['0.8', 0.8],
+    ['.5', 0.5],
+    ['1', 1],
+    ['-2.5', -2.5],
+    ['1e-2', 0.01],
+  ] as const)
+    assert.equal(checkFlags(shape, { strength: text }).strength, value, text);
+  for (const text of ['lots', '', '0x10', '1,5', '1e999'])
+    assert.throws(
+      () => checkFlags(shape, { strength: text }),
+      (error: unknown) =>
+        error instanceof UsageError && error.message === `--strength is "${text}"; it must be a number`,
+      text,
+    );
 });

@@ -14,6 +14,15 @@ export type FlagShape = Record<string, z.ZodType>;
 
 export const positiveInteger = () => integerText(1);
 export const switchFlag = () => z.boolean().default(false);
+/** A finite decimal number written as text (`0.8`, `7.5`); ranges are the gateway's to check and explain. */
+export const numberFlag = () => {
+  const error = (issue: { input?: unknown }) => (issue.input === undefined ? undefined : 'it must be a number');
+  return z
+    .string()
+    .regex(/^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i, { error })
+    .transform(Number)
+    .pipe(z.number({ error })); // zod 4's number refuses Infinity (`1e999`)
+};
 
 export interface CommandLine<S extends FlagShape> {
   positional: string[];

@@ -1,6 +1,6 @@
 /**
- * `latentgate encode` and `latentgate decode`: command-line clients of a running gateway, on the
- * typed client. Each submits a job, draws a progress bar on stderr from the jobProgress
+ * `latentgate encode`, `latentgate decode` and `latentgate img2img`: command-line clients of a running
+ * gateway, on the typed client. Each submits a job, draws a progress bar on stderr from the jobProgress
  * subscription, and writes the result; Ctrl-C cancels the job on the gateway.
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -8,9 +8,11 @@ import { basename, extname } from 'node:path';
 import { z } from 'zod';
 import { LatentgateClient, LatentgateError, type TerminalJobEvent, type Transport } from '../client/client.js';
 import type { ColourManagement, ImageFormat, LatentDType } from '../client/generated/graphql.js';
+import { MAX_SEED } from '../diffusion/random.js';
+import { SCHEDULER_NAMES } from '../pipeline/img2img-types.js';
 import { FLOAT_DTYPES } from '../tensors/dtype.js';
 import { parseSafetensors, type StoredTensor, serializeSafetensors } from '../tensors/safetensors.js';
-import { checkFlags, parseCommandLine, UsageError } from './args.js';
+import { checkFlags, numberFlag, parseCommandLine, positiveInteger, UsageError } from './args.js';
 import { ProgressBar } from './progress.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:4000';
@@ -149,23 +151,39 @@ export async function encodeCommand(argv: string[]): Promise<void> {
   }
 }
 
-export async function decodeCommand(argv: string[]): Promise<void> {
-  const line = parseCommandLine(argv, {
-    ...COMMON_FLAGS,
-    format: z
-      .string()
-      .transform((name) => name.toLowerCase())
-      .pipe(z.enum(['png', 'jpeg', 'webp']))
-      .transform((name) => name.toUpperCase() as ImageFormat)
-      .optional(),
-    tensor: z.string().optional(),
-  });
-  const { client, model, out, input, transport } = common(line, 'decode');
-  const format = line.flags.format ?? IMAGE_FORMATS[extname(out).toLowerCase()];
+const FORMAT_FLAG = z
+  .string()
+  .transform((name) => name.toLowerCase())
+  .pipe(z.enum(['png', 'jpeg', 'webp']))
+  .transform((name) => name.toUpperCase() as ImageFormat)
+  .optional();
+
+/** --format, else the format --out's extension names. */
+function outputFormat(out: string, flag: ImageFormat | undefined): ImageFormat {
+  const format = flag ?? IMAGE_FORMATS[extname(out).toLowerCase()];
   if (!format)
     throw new UsageError(
       `the output format comes from --out (.png, .jpg, .webp) or --format png|jpeg|webp; got "${out}"`,
     );
+  return format;
+}
+
+/** Writes each image: `out` for one, `out-0.png`, `out-1.png`, ... for several. */
+async function writeImages(out: string, images: readonly { data?: string | null }[]): Promise<string[]> {
+  const ext = extname(out);
+  const paths: string[] = [];
+  for (const [i, image] of images.entries()) {
+    const path = images.length === 1 ? out : `${out.slice(0, out.length - ext.length)}-${i}${ext}`;
+    await writeFile(path, Buffer.from(image.data!, 'base64'));
+    paths.push(path);
+  }
+  return paths;
+}
+
+export async function decodeCommand(argv: string[]): Promise<void> {
+  const line = parseCommandLine(argv, { ...COMMON_FLAGS, format: FORMAT_FLAG, tensor: z.string().optional() });
+  const { client, model, out, input, transport } = common(line, 'decode');
+  const format = outputFormat(out, line.flags.format);
   const latent = pickLatent(await readInput(input), input, line.flags.tensor);
   try {
     const job = await client.submitDecode({
@@ -184,12 +202,97 @@ export async function decodeCommand(argv: string[]): Promise<void> {
     if (end.__typename !== 'JobDoneEvent') fail(end);
     if (end.result.__typename !== 'DecodeResult') throw new Error(`job ${job.id} returned a ${end.result.__typename}`);
     const { images } = end.result;
-    const ext = extname(out);
-    for (const [i, image] of images.entries()) {
-      const path = images.length === 1 ? out : `${out.slice(0, out.length - ext.length)}-${i}${ext}`;
-      await writeFile(path, Buffer.from(image.data!, 'base64'));
-      console.log(`${path}: ${image.width}x${image.height} ${image.format}, route ${end.result.route.route}`);
+    const paths = await writeImages(out, images);
+    for (const [i, image] of images.entries())
+      console.log(`${paths[i]}: ${image.width}x${image.height} ${image.format}, route ${end.result.route.route}`);
+  } finally {
+    await client.close();
+  }
+}
+
+const seedFlag = z
+  .string()
+  .trim()
+  .regex(/^\d{1,20}$/, { error: `it must be an integer from 0 to ${MAX_SEED} (2^64 - 1)` })
+  .refine((text) => BigInt(text) <= MAX_SEED, { error: `it must be an integer from 0 to ${MAX_SEED} (2^64 - 1)` });
+
+export async function img2imgCommand(argv: string[]): Promise<void> {
+  const line = parseCommandLine(argv, {
+    ...COMMON_FLAGS,
+    prompt: z.string(),
+    'negative-prompt': z.string().optional(),
+    strength: numberFlag().optional(),
+    steps: positiveInteger().optional(),
+    'guidance-scale': numberFlag().optional(),
+    seed: seedFlag.optional(),
+    scheduler: z
+      .string()
+      .transform((name) => name.toUpperCase().replaceAll('-', '_'))
+      .pipe(z.enum(SCHEDULER_NAMES))
+      .optional(),
+    format: FORMAT_FLAG,
+    'latent-out': z.string().optional(),
+  });
+  const { client, model, out, input, transport } = common(line, 'img2img');
+  const { flags } = line;
+  const format = outputFormat(out, flags.format);
+  const latentOut = flags['latent-out'];
+  if (latentOut !== undefined && extname(latentOut).toLowerCase() !== '.safetensors')
+    throw new UsageError(`--latent-out must name a .safetensors file; got "${latentOut}"`);
+  const image = await readInput(input);
+  try {
+    // Absent flags stay absent, so the gateway's defaults (diffusers') apply.
+    const job = await client.submitImg2img({
+      model,
+      image: { upload: new File([new Uint8Array(image)], basename(input)) },
+      prompt: flags.prompt,
+      negativePrompt: flags['negative-prompt'],
+      strength: flags.strength,
+      steps: flags.steps,
+      guidanceScale: flags['guidance-scale'],
+      // A decimal string: seeds above 2^53 would lose digits as a JSON number.
+      seed: flags.seed,
+      scheduler: flags.scheduler,
+      format,
+      delivery: 'BASE64',
+      returnLatent: latentOut !== undefined,
+    });
+    const end = await follow(client, job.id, `img2img ${basename(input)} (${model})`, transport);
+    if (end.__typename !== 'JobDoneEvent') fail(end);
+    if (end.result.__typename !== 'Img2ImgResult') throw new Error(`job ${job.id} returned a ${end.result.__typename}`);
+    const result = end.result;
+    const paths = await writeImages(out, result.images);
+    for (const [i, image] of result.images.entries())
+      console.log(`${paths[i]}: ${image.width}x${image.height} ${image.format}`);
+    if (latentOut !== undefined) {
+      const latent = result.finalLatent;
+      if (!latent?.data) throw new Error(`job ${job.id} returned no latent although returnLatent was asked`);
+      const bytes = Buffer.from(latent.data, 'base64');
+      const file = serializeSafetensors(
+        {
+          latent: {
+            dtype: latent.dtype.toLowerCase() as StoredTensor['dtype'],
+            shape: latent.shape,
+            data: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+          },
+        },
+        {
+          model: result.model,
+          seed: String(result.seed),
+          scheduler: result.scheduler,
+          timesteps: JSON.stringify(result.timesteps),
+          prompt: flags.prompt,
+          source: basename(input),
+        },
+      );
+      await writeFile(latentOut, file);
+      console.log(`${latentOut}: final latent [${latent.shape.join(', ')}] ${latent.dtype.toLowerCase()}`);
     }
+    console.log(
+      `seed ${result.seed} (repeat with --seed ${result.seed}), scheduler ${result.scheduler}, ` +
+        `${result.timesteps.length} denoising step(s), ${result.seconds.toFixed(2)} s; ` +
+        `stages ${result.stages.map((s) => `${s.stage} ${s.route.route}`).join(', ')}`,
+    );
   } finally {
     await client.close();
   }

@@ -1,4 +1,4 @@
-/** `latentgate <command>`: serve the gateway, plan a request, or encode / decode through a running gateway. */
+/** `latentgate <command>`: serve the gateway, plan a request, or encode / decode / img2img on a running gateway. */
 import { LatentgateError } from '../client/client.js';
 import { ConfigError } from '../config/config.js';
 import { UsageError } from './args.js';
@@ -16,8 +16,11 @@ const USAGE = `usage: latentgate <command>
                                 measure M's peak memory on this machine and store its profile in DATA_DIR
   encode IMAGE --model M --out FILE.safetensors [--dtype float32|float16|bfloat16] [--colour-management none|srgb]
   decode FILE.safetensors --model M --out IMAGE.png|.jpg|.webp [--tensor NAME]
+  img2img IMAGE --model M --prompt "..." --out OUT.png|.jpg|.webp [--negative-prompt "..."] [--strength 0.8]
+       [--steps 50] [--guidance-scale 7.5] [--seed S] [--scheduler euler|euler_ancestral|ddim|lcm|pndm|...]
+       [--latent-out FINAL.safetensors]   (defaults: diffusers'; the folder's own scheduler; a drawn seed)
        [--url http://127.0.0.1:4000 (or LATENTGATE_URL)] [--transport sse|ws]
-                                encode or decode as a job on a running gateway, with a progress bar on stderr`;
+                                encode, decode or img2img as a job on a running gateway, with progress on stderr`;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -32,6 +35,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./client-commands.js')).encodeCommand(rest);
     case 'decode':
       return (await import('./client-commands.js')).decodeCommand(rest);
+    case 'img2img':
+      return (await import('./client-commands.js')).img2imgCommand(rest);
     case undefined:
     case 'help':
     case '--help':

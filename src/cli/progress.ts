@@ -32,11 +32,19 @@ export class ProgressBar {
         );
       case 'JobRoutedEvent':
         return (
-          `${this.bar(0, 1)} routed ${event.route.route}` +
+          `${this.bar(0, 1)} routed ${event.stage ? `${stageName(event.stage)}: ` : ''}${event.route.route}` +
           `${event.route.tile ? ` (${event.route.tile} px tiles)` : ''} on ${event.route.target}`
         );
-      case 'JobRunningEvent':
-        return `${this.bar(event.done, event.total)} ${event.done}/${event.total}${event.total > 1 ? ' tiles' : ''}`;
+      case 'JobRunningEvent': {
+        const tiles = `${event.done}/${event.total}${event.total > 1 ? ' tiles' : ''}`;
+        // img2img: the bar is the stage's; DENOISE reports each network call with its timestep.
+        if (event.stage === 'DENOISE' && event.step !== null)
+          return (
+            `${this.bar(event.step, event.total)} denoise step ${event.step}/${event.total} ` +
+            `(timestep ${event.timestep})`
+          );
+        return `${this.bar(event.done, event.total)} ${event.stage ? `${stageName(event.stage)} ` : ''}${tiles}`;
+      }
       case 'JobDoneEvent':
         return `${this.bar(1, 1)} done in ${event.result.seconds.toFixed(2)} s`;
       case 'JobFailedEvent':
@@ -59,4 +67,9 @@ export class ProgressBar {
     if (this.interactive) this.stream.write(`\r\x1b[2K${line}${final ? '\n' : ''}`);
     else this.stream.write(`${line}\n`);
   }
+}
+
+/** TEXT_ENCODE -> text encode. */
+function stageName(stage: string): string {
+  return stage.toLowerCase().replace('_', ' ');
 }

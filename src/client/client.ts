@@ -14,6 +14,7 @@ import {
   type DecodeInput,
   type EncodeInput,
   type ErrorCode,
+  type Img2ImgInput,
   JobDocument,
   type JobEventFieldsFragment,
   type JobFieldsFragment,
@@ -21,6 +22,7 @@ import {
   ModelsDocument,
   SubmitDecodeDocument,
   SubmitEncodeDocument,
+  SubmitImg2imgDocument,
   type TypedDocumentString,
 } from './generated/graphql.js';
 
@@ -159,6 +161,10 @@ export class LatentgateClient {
 
   async submitDecode(input: DecodeInput): Promise<JobSnapshot> {
     return (await this.request(SubmitDecodeDocument, { input })).submitDecode;
+  }
+
+  async submitImg2img(input: Img2ImgInput): Promise<JobSnapshot> {
+    return (await this.request(SubmitImg2imgDocument, { input })).submitImg2img;
   }
 
   async job(id: string): Promise<JobSnapshot> {

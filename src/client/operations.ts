@@ -50,6 +50,22 @@ export const DecodeResultFields = graphql(`
   }
 `);
 
+export const Img2ImgResultFields = graphql(`
+  fragment Img2ImgResultFields on Img2ImgResult {
+    model
+    seed
+    scheduler
+    timesteps
+    width
+    height
+    seconds
+    images { format mimeType width height data url expiresAt sha256 byteLength }
+    # Aliased: EncodeResult.latent is non-null, this one nullable, and one selection set cannot hold both.
+    finalLatent: latent { shape dtype data url expiresAt sha256 byteLength }
+    stages { stage seconds route { ...PlanFields } }
+  }
+`);
+
 export const JobFields = graphql(`
   fragment JobFields on Job {
     id
@@ -69,6 +85,7 @@ export const JobFields = graphql(`
       __typename
       ...EncodeResultFields
       ...DecodeResultFields
+      ...Img2ImgResultFields
     }
   }
 `);
@@ -82,13 +99,14 @@ export const JobEventFields = graphql(`
     status
     at
     ... on JobQueuedEvent { position }
-    ... on JobRoutedEvent { route { ...PlanFields } }
-    ... on JobRunningEvent { done total }
+    ... on JobRoutedEvent { stage route { ...PlanFields } }
+    ... on JobRunningEvent { done total stage step timestep }
     ... on JobDoneEvent {
       result {
         __typename
         ...EncodeResultFields
         ...DecodeResultFields
+        ...Img2ImgResultFields
       }
     }
     ... on JobFailedEvent { error { code message retryAfterSeconds } }
@@ -98,7 +116,19 @@ export const JobEventFields = graphql(`
 
 export const ModelsQuery = graphql(`
   query Models {
-    models { id family format latentChannels downscaleFactor operations scalingFactor shiftFactor runsOn }
+    models {
+      id
+      family
+      format
+      latentChannels
+      downscaleFactor
+      operations
+      scalingFactor
+      shiftFactor
+      runsOn
+      scheduler
+      schedulerClass
+    }
   }
 `);
 
@@ -117,6 +147,12 @@ export const SubmitEncodeMutation = graphql(`
 export const SubmitDecodeMutation = graphql(`
   mutation SubmitDecode($input: DecodeInput!) {
     submitDecode(input: $input) { ...JobFields }
+  }
+`);
+
+export const SubmitImg2imgMutation = graphql(`
+  mutation SubmitImg2img($input: Img2ImgInput!) {
+    submitImg2img(input: $input) { ...JobFields }
   }
 `);
 

@@ -5,6 +5,9 @@
  * subscription (GraphQL over SSE). Shows the original, a latent preview and the decoded image side
  * by side, offers the latent as safetensors, and shows every error with its code.
  *
+ * The img2img panel runs submitImg2img the same way: live stage and denoising-step progress (with
+ * each step's timestep), cancel, the result image, and the seed the gateway used, to run it again.
+ *
  * The GraphQL documents come from /web/operations.js: the ones graphql-codegen generated from
  * src/client/operations.ts for the typed client.
  */
@@ -16,6 +19,7 @@ import {
   ModelsDocument,
   SubmitDecodeDocument,
   SubmitEncodeDocument,
+  SubmitImg2imgDocument,
 } from './operations.js';
 
 const ENDPOINT = '/graphql';
@@ -123,8 +127,10 @@ async function* subscribe(query, variables, signal) {
 
 // ---- state -----------------------------------------------------------------------------------
 
-/** @type {any[]} */
+/** @type {any[]} models that encode (the encode/decode panel) */
 let models = [];
+/** @type {any[]} models that serve img2img */
+let img2imgModels = [];
 /** @type {string | null} */
 let currentJob = null;
 /** @type {{ values: Float32Array, shape: number[], meta: string } | null} */
@@ -141,9 +147,9 @@ function setState(state) {
   $('image').disabled = busy;
 }
 
-/** @param {unknown} error */
-function showError(error) {
-  const box = $('error');
+/** @param {unknown} error @param {string} [prefix] `i2i-` for the img2img panel */
+function showError(error, prefix = '') {
+  const box = $(`${prefix}error`);
   const code = error instanceof GatewayError ? error.code : 'ERROR';
   const message = error instanceof Error ? error.message : String(error);
   box.replaceChildren();
@@ -155,10 +161,10 @@ function showError(error) {
   console.error(`[playground] ${code}: ${message}`);
 }
 
-/** @param {string | null} text */
-function showNotice(text) {
-  $('notice').textContent = text ?? '';
-  $('notice').hidden = !text;
+/** @param {string | null} text @param {string} [prefix] */
+function showNotice(text, prefix = '') {
+  $(`${prefix}notice`).textContent = text ?? '';
+  $(`${prefix}notice`).hidden = !text;
 }
 
 /** @param {'encode' | 'decode'} step @param {number} value @param {number} max @param {string} text */
@@ -169,23 +175,25 @@ function setProgress(step, value, max, text) {
   $(`${step}-text`).textContent = text;
 }
 
-/** @param {any} event */
-function logEvent(event) {
+/** @param {HTMLElement} list @param {any} event */
+function logEvent(list, event) {
   const item = document.createElement('li');
+  // img2img events name their stage; DENOISE ones their timestep.
+  const stage = event.stage ? `${event.stage} ` : '';
   const detail =
     event.__typename === 'JobQueuedEvent'
       ? `position ${event.position ?? '–'}`
       : event.__typename === 'JobRoutedEvent'
-        ? `${event.route.route} on ${event.route.target}: ${event.route.reason}`
+        ? `${stage}${event.route.route} on ${event.route.target}: ${event.route.reason}`
         : event.__typename === 'JobRunningEvent'
-          ? `${event.done}/${event.total}`
+          ? `${stage}${event.done}/${event.total}${event.timestep === null ? '' : ` t=${event.timestep}`}`
           : event.__typename === 'JobFailedEvent'
             ? `${event.error.code}: ${event.error.message}`
             : event.__typename === 'JobCancelledEvent'
               ? event.reason
               : '';
   item.textContent = `${event.jobId.slice(0, 8)} #${event.seq} ${event.type} ${detail}`;
-  $('events').append(item);
+  list.append(item);
 }
 
 /** A URL of this gateway → its path, so it is fetched from the origin the page came from. @param {string} url */
@@ -202,20 +210,39 @@ function formatBytes(bytes) {
 // ---- jobs ------------------------------------------------------------------------------------
 
 /**
+ * Reads a job's events to its terminal one (the stream completes right after it), each logged in
+ * `list` and given to `onEvent`; returns the terminal event.
+ * @param {string} jobId @param {HTMLElement} list @param {(event: any) => void} onEvent
+ */
+async function followJob(jobId, list, onEvent) {
+  const abort = new AbortController();
+  /** @type {any} */
+  let terminal = null;
+  try {
+    for await (const data of subscribe(JobProgressDocument, { id: jobId }, abort.signal)) {
+      const event = data.jobProgress;
+      logEvent(list, event);
+      onEvent(event);
+      if (['JobDoneEvent', 'JobFailedEvent', 'JobCancelledEvent'].includes(event.__typename)) terminal = event;
+    }
+  } catch (error) {
+    abort.abort();
+    throw error;
+  }
+  return terminal;
+}
+
+/**
  * Follows a job to its terminal event, driving the step's progress bar.
  * @param {'encode' | 'decode'} step @param {string} jobId
  */
 async function follow(step, jobId) {
-  const abort = new AbortController();
   currentJob = jobId;
   /** @type {any} */
   let terminal = null;
   let progress = { done: 0, total: 1 };
   try {
-    // Read to the stream's end (it completes right after the terminal event).
-    for await (const data of subscribe(JobProgressDocument, { id: jobId }, abort.signal)) {
-      const event = data.jobProgress;
-      logEvent(event);
+    terminal = await followJob(jobId, $('events'), (event) => {
       switch (event.__typename) {
         case 'JobQueuedEvent':
           setProgress(
@@ -243,13 +270,8 @@ async function follow(step, jobId) {
             `running ${event.done}/${event.total}${event.total > 1 ? ' tiles' : ''}`,
           );
           break;
-        default:
-          terminal = event;
       }
-    }
-  } catch (error) {
-    abort.abort();
-    throw error;
+    });
   } finally {
     currentJob = null;
   }
@@ -369,10 +391,20 @@ function describeModel() {
 }
 
 async function loadModels() {
+  /** @type {any[]} */
+  let all;
   try {
-    models = (await request(ModelsDocument, {})).models.filter((/** @type {any} */ m) =>
-      m.operations.includes('ENCODE'),
-    );
+    all = (await request(ModelsDocument, {})).models;
+  } catch (error) {
+    showError(error);
+    showError(error, 'i2i-');
+    setState('error');
+    setImg2imgState('error');
+    return;
+  }
+  loadImg2imgModels(all);
+  try {
+    models = all.filter((/** @type {any} */ m) => m.operations.includes('ENCODE'));
     const select = $('model');
     select.replaceChildren(
       ...models.map((m) => {
@@ -393,6 +425,219 @@ async function loadModels() {
     setState('error');
   }
 }
+
+// ---- img2img ---------------------------------------------------------------------------------
+
+/** @type {string | null} */
+let img2imgJob = null;
+let img2imgRun = 0;
+const STAGES = ['TEXT_ENCODE', 'ENCODE', 'DENOISE', 'DECODE'];
+
+/** @param {string} state loading | ready | running | done | error | cancelled | unavailable */
+function setImg2imgState(state) {
+  $('img2img').dataset.state = state;
+  const busy = state === 'running';
+  $('i2i-run').disabled = busy || !$('i2i-image').files?.length || !$('i2i-model').value;
+  $('i2i-cancel').disabled = !busy;
+  for (const id of ['i2i-model', 'i2i-image', 'i2i-scheduler']) $(id).disabled = busy || img2imgModels.length === 0;
+}
+
+/**
+ * Marks the stages before `stage` done and `stage` active (all done with null, at the end).
+ * @param {string | null} stage
+ */
+function markStage(stage) {
+  const current = stage === null ? STAGES.length : STAGES.indexOf(stage);
+  for (const item of $('i2i-stages').children) {
+    const index = STAGES.indexOf(item.dataset.stage);
+    item.dataset.status = index < current ? 'done' : index === current ? 'active' : 'pending';
+  }
+}
+
+/** @param {number} value @param {number} max @param {string} text */
+function setImg2imgProgress(value, max, text) {
+  $('i2i-progress').max = Math.max(1, max);
+  $('i2i-progress').value = value;
+  $('i2i-text').textContent = text;
+}
+
+function describeImg2imgModel() {
+  const model = img2imgModels.find((m) => m.id === $('i2i-model').value);
+  // The first option runs the folder's own scheduler (the request leaves `scheduler` out).
+  $('i2i-scheduler').options[0].textContent = model?.scheduler
+    ? `the model's (${model.scheduler})`
+    : `the model's (${model?.schedulerClass ?? 'none'})`;
+  $('i2i-model-info').textContent = model
+    ? `${model.id}: ${model.family}, scheduler ${model.schedulerClass ?? '–'}, runs on ${model.runsOn}`
+    : '';
+}
+
+/** @param {any[]} all */
+function loadImg2imgModels(all) {
+  img2imgModels = all.filter((m) => m.operations.includes('IMG2IMG'));
+  $('i2i-model').replaceChildren(
+    ...img2imgModels.map((m) => {
+      const option = document.createElement('option');
+      option.value = m.id;
+      option.textContent = m.id;
+      return option;
+    }),
+  );
+  if (img2imgModels.length === 0) {
+    showNotice('No model on this gateway serves img2img (a diffusers pipeline folder in MODELS_DIR).', 'i2i-');
+    setImg2imgState('unavailable');
+    return;
+  }
+  describeImg2imgModel();
+  setImg2imgState('ready');
+}
+
+/** The Img2ImgInput from the form; fields left empty are left out, so the gateway's defaults apply. */
+function img2imgInput() {
+  /** @type {Record<string, unknown>} */
+  const input = {
+    model: $('i2i-model').value,
+    image: { upload: null },
+    prompt: $('i2i-prompt').value,
+    format: 'PNG',
+    delivery: 'URL',
+  };
+  const negative = $('i2i-negative').value;
+  if (negative) input.negativePrompt = negative;
+  for (const [field, id] of [
+    ['strength', 'i2i-strength'],
+    ['steps', 'i2i-steps'],
+    ['guidanceScale', 'i2i-guidance'],
+  ]) {
+    const text = $(id).value.trim();
+    if (text !== '') input[field] = Number(text);
+  }
+  // A decimal string: seeds go up to 2^64 - 1, past what a JSON number holds exactly.
+  const seed = $('i2i-seed').value.trim();
+  if (seed !== '') input.seed = seed;
+  if ($('i2i-scheduler').value) input.scheduler = $('i2i-scheduler').value;
+  return input;
+}
+
+/** @param {any} event */
+function showImg2imgEvent(event) {
+  switch (event.__typename) {
+    case 'JobQueuedEvent':
+      setImg2imgProgress(0, 1, event.position === null ? 'queued' : `waiting for device memory (#${event.position})`);
+      break;
+    case 'JobRoutedEvent':
+      if (event.stage) markStage(event.stage);
+      setImg2imgProgress(
+        0,
+        1,
+        `${(event.stage ?? '').toLowerCase().replace('_', ' ')} routed ${event.route.route} on ${event.route.target}`,
+      );
+      break;
+    case 'JobRunningEvent':
+      if (event.stage) markStage(event.stage);
+      if (event.stage === 'DENOISE' && event.step !== null)
+        setImg2imgProgress(
+          event.step,
+          event.total,
+          `denoise step ${event.step}/${event.total} · timestep ${event.timestep}`,
+        );
+      else
+        setImg2imgProgress(
+          event.done,
+          event.total,
+          `${(event.stage ?? 'running').toLowerCase().replace('_', ' ')} ${event.done}/${event.total}`,
+        );
+      break;
+  }
+}
+
+async function runImg2img() {
+  const file = $('i2i-image').files?.[0];
+  if (!file || !$('i2i-model').value) return;
+  const mine = ++img2imgRun;
+  $('i2i-error').hidden = true;
+  showNotice(null, 'i2i-');
+  $('i2i-events').replaceChildren();
+  $('i2i-result').hidden = true;
+  $('i2i-result').removeAttribute('src');
+  $('i2i-result-meta').textContent = '';
+  $('i2i-reuse-seed').hidden = true;
+  markStage('TEXT_ENCODE');
+  setImg2imgProgress(0, 1, 'submitting');
+  setImg2imgState('running');
+  try {
+    const submitted = await request(SubmitImg2imgDocument, { input: img2imgInput() }, file);
+    img2imgJob = submitted.submitImg2img.id;
+    let terminal;
+    try {
+      terminal = await followJob(submitted.submitImg2img.id, $('i2i-events'), showImg2imgEvent);
+    } finally {
+      img2imgJob = null;
+    }
+    if (terminal?.__typename === 'JobFailedEvent') throw new GatewayError(terminal.error.code, terminal.error.message);
+    if (terminal?.__typename === 'JobCancelledEvent') throw new GatewayError('CANCELLED', terminal.reason);
+    if (terminal?.__typename !== 'JobDoneEvent')
+      throw new GatewayError('NETWORK', 'the progress stream ended without a result');
+    const result = terminal.result;
+    const image = result.images[0];
+    const img = $('i2i-result');
+    await new Promise((resolve, reject) => {
+      img.onload = resolve;
+      img.onerror = () => reject(new GatewayError('IMAGE', `the result image ${image.url} did not load`));
+      img.src = localPath(image.url);
+    });
+    img.hidden = false;
+    markStage(null);
+    setImg2imgProgress(1, 1, `done in ${result.seconds.toFixed(2)} s`);
+    const stages = result.stages.map((/** @type {any} */ s) => `${s.stage} ${s.route.route}`).join(', ');
+    $('i2i-result-meta').textContent =
+      `${image.width}x${image.height} ${image.format} · seed ${result.seed} · ${result.scheduler}, ` +
+      `${result.timesteps.length} step(s) · ${stages}`;
+    $('img2img').dataset.seed = String(result.seed);
+    $('i2i-reuse-seed').hidden = false;
+    if (mine === img2imgRun) setImg2imgState('done');
+  } catch (error) {
+    if (mine !== img2imgRun) return;
+    if (error instanceof GatewayError && error.code === 'CANCELLED') {
+      showNotice(`Cancelled: ${error.message}`, 'i2i-');
+      setImg2imgProgress($('i2i-progress').value, $('i2i-progress').max, `cancelled at ${$('i2i-text').textContent}`);
+      setImg2imgState('cancelled');
+      return;
+    }
+    showError(error, 'i2i-');
+    setImg2imgState('error');
+  }
+}
+
+$('i2i-model').addEventListener('change', describeImg2imgModel);
+$('i2i-image').addEventListener('change', () => {
+  const file = $('i2i-image').files?.[0];
+  const img = $('i2i-original');
+  if (!file) return;
+  img.onload = () =>
+    ($('i2i-original-meta').textContent =
+      `${file.name}: ${img.naturalWidth}x${img.naturalHeight}, ${formatBytes(file.size)}`);
+  img.src = URL.createObjectURL(file);
+  img.hidden = false;
+  const state = $('img2img').dataset.state;
+  setImg2imgState(state === 'loading' || state === 'unavailable' ? state : 'ready');
+});
+$('i2i-controls').addEventListener('submit', (/** @type {Event} */ event) => {
+  event.preventDefault();
+  void runImg2img();
+});
+$('i2i-cancel').addEventListener('click', async () => {
+  if (!img2imgJob) return;
+  $('i2i-cancel').disabled = true;
+  try {
+    await request(CancelJobDocument, { id: img2imgJob });
+  } catch (error) {
+    showError(error, 'i2i-');
+  }
+});
+$('i2i-reuse-seed').addEventListener('click', () => {
+  $('i2i-seed').value = $('img2img').dataset.seed ?? '';
+});
 
 $('model').addEventListener('change', describeModel);
 $('mapping').addEventListener('change', drawLatent);

@@ -71,6 +71,39 @@ export type ImageSource =
   |  { base64?: never;   /** A file of a GraphQL multipart request, e.g. at map path `variables.input.image.upload`. */
   upload: File; };
 
+/** The arguments of diffusers' img2img pipelines, with their defaults. Give `image` or `latent`. */
+export type Img2ImgInput = {
+  delivery?: Delivery | null | undefined;
+  /** Of the returned latent. */
+  dtype?: LatentDType | null | undefined;
+  format?: ImageFormat | null | undefined;
+  /** Classifier-free guidance above 1 (not for LCM UNets, which embed it). */
+  guidanceScale?: number | null | undefined;
+  /** The init image; or `latent`. */
+  image?: ImageSource | null | undefined;
+  /** An init latent already in the UNet space (as diffusers takes a latent `image`): skips ENCODE. */
+  latent?: LatentSource | null | undefined;
+  model: string;
+  negativePrompt?: string | null | undefined;
+  prompt: string;
+  returnLatent?: boolean | null | undefined;
+  /** Absent: the model folder's own. */
+  scheduler?: Scheduler | null | undefined;
+  /** Absent: one is drawn and returned. */
+  seed?: number | string | null | undefined;
+  /** num_inference_steps. */
+  steps?: number | null | undefined;
+  /** How much of the schedule runs, 0..1. */
+  strength?: number | null | undefined;
+};
+
+/** TEXT_ENCODE: the prompts; ENCODE: the VAE encoder; DENOISE: the UNet loop; DECODE: the VAE decoder. */
+export type Img2ImgStage =
+  | 'DECODE'
+  | 'DENOISE'
+  | 'ENCODE'
+  | 'TEXT_ENCODE';
+
 export type JobEventType =
   | 'CANCELLED'
   | 'DONE'
@@ -126,16 +159,27 @@ export type Route =
   | 'TILED'
   | 'UPSTREAM';
 
+/** A diffusers scheduler class, built from the model folder's own scheduler_config.json (as `NewScheduler.from_config(pipe.scheduler.config)`), so betas, spacing and offset carry over. EULER: EulerDiscreteScheduler, EULER_ANCESTRAL: EulerAncestralDiscreteScheduler, DDIM: DDIMScheduler (eta 0), LCM: LCMScheduler, PNDM: PNDMScheduler (PLMS), FLOW_MATCH_EULER: FlowMatchEulerDiscreteScheduler. */
+export type Scheduler =
+  | 'DDIM'
+  | 'EULER'
+  | 'EULER_ANCESTRAL'
+  | 'FLOW_MATCH_EULER'
+  | 'LCM'
+  | 'PNDM';
+
 export type PlanFieldsFragment = { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } };
 
 export type EncodeResultFieldsFragment = { model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } };
 
 export type DecodeResultFieldsFragment = { model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } };
 
+export type Img2ImgResultFieldsFragment = { model: string, seed: number | string, scheduler: Scheduler | null, timesteps: Array<number>, width: number, height: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, finalLatent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number } | null, stages: Array<{ stage: Img2ImgStage, seconds: number, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }> };
+
 export type JobFieldsFragment = { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
     | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
     | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
-    | { __typename: 'Img2ImgResult' }
+    | { __typename: 'Img2ImgResult', model: string, seed: number | string, scheduler: Scheduler | null, timesteps: Array<number>, width: number, height: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, finalLatent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number } | null, stages: Array<{ stage: Img2ImgStage, seconds: number, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }> }
    | null };
 
 type JobEventFields_JobCancelledEvent_Fragment = { __typename: 'JobCancelledEvent', reason: string, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string };
@@ -143,16 +187,16 @@ type JobEventFields_JobCancelledEvent_Fragment = { __typename: 'JobCancelledEven
 type JobEventFields_JobDoneEvent_Fragment = { __typename: 'JobDoneEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, result:
     | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
     | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
-    | { __typename: 'Img2ImgResult' }
+    | { __typename: 'Img2ImgResult', model: string, seed: number | string, scheduler: Scheduler | null, timesteps: Array<number>, width: number, height: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, finalLatent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number } | null, stages: Array<{ stage: Img2ImgStage, seconds: number, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }> }
    };
 
 type JobEventFields_JobFailedEvent_Fragment = { __typename: 'JobFailedEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } };
 
 type JobEventFields_JobQueuedEvent_Fragment = { __typename: 'JobQueuedEvent', position: number | null, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string };
 
-type JobEventFields_JobRoutedEvent_Fragment = { __typename: 'JobRoutedEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } };
+type JobEventFields_JobRoutedEvent_Fragment = { __typename: 'JobRoutedEvent', stage: Img2ImgStage | null, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } };
 
-type JobEventFields_JobRunningEvent_Fragment = { __typename: 'JobRunningEvent', done: number, total: number, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string };
+type JobEventFields_JobRunningEvent_Fragment = { __typename: 'JobRunningEvent', done: number, total: number, stage: Img2ImgStage | null, step: number | null, timestep: number | null, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string };
 
 export type JobEventFieldsFragment =
   | JobEventFields_JobCancelledEvent_Fragment
@@ -166,7 +210,7 @@ export type JobEventFieldsFragment =
 export type ModelsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ModelsQuery = { models: Array<{ id: string, family: string, format: string, latentChannels: number, downscaleFactor: number, operations: Array<Operation>, scalingFactor: number, shiftFactor: number, runsOn: string }> };
+export type ModelsQuery = { models: Array<{ id: string, family: string, format: string, latentChannels: number, downscaleFactor: number, operations: Array<Operation>, scalingFactor: number, shiftFactor: number, runsOn: string, scheduler: Scheduler | null, schedulerClass: string | null }> };
 
 export type JobQueryVariables = Exact<{
   id: string | number;
@@ -176,7 +220,7 @@ export type JobQueryVariables = Exact<{
 export type JobQuery = { job: { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
       | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
       | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
-      | { __typename: 'Img2ImgResult' }
+      | { __typename: 'Img2ImgResult', model: string, seed: number | string, scheduler: Scheduler | null, timesteps: Array<number>, width: number, height: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, finalLatent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number } | null, stages: Array<{ stage: Img2ImgStage, seconds: number, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }> }
      | null } };
 
 export type SubmitEncodeMutationVariables = Exact<{
@@ -187,7 +231,7 @@ export type SubmitEncodeMutationVariables = Exact<{
 export type SubmitEncodeMutation = { submitEncode: { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
       | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
       | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
-      | { __typename: 'Img2ImgResult' }
+      | { __typename: 'Img2ImgResult', model: string, seed: number | string, scheduler: Scheduler | null, timesteps: Array<number>, width: number, height: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, finalLatent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number } | null, stages: Array<{ stage: Img2ImgStage, seconds: number, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }> }
      | null } };
 
 export type SubmitDecodeMutationVariables = Exact<{
@@ -198,7 +242,18 @@ export type SubmitDecodeMutationVariables = Exact<{
 export type SubmitDecodeMutation = { submitDecode: { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
       | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
       | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
-      | { __typename: 'Img2ImgResult' }
+      | { __typename: 'Img2ImgResult', model: string, seed: number | string, scheduler: Scheduler | null, timesteps: Array<number>, width: number, height: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, finalLatent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number } | null, stages: Array<{ stage: Img2ImgStage, seconds: number, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }> }
+     | null } };
+
+export type SubmitImg2imgMutationVariables = Exact<{
+  input: Img2ImgInput;
+}>;
+
+
+export type SubmitImg2imgMutation = { submitImg2img: { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
+      | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+      | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+      | { __typename: 'Img2ImgResult', model: string, seed: number | string, scheduler: Scheduler | null, timesteps: Array<number>, width: number, height: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, finalLatent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number } | null, stages: Array<{ stage: Img2ImgStage, seconds: number, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }> }
      | null } };
 
 export type CancelJobMutationVariables = Exact<{
@@ -209,7 +264,7 @@ export type CancelJobMutationVariables = Exact<{
 export type CancelJobMutation = { cancelJob: { id: string, operation: Operation, model: string, status: JobStatus, cancelRequested: boolean, queuePosition: number | null, createdAt: string, startedAt: string | null, finishedAt: string | null, expiresAt: string | null, progress: { done: number, total: number } | null, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } | null, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } | null, result:
       | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
       | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
-      | { __typename: 'Img2ImgResult' }
+      | { __typename: 'Img2ImgResult', model: string, seed: number | string, scheduler: Scheduler | null, timesteps: Array<number>, width: number, height: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, finalLatent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number } | null, stages: Array<{ stage: Img2ImgStage, seconds: number, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }> }
      | null } };
 
 export type JobProgressSubscriptionVariables = Exact<{
@@ -222,12 +277,12 @@ export type JobProgressSubscription = { jobProgress:
     | { __typename: 'JobDoneEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, result:
         | { __typename: 'DecodeResult', model: string, scalingFactor: number, shiftFactor: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
         | { __typename: 'EncodeResult', model: string, width: number, height: number, originalWidth: number, originalHeight: number, resized: boolean, scalingFactor: number, shiftFactor: number, seconds: number, resize: { method: ResizeMethod, from: { width: number, height: number }, to: { width: number, height: number } } | null, latent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
-        | { __typename: 'Img2ImgResult' }
+        | { __typename: 'Img2ImgResult', model: string, seed: number | string, scheduler: Scheduler | null, timesteps: Array<number>, width: number, height: number, seconds: number, images: Array<{ format: ImageFormat, mimeType: string, width: number, height: number, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number }>, finalLatent: { shape: Array<number>, dtype: LatentDType, data: string | null, url: string | null, expiresAt: string | null, sha256: string, byteLength: number } | null, stages: Array<{ stage: Img2ImgStage, seconds: number, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }> }
        }
     | { __typename: 'JobFailedEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, error: { code: ErrorCode, message: string, retryAfterSeconds: number | null } }
     | { __typename: 'JobQueuedEvent', position: number | null, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string }
-    | { __typename: 'JobRoutedEvent', jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
-    | { __typename: 'JobRunningEvent', done: number, total: number, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string }
+    | { __typename: 'JobRoutedEvent', stage: Img2ImgStage | null, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string, route: { route: Route, target: string, reason: string, bytes: number, tile: number | null, expectedSeconds: number, budgetBytes: number, freeBytes: number, estimates: { whole: { bytes: number, calibrated: boolean }, tiled: { bytes: number, tile: number, overlap: number, calibrated: boolean } | null } } }
+    | { __typename: 'JobRunningEvent', done: number, total: number, stage: Img2ImgStage | null, step: number | null, timestep: number | null, jobId: string, seq: number, type: JobEventType, status: JobStatus, at: string }
    };
 
 export class TypedDocumentString<TResult, TVariables>
@@ -372,6 +427,65 @@ export const DecodeResultFieldsFragmentDoc = new TypedDocumentString(`
     }
   }
 }`, {"fragmentName":"DecodeResultFields"}) as unknown as TypedDocumentString<DecodeResultFieldsFragment, unknown>;
+export const Img2ImgResultFieldsFragmentDoc = new TypedDocumentString(`
+    fragment Img2ImgResultFields on Img2ImgResult {
+  model
+  seed
+  scheduler
+  timesteps
+  width
+  height
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  finalLatent: latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  stages {
+    stage
+    seconds
+    route {
+      ...PlanFields
+    }
+  }
+}
+    fragment PlanFields on Plan {
+  route
+  target
+  reason
+  bytes
+  tile
+  expectedSeconds
+  budgetBytes
+  freeBytes
+  estimates {
+    whole {
+      bytes
+      calibrated
+    }
+    tiled {
+      bytes
+      tile
+      overlap
+      calibrated
+    }
+  }
+}`, {"fragmentName":"Img2ImgResultFields"}) as unknown as TypedDocumentString<Img2ImgResultFieldsFragment, unknown>;
 export const JobFieldsFragmentDoc = new TypedDocumentString(`
     fragment JobFields on Job {
   id
@@ -400,6 +514,7 @@ export const JobFieldsFragmentDoc = new TypedDocumentString(`
     __typename
     ...EncodeResultFields
     ...DecodeResultFields
+    ...Img2ImgResultFields
   }
 }
     fragment PlanFields on Plan {
@@ -477,6 +592,42 @@ fragment DecodeResultFields on DecodeResult {
   route {
     ...PlanFields
   }
+}
+fragment Img2ImgResultFields on Img2ImgResult {
+  model
+  seed
+  scheduler
+  timesteps
+  width
+  height
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  finalLatent: latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  stages {
+    stage
+    seconds
+    route {
+      ...PlanFields
+    }
+  }
 }`, {"fragmentName":"JobFields"}) as unknown as TypedDocumentString<JobFieldsFragment, unknown>;
 export const JobEventFieldsFragmentDoc = new TypedDocumentString(`
     fragment JobEventFields on JobEvent {
@@ -490,6 +641,7 @@ export const JobEventFieldsFragmentDoc = new TypedDocumentString(`
     position
   }
   ... on JobRoutedEvent {
+    stage
     route {
       ...PlanFields
     }
@@ -497,12 +649,16 @@ export const JobEventFieldsFragmentDoc = new TypedDocumentString(`
   ... on JobRunningEvent {
     done
     total
+    stage
+    step
+    timestep
   }
   ... on JobDoneEvent {
     result {
       __typename
       ...EncodeResultFields
       ...DecodeResultFields
+      ...Img2ImgResultFields
     }
   }
   ... on JobFailedEvent {
@@ -591,6 +747,42 @@ fragment DecodeResultFields on DecodeResult {
   route {
     ...PlanFields
   }
+}
+fragment Img2ImgResultFields on Img2ImgResult {
+  model
+  seed
+  scheduler
+  timesteps
+  width
+  height
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  finalLatent: latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  stages {
+    stage
+    seconds
+    route {
+      ...PlanFields
+    }
+  }
 }`, {"fragmentName":"JobEventFields"}) as unknown as TypedDocumentString<JobEventFieldsFragment, unknown>;
 export const ModelsDocument = new TypedDocumentString(`
     query Models {
@@ -604,6 +796,8 @@ export const ModelsDocument = new TypedDocumentString(`
     scalingFactor
     shiftFactor
     runsOn
+    scheduler
+    schedulerClass
   }
 }
     `) as unknown as TypedDocumentString<ModelsQuery, ModelsQueryVariables>;
@@ -689,6 +883,42 @@ fragment DecodeResultFields on DecodeResult {
     ...PlanFields
   }
 }
+fragment Img2ImgResultFields on Img2ImgResult {
+  model
+  seed
+  scheduler
+  timesteps
+  width
+  height
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  finalLatent: latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  stages {
+    stage
+    seconds
+    route {
+      ...PlanFields
+    }
+  }
+}
 fragment JobFields on Job {
   id
   operation
@@ -716,6 +946,7 @@ fragment JobFields on Job {
     __typename
     ...EncodeResultFields
     ...DecodeResultFields
+    ...Img2ImgResultFields
   }
 }`) as unknown as TypedDocumentString<JobQuery, JobQueryVariables>;
 export const SubmitEncodeDocument = new TypedDocumentString(`
@@ -800,6 +1031,42 @@ fragment DecodeResultFields on DecodeResult {
     ...PlanFields
   }
 }
+fragment Img2ImgResultFields on Img2ImgResult {
+  model
+  seed
+  scheduler
+  timesteps
+  width
+  height
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  finalLatent: latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  stages {
+    stage
+    seconds
+    route {
+      ...PlanFields
+    }
+  }
+}
 fragment JobFields on Job {
   id
   operation
@@ -827,6 +1094,7 @@ fragment JobFields on Job {
     __typename
     ...EncodeResultFields
     ...DecodeResultFields
+    ...Img2ImgResultFields
   }
 }`) as unknown as TypedDocumentString<SubmitEncodeMutation, SubmitEncodeMutationVariables>;
 export const SubmitDecodeDocument = new TypedDocumentString(`
@@ -911,6 +1179,42 @@ fragment DecodeResultFields on DecodeResult {
     ...PlanFields
   }
 }
+fragment Img2ImgResultFields on Img2ImgResult {
+  model
+  seed
+  scheduler
+  timesteps
+  width
+  height
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  finalLatent: latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  stages {
+    stage
+    seconds
+    route {
+      ...PlanFields
+    }
+  }
+}
 fragment JobFields on Job {
   id
   operation
@@ -938,8 +1242,157 @@ fragment JobFields on Job {
     __typename
     ...EncodeResultFields
     ...DecodeResultFields
+    ...Img2ImgResultFields
   }
 }`) as unknown as TypedDocumentString<SubmitDecodeMutation, SubmitDecodeMutationVariables>;
+export const SubmitImg2imgDocument = new TypedDocumentString(`
+    mutation SubmitImg2img($input: Img2ImgInput!) {
+  submitImg2img(input: $input) {
+    ...JobFields
+  }
+}
+    fragment PlanFields on Plan {
+  route
+  target
+  reason
+  bytes
+  tile
+  expectedSeconds
+  budgetBytes
+  freeBytes
+  estimates {
+    whole {
+      bytes
+      calibrated
+    }
+    tiled {
+      bytes
+      tile
+      overlap
+      calibrated
+    }
+  }
+}
+fragment EncodeResultFields on EncodeResult {
+  model
+  width
+  height
+  originalWidth
+  originalHeight
+  resized
+  resize {
+    method
+    from {
+      width
+      height
+    }
+    to {
+      width
+      height
+    }
+  }
+  scalingFactor
+  shiftFactor
+  seconds
+  latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+fragment DecodeResultFields on DecodeResult {
+  model
+  scalingFactor
+  shiftFactor
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  route {
+    ...PlanFields
+  }
+}
+fragment Img2ImgResultFields on Img2ImgResult {
+  model
+  seed
+  scheduler
+  timesteps
+  width
+  height
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  finalLatent: latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  stages {
+    stage
+    seconds
+    route {
+      ...PlanFields
+    }
+  }
+}
+fragment JobFields on Job {
+  id
+  operation
+  model
+  status
+  cancelRequested
+  queuePosition
+  createdAt
+  startedAt
+  finishedAt
+  expiresAt
+  progress {
+    done
+    total
+  }
+  route {
+    ...PlanFields
+  }
+  error {
+    code
+    message
+    retryAfterSeconds
+  }
+  result {
+    __typename
+    ...EncodeResultFields
+    ...DecodeResultFields
+    ...Img2ImgResultFields
+  }
+}`) as unknown as TypedDocumentString<SubmitImg2imgMutation, SubmitImg2imgMutationVariables>;
 export const CancelJobDocument = new TypedDocumentString(`
     mutation CancelJob($id: ID!) {
   cancelJob(id: $id) {
@@ -1022,6 +1475,42 @@ fragment DecodeResultFields on DecodeResult {
     ...PlanFields
   }
 }
+fragment Img2ImgResultFields on Img2ImgResult {
+  model
+  seed
+  scheduler
+  timesteps
+  width
+  height
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  finalLatent: latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  stages {
+    stage
+    seconds
+    route {
+      ...PlanFields
+    }
+  }
+}
 fragment JobFields on Job {
   id
   operation
@@ -1049,6 +1538,7 @@ fragment JobFields on Job {
     __typename
     ...EncodeResultFields
     ...DecodeResultFields
+    ...Img2ImgResultFields
   }
 }`) as unknown as TypedDocumentString<CancelJobMutation, CancelJobMutationVariables>;
 export const JobProgressDocument = new TypedDocumentString(`
@@ -1133,6 +1623,42 @@ fragment DecodeResultFields on DecodeResult {
     ...PlanFields
   }
 }
+fragment Img2ImgResultFields on Img2ImgResult {
+  model
+  seed
+  scheduler
+  timesteps
+  width
+  height
+  seconds
+  images {
+    format
+    mimeType
+    width
+    height
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  finalLatent: latent {
+    shape
+    dtype
+    data
+    url
+    expiresAt
+    sha256
+    byteLength
+  }
+  stages {
+    stage
+    seconds
+    route {
+      ...PlanFields
+    }
+  }
+}
 fragment JobEventFields on JobEvent {
   __typename
   jobId
@@ -1144,6 +1670,7 @@ fragment JobEventFields on JobEvent {
     position
   }
   ... on JobRoutedEvent {
+    stage
     route {
       ...PlanFields
     }
@@ -1151,12 +1678,16 @@ fragment JobEventFields on JobEvent {
   ... on JobRunningEvent {
     done
     total
+    stage
+    step
+    timestep
   }
   ... on JobDoneEvent {
     result {
       __typename
       ...EncodeResultFields
       ...DecodeResultFields
+      ...Img2ImgResultFields
     }
   }
   ... on JobFailedEvent {

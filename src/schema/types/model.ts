@@ -1,6 +1,12 @@
 import { type ModelDefinition, servedOperationsOf } from '../../models/model.js';
+import { SCHEDULER_CLASS_OF, type SchedulerName } from '../../pipeline/img2img-types.js';
 import { builder } from '../builder.js';
 import { OperationEnum } from './enums.js';
+import { SchedulerEnum } from './img2img.js';
+
+const SCHEDULER_NAME_OF = new Map(
+  Object.entries(SCHEDULER_CLASS_OF).map(([name, className]) => [className as string, name as SchedulerName]),
+);
 
 export const ModelType = builder
   .objectRef<ModelDefinition & { runsOn: string; upstreams: string[] }>('Model')
@@ -30,6 +36,19 @@ export const ModelType = builder
         resolve: (m) => m.family.scalingFactor,
       }),
       shiftFactor: t.float({ resolve: (m) => m.family.shiftFactor }),
+      scheduler: t.field({
+        type: SchedulerEnum,
+        nullable: true,
+        description:
+          "img2img's default scheduler: the class the folder's scheduler_config.json names. Null for a model " +
+          'without img2img, or one whose folder names a class the gateway lacks (see schedulerClass).',
+        resolve: (m) => (m.diffusion ? (SCHEDULER_NAME_OF.get(m.diffusion.schedulerClass) ?? null) : null),
+      }),
+      schedulerClass: t.string({
+        nullable: true,
+        description: "The diffusers scheduler class the folder's scheduler_config.json names, as written.",
+        resolve: (m) => m.diffusion?.schedulerClass ?? null,
+      }),
       runsOn: t.exposeString('runsOn', {
         description:
           'Where it runs, e.g. local:cpu or local:cuda; for a model without local weights, its upstream endpoints.',
