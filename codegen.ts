@@ -34,8 +34,6 @@ const config: CodegenConfig = {
           // Int up to 2^53 - 1, a decimal string above (the gateway returns it the same way).
           Seed: { input: 'number | string', output: 'number | string' },
           File: { input: 'File', output: 'never' },
-          // Up to 2^53 - 1 a number, above a decimal string (either is accepted).
-          Seed: { input: 'number | string', output: 'number | string' },
         },
       },
     },

@@ -279,7 +279,7 @@ export async function img2imgCommand(argv: string[]): Promise<void> {
         {
           model: result.model,
           seed: String(result.seed),
-          scheduler: result.scheduler,
+          scheduler: result.scheduler ?? 'the upstream default',
           timesteps: JSON.stringify(result.timesteps),
           prompt: flags.prompt,
           source: basename(input),
@@ -289,7 +289,7 @@ export async function img2imgCommand(argv: string[]): Promise<void> {
       console.log(`${latentOut}: final latent [${latent.shape.join(', ')}] ${latent.dtype.toLowerCase()}`);
     }
     console.log(
-      `seed ${result.seed} (repeat with --seed ${result.seed}), scheduler ${result.scheduler}, ` +
+      `seed ${result.seed} (repeat with --seed ${result.seed}), scheduler ${result.scheduler ?? 'the upstream default'}, ` +
         `${result.timesteps.length} denoising step(s), ${result.seconds.toFixed(2)} s; ` +
         `stages ${result.stages.map((s) => `${s.stage} ${s.route.route}`).join(', ')}`,
     );

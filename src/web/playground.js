@@ -591,7 +591,7 @@ async function runImg2img() {
     setImg2imgProgress(1, 1, `done in ${result.seconds.toFixed(2)} s`);
     const stages = result.stages.map((/** @type {any} */ s) => `${s.stage} ${s.route.route}`).join(', ');
     $('i2i-result-meta').textContent =
-      `${image.width}x${image.height} ${image.format} · seed ${result.seed} · ${result.scheduler}, ` +
+      `${image.width}x${image.height} ${image.format} · seed ${result.seed} · ${result.scheduler ?? 'upstream default scheduler'}, ` +
       `${result.timesteps.length} step(s) · ${stages}`;
     $('img2img').dataset.seed = String(result.seed);
     $('i2i-reuse-seed').hidden = false;
