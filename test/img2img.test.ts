@@ -9,8 +9,6 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { TorchGenerator } from '../src/diffusion/random.ts';
-import { GatewayError } from '../src/errors.ts';
 import { img2img, type NoiseSource } from '../src/pipeline/img2img.ts';
 import type { Img2ImgRequest } from '../src/pipeline/img2img-types.ts';
 import { readSafetensors, type SafetensorsFile, tensorToFloat32 } from '../src/tensors/safetensors.ts';
