@@ -359,7 +359,7 @@ export async function img2img(
  * UNet declares beyond sample / timestep / encoder_hidden_states come from its conventions: SDXL's
  * text_embeds and time_ids, an LCM UNet's guidance embedding.
  */
-function unetCaller(
+export function unetCaller(
   deps: Img2ImgDeps,
   prepared: Prepared,
   request: Img2ImgRequest,
