@@ -385,6 +385,10 @@ export function unetCaller(
       dims: [1, diffusion.denoiser.timeCondProjDim],
     };
   }
+  // The same for the whole loop: cast once and kept in the runtime's worker, not copied every step.
+  const constants = Object.fromEntries(
+    Object.entries(feeds).map(([name, { data, dims }]) => [name, { data, dims, use: 'constant' as const }]),
+  );
   const [, channels, h, w] = latentDims;
   const size = channels * h * w;
   return async (input, timestep) => {
@@ -395,8 +399,8 @@ export function unetCaller(
       `${model.id}/${diffusion.denoiser.kind}`,
       diffusion.denoiser.path,
       {
-        ...feeds,
-        sample: { data: sample, dims: [batch, channels, h, w] },
+        ...constants,
+        sample: { data: sample, dims: [batch, channels, h, w], use: 'once' },
         timestep: { data: Float32Array.of(timestep), dims: [1] },
       },
       ['out_sample'],
