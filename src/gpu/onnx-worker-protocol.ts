@@ -13,7 +13,9 @@ export type WorkerRequest =
   | { type: 'load'; id: number; key: string; model: Uint8Array | string }
   | { type: 'describe'; id: number; key: string }
   /** `timed`: stamp when the run arrived and finished (src/timing.ts is listening). */
-  | { type: 'run'; id: number; key: string; inputs: WireTensor[]; outputNames: string[]; timed: boolean }
+  | { type: 'run'; id: number; key: string; inputs: WireInput[]; outputNames: string[]; timed: boolean }
+  /** The main thread's array of these resident inputs is gone: free them (no reply). */
+  | { type: 'drop'; residents: number[] }
   | { type: 'close'; id: number };
 
 export type WorkerReply =
@@ -33,6 +35,12 @@ export interface WireTensor {
   dims: number[];
   type?: TensorType;
 }
+
+/**
+ * A run's input: a tensor (with `keep`: also kept in the worker under that handle), or the handle of
+ * one kept earlier (`resident`).
+ */
+export type WireInput = (WireTensor & { keep?: number }) | { name: string; resident: number };
 
 /** One input or output as the session declares it: element type and shape (a string for a symbolic dim). */
 export interface ValueSignature {

@@ -7,7 +7,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { stamp } from '../timing.js';
 import { sessionOptions } from './onnx-session-options.js';
-import type { ValueSignature, WireTensor, WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker-protocol.js';
+import type {
+  ValueSignature,
+  WireInput,
+  WireTensor,
+  WorkerInit,
+  WorkerReply,
+  WorkerRequest,
+} from './onnx-worker-protocol.js';
 import type { TensorType } from './tensor.js';
 
 const WIRE_TYPES: ReadonlySet<string> = new Set<TensorType>(['float32', 'float16', 'int64', 'int32']);
@@ -21,6 +28,19 @@ function wireOutput(name: string, value: ort.Tensor): WireTensor {
 const init = workerData as WorkerInit;
 const models = new Map<string, Uint8Array | string>();
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
+/** Inputs kept across runs (a denoising loop's prompt embeddings), until the main thread drops them. */
+const residents = new Map<number, ort.Tensor>();
+
+function feed(input: WireInput): ort.Tensor {
+  if ('resident' in input) {
+    const kept = residents.get(input.resident);
+    if (!kept) throw new Error(`input ${input.name}: resident tensor ${input.resident} is not held by the worker`);
+    return kept;
+  }
+  const tensor = new ort.Tensor(input.type ?? 'float32', input.data, input.dims);
+  if (input.keep !== undefined) residents.set(input.keep, tensor);
+  return tensor;
+}
 
 function session(key: string): Promise<ort.InferenceSession> {
   let existing = sessions.get(key);
@@ -37,7 +57,7 @@ function session(key: string): Promise<ort.InferenceSession> {
   return existing;
 }
 
-async function handle(request: WorkerRequest): Promise<WorkerReply> {
+async function handle(request: Exclude<WorkerRequest, { type: 'drop' }>): Promise<WorkerReply> {
   switch (request.type) {
     case 'load':
       models.set(request.key, request.model);
@@ -59,10 +79,9 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
     }
     case 'run': {
       const received = request.timed ? stamp() : null;
+      // Feeds first: inputs to keep are kept even when the run fails, so later runs can still name them.
+      const feeds = Object.fromEntries(request.inputs.map((t) => [t.name, feed(t)]));
       const s = await session(request.key);
-      const feeds = Object.fromEntries(
-        request.inputs.map((t) => [t.name, new ort.Tensor(t.type ?? 'float32', t.data, t.dims)]),
-      );
       const results = await s.run(feeds, request.outputNames);
       const wanted = new Set(request.outputNames);
       for (const [name, value] of Object.entries(results)) if (!wanted.has(name)) value.dispose();
@@ -72,11 +91,16 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
     case 'close':
       await Promise.allSettled([...sessions.values()].map(async (s) => (await s).release()));
       sessions.clear();
+      residents.clear();
       return { id: request.id, ok: true };
   }
 }
 
 parentPort!.on('message', (request: WorkerRequest) => {
+  if (request.type === 'drop') {
+    for (const handle of request.residents) residents.delete(handle);
+    return;
+  }
   handle(request).then(
     // Outputs move back without a copy (one transfer per distinct buffer).
     (reply) =>

@@ -15,7 +15,16 @@ type Float32Tensor = Extract<Tensor, { type: 'float32' }>;
 export interface FeedValue {
   data: Float32Array | Int32Array;
   dims: number[];
+  /**
+   * 'constant': the same values on every run while `data` lives (a denoising loop's prompt embeddings):
+   * cast once and kept in the runtime's worker. 'once': made for this run; its buffer may move to the
+   * worker. Default: cast and copied on every run.
+   */
+  use?: 'constant' | 'once';
 }
+
+/** Casts of constant feeds, by their data and the declared input (describe's signatures are cached objects). */
+const constantCasts = new WeakMap<object, WeakMap<ValueSignature, { of: string; tensor: Tensor }>>();
 
 /**
  * `value` as the declared input: its element type, and for rank mismatches of a per-batch scalar
@@ -68,6 +77,25 @@ function elementsOf(dims: number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
 
+/** `castToSignature` with the feed's use: a constant's cast is made once and marked resident. */
+function castFeed(signature: ValueSignature, value: FeedValue, batch: number): Tensor {
+  if (value.use === 'once') return { ...castToSignature(signature, value, batch), transferable: true };
+  if (value.use !== 'constant') return castToSignature(signature, value, batch);
+  let casts = constantCasts.get(value.data);
+  if (!casts) {
+    casts = new WeakMap();
+    constantCasts.set(value.data, casts);
+  }
+  // The same data under other dims or another batch casts to another tensor.
+  const of = `${value.dims}/${batch}`;
+  let cast = casts.get(signature);
+  if (cast?.of !== of) {
+    cast = { of, tensor: { ...castToSignature(signature, value, batch), resident: true } };
+    casts.set(signature, cast);
+  }
+  return cast.tensor;
+}
+
 /**
  * Runs a pipeline network (text encoder, UNet) on the feeds its session declares, cast to the declared
  * types; feeds it does not declare are not sent (an SD UNet has no `text_embeds`). Outputs come back
@@ -90,7 +118,7 @@ export async function runDeclared(
         `network ${key} takes input "${declared.name}", which this pipeline does not provide ` +
           `(it provides ${Object.keys(feeds).join(', ')})`,
       );
-    inputs[declared.name] = castToSignature(declared, value, batch);
+    inputs[declared.name] = castFeed(declared, value, batch);
   }
   const outputs = await runtime.runTensors(key, source, inputs, outputNames);
   return Object.fromEntries(

@@ -44,8 +44,19 @@ export interface TensorDataOf {
   int32: Int32Array;
 }
 
+/** How the runtime may treat an input's data when it crosses to its worker thread (default: copied). */
+export interface TensorUse {
+  /** Made for one run: its buffer may move to the worker instead of being copied (left empty here). */
+  transferable?: boolean;
+  /**
+   * The same values on every run while `data` lives (a denoising loop's prompt embeddings): sent once and
+   * kept in the worker, later runs name it. Its values must not change.
+   */
+  resident?: boolean;
+}
+
 /** A tensor of any rank and element type, as the text encoders and the UNet take and give them. */
-export type Tensor = { [T in TensorType]: { type: T; data: TensorDataOf[T]; dims: number[] } }[TensorType];
+export type Tensor = { [T in TensorType]: { type: T; data: TensorDataOf[T]; dims: number[] } & TensorUse }[TensorType];
 
 /** A float32 tensor of any rank. */
 export function float32Tensor(data: Float32Array, dims: number[]): Tensor {

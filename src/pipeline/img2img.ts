@@ -413,7 +413,7 @@ async function img2imgOnlyUpstream(
  * UNet declares beyond sample / timestep / encoder_hidden_states come from its conventions: SDXL's
  * text_embeds and time_ids, an LCM UNet's guidance embedding.
  */
-function unetCaller(
+export function unetCaller(
   deps: Img2ImgDeps,
   prepared: Prepared,
   request: Img2ImgRequest,
@@ -439,6 +439,10 @@ function unetCaller(
       dims: [1, diffusion.denoiser.timeCondProjDim],
     };
   }
+  // The same for the whole loop: cast once and kept in the runtime's worker, not copied every step.
+  const constants = Object.fromEntries(
+    Object.entries(feeds).map(([name, { data, dims }]) => [name, { data, dims, use: 'constant' as const }]),
+  );
   const [, channels, h, w] = latentDims;
   const size = channels * h * w;
   return async (input, timestep) => {
@@ -449,8 +453,8 @@ function unetCaller(
       `${model.id}/${diffusion.denoiser.kind}`,
       diffusion.denoiser.path,
       {
-        ...feeds,
-        sample: { data: sample, dims: [batch, channels, h, w] },
+        ...constants,
+        sample: { data: sample, dims: [batch, channels, h, w], use: 'once' },
         timestep: { data: Float32Array.of(timestep), dims: [1] },
       },
       ['out_sample'],
