@@ -70,7 +70,7 @@ function latentRequest(latent: number): Img2ImgRequest {
 
 async function perStep(services: RunningServices, latent: number, rounds: number) {
   const request = latentRequest(latent);
-  const prepared = await prepareImg2Img(services, request);
+  const prepared = await prepareImg2Img(services, services.registry.require(MODEL, 'img2img'), request);
   const { diffusion } = prepared;
   if (!prepared.guidance) throw new Error('the benchmark request should use classifier-free guidance');
   const conditioning = await services.prompts.encode(MODEL, diffusion, {
