@@ -6,7 +6,7 @@
  * a tiny transformer (v = 0.1 x + 0.05 sigma) on packed latents.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -14,6 +14,7 @@ import { TorchGenerator } from '../src/diffusion/random.ts';
 import { fluxTransformerTimestep } from '../src/diffusion/schedulers/flow-match.ts';
 import { GatewayError } from '../src/errors.ts';
 import type { Tensor } from '../src/gpu/tensor.ts';
+import { loadPipelineFolder } from '../src/models/pipeline-folder.ts';
 import { img2img, type NoiseSource } from '../src/pipeline/img2img.ts';
 import type { Img2ImgRequest } from '../src/pipeline/img2img-types.ts';
 import { packLatents, unpackLatents } from '../src/protocol/packing.ts';
@@ -404,4 +405,25 @@ test('Flux refusals: a negative prompt, an odd latent, a T5 prompt over 512 toke
   const ok = await img2img(gateway.services, fluxRequest({ latent: latent(4, 4), prompt: words(120) }));
   assert.equal(ok.timesteps.length, 2);
   await refused(fluxRequest({ latent: latent(4, 4), prompt: words(600) }), 'PROMPT_TOO_LONG', /601 tokens.*512/);
+});
+
+test('a Flux folder: kind, transformer and encoders read from it; what cannot run is named at load', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'latentgate-flux-load-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeTinyPipeline(dir, { variant: 'flux', guidanceEmbeds: false });
+  const model = loadPipelineFolder('flux-load', dir);
+  assert.equal(model.diffusion?.kind, 'flux');
+  assert.equal(model.diffusion?.denoiser.kind, 'transformer');
+  assert.deepEqual([model.latentChannels, model.family.scalingFactor, model.family.shiftFactor], [16, 0.3611, 0.1159]);
+  // The config says guidance-distilled, the export has no `guidance` input: it could not take guidanceScale.
+  const configPath = join(dir, 'transformer', 'config.json');
+  const config = JSON.parse(readFileSync(configPath, 'utf8'));
+  writeFileSync(configPath, JSON.stringify({ ...config, guidance_embeds: true }));
+  assert.throws(() => loadPipelineFolder('flux-load', dir), /transformer\/model.onnx has no input "guidance"/);
+  writeFileSync(configPath, JSON.stringify(config));
+  rmSync(join(dir, 'text_encoder_2'), { recursive: true });
+  assert.throws(
+    () => loadPipelineFolder('flux-load', dir),
+    /needs text_encoder\/ \(CLIP\) and text_encoder_2\/ \(T5\)/,
+  );
 });
