@@ -71,15 +71,15 @@ function latentRequest(latent: number): Img2ImgRequest {
 async function perStep(services: RunningServices, latent: number, rounds: number) {
   const request = latentRequest(latent);
   const prepared = await prepareImg2Img(services, services.registry.require(MODEL, 'img2img'), request);
-  const { diffusion } = prepared;
-  if (!prepared.guidance) throw new Error('the benchmark request should use classifier-free guidance');
+  const { model, diffusion } = prepared;
+  if (!prepared.family.guidance) throw new Error('the benchmark request should use classifier-free guidance');
   const conditioning = await services.prompts.encode(MODEL, diffusion, {
     prompt: request.prompt,
     negativePrompt: request.negativePrompt,
     guidance: true,
   });
   const latentDims: [number, number, number, number] = [1, 4, latent, latent];
-  const unet = unetCaller(services, prepared, request, conditioning, latentDims);
+  const unet = unetCaller(services, model, diffusion, request, true, conditioning, latentDims);
   const x0 = new Float32Array(request.latent!.bytes.buffer);
   const size = x0.length;
   const timestep = prepared.timesteps[0];

@@ -1,5 +1,6 @@
 /**
- * CLIP prompt tokenization on a tiny vocab whose ids are worked out by hand from the BPE rules.
+ * CLIP prompt tokenization on a tiny vocab whose ids are worked out by hand from the BPE rules (and T5's, from
+ * its tokenizer.json, for Flux's tokenizer_2).
  * (On openai/clip-vit-large-patch14's real files the same code must give "a photo of a cat" ->
  * [49406, 320, 1125, 539, 320, 2368, 49407]; those files are not in the repo, so the tests stay offline.)
  */
@@ -282,6 +283,79 @@ describe('folder problems name the file', () => {
     assert.throws(
       () => loadPromptTokenizer(folder({ ...files, 'special_tokens_map.json': { pad_token: '<pad>' } })),
       /vocab\.json: pad_token "<pad>" is not in the vocab/,
+    );
+  });
+});
+
+describe("T5 tokenizer from tokenizer.json (Flux's tokenizer_2)", () => {
+  // FLUX.1's tokenizer_2 layout over a tiny Unigram vocabulary: Metaspace pieces, `$A </s>`, pad 0, no bos.
+  const pieces: [string, number][] = [
+    ['<pad>', 0],
+    ['</s>', 0],
+    ['<unk>', 0],
+    ['\u2581', -2],
+    ['\u2581a', -1],
+    ['\u2581photo', -1],
+    ['\u2581of', -1],
+    ['\u2581cat', -1],
+    ['c', -5],
+    ['a', -5],
+    ['t', -5],
+  ];
+  const added = (id: number, content: string) => ({ id, content, normalized: false, special: true });
+  const tokenizerJson = {
+    version: '1.0',
+    added_tokens: [added(0, '<pad>'), added(1, '</s>'), added(2, '<unk>')],
+    normalizer: null,
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'WhitespaceSplit' },
+        { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true },
+      ],
+    },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+      pair: [],
+      special_tokens: { '</s>': { id: '</s>', ids: [1], tokens: ['</s>'] } },
+    },
+    decoder: null,
+    model: { type: 'Unigram', unk_id: 2, vocab: pieces, byte_fallback: false },
+  };
+  const files = (config: object = {}) => ({
+    'tokenizer.json': tokenizerJson,
+    'special_tokens_map.json': { eos_token: '</s>', pad_token: '<pad>', unk_token: '<unk>' },
+    'tokenizer_config.json': { tokenizer_class: 'T5Tokenizer', model_max_length: 512, ...config },
+  });
+
+  test('a prompt is its pieces, </s>, then <pad> up to the length (512, or the pipeline max_sequence_length)', () => {
+    const t5 = loadPromptTokenizer(folder(files()));
+    assert.deepEqual([t5.bosId, t5.eosId, t5.padId, t5.maxLength], [null, 1, 0, 512]);
+    const { ids, tokens, truncated } = t5.encode('a photo of  a cat');
+    assert.equal(ids.length, 512);
+    assert.deepEqual(head(ids, 8), [4, 5, 6, 4, 7, 1, 0, 0]);
+    assert.deepEqual([tokens, truncated], [6, false]);
+    assert.deepEqual(head(t5.encode('').ids, 2), [1, 0]);
+    // Other words: Unigram's most likely pieces (▁a -1, c -5, t -5 beats ▁ -2, a, c, t), <unk> for the rest.
+    assert.deepEqual(head(t5.encode('act').ids, 5), [4, 8, 10, 1, 0]);
+    assert.deepEqual(head(t5.encode('cx').ids, 4), [3, 8, 2, 1]);
+    assert.equal(loadPromptTokenizer(folder(files()), { maxLength: 256 }).encode('a cat').ids.length, 256);
+  });
+
+  test('too long: the first pieces that fit with </s>, marked truncated; padding_side left pads in front', () => {
+    const short = loadPromptTokenizer(folder(files()), { maxLength: 4 });
+    assert.deepEqual(short.encode('a photo of a cat'), { ids: Int32Array.of(4, 5, 6, 1), tokens: 6, truncated: true });
+    const left = loadPromptTokenizer(folder(files({ padding_side: 'left' })), { maxLength: 5 });
+    assert.deepEqual(Array.from(left.encode('a cat').ids), [0, 0, 4, 7, 1]);
+  });
+
+  test('it needs its tokenizer.json and a pad token', () => {
+    const { 'tokenizer.json': _, ...slow } = files();
+    assert.throws(() => loadPromptTokenizer(folder(slow)), /tokenizer\.json is missing; a T5Tokenizer tokenizer/);
+    assert.throws(
+      () => loadPromptTokenizer(folder({ ...files(), 'special_tokens_map.json': { eos_token: '</s>' } })),
+      /needs a pad_token and an eos_token/,
     );
   });
 });

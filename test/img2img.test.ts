@@ -2,19 +2,27 @@
  * img2img through the gateway: tiny pipelines in optimum's ONNX layout (test/support/tiny-pipeline.ts),
  * whose UNet is the fixtures' stand-in model (an empty prompt gives the unconditional one, a prompt with
  * a word the conditional one), run by the real pipeline code. With the fixtures' noise injected, every
- * non-Flux trajectory in fixtures/img2img is reproduced step by step, guidance batching included.
+ * trajectory in fixtures/img2img is reproduced step by step, guidance batching included; Flux's through
+ * a tiny transformer (v = 0.1 x + 0.05 sigma) on packed latents.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
+import { TorchGenerator } from '../src/diffusion/random.ts';
+import { fluxTransformerTimestep } from '../src/diffusion/schedulers/flow-match.ts';
+import { GatewayError } from '../src/errors.ts';
+import type { Tensor } from '../src/gpu/tensor.ts';
+import { loadPipelineFolder } from '../src/models/pipeline-folder.ts';
 import { img2img, type NoiseSource } from '../src/pipeline/img2img.ts';
 import type { Img2ImgRequest } from '../src/pipeline/img2img-types.ts';
+import { packLatents, unpackLatents } from '../src/protocol/packing.ts';
 import { readSafetensors, type SafetensorsFile, tensorToFloat32 } from '../src/tensors/safetensors.ts';
+import { encodePng, PNG_COLOR } from './support/image-files.ts';
 import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { SHARED_DIR } from './support/paths.ts';
-import { type TinyTimestep, writeTinyPipeline } from './support/tiny-pipeline.ts';
+import { T5_HIDDEN, type TinyTimestep, writeTinyPipeline } from './support/tiny-pipeline.ts';
 
 const DIR = resolve(SHARED_DIR, 'fixtures/img2img');
 const readJson = (name: string) => JSON.parse(readFileSync(resolve(DIR, name), 'utf8'));
@@ -61,8 +69,19 @@ before(async () => {
       scheduler: { _class_name: meta.scheduler, ...meta.scheduler_config },
     });
   }
+  // Flux dev (guidance input, ids [n, 3] as diffusers >= 0.31 exports) and schnell (no guidance, older [b, n, 3]).
+  for (const config of ['flux_dev', 'flux_schnell']) {
+    const sample = index.cases.find((c) => c.config === config)!;
+    const meta = readJson(`${sample.case}.json`) as CaseJson;
+    writeTinyPipeline(join(modelsDir, config), {
+      variant: 'flux',
+      guidanceEmbeds: config === 'flux_dev',
+      idsRank: config === 'flux_dev' ? 2 : 3,
+      scheduler: { _class_name: meta.scheduler, ...meta.scheduler_config },
+    });
+  }
   mkdirSync(join(modelsDir, 'unused'), { recursive: true });
-  gateway = await startInProcessGateway({ MODELS_DIR: modelsDir, DEVICE_MEMORY: '4GiB' });
+  gateway = await startInProcessGateway({ MODELS_DIR: modelsDir, DEVICE_MEMORY: '16GiB' });
 });
 
 after(async () => {
@@ -179,4 +198,232 @@ test('every non-Flux img2img fixture is reproduced step by step through the gate
   }
   t.diagnostic(`worst relative error ${worst.toExponential(2)}`);
   gateway.services.noiseFor = undefined;
+});
+
+/** [1, C, 8, 8] repeated to [1, C, side, side]: every 8x8 tile the fixture's (the stand-in model is elementwise). */
+function tile(data: Float32Array, channels: number, side: number): Float32Array {
+  const out = new Float32Array(channels * side * side);
+  for (let c = 0; c < channels; c++)
+    for (let y = 0; y < side; y++)
+      for (let x = 0; x < side; x++) out[(c * side + y) * side + x] = data[(c * 8 + (y % 8)) * 8 + (x % 8)];
+  return out;
+}
+
+interface FluxCaseJson extends CaseJson {
+  params: CaseJson['params'] & { image_seq_len: number; latent_shape: number[] };
+}
+
+test('every Flux img2img fixture is reproduced step by step through the gateway pipeline', async (t) => {
+  const cases = index.cases.filter((c) => c.config.startsWith('flux'));
+  assert.ok(cases.length >= 10, `${cases.length} cases`);
+  const runtime = gateway.services.router.local.executor.runtime;
+  const runTensors = runtime.runTensors.bind(runtime);
+  let transformerInputs: Record<string, Tensor> | undefined;
+  runtime.runTensors = async (key, source, inputs, outputs) => {
+    if (key.endsWith('/transformer')) transformerInputs ??= inputs;
+    return runTensors(key, source, inputs, outputs);
+  };
+  let worst = 0;
+  try {
+    for (const { case: name, config } of cases) {
+      const meta = readJson(`${name}.json`) as FluxCaseJson;
+      const file = await readSafetensors(resolve(DIR, `${name}.safetensors`));
+      const reference = (tensor: string) => tensorToFloat32(file.tensors.get(tensor)!);
+      const dev = config === 'flux_dev';
+      // flux_dev's mu comes from image_seq_len: the latent is the size that has it ((side/2)^2 tokens).
+      const side = dev ? 2 * Math.sqrt(meta.params.image_seq_len) : 8;
+      const channels = 16;
+      // A fixture tensor (packed [1, 16, 64]) as the tiled latent's packed layout.
+      const expected = (packed: Float32Array) =>
+        packLatents(tile(unpackLatents(packed, [1, 16, 64], 64, 64, 8).data, channels, side), [1, channels, side, side])
+          .data;
+      const noiseDims: number[][] = [];
+      gateway.services.noiseFor = () => ({
+        randn(shape) {
+          noiseDims.push([...shape]);
+          return tile(reference('noise'), channels, side);
+        },
+      });
+      const check = (what: string, got: Float32Array, ref: Float32Array) => {
+        const error = relativeError(got, ref);
+        worst = Math.max(worst, error);
+        assert.ok(error <= 1e-5, `${name} ${what}: relative error ${error}`);
+      };
+      const x0 = tile(reference('x0'), channels, side);
+      const events: { step: number; total: number; timestep: number }[] = [];
+      transformerInputs = undefined;
+      const step = (tensor: string, i: number) => reference(tensor).subarray(i * 1024, (i + 1) * 1024);
+      const result = await img2img(
+        gateway.services,
+        {
+          ...requestFor(name, meta, x0),
+          latent: { bytes: float32Bytes(x0), shape: [1, channels, side, side], dtype: 'float32' },
+          prompt: 'a photo of a cat',
+          guidanceScale: 3.5,
+        },
+        {
+          onProgress: ({ stage, step, total, timestep }) => {
+            if (stage === 'DENOISE') events.push({ step, total, timestep: timestep! });
+          },
+          onDenoiseStep: ({ step: k, modelInput, modelOutput, latent }) => {
+            check(`model_input[${k - 1}]`, modelInput, expected(step('model_input', k - 1)));
+            check(`model_output[${k - 1}]`, modelOutput, expected(step('model_output', k - 1)));
+            check(`latents[${k}]`, latent, expected(step('latents', k)));
+          },
+        },
+      );
+      // Timesteps are float32 in the schedule; the fixture's JSON has them as doubles of those.
+      assert.deepEqual(
+        events.map((e) => ({ ...e, timestep: Math.fround(e.timestep) })),
+        meta.progress_events.map((e) => ({ ...e, timestep: Math.fround(e.timestep) })),
+      );
+      // One draw, of the unpacked latent's shape (no posterior sample for an init latent, no step noise).
+      assert.deepEqual(noiseDims, [[1, channels, side, side]]);
+      const steps = meta.progress_events.length;
+      assert.deepEqual(result.latent!.shape, [1, (side / 2) ** 2, 64], 'the packed latent, as diffusers returns it');
+      check('returned latent', latentOf(result.latent!.data!), expected(step('latents', steps)));
+      assert.deepEqual(
+        result.stages.map((s) => s.stage),
+        ['TEXT_ENCODE', 'DENOISE', 'DECODE'],
+      );
+      assert.deepEqual([result.width, result.height], [side * 8, side * 8]);
+
+      // What the transformer was given at the first step, as FluxImg2ImgPipeline gives it.
+      const inputs = transformerInputs!;
+      assert.ok(inputs, `${name}: the transformer ran`);
+      const data = (input: string) => Array.from(inputs[input].data as Float32Array);
+      assert.deepEqual(inputs.timestep.dims, [1]);
+      assert.equal(data('timestep')[0], fluxTransformerTimestep(meta.timesteps[0]));
+      assert.deepEqual(inputs.hidden_states.dims, [1, (side / 2) ** 2, 64]);
+      if (dev) assert.deepEqual(data('guidance'), [3.5]);
+      else assert.equal(inputs.guidance, undefined, 'schnell has no guidance input');
+      const tokens = (side / 2) ** 2;
+      assert.deepEqual(inputs.img_ids.dims, dev ? [tokens, 3] : [1, tokens, 3]);
+      const ids = data('img_ids');
+      const last = tokens - 1;
+      assert.deepEqual(ids.slice(3, 6), [0, 0, 1], 'token 1: row 0, column 1');
+      assert.deepEqual(ids.slice(last * 3), [0, side / 2 - 1, side / 2 - 1]);
+      assert.deepEqual(inputs.txt_ids.dims, dev ? [512, 3] : [1, 512, 3]);
+      assert.ok(data('txt_ids').every((v) => v === 0));
+      assert.deepEqual(inputs.pooled_projections.dims, [1, 768]);
+      assert.ok(
+        data('pooled_projections').every((v) => v === 1),
+        'CLIP pooler_output of a prompt with words',
+      );
+      // T5: "a photo of a cat" is 5 content tokens, then </s> and <pad> up to 512.
+      assert.deepEqual(inputs.encoder_hidden_states.dims, [1, 512, T5_HIDDEN]);
+      const states = inputs.encoder_hidden_states.data as Float32Array;
+      const row = (k: number) => states[k * T5_HIDDEN];
+      assert.deepEqual(
+        Array.from({ length: 8 }, (_, k) => row(k)),
+        [1, 1, 1, 1, 1, 0, 0, 0],
+      );
+    }
+  } finally {
+    runtime.runTensors = runTensors;
+    gateway.services.noiseFor = undefined;
+  }
+  t.diagnostic(`worst relative error ${worst.toExponential(2)}`);
+});
+
+function fluxRequest(overrides: Partial<Img2ImgRequest>): Img2ImgRequest {
+  return {
+    model: 'flux_schnell',
+    prompt: 'a red house',
+    negativePrompt: null,
+    strength: 0.6,
+    steps: 2,
+    guidanceScale: 0,
+    seed: 7n,
+    scheduler: null,
+    format: 'png',
+    delivery: 'BASE64',
+    returnLatent: true,
+    dtype: 'float32',
+    ...overrides,
+  };
+}
+
+test('Flux from an image: sized to multiples of 16, the seed drawn as diffusers draws it', async () => {
+  // 72x40 pixels: FluxImg2ImgPipeline's processor (vae_scale_factor * 2) resizes to 64x32, a [1, 16, 4, 8] latent.
+  const image = encodePng({
+    width: 72,
+    height: 40,
+    colorType: PNG_COLOR.rgb,
+    bitDepth: 8,
+    samples: Array.from({ length: 72 * 40 * 3 }, (_, i) => (i * 13) % 256),
+  });
+  const seeded = await img2img(gateway.services, fluxRequest({ image }));
+  assert.deepEqual([seeded.width, seeded.height], [64, 32]);
+  assert.deepEqual(
+    seeded.stages.map((s) => s.stage),
+    ['TEXT_ENCODE', 'ENCODE', 'DENOISE', 'DECODE'],
+  );
+  assert.deepEqual(seeded.latent!.shape, [1, 8, 64]);
+  // The same run with torch's generator for the seed, watched: the posterior sample, then the start noise,
+  // both of the unpacked latent's shape.
+  const shapes: number[][] = [];
+  gateway.services.noiseFor = (seed) => {
+    const generator = new TorchGenerator(seed);
+    return {
+      randn(shape) {
+        shapes.push([...shape]);
+        return generator.randn(shape);
+      },
+    };
+  };
+  try {
+    const watched = await img2img(gateway.services, fluxRequest({ image }));
+    assert.deepEqual(shapes, [
+      [1, 16, 4, 8],
+      [1, 16, 4, 8],
+    ]);
+    assert.equal(watched.latent!.sha256, seeded.latent!.sha256);
+    assert.equal(watched.images[0].data, seeded.images[0].data);
+  } finally {
+    gateway.services.noiseFor = undefined;
+  }
+});
+
+test('Flux refusals: a negative prompt, an odd latent, a T5 prompt over 512 tokens', async () => {
+  const latent = (h: number, w: number) => ({
+    bytes: float32Bytes(new Float32Array(16 * h * w)),
+    shape: [1, 16, h, w],
+    dtype: 'float32',
+  });
+  const refused = (request: Img2ImgRequest, code: string, pattern: RegExp) =>
+    assert.rejects(img2img(gateway.services, request), (error: unknown) => {
+      assert.ok(error instanceof GatewayError);
+      assert.equal(error.code, code);
+      assert.match(error.message, pattern);
+      return true;
+    });
+  await refused(fluxRequest({ latent: latent(4, 4), negativePrompt: 'blurry' }), 'BAD_REQUEST', /negativePrompt/);
+  await refused(fluxRequest({ latent: latent(4, 5) }), 'LATENT_SHAPE_MISMATCH', /even/);
+  // 120 words pass: CLIP (77 tokens) only gives the pooled vector from its first ones, as in diffusers.
+  const words = (n: number) => Array.from({ length: n }, () => 'cat').join(' ');
+  const ok = await img2img(gateway.services, fluxRequest({ latent: latent(4, 4), prompt: words(120) }));
+  assert.equal(ok.timesteps.length, 2);
+  await refused(fluxRequest({ latent: latent(4, 4), prompt: words(600) }), 'PROMPT_TOO_LONG', /601 tokens.*512/);
+});
+
+test('a Flux folder: kind, transformer and encoders read from it; what cannot run is named at load', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'latentgate-flux-load-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeTinyPipeline(dir, { variant: 'flux', guidanceEmbeds: false });
+  const model = loadPipelineFolder('flux-load', dir);
+  assert.equal(model.diffusion?.kind, 'flux');
+  assert.equal(model.diffusion?.denoiser.kind, 'transformer');
+  assert.deepEqual([model.latentChannels, model.family.scalingFactor, model.family.shiftFactor], [16, 0.3611, 0.1159]);
+  // The config says guidance-distilled, the export has no `guidance` input: it could not take guidanceScale.
+  const configPath = join(dir, 'transformer', 'config.json');
+  const config = JSON.parse(readFileSync(configPath, 'utf8'));
+  writeFileSync(configPath, JSON.stringify({ ...config, guidance_embeds: true }));
+  assert.throws(() => loadPipelineFolder('flux-load', dir), /transformer\/model.onnx has no input "guidance"/);
+  writeFileSync(configPath, JSON.stringify(config));
+  rmSync(join(dir, 'text_encoder_2'), { recursive: true });
+  assert.throws(
+    () => loadPipelineFolder('flux-load', dir),
+    /needs text_encoder\/ \(CLIP\) and text_encoder_2\/ \(T5\)/,
+  );
 });

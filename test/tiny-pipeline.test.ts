@@ -10,10 +10,13 @@ import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { SHARED_DIR } from './support/paths.ts';
 import {
+  FLUX_FEATURES,
+  T5_HIDDEN,
   TINY_WORDS,
   type TinyPipelineInfo,
   type TinyPipelineOptions,
   type TinyTimestep,
+  tinyFluxTransformer,
   tinyUnet,
   writeTinyPipeline,
 } from './support/tiny-pipeline.ts';
@@ -403,5 +406,82 @@ describe('folder', () => {
 
   test('a pad token outside the vocabulary is refused', () => {
     assert.throws(() => write({ padToken: '<pad>' }), /pad token "<pad>" is not in the tiny vocabulary/);
+  });
+});
+
+describe('flux', () => {
+  for (const dev of [true, false]) {
+    test(`transformer (${dev ? 'dev: guidance, ids [n, 3]' : 'schnell: ids [b, n, 3]'}): 0.1 x + 0.05 t`, async () => {
+      const { dir } = write({ variant: 'flux', guidanceEmbeds: dev, idsRank: dev ? 2 : 3 });
+      const path = join(dir, 'transformer', 'model.onnx');
+      const session = await ort.InferenceSession.create(path);
+      const ids = (n: string) => (dev ? [n, 3] : ['batch_size', n, 3]);
+      assert.deepEqual(signature(session), [
+        { name: 'hidden_states', type: 'float32', shape: ['batch_size', 'packed_height_width', FLUX_FEATURES] },
+        { name: 'encoder_hidden_states', type: 'float32', shape: ['batch_size', 'sequence_length', T5_HIDDEN] },
+        { name: 'pooled_projections', type: 'float32', shape: ['batch_size', 768] },
+        { name: 'timestep', type: 'float32', shape: ['step'] },
+        { name: 'img_ids', type: 'float32', shape: ids('packed_height_width') },
+        { name: 'txt_ids', type: 'float32', shape: ids('sequence_length') },
+        ...(dev ? [{ name: 'guidance', type: 'float32', shape: ['batch_size'] }] : []),
+      ]);
+      assert.deepEqual(session.outputNames, ['out_hidden_states']);
+      await session.release();
+      const hidden = new Float32Array(2 * FLUX_FEATURES).map((_, i) => (i % 13) / 7 - 1);
+      const lead = dev ? [] : [1];
+      const feeds: Record<string, ort.Tensor> = {
+        hidden_states: new ort.Tensor('float32', hidden, [1, 2, FLUX_FEATURES]),
+        encoder_hidden_states: new ort.Tensor('float32', new Float32Array(3 * T5_HIDDEN).fill(5), [1, 3, T5_HIDDEN]),
+        pooled_projections: new ort.Tensor('float32', new Float32Array(768).fill(3), [1, 768]),
+        timestep: new ort.Tensor('float32', Float32Array.of(0.75), [1]),
+        img_ids: new ort.Tensor('float32', Float32Array.of(0, 0, 0, 0, 0, 1), [...lead, 2, 3]),
+        txt_ids: new ort.Tensor('float32', new Float32Array(9), [...lead, 3, 3]),
+      };
+      if (dev) feeds.guidance = new ort.Tensor('float32', Float32Array.of(3.5), [1]);
+      const { out_hidden_states } = await run(path, feeds);
+      assert.deepEqual(out_hidden_states.dims, [1, 2, FLUX_FEATURES]);
+      assertClose(
+        out_hidden_states.data as Float32Array,
+        Array.from(hidden, (x) => tinyFluxTransformer(x, 0.75)),
+      );
+    });
+  }
+
+  test('T5 encoder: 1.0 at content tokens, 0 at </s> and <pad>; 16-channel VAE; Flux configs', async () => {
+    const { dir, tokenizer2 } = write({ variant: 'flux' });
+    const t5 = tokenizer2!;
+    const words = [t5.vocab['\u2581a'], t5.vocab['\u2581cat']];
+    const { last_hidden_state } = await run(join(dir, 'text_encoder_2', 'model.onnx'), {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from([...words, t5.eosId, t5.padId], BigInt), [1, 4]),
+    });
+    assert.deepEqual(last_hidden_state.dims, [1, 4, T5_HIDDEN]);
+    const flags = [0, 1, 2, 3].map((k) => (last_hidden_state.data as Float32Array)[k * T5_HIDDEN + 17]);
+    assert.deepEqual(flags, [1, 1, 0, 0]);
+
+    const image = new Float32Array(3 * 8 * 8).map((_, i) => Math.floor(i / 64) / 4);
+    const { latent_parameters } = await run(join(dir, 'vae_encoder', 'model.onnx'), {
+      sample: new ort.Tensor('float32', image, [1, 3, 8, 8]),
+    });
+    assert.deepEqual(latent_parameters.dims, [1, 32, 1, 1]);
+    const means = Array.from(latent_parameters.data as Float32Array);
+    assertClose(means.slice(0, 8), [0, 0.25, 0.5, 0.25, 0, 0.25, 0.5, 0.25]);
+    assert.ok(means.slice(16).every((v) => v === -20));
+    const { sample } = await run(join(dir, 'vae_decoder', 'model.onnx'), {
+      latent_sample: new ort.Tensor(
+        'float32',
+        new Float32Array(16).map((_, c) => c),
+        [1, 16, 1, 1],
+      ),
+    });
+    assert.deepEqual(sample.dims, [1, 3, 8, 8]);
+    assert.deepEqual(
+      [0, 64, 128].map((i) => (sample.data as Float32Array)[i]),
+      [0, 1, 2],
+    );
+
+    const index = readJson(join(dir, 'model_index.json'));
+    assert.equal(index._class_name, 'FluxPipeline');
+    assert.deepEqual(readJson(join(dir, 'vae_decoder', 'config.json')).shift_factor, 0.1159);
+    assert.equal(readJson(join(dir, 'transformer', 'config.json')).guidance_embeds, true);
   });
 });

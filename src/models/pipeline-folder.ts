@@ -211,6 +211,14 @@ function diffusionComponents(
     for (const name of ['sample', 'timestep', 'encoder_hidden_states'])
       requireValue(denoiserPart, denoiserNetwork.io.inputs, name, 'input');
     requireValue(denoiserPart, denoiserNetwork.io.outputs, 'out_sample', 'output');
+  } else {
+    // optimum's Flux transformer export; `guidance` only for guidance-distilled models (dev).
+    if (textEncoders.length !== 2)
+      throw new Error(`${dir}: a Flux pipeline needs text_encoder/ (CLIP) and text_encoder_2/ (T5)`);
+    const inputs = ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', 'img_ids', 'txt_ids'];
+    if (denoiserConfig.guidance_embeds === true) inputs.push('guidance');
+    for (const name of inputs) requireValue(denoiserPart, denoiserNetwork.io.inputs, name, 'input');
+    requireValue(denoiserPart, denoiserNetwork.io.outputs, 'out_hidden_states', 'output');
   }
   const timeCondProjDim =
     typeof denoiserConfig.time_cond_proj_dim === 'number' ? denoiserConfig.time_cond_proj_dim : null;

@@ -1,9 +1,13 @@
 /**
- * img2img as diffusers' StableDiffusion(XL)Img2ImgPipeline / LatentConsistencyModelImg2ImgPipeline run it:
+ * img2img as diffusers' StableDiffusion(XL)Img2ImgPipeline / LatentConsistencyModelImg2ImgPipeline /
+ * FluxImg2ImgPipeline run it:
  *
  *   image → VAE encode (posterior sample from the request's generator) → scale → noise at `strength`
- *   → denoising loop (UNet per step, classifier-free guidance as a batch of two) → unscale → VAE decode
+ *   → denoising loop (UNet per step, classifier-free guidance as a batch of two; Flux: the transformer on
+ *   packed latents, flux.ts) → unscale → VAE decode
  *
+ * One stage flow serves every family; a `DenoiserFamily` gives what differs (the conditioning, the
+ * loop's latent layout, the network call).
  * Every stage goes through the router: all four are planned before anything runs (a request that
  * fits nowhere is refused before it starts), the VAE stages run whole, tiled or upstream like
  * encode/decode, and the text-encoder and UNet stages hold one ledger reservation for their calls.
@@ -22,7 +26,7 @@ import { latentDistribution, sampleLatent } from '../diffusion/posterior.js';
 import { drawSeed, TorchGenerator } from '../diffusion/random.js';
 import { createScheduler } from '../diffusion/schedulers/index.js';
 import type { Scheduler } from '../diffusion/schedulers/types.js';
-import { planImg2Img, startLatent } from '../diffusion/strength.js';
+import { type Img2ImgPlan, planImg2Img, startLatent } from '../diffusion/strength.js';
 import { GatewayError, throwIfCancelled } from '../errors.js';
 import { type FeedValue, runDeclared } from '../gpu/signature-feeds.js';
 import type { Nchw } from '../gpu/tensor.js';
@@ -36,6 +40,7 @@ import type { AnyPlan } from '../routing/stage-planner.js';
 import { deliverImages } from './decode.js';
 import { deliver } from './delivery.js';
 import { type PipelineDeps, prepareImage } from './encode.js';
+import { fluxDenoiser, fluxMu } from './flux.js';
 import {
   type Img2ImgLatent,
   type Img2ImgProgress,
@@ -49,6 +54,22 @@ import {
 import { type Img2ImgUpstreamDeps, img2imgUpstreamViews, runImg2ImgUpstream } from './img2img-upstream.js';
 import { applyScaling, encodeLatent, readLatent, reverseScaling, sha256 } from './latent-codec.js';
 import type { PromptConditioning, PromptEncoder } from './prompt-encoding.js';
+
+/** One denoising step's network call, guidance applied: the loop's latent and the scheduler's timestep. */
+export type StepNetwork = (input: Float32Array, timestep: number) => Promise<Float32Array>;
+
+/** What a family (SD / SDXL / LCM, Flux) gives the shared stage flow. */
+export interface DenoiserFamily {
+  /** Classifier-free guidance: the network's batch is two (planning counts it). */
+  guidance: boolean;
+  /** The loop's latent shape: the NCHW latent, or Flux's packed [1, tokens, 4C]; also the returned latent's. */
+  loopShape: number[];
+  /** The noised NCHW start latent in the loop's layout, and the loop's result back in NCHW for the decoder. */
+  toLoop(latent: Float32Array): Float32Array;
+  fromLoop(latent: Float32Array): Float32Array;
+  /** TEXT_ENCODE: encodes the prompt(s) and gives the step network conditioned on them. */
+  condition(): Promise<StepNetwork>;
+}
 
 /** Standard normal draws in the generator's order (torch.randn with a seeded CPU generator). */
 export interface NoiseSource {
@@ -83,7 +104,7 @@ export function stageModelOf(model: ModelDefinition) {
 
 function stageNetworks(model: ModelDefinition, diffusion: DiffusionComponents): PipelineNetworks {
   const file = ({ path, bytes, config }: PipelineNetwork) => ({ path, bytes, ...(config ? { config } : {}) });
-  const sample = diffusion.denoiser.io.inputs.find((i) => i.name === 'sample');
+  const sample = diffusion.denoiser.io.inputs.find((i) => i.name === 'sample' || i.name === 'hidden_states');
   return {
     textEncoders: diffusion.textEncoders.map(file),
     unet: file(diffusion.denoiser),
@@ -138,11 +159,13 @@ interface Prepared {
   scheduler: Scheduler;
   schedulerName: SchedulerName;
   timesteps: number[];
-  plan: ReturnType<typeof planImg2Img>;
-  guidance: boolean;
+  plan: Img2ImgPlan;
+  family: DenoiserFamily;
   seed: bigint;
   width: number;
   height: number;
+  /** The clean latent's NCHW shape (what ENCODE gives, or the init latent's). */
+  latentDims: Nchw['dims'];
   /** Planar pixels in [-1, 1], or the given init latent. */
   input: { kind: 'pixels'; pixels: Nchw } | { kind: 'latent'; latent: Nchw };
 }
@@ -158,35 +181,58 @@ export async function prepareImg2Img(
     throw new GatewayError('UNSUPPORTED_OPERATION', `model "${model.id}" has no local img2img pipeline`, {
       model: model.id,
     });
-  if (diffusion.kind === 'flux')
-    throw new GatewayError(
-      'UNSUPPORTED_OPERATION',
-      `model "${model.id}" is a Flux pipeline; Flux img2img runs on an upstream endpoint (configure one with ` +
-        `operations ["img2img"])`,
-      { model: model.id },
-    );
+  const flux = diffusion.kind === 'flux';
   if (!(request.guidanceScale >= 0) || !Number.isFinite(request.guidanceScale))
     throw new GatewayError('BAD_REQUEST', `guidanceScale must be a finite number >= 0; got ${request.guidanceScale}`);
+  if (flux && request.negativePrompt !== null)
+    throw new GatewayError(
+      'BAD_REQUEST',
+      `model "${model.id}" is a Flux pipeline, which takes no negativePrompt (its guidance is embedded in the ` +
+        'transformer; guidanceScale sets it): leave negativePrompt out',
+      { field: 'negativePrompt', model: model.id },
+    );
   const className = schedulerClassFor(model, diffusion, request.scheduler);
   const scheduler = createScheduler(diffusion.scheduler, className, `${model.id}/scheduler/scheduler_config.json`);
-  const plan = planImg2Img(scheduler, { steps: request.steps, strength: request.strength });
 
   let input: Prepared['input'];
   let width: number;
   let height: number;
+  const factor = model.downscaleFactor;
   if (request.latent) {
     const latent = readLatent(request.latent, model, deps.config.limits.maxLatentBytes);
     if (latent.dims[0] !== 1)
       throw new GatewayError('LATENT_SHAPE_MISMATCH', `img2img takes one latent; got a batch of ${latent.dims[0]}`);
+    if (flux && (latent.dims[2] % 2 !== 0 || latent.dims[3] % 2 !== 0))
+      throw new GatewayError(
+        'LATENT_SHAPE_MISMATCH',
+        `a Flux latent is packed in 2x2 patches: its height and width must be even; got [${latent.dims}]`,
+        { shape: latent.dims },
+      );
     input = { kind: 'latent', latent };
-    [height, width] = [latent.dims[2] * model.downscaleFactor, latent.dims[3] * model.downscaleFactor];
+    [height, width] = [latent.dims[2] * factor, latent.dims[3] * factor];
   } else if (request.image) {
-    const image = await prepareImage(deps, model, request.image);
+    // FluxImg2ImgPipeline's image processor sizes images to multiples of vae_scale_factor * 2 (packing).
+    const image = await prepareImage(deps, flux ? { ...model, downscaleFactor: factor * 2 } : model, request.image);
     input = { kind: 'pixels', pixels: image.pixels };
     ({ width, height } = image);
   } else {
     throw new GatewayError('BAD_REQUEST', 'img2img needs an image or an init latent');
   }
+  const latentDims: Nchw['dims'] = [1, model.latentChannels, height / factor, width / factor];
+  const plan = planImg2Img(scheduler, {
+    steps: request.steps,
+    strength: request.strength,
+    mu: flux ? fluxMu(scheduler, height, width, factor) : undefined,
+  });
+  const family = flux
+    ? fluxDenoiser(deps, {
+        modelId: model.id,
+        diffusion,
+        prompt: request.prompt,
+        guidanceScale: request.guidanceScale,
+        latentDims,
+      })
+    : sdDenoiser(deps, model, diffusion, request, latentDims);
   return {
     model,
     diffusion,
@@ -194,10 +240,11 @@ export async function prepareImg2Img(
     schedulerName: SCHEDULER_NAME_OF[className],
     timesteps: plan.timesteps,
     plan,
-    guidance: usesClassifierFreeGuidance(request.guidanceScale, diffusion.denoiser.timeCondProjDim),
+    family,
     seed: request.seed ?? drawSeed(),
     width,
     height,
+    latentDims,
     input,
   };
 }
@@ -212,7 +259,8 @@ export async function img2img(
   const upstream = img2imgUpstreamViews(deps, model, request);
   if (!model.diffusion) return img2imgOnlyUpstream(deps, model, request, hooks, upstream);
   const prepared = await prepareImg2Img(deps, model, request);
-  const { diffusion, scheduler, plan, guidance, width, height } = prepared;
+  const { scheduler, plan, family, width, height, latentDims } = prepared;
+  const { guidance } = family;
   const router = deps.router;
 
   // Every stage planned before any runs: one that fits nowhere refuses the request now.
@@ -258,14 +306,10 @@ export async function img2img(
   const textPlan = plans.TEXT_ENCODE;
   hooks.onRouted?.('TEXT_ENCODE', textPlan);
   let stageStart = performance.now();
-  const { result: conditioning } = await router.local.hold(textPlan, stageHooks('TEXT_ENCODE'), async () => {
-    const encoded = await deps.prompts.encode(model.id, diffusion, {
-      prompt: request.prompt,
-      negativePrompt: request.negativePrompt,
-      guidance,
-    });
+  const { result: network } = await router.local.hold(textPlan, stageHooks('TEXT_ENCODE'), async () => {
+    const conditioned = await family.condition();
     hooks.onProgress?.({ stage: 'TEXT_ENCODE', step: 1, total: 1, timestep: null });
-    return encoded;
+    return conditioned;
   });
   stages.push({ stage: 'TEXT_ENCODE', plan: textPlan, seconds: (performance.now() - stageStart) / 1000 });
 
@@ -291,26 +335,29 @@ export async function img2img(
       sample = moments.data;
       dims = moments.dims;
     }
+    if (dims.join() !== latentDims.join())
+      throw new GatewayError(
+        'LATENT_SHAPE_MISMATCH',
+        `the VAE encoder gave a [${dims}] latent for a ${width}x${height} image; expected [${latentDims}]`,
+      );
     x0 = { data: applyScaling(sample, scaling), dims };
     stages.push({ stage: 'ENCODE', plan: ran.plan, seconds: (performance.now() - stageStart) / 1000 });
   }
   throwIfCancelled(hooks.signal);
 
-  // DENOISE
-  const latentDims = x0.dims;
+  // DENOISE: the start noise has the NCHW latent's shape (Flux packs after noising, as diffusers does).
   const startNoise = noise.randn(latentDims);
-  const start = startLatent(scheduler, plan, x0.data, startNoise);
+  const start = family.toLoop(startLatent(scheduler, plan, x0.data, startNoise));
   const denoisePlan = plans.DENOISE;
   hooks.onRouted?.('DENOISE', denoisePlan);
   stageStart = performance.now();
-  const unet = unetCaller(deps, prepared, request, conditioning, latentDims);
   const { result: final } = await router.local.hold(denoisePlan, stageHooks('DENOISE'), (held) =>
     denoise({
       scheduler,
       plan,
       latent: start,
-      model: unet,
-      stepNoise: () => noise.randn(latentDims),
+      model: network,
+      stepNoise: () => noise.randn(family.loopShape),
       signal: hooks.signal,
       onStep: (progress) => {
         held.stepDone();
@@ -331,24 +378,26 @@ export async function img2img(
   const decoded = await router.run(
     model,
     plans.DECODE,
-    { data: reverseScaling(final, scaling), dims: latentDims },
+    { data: reverseScaling(family.fromLoop(final), scaling), dims: latentDims },
     stageHooks('DECODE'),
   );
   stages.push({ stage: 'DECODE', plan: decoded.plan, seconds: (performance.now() - stageStart) / 1000 });
   const images = await deliverImages(deps, decoded.output, model.family.inputRange, request.format, request.delivery);
 
+  // diffusers' output_type="latent": the loop's latent as it is (Flux: still packed).
   let latent: Img2ImgLatent | null = null;
   if (request.returnLatent) {
     const bytes = encodeLatent({ data: final, dims: latentDims }, request.dtype);
+    const shape = [...family.loopShape];
     const delivered = await deliver(
       deps,
       request.delivery,
-      { kind: 'latent', bytes, shape: [...latentDims], dtype: request.dtype, contentType: 'application/octet-stream' },
+      { kind: 'latent', bytes, shape, dtype: request.dtype, contentType: 'application/octet-stream' },
       'latents',
     );
     latent = {
       ...delivered,
-      shape: [...latentDims],
+      shape,
       dtype: request.dtype,
       sha256: sha256(bytes),
       byteLength: bytes.length,
@@ -407,6 +456,31 @@ async function img2imgOnlyUpstream(
   });
 }
 
+/** SD 1.x / 2.x, SDXL and LCM: NCHW latents, CLIP conditioning, the UNet call. */
+function sdDenoiser(
+  deps: Img2ImgDeps,
+  model: ModelDefinition,
+  diffusion: DiffusionComponents,
+  request: Img2ImgRequest,
+  latentDims: Nchw['dims'],
+): DenoiserFamily {
+  const guidance = usesClassifierFreeGuidance(request.guidanceScale, diffusion.denoiser.timeCondProjDim);
+  return {
+    guidance,
+    loopShape: [...latentDims],
+    toLoop: (latent) => latent,
+    fromLoop: (latent) => latent,
+    async condition() {
+      const conditioning = await deps.prompts.encode(model.id, diffusion, {
+        prompt: request.prompt,
+        negativePrompt: request.negativePrompt,
+        guidance,
+      });
+      return unetCaller(deps, model, diffusion, request, guidance, conditioning, latentDims);
+    },
+  };
+}
+
 /**
  * The network call of one denoising step, with guidance: the UNet runs once on [negative, prompt]
  * (the latent twice), and the halves combine as uncond + g * (cond - uncond). Inputs the folder's
@@ -415,12 +489,15 @@ async function img2imgOnlyUpstream(
  */
 export function unetCaller(
   deps: Img2ImgDeps,
-  prepared: Prepared,
+  model: ModelDefinition,
+  diffusion: DiffusionComponents,
   request: Img2ImgRequest,
+  guidance: boolean,
   conditioning: PromptConditioning,
   latentDims: Nchw['dims'],
-): (input: Float32Array, timestep: number) => Promise<Float32Array> {
-  const { model, diffusion, guidance, width, height } = prepared;
+): StepNetwork {
+  const [, , h, w] = latentDims;
+  const [height, width] = [h * model.downscaleFactor, w * model.downscaleFactor];
   const batch = guidance ? 2 : 1;
   const feeds: Record<string, FeedValue> = { encoder_hidden_states: conditioning.hiddenStates };
   if (conditioning.pooled) {
@@ -443,7 +520,7 @@ export function unetCaller(
   const constants = Object.fromEntries(
     Object.entries(feeds).map(([name, { data, dims }]) => [name, { data, dims, use: 'constant' as const }]),
   );
-  const [, channels, h, w] = latentDims;
+  const channels = latentDims[1];
   const size = channels * h * w;
   return async (input, timestep) => {
     const sample = new Float32Array(batch * size);

@@ -1,17 +1,21 @@
 /**
- * A tiny diffusion pipeline folder in optimum's diffusers ONNX layout (SD 1.5, LCM, SDXL), with
+ * A tiny diffusion pipeline folder in optimum's diffusers ONNX layout (SD 1.5, LCM, SDXL, Flux), with
  * networks whose outputs are easy to compute by hand, built in-process (no weights to download):
  * - text encoders: 1.0 at content tokens (not bos / eos / pad) in every hidden channel, else 0;
  * - UNet: out_sample = (0.1 + 0.02 m) * sample + 0.05 * t / 1000 + 0.02 m, m = max of that batch
  *   row's encoder_hidden_states, so the empty prompt gives the img2img fixtures' unconditional model
  *   and a prompt with a word their conditional one; LCM / SDXL extra inputs enter with weight 0;
  * - VAE encoder: 8x8 means of R, G, B and grey, log-variance -20; decoder: channels 0..2, 8x nearest.
+ * Flux: a CLIP text encoder (pooler_output), a T5-like text_encoder_2 (1.0 at content tokens, not </s> / <pad>)
+ * with a Unigram tokenizer.json, a transformer out_hidden_states = 0.1 * hidden_states + 0.05 * timestep (the
+ * fixtures' flow stand-in, timestep = t/1000) with its other inputs at weight 0, and a 16-channel VAE (latent
+ * channel c is the 8x8 mean of R, G, B, grey for c % 4).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BuiltModel, GraphBuilder, type ValueSpec, writeModel } from '../../src/gpu/onnx-builder.ts';
 
-export type TinyVariant = 'sd' | 'lcm' | 'sdxl';
+export type TinyVariant = 'sd' | 'lcm' | 'sdxl' | 'flux';
 /** The UNet's `timestep`: int64 [steps], float32 [steps] or a float32 scalar. */
 export type TinyTimestep = 'int64-batch' | 'float32-batch' | 'float32-scalar';
 
@@ -52,6 +56,10 @@ export interface TinyPipelineOptions {
   className?: string;
   /** tokenizer_config.json model_max_length (default 77). */
   modelMaxLength?: number;
+  /** Flux: transformer config guidance_embeds and a `guidance` input (dev: default true; schnell false). */
+  guidanceEmbeds?: boolean;
+  /** Flux: rank of img_ids / txt_ids, 2 ([seq, 3], diffusers >= 0.31 exports, default) or 3 ([batch, seq, 3]). */
+  idsRank?: 2 | 3;
 }
 
 /** Token ids of one written tokenizer folder. */
@@ -116,6 +124,18 @@ const DEFAULT_SCHEDULERS: Record<TinyVariant, Record<string, unknown>> = {
     steps_offset: 1,
     prediction_type: 'epsilon',
   },
+  // FLUX.1-dev's.
+  flux: {
+    _class_name: 'FlowMatchEulerDiscreteScheduler',
+    _diffusers_version: DIFFUSERS_VERSION,
+    num_train_timesteps: 1000,
+    shift: 3.0,
+    use_dynamic_shifting: true,
+    base_shift: 0.5,
+    max_shift: 1.15,
+    base_image_seq_len: 256,
+    max_image_seq_len: 4096,
+  },
 };
 
 /** The tiny UNet's formula, elementwise, in float64 (tests compare with a tolerance). */
@@ -126,6 +146,7 @@ export function tinyUnet(sample: number, timestep: number, m: number): number {
 /** Writes the pipeline folder `dir` (created if missing). */
 export function writeTinyPipeline(dir: string, options: TinyPipelineOptions = {}): TinyPipelineInfo {
   const variant = options.variant ?? 'sd';
+  if (variant === 'flux') return writeTinyFlux(dir, options);
   const refiner = variant === 'sdxl' && options.requiresAestheticsScore === true;
   const inputIds = options.inputIds ?? 'int32';
   const part = (name: string) => {
@@ -140,14 +161,14 @@ export function writeTinyPipeline(dir: string, options: TinyPipelineOptions = {}
     tokenizer = writeTokenizer(part('tokenizer'), options.padToken ?? EOS_TOKEN, options);
     const hidden = 768;
     const outputs = variant === 'sdxl' ? 'hidden-states' : 'pooled';
-    writeModel(join(part('text_encoder'), 'model.onnx'), textEncoder(tokenizer, hidden, outputs, inputIds));
+    writeModel(join(part('text_encoder'), 'model.onnx'), textEncoder(specialIds(tokenizer), hidden, outputs, inputIds));
     json(join(dir, 'text_encoder', 'config.json'), textEncoderConfig(tokenizer, hidden, 'CLIPTextModel'));
   }
   if (variant === 'sdxl') {
     tokenizer2 = writeTokenizer(part('tokenizer_2'), options.padToken2 ?? '!', options);
     writeModel(
       join(part('text_encoder_2'), 'model.onnx'),
-      textEncoder(tokenizer2, TEXT_EMBEDS_DIM, 'projection', inputIds),
+      textEncoder(specialIds(tokenizer2), TEXT_EMBEDS_DIM, 'projection', inputIds),
     );
     json(
       join(dir, 'text_encoder_2', 'config.json'),
@@ -168,8 +189,8 @@ export function writeTinyPipeline(dir: string, options: TinyPipelineOptions = {}
   json(join(dir, 'unet', 'config.json'), unetConfig(variant, crossAttentionDim, timeIds));
 
   const vaeOutput = options.vaeOutput ?? 'latent_parameters';
-  writeModel(join(part('vae_encoder'), 'model.onnx'), vaeEncoder(vaeOutput));
-  writeModel(join(part('vae_decoder'), 'model.onnx'), vaeDecoder());
+  writeModel(join(part('vae_encoder'), 'model.onnx'), vaeEncoder(vaeOutput, 4));
+  writeModel(join(part('vae_decoder'), 'model.onnx'), vaeDecoder(4));
   const vae = vaeConfig(variant, options);
   json(join(dir, 'vae_encoder', 'config.json'), vae);
   json(join(dir, 'vae_decoder', 'config.json'), vae);
@@ -180,7 +201,12 @@ export function writeTinyPipeline(dir: string, options: TinyPipelineOptions = {}
   return { dir, tokenizer, tokenizer2, crossAttentionDim };
 }
 
-function modelIndex(variant: TinyVariant, refiner: boolean, scheduler: string, options: TinyPipelineOptions) {
+function modelIndex(
+  variant: Exclude<TinyVariant, 'flux'>,
+  refiner: boolean,
+  scheduler: string,
+  options: TinyPipelineOptions,
+) {
   const className =
     options.className ??
     {
@@ -345,6 +371,225 @@ function tokenizerJson(vocab: Record<string, number>, merges: [string, string][]
   };
 }
 
+/** The ids a tiny text encoder does not flag as content. */
+function specialIds(ids: TinyTokenizerInfo): number[] {
+  return [ids.bosId, ids.eosId, ids.padId];
+}
+
+/* ---------------------------------------------------------------- flux */
+
+export const T5_EOS = '</s>';
+export const T5_PAD = '<pad>';
+/** T5-XXL's d_model: the transformer's joint_attention_dim. */
+export const T5_HIDDEN = 4096;
+/** The transformer's packed features: 16 latent channels x 2 x 2. */
+export const FLUX_FEATURES = 64;
+
+/** The tiny transformer's formula, elementwise: the fixtures' flow stand-in v = 0.1 x + 0.05 sigma. */
+export function tinyFluxTransformer(sample: number, sigma: number): number {
+  return 0.1 * sample + 0.05 * sigma;
+}
+
+function writeTinyFlux(dir: string, options: TinyPipelineOptions): TinyPipelineInfo {
+  const part = (name: string) => {
+    mkdirSync(join(dir, name), { recursive: true });
+    return join(dir, name);
+  };
+  const json = (path: string, value: unknown) => writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
+  const inputIds = options.inputIds ?? 'int64';
+  const guidanceEmbeds = options.guidanceEmbeds ?? true;
+
+  const tokenizer = writeTokenizer(part('tokenizer'), options.padToken ?? EOS_TOKEN, options);
+  writeModel(join(part('text_encoder'), 'model.onnx'), textEncoder(specialIds(tokenizer), 768, 'pooled', inputIds));
+  json(join(dir, 'text_encoder', 'config.json'), textEncoderConfig(tokenizer, 768, 'CLIPTextModel'));
+  const tokenizer2 = writeT5Tokenizer(part('tokenizer_2'));
+  writeModel(join(part('text_encoder_2'), 'model.onnx'), t5Encoder([tokenizer2.eosId, tokenizer2.padId], inputIds));
+  json(join(dir, 'text_encoder_2', 'config.json'), {
+    architectures: ['T5EncoderModel'],
+    model_type: 't5',
+    d_model: T5_HIDDEN,
+    vocab_size: Object.keys(tokenizer2.vocab).length,
+    eos_token_id: tokenizer2.eosId,
+    pad_token_id: tokenizer2.padId,
+  });
+
+  writeModel(join(part('transformer'), 'model.onnx'), fluxTransformer(guidanceEmbeds, options.idsRank ?? 2));
+  json(join(dir, 'transformer', 'config.json'), {
+    _class_name: 'FluxTransformer2DModel',
+    _diffusers_version: DIFFUSERS_VERSION,
+    in_channels: FLUX_FEATURES,
+    patch_size: 1,
+    num_layers: 1,
+    num_single_layers: 1,
+    attention_head_dim: 128,
+    num_attention_heads: 24,
+    joint_attention_dim: T5_HIDDEN,
+    pooled_projection_dim: 768,
+    guidance_embeds: guidanceEmbeds,
+    axes_dims_rope: [16, 56, 56],
+  });
+
+  writeModel(join(part('vae_encoder'), 'model.onnx'), vaeEncoder(options.vaeOutput ?? 'latent_parameters', 16));
+  writeModel(join(part('vae_decoder'), 'model.onnx'), vaeDecoder(16));
+  const vae = {
+    _class_name: 'AutoencoderKL',
+    _diffusers_version: DIFFUSERS_VERSION,
+    in_channels: 3,
+    out_channels: 3,
+    latent_channels: 16,
+    block_out_channels: [128, 256, 512, 512],
+    sample_size: 1024,
+    scaling_factor: options.scalingFactor ?? 0.3611,
+    shift_factor: options.shiftFactor ?? 0.1159,
+    use_quant_conv: false,
+    use_post_quant_conv: false,
+  };
+  json(join(dir, 'vae_encoder', 'config.json'), vae);
+  json(join(dir, 'vae_decoder', 'config.json'), vae);
+
+  const scheduler = options.scheduler ?? DEFAULT_SCHEDULERS.flux;
+  json(join(part('scheduler'), 'scheduler_config.json'), scheduler);
+  json(join(dir, 'model_index.json'), {
+    _class_name: options.className ?? 'FluxPipeline',
+    _diffusers_version: DIFFUSERS_VERSION,
+    scheduler: ['diffusers', String(scheduler._class_name)],
+    text_encoder: ['transformers', 'CLIPTextModel'],
+    text_encoder_2: ['transformers', 'T5EncoderModel'],
+    tokenizer: ['transformers', 'CLIPTokenizer'],
+    tokenizer_2: ['transformers', 'T5TokenizerFast'],
+    transformer: ['diffusers', 'FluxTransformer2DModel'],
+    vae: ['diffusers', 'AutoencoderKL'],
+  });
+  return { dir, tokenizer, tokenizer2, crossAttentionDim: T5_HIDDEN };
+}
+
+/**
+ * A T5 tokenizer folder as FLUX.1's tokenizer_2/ has it (tokenizer.json with a Unigram model, Metaspace
+ * pre-tokenizer and `$A </s>` post-processor; no bos), over whole-word pieces for TINY_WORDS and single
+ * characters for other text.
+ */
+function writeT5Tokenizer(dir: string): TinyTokenizerInfo {
+  const pieces: [string, number][] = [
+    [T5_PAD, 0],
+    [T5_EOS, 0],
+    ['<unk>', 0],
+    ['\u2581', -2],
+    ...TINY_WORDS.map((word): [string, number] => [`\u2581${word}`, -1]),
+    ...[...'abcdefghijklmnopqrstuvwxyz0123456789,.!?'].map((c): [string, number] => [c, -5]),
+  ];
+  const vocab = Object.fromEntries(pieces.map(([piece], id) => [piece, id]));
+  const special = (id: number, content: string) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  });
+  const file = (name: string, value: unknown) => writeFileSync(join(dir, name), `${JSON.stringify(value, null, 2)}\n`);
+  file('tokenizer.json', {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [special(0, T5_PAD), special(1, T5_EOS), special(2, '<unk>')],
+    normalizer: null,
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'WhitespaceSplit' },
+        { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true },
+      ],
+    },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: T5_EOS, type_id: 0 } }],
+      pair: [
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: T5_EOS, type_id: 0 } },
+        { Sequence: { id: 'B', type_id: 0 } },
+        { SpecialToken: { id: T5_EOS, type_id: 0 } },
+      ],
+      special_tokens: { [T5_EOS]: { id: T5_EOS, ids: [1], tokens: [T5_EOS] } },
+    },
+    decoder: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true },
+    model: { type: 'Unigram', unk_id: 2, vocab: pieces, byte_fallback: false },
+  });
+  file('special_tokens_map.json', { eos_token: T5_EOS, pad_token: T5_PAD, unk_token: '<unk>' });
+  file('tokenizer_config.json', {
+    eos_token: T5_EOS,
+    pad_token: T5_PAD,
+    unk_token: '<unk>',
+    extra_ids: 0,
+    additional_special_tokens: [],
+    model_max_length: 512,
+    tokenizer_class: 'T5Tokenizer',
+    legacy: true,
+  });
+  return { bosId: -1, eosId: vocab[T5_EOS], padId: vocab[T5_PAD], vocab };
+}
+
+/** T5EncoderModel's export: input_ids -> last_hidden_state, 1.0 at content tokens in every channel. */
+function t5Encoder(specials: number[], inputType: 'int32' | 'int64'): BuiltModel {
+  const g = new GraphBuilder();
+  const id = (name: string, value: number) =>
+    inputType === 'int32'
+      ? g.constant(name, [], new Int32Array([value]))
+      : g.constant(name, [], new BigInt64Array([BigInt(value)]));
+  const special = specials
+    .map((value, i) => g.node('Equal', ['input_ids', id(`special_${i}`, value)]))
+    .reduce((a, b) => g.node('Or', [a, b]));
+  const content = g.node('Cast', [g.node('Not', [special])], { to: 1 /* FLOAT */ });
+  const column = g.node('Unsqueeze', [content, g.int64Constant('axis_2', [2])]);
+  g.node(
+    'Mul',
+    [column, g.constant('ones', [T5_HIDDEN], new Float32Array(T5_HIDDEN).fill(1))],
+    {},
+    'last_hidden_state',
+  );
+  return g.buildModel(
+    [{ name: 'input_ids', type: inputType, dims: ['batch_size', 'sequence_length'] }],
+    [{ name: 'last_hidden_state', dims: ['batch_size', 'sequence_length', T5_HIDDEN] }],
+    'text_encoder_2',
+  );
+}
+
+/**
+ * optimum's FluxTransformer export: hidden_states [b, packed_height_width, 64], encoder_hidden_states
+ * [b, seq, 4096], pooled_projections [b, 768], timestep [step], img_ids / txt_ids ([n, 3], or [b, n, 3] before
+ * diffusers 0.31), guidance [b] (dev) -> out_hidden_states. Inputs other than hidden_states and timestep
+ * enter through sums times 0, so the session declares them and their shapes must agree.
+ */
+function fluxTransformer(guidanceEmbeds: boolean, idsRank: 2 | 3): BuiltModel {
+  const g = new GraphBuilder();
+  const batch = 'batch_size';
+  const t = g.node('Reshape', ['timestep', g.int64Constant('to_column', [-1, 1, 1])]);
+  let out = g.node('Add', [
+    g.node('Mul', ['hidden_states', g.scalar('a', 0.1)]),
+    g.node('Mul', [t, g.scalar('b', 0.05)]),
+  ]);
+  const inputs: ValueSpec[] = [
+    { name: 'hidden_states', dims: [batch, 'packed_height_width', FLUX_FEATURES] },
+    { name: 'encoder_hidden_states', dims: [batch, 'sequence_length', T5_HIDDEN] },
+    { name: 'pooled_projections', dims: [batch, 768] },
+    { name: 'timestep', dims: ['step'] },
+    { name: 'img_ids', dims: idsRank === 2 ? ['packed_height_width', 3] : [batch, 'packed_height_width', 3] },
+    { name: 'txt_ids', dims: idsRank === 2 ? ['sequence_length', 3] : [batch, 'sequence_length', 3] },
+  ];
+  if (guidanceEmbeds) inputs.push({ name: 'guidance', dims: [batch] });
+  for (const { name } of inputs.slice(1)) {
+    if (name === 'timestep') continue;
+    const zero = g.node('Mul', [g.node('ReduceSum', [name], { keepdims: 0 }), g.scalar(`${name}_weight`, 0)]);
+    out = g.node('Add', [out, zero]);
+  }
+  g.node('Identity', [out], {}, 'out_hidden_states');
+  return g.buildModel(
+    inputs,
+    [{ name: 'out_hidden_states', dims: [batch, 'packed_height_width', FLUX_FEATURES] }],
+    'transformer',
+  );
+}
+
 /* ---------------------------------------------------------------- networks */
 
 /**
@@ -353,7 +598,7 @@ function tokenizerJson(vocab: Record<string, number>, merges: [string, string][]
  * hidden_states.0..L (SDXL's CLIPTextModelWithProjection).
  */
 function textEncoder(
-  ids: TinyTokenizerInfo,
+  specials: number[],
   hidden: number,
   outputs: 'pooled' | 'hidden-states' | 'projection',
   inputType: 'int32' | 'int64',
@@ -363,7 +608,7 @@ function textEncoder(
     inputType === 'int32'
       ? g.constant(name, [], new Int32Array([value]))
       : g.constant(name, [], new BigInt64Array([BigInt(value)]));
-  const special = [ids.bosId, ids.eosId, ids.padId]
+  const special = specials
     .map((value, i) => g.node('Equal', ['input_ids', id(`special_${i}`, value)]))
     .reduce((a, b) => g.node('Or', [a, b]));
   const content = g.node('Cast', [g.node('Not', [special])], { to: 1 /* FLOAT */ });
@@ -437,17 +682,19 @@ function unetGraph(shape: UnetShape): BuiltModel {
   );
 }
 
-function vaeEncoder(output: 'latent_parameters' | 'latent_sample'): BuiltModel {
+function vaeEncoder(output: 'latent_parameters' | 'latent_sample', latentChannels: number): BuiltModel {
   const g = new GraphBuilder();
-  const channels = output === 'latent_parameters' ? 8 : 4;
+  const channels = output === 'latent_parameters' ? 2 * latentChannels : latentChannels;
   const w = new Float32Array(channels * 3 * 64);
   const tap = (out: number, inCh: number, value: number) =>
     w.fill(value, (out * 3 + inCh) * 64, (out * 3 + inCh + 1) * 64);
-  for (let c = 0; c < 3; c++) tap(c, c, 1 / 64);
-  for (let c = 0; c < 3; c++) tap(3, c, 1 / 192);
+  for (let out = 0; out < latentChannels; out++) {
+    if (out % 4 < 3) tap(out, out % 4, 1 / 64);
+    else for (let c = 0; c < 3; c++) tap(out, c, 1 / 192);
+  }
   // Log-variance -20 (std 4.5e-5): a posterior sample stays within ~1e-4 of the mean.
   const bias = new Float32Array(channels);
-  bias.fill(-20, 4);
+  bias.fill(-20, latentChannels);
   g.node(
     'Conv',
     ['sample', g.constant('weight', [channels, 3, 8, 8], w), g.constant('bias', [channels], bias)],
@@ -461,11 +708,13 @@ function vaeEncoder(output: 'latent_parameters' | 'latent_sample'): BuiltModel {
   );
 }
 
-function vaeDecoder(): BuiltModel {
+function vaeDecoder(latentChannels: number): BuiltModel {
   const g = new GraphBuilder();
-  const d = new Float32Array(3 * 4);
-  for (let c = 0; c < 3; c++) d[c * 4 + c] = 1;
-  const rgb = g.node('Conv', ['latent_sample', g.constant('weight', [3, 4, 1, 1], d)], { kernel_shape: [1, 1] });
+  const d = new Float32Array(3 * latentChannels);
+  for (let c = 0; c < 3; c++) d[c * latentChannels + c] = 1;
+  const rgb = g.node('Conv', ['latent_sample', g.constant('weight', [3, latentChannels, 1, 1], d)], {
+    kernel_shape: [1, 1],
+  });
   g.node(
     'Resize',
     [rgb, g.constant('roi', [0], new Float32Array(0)), g.constant('scales', [4], new Float32Array([1, 1, 8, 8]))],
@@ -473,7 +722,7 @@ function vaeDecoder(): BuiltModel {
     'sample',
   );
   return g.buildModel(
-    [{ name: 'latent_sample', dims: ['batch_size', 4, 'height_latent', 'width_latent'] }],
+    [{ name: 'latent_sample', dims: ['batch_size', latentChannels, 'height_latent', 'width_latent'] }],
     [{ name: 'sample', dims: ['batch_size', 3, 'height', 'width'] }],
     'vae_decoder',
   );

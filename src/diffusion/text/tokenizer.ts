@@ -15,6 +15,11 @@
  * `special_tokens_map.json`, else CLIPTokenizer's defaults. Like transformers, every special token
  * (SD 2.x's pad token `!` too) is an added token: found in a prompt, it is cut out and gets its own id;
  * so are the tokens tokenizer_config.json's `added_tokens_decoder` lists.
+ *
+ * Other tokenizers (Flux's T5 `tokenizer_2/`: tokenizer_config.json's `tokenizer_class` T5TokenizerFast, a
+ * Unigram tokenizer.json) are read from their tokenizer.json as they are, post-processor included (T5 appends
+ * `</s>`, no bos), and padded to the maximum length with the pad token, as
+ * `tokenizer(prompt, padding="max_length", max_length=L, truncation=True)` does.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,14 +32,15 @@ export interface PromptEncoding {
   ids: Int32Array;
   /** Tokens the prompt takes with bos and eos, before truncation or padding. */
   tokens: number;
-  /** True when `tokens` > `maxLength`: the ids hold the first `maxLength - 2` prompt tokens, then eos. */
+  /** True when `tokens` > `maxLength`: the ids hold as many prompt tokens as fit with the special tokens. */
   truncated: boolean;
 }
 
 export interface PromptTokenizer {
-  /** tokenizer_config.json's `model_max_length` (77 for CLIP). */
+  /** tokenizer_config.json's `model_max_length` (77 for CLIP), or the length the pipeline asks for. */
   readonly maxLength: number;
-  readonly bosId: number;
+  /** null for tokenizers that add no bos (T5). */
+  readonly bosId: number | null;
   readonly eosId: number;
   readonly padId: number;
   /** diffusers: `tokenizer(prompt, padding="max_length", max_length=model_max_length, truncation=True)`. */
@@ -81,6 +87,8 @@ const declaredTokenSchema = z.looseObject({
 });
 const configSchema = specialsSchema.extend({
   model_max_length: z.number().int().min(2),
+  tokenizer_class: z.string().optional(),
+  padding_side: z.enum(['left', 'right']).optional(),
   added_tokens_decoder: z.record(z.string().regex(/^\d+$/, 'it must be a token id'), declaredTokenSchema).optional(),
 });
 const vocabSchema = z.record(z.string(), z.number().int().nonnegative());
@@ -174,16 +182,23 @@ export function buildClipTokenizerJson(
   };
 }
 
+export interface LoadTokenizerOptions {
+  /** Pad and truncate to this length instead of `model_max_length` (diffusers' `max_sequence_length` for T5). */
+  maxLength?: number;
+}
+
 /**
  * Loads the tokenizer of `dir` (an export's `tokenizer/` or `tokenizer_2/`). Throws an Error naming the
  * file that is missing or wrong.
  */
-export function loadPromptTokenizer(dir: string): PromptTokenizer {
+export function loadPromptTokenizer(dir: string, options: LoadTokenizerOptions = {}): PromptTokenizer {
   const configPath = join(dir, 'tokenizer_config.json');
   const config = parsed(configPath, configSchema, readJson(configPath));
   const mapPath = join(dir, 'special_tokens_map.json');
   const map = readOptional(mapPath);
   const specialsMap = map === undefined ? {} : parsed(mapPath, specialsSchema, map);
+  if (config.tokenizer_class !== undefined && !config.tokenizer_class.startsWith('CLIP'))
+    return loadTokenizerJson(dir, config, specialsMap, options.maxLength ?? config.model_max_length);
   // transformers: tokenizer_config.json's values, special_tokens_map.json's over them.
   const specials = Object.fromEntries(
     SPECIAL_NAMES.map((name) => [name, specialsMap[name] ?? config[name] ?? CLIP_DEFAULTS[name]]),
@@ -251,14 +266,14 @@ export function loadPromptTokenizer(dir: string): PromptTokenizer {
   if (wrapped.length !== 2 || wrapped[0] !== bosId || wrapped[1] !== eosId)
     throw new Error(`${source}: its post-processor gives [${wrapped}] for "", not [bos ${bosId}, eos ${eosId}]`);
 
-  const maxLength = config.model_max_length;
+  const maxLength = options.maxLength ?? config.model_max_length;
   return {
     maxLength,
     bosId,
     eosId,
     padId,
     encode(prompt) {
-      const content = tokenizer.encode(prompt, { add_special_tokens: false }).ids;
+      const content: number[] = tokenizer.encode(prompt, { add_special_tokens: false }).ids;
       const kept = Math.min(content.length, maxLength - 2);
       const ids = new Int32Array(maxLength).fill(padId);
       ids[0] = bosId;
@@ -266,6 +281,64 @@ export function loadPromptTokenizer(dir: string): PromptTokenizer {
       ids[kept + 1] = eosId;
       const tokens = content.length + 2;
       return { ids, tokens, truncated: tokens > maxLength };
+    },
+  };
+}
+
+/**
+ * A non-CLIP tokenizer (T5) from its tokenizer.json: the library's normalizer, pre-tokenizer, model and
+ * post-processor; truncation keeps room for the special tokens the post-processor adds (transformers'
+ * `num_special_tokens_to_add`), then pad ids fill up to `maxLength` on tokenizer_config.json's padding side.
+ */
+function loadTokenizerJson(
+  dir: string,
+  config: z.output<typeof configSchema>,
+  specialsMap: z.output<typeof specialsSchema>,
+  maxLength: number,
+): PromptTokenizer {
+  const jsonPath = join(dir, 'tokenizer.json');
+  const json = readOptional(jsonPath);
+  if (json === undefined)
+    throw new Error(`${jsonPath} is missing; a ${config.tokenizer_class} tokenizer is read from its tokenizer.json`);
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = new Tokenizer(json as object, {});
+  } catch (error) {
+    throw new Error(`${jsonPath} is not a tokenizer @huggingface/tokenizers can load: ${(error as Error).message}`);
+  }
+  const idOf = (name: SpecialName): number | null => {
+    const spec = specialsMap[name] ?? config[name];
+    if (spec === undefined) return null;
+    const id = tokenizer.token_to_id(contentOf(spec));
+    if (id === undefined) throw new Error(`${jsonPath} has no ${name} ${JSON.stringify(contentOf(spec))}`);
+    return id;
+  };
+  const padId = idOf('pad_token');
+  const eosId = idOf('eos_token');
+  if (padId === null || eosId === null)
+    throw new Error(`${dir}: padding to ${maxLength} tokens needs a pad_token and an eos_token; one is not named`);
+  const specials = tokenizer.encode('', { add_special_tokens: true }).ids.length;
+  if (specials >= maxLength)
+    throw new Error(`${jsonPath}: its post-processor adds ${specials} tokens; the maximum length is ${maxLength}`);
+  const padLeft = config.padding_side === 'left';
+  return {
+    maxLength,
+    bosId: idOf('bos_token'),
+    eosId,
+    padId,
+    encode(prompt) {
+      const content: number[] = tokenizer.encode(prompt, { add_special_tokens: false }).ids;
+      const full: number[] = tokenizer.encode(prompt, { add_special_tokens: true }).ids;
+      const truncated = full.length > maxLength;
+      let kept = full;
+      if (truncated) {
+        // The post-processor's tokens around the content, kept around its first maxLength - specials tokens.
+        const at = full.findIndex((_, k) => content.every((id, i) => full[k + i] === id));
+        kept = [...full.slice(0, at), ...content.slice(0, maxLength - specials), ...full.slice(at + content.length)];
+      }
+      const ids = new Int32Array(maxLength).fill(padId);
+      ids.set(kept, padLeft ? maxLength - kept.length : 0);
+      return { ids, tokens: full.length, truncated };
     },
   };
 }
