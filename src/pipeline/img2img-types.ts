@@ -28,6 +28,36 @@ export const SCHEDULER_CLASS_OF: Record<SchedulerName, SchedulerClassName> = {
 export const IMG2IMG_STAGES = ['TEXT_ENCODE', 'ENCODE', 'DENOISE', 'DECODE'] as const;
 export type Img2ImgStage = (typeof IMG2IMG_STAGES)[number];
 
+/**
+ * diffusers' own call defaults where a request leaves them out, per pipeline: StableDiffusionImg2ImgPipeline,
+ * StableDiffusionXLImg2ImgPipeline, LatentConsistencyModelImg2ImgPipeline, FluxImg2ImgPipeline.
+ */
+export const DIFFUSERS_DEFAULTS = {
+  sd: { strength: 0.8, steps: 50, guidanceScale: 7.5 },
+  sdxl: { strength: 0.3, steps: 50, guidanceScale: 5 },
+  lcm: { strength: 0.8, steps: 4, guidanceScale: 8.5 },
+  flux: { strength: 0.6, steps: 28, guidanceScale: 7 },
+} as const;
+export type DefaultsFamily = keyof typeof DIFFUSERS_DEFAULTS;
+
+/** A request as it arrives: strength, steps and guidance may be left to the pipeline's defaults. */
+export type Img2ImgRequestInput = Omit<Img2ImgRequest, 'strength' | 'steps' | 'guidanceScale'> & {
+  strength: number | null;
+  steps: number | null;
+  guidanceScale: number | null;
+};
+
+/** The request with the pipeline's defaults filled in. */
+export function withDefaults(request: Img2ImgRequestInput, family: DefaultsFamily): Img2ImgRequest {
+  const defaults = DIFFUSERS_DEFAULTS[family];
+  return {
+    ...request,
+    strength: request.strength ?? defaults.strength,
+    steps: request.steps ?? defaults.steps,
+    guidanceScale: request.guidanceScale ?? defaults.guidanceScale,
+  };
+}
+
 export interface Img2ImgRequest {
   model: string;
   /** The init image's bytes (PNG, JPEG, WebP), read as diffusers reads it; or `latent` instead. */
@@ -37,7 +67,7 @@ export interface Img2ImgRequest {
   prompt: string;
   /** null: the empty prompt (or zeros, where the folder says force_zeros_for_empty_prompt). */
   negativePrompt: string | null;
-  /** diffusers' default 0.8. */
+  /** How much of the schedule runs (diffusers' default: 0.8 for SD, see DIFFUSERS_DEFAULTS). */
   strength: number;
   /** num_inference_steps. */
   steps: number;

@@ -42,14 +42,17 @@ import { deliver } from './delivery.js';
 import { type PipelineDeps, prepareImage } from './encode.js';
 import { fluxDenoiser, fluxMu } from './flux.js';
 import {
+  type DefaultsFamily,
   type Img2ImgLatent,
   type Img2ImgProgress,
   type Img2ImgRequest,
+  type Img2ImgRequestInput,
   type Img2ImgResult,
   type Img2ImgStage,
   type Img2ImgStageReport,
   SCHEDULER_CLASS_OF,
   type SchedulerName,
+  withDefaults,
 } from './img2img-types.js';
 import { type Img2ImgUpstreamDeps, img2imgUpstreamViews, runImg2ImgUpstream } from './img2img-upstream.js';
 import { applyScaling, encodeLatent, readLatent, reverseScaling, sha256 } from './latent-codec.js';
@@ -249,13 +252,22 @@ export async function prepareImg2Img(
   };
 }
 
+/** Which diffusers pipeline's call defaults apply to `model` (SD's for a model served only upstream). */
+export function defaultsFamilyOf(model: ModelDefinition): DefaultsFamily {
+  const diffusion = model.diffusion;
+  if (!diffusion) return 'sd';
+  if (diffusion.kind !== 'sd') return diffusion.kind;
+  return diffusion.denoiser.timeCondProjDim !== null ? 'lcm' : 'sd';
+}
+
 export async function img2img(
   deps: Img2ImgDeps,
-  request: Img2ImgRequest,
+  input: Img2ImgRequestInput,
   hooks: Img2ImgHooks = {},
 ): Promise<Img2ImgResult> {
   const started = performance.now();
-  const model = deps.registry.require(request.model, 'img2img');
+  const model = deps.registry.require(input.model, 'img2img');
+  const request = withDefaults(input, defaultsFamilyOf(model));
   const upstream = img2imgUpstreamViews(deps, model, request);
   if (!model.diffusion) return img2imgOnlyUpstream(deps, model, request, hooks, upstream);
   const prepared = await prepareImg2Img(deps, model, request);

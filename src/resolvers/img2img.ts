@@ -4,7 +4,7 @@ import type { Job } from '../jobs/job.js';
 import { latentFromUrl } from '../pipeline/decode.js';
 import type { Delivery } from '../pipeline/delivery.js';
 import { img2img } from '../pipeline/img2img.js';
-import type { Img2ImgRequest, Img2ImgResult, SchedulerName } from '../pipeline/img2img-types.js';
+import type { Img2ImgRequestInput, Img2ImgResult, SchedulerName } from '../pipeline/img2img-types.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
 import type { GraphQLContext } from '../schema/builder.js';
 import type { LatentSourceArgs } from './decode.js';
@@ -29,18 +29,22 @@ export interface Img2ImgArgs {
 }
 
 /** The pipeline request: the image (or latent) read, every default filled in as diffusers' would be. */
-export async function img2imgRequest(services: GraphQLContext['services'], args: Img2ImgArgs): Promise<Img2ImgRequest> {
+export async function img2imgRequest(
+  services: GraphQLContext['services'],
+  args: Img2ImgArgs,
+): Promise<Img2ImgRequestInput> {
   if (!args.image === !args.latent)
     throw new GatewayError('BAD_REQUEST', 'img2img takes exactly one of `image` and `latent`', {
       field: 'image',
     });
-  const request: Img2ImgRequest = {
+  const request: Img2ImgRequestInput = {
     model: args.model,
     prompt: args.prompt,
     negativePrompt: args.negativePrompt ?? null,
-    strength: args.strength ?? 0.8,
-    steps: args.steps ?? 50,
-    guidanceScale: args.guidanceScale ?? 7.5,
+    // Left out: the model's pipeline defaults (diffusers' own), filled in by the pipeline.
+    strength: args.strength ?? null,
+    steps: args.steps ?? null,
+    guidanceScale: args.guidanceScale ?? null,
     seed: args.seed ?? null,
     scheduler: args.scheduler ?? null,
     format: args.format ?? 'png',

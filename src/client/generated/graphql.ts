@@ -77,7 +77,7 @@ export type Img2ImgInput = {
   /** Of the returned latent. */
   dtype?: LatentDType | null | undefined;
   format?: ImageFormat | null | undefined;
-  /** Classifier-free guidance above 1 (not for LCM UNets, which embed it). */
+  /** Classifier-free guidance above 1 (LCM embeds it, Flux dev takes it as an input). Absent: the pipeline’s default (SD 7.5, SDXL 5, LCM 8.5, Flux 7). */
   guidanceScale?: number | null | undefined;
   /** The init image; or `latent`. */
   image?: ImageSource | null | undefined;
@@ -91,9 +91,9 @@ export type Img2ImgInput = {
   scheduler?: Scheduler | null | undefined;
   /** Absent: one is drawn and returned. */
   seed?: number | string | null | undefined;
-  /** num_inference_steps. */
+  /** num_inference_steps. Absent: the pipeline’s default (SD and SDXL 50, LCM 4, Flux 28). */
   steps?: number | null | undefined;
-  /** How much of the schedule runs, 0..1. */
+  /** How much of the schedule runs, 0..1. Absent: the pipeline’s diffusers default (SD 0.8, SDXL 0.3, LCM 0.8, Flux 0.6). */
   strength?: number | null | undefined;
 };
 

@@ -113,12 +113,21 @@ export const Img2ImgInput = builder.inputType('Img2ImgInput', {
     }),
     prompt: t.string({ required: true }),
     negativePrompt: t.string({ required: false }),
-    strength: t.float({ required: false, defaultValue: 0.8, description: 'How much of the schedule runs, 0..1.' }),
-    steps: t.int({ required: false, defaultValue: 50, description: 'num_inference_steps.' }),
+    strength: t.float({
+      required: false,
+      description:
+        'How much of the schedule runs, 0..1. Absent: the pipeline’s diffusers default (SD 0.8, SDXL 0.3, ' +
+        'LCM 0.8, Flux 0.6).',
+    }),
+    steps: t.int({
+      required: false,
+      description: 'num_inference_steps. Absent: the pipeline’s default (SD and SDXL 50, LCM 4, Flux 28).',
+    }),
     guidanceScale: t.float({
       required: false,
-      defaultValue: 7.5,
-      description: 'Classifier-free guidance above 1 (not for LCM UNets, which embed it).',
+      description:
+        'Classifier-free guidance above 1 (LCM embeds it, Flux dev takes it as an input). Absent: the pipeline’s ' +
+        'default (SD 7.5, SDXL 5, LCM 8.5, Flux 7).',
     }),
     seed: t.field({ type: 'Seed', required: false, description: 'Absent: one is drawn and returned.' }),
     scheduler: t.field({ type: SchedulerEnum, required: false, description: "Absent: the model folder's own." }),
