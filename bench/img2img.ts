@@ -27,10 +27,14 @@ import type { Img2ImgRequest } from '../src/pipeline/img2img-types.ts';
 import { createHttpServer, listen } from '../src/server/http.ts';
 import { createServices, type RunningServices } from '../src/server/services.ts';
 import { writeTinyPipeline } from '../test/support/tiny-pipeline.ts';
+import { writeConvUnet } from './conv-unet.ts';
 import { median, percentile } from './support.ts';
 
 const MODEL = 'tiny-sd';
 const LATENTS = [64, 128, 256];
+/** The same pipeline with a UNet of three 3x3 convolutions (bench/conv-unet.ts): compute like a real one. */
+const CONV_MODEL = 'tiny-sd-conv';
+const CONV_LATENTS = [32, 64];
 const REQUEST_SIZE = 512;
 const QUERY = `mutation($input: Img2ImgInput!) {
   img2img(input: $input) { timesteps stages { stage seconds } images { sha256 } }
@@ -49,10 +53,10 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
   return performance.now() - start;
 }
 
-function latentRequest(latent: number): Img2ImgRequest {
+function latentRequest(latent: number, model = MODEL): Img2ImgRequest {
   const x0 = Float32Array.from({ length: 4 * latent * latent }, (_, i) => Math.sin(i * 0.37));
   return {
-    model: MODEL,
+    model,
     latent: { bytes: new Uint8Array(x0.buffer), shape: [1, 4, latent, latent], dtype: 'float32' },
     prompt: 'a photo of a cat',
     negativePrompt: null,
@@ -68,12 +72,12 @@ function latentRequest(latent: number): Img2ImgRequest {
   };
 }
 
-async function perStep(services: RunningServices, latent: number, rounds: number) {
-  const request = latentRequest(latent);
-  const prepared = await prepareImg2Img(services, services.registry.require(MODEL, 'img2img'), request);
+async function perStep(services: RunningServices, modelId: string, latent: number, rounds: number) {
+  const request = latentRequest(latent, modelId);
+  const prepared = await prepareImg2Img(services, services.registry.require(modelId, 'img2img'), request);
   const { model, diffusion } = prepared;
   if (!prepared.family.guidance) throw new Error('the benchmark request should use classifier-free guidance');
-  const conditioning = await services.prompts.encode(MODEL, diffusion, {
+  const conditioning = await services.prompts.encode(modelId, diffusion, {
     prompt: request.prompt,
     negativePrompt: request.negativePrompt,
     guidance: true,
@@ -128,6 +132,7 @@ async function perStep(services: RunningServices, latent: number, rounds: number
     }
     const paired = (a: number[], b: number[]) => round3(median(a.map((x, i) => x / b[i])));
     return {
+      model: modelId,
       latent: `${latent}x${latent}`,
       rounds,
       stepMs: spread(samples.step),
@@ -147,6 +152,8 @@ async function perStep(services: RunningServices, latent: number, rounds: number
 export async function img2imgBench(stepRounds = 200, requestRounds = 9) {
   const dir = mkdtempSync(join(tmpdir(), 'latentgate-bench-img2img-'));
   writeTinyPipeline(join(dir, MODEL), { variant: 'sd' });
+  writeTinyPipeline(join(dir, CONV_MODEL), { variant: 'sd' });
+  writeConvUnet(join(dir, CONV_MODEL, 'unet', 'model.onnx'), 768);
   const config = loadConfig({
     MODELS_DIR: dir,
     // The tiny UNet's config claims SD 1.5's blocks, so the DENOISE estimate is SD's (tens of GiB at 256²).
@@ -161,7 +168,10 @@ export async function img2imgBench(stepRounds = 200, requestRounds = 9) {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
   try {
     const steps = [];
-    for (const latent of LATENTS) steps.push(await perStep(services, latent, stepRounds));
+    for (const latent of LATENTS) steps.push(await perStep(services, MODEL, latent, stepRounds));
+    // Fewer rounds: each conv step takes tens of milliseconds.
+    for (const latent of CONV_LATENTS)
+      steps.push(await perStep(services, CONV_MODEL, latent, Math.max(20, Math.round(stepRounds / 10))));
 
     // request: the whole mutation on an image (so ENCODE and DECODE run too).
     const pixels = Buffer.alloc(REQUEST_SIZE * REQUEST_SIZE * 3);
@@ -208,11 +218,13 @@ export async function img2imgBench(stepRounds = 200, requestRounds = 9) {
       coveredMs.push(covered);
     }
     const denoisePerCall = stageMs.get('DENOISE')!.map((ms) => ms / calls);
-    const requestStep = steps.find((s) => s.latent === `${REQUEST_SIZE / 8}x${REQUEST_SIZE / 8}`);
+    const requestStep = steps.find((s) => s.model === MODEL && s.latent === `${REQUEST_SIZE / 8}x${REQUEST_SIZE / 8}`);
 
     return {
       benchmark: 'img2img',
-      model: 'tiny SD pipeline (test/support/tiny-pipeline.ts), PNDM, guidanceScale 7.5: UNet batch 2',
+      model:
+        'tiny SD pipeline (test/support/tiny-pipeline.ts), PNDM, guidanceScale 7.5: UNet batch 2; ' +
+        `${CONV_MODEL}: the same with bench/conv-unet.ts's three-convolution UNet`,
       provider: services.runtime.choice.provider,
       perStep: steps,
       request: {
