@@ -7,11 +7,11 @@
 /** The `WWW-Authenticate` value of every 401: both schemes this gateway accepts. */
 export const WWW_AUTHENTICATE = 'Bearer realm="latentgate", Basic realm="latentgate"';
 
-/** Fetch `Headers`, a `Request`, Node's `IncomingHttpHeaders`, or a plain object (WebSocket `connectionParams`). */
-export type HeaderSource =
-  | Headers
-  | { headers: Headers }
-  | Readonly<Record<string, string | readonly string[] | undefined | unknown>>;
+/**
+ * Fetch `Headers`, a `Request`, Node's `IncomingMessage` or its `headers`, or a plain object such as
+ * a WebSocket's `connectionParams` (`{ Authorization }` or `{ headers: { Authorization } }`).
+ */
+export type HeaderSource = Headers | { readonly headers: unknown } | Readonly<Record<string, unknown>>;
 
 export type Credentials =
   | { kind: 'none' }
@@ -21,14 +21,17 @@ export type Credentials =
 /** The `Authorization` header's value, wherever the edge keeps it; a plain object's name is matched in any case. */
 export function authorizationHeader(source: HeaderSource): string | undefined {
   if (source instanceof Headers) return source.get('authorization') ?? undefined;
-  if ('headers' in source && source.headers instanceof Headers) return source.headers.get('authorization') ?? undefined;
-  for (const [name, value] of Object.entries(source)) {
+  const record = source as Readonly<Record<string, unknown>>;
+  for (const [name, value] of Object.entries(record)) {
     if (name.toLowerCase() !== 'authorization') continue;
     if (typeof value === 'string') return value;
-    // Node joins nothing for a repeated Authorization; two of them are ambiguous.
-    if (Array.isArray(value)) return value.length === 1 ? String(value[0]) : '';
+    // Two Authorization headers are ambiguous: answered as a malformed one.
+    return Array.isArray(value) && value.length === 1 ? String(value[0]) : '?';
   }
-  return undefined;
+  const nested = record.headers;
+  return nested instanceof Headers || (typeof nested === 'object' && nested !== null && !Array.isArray(nested))
+    ? authorizationHeader(nested as HeaderSource)
+    : undefined;
 }
 
 export function readCredentials(source: HeaderSource): Credentials {

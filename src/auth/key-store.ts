@@ -158,10 +158,18 @@ export class KeyStore {
       await this.redis.publish(this.channel, `create ${stored.name}`);
     }
     if (this.options.keysFile) {
-      const keys = await readKeysFile(this.options.keysFile);
-      // With Redis a name only the file holds is a leftover of an older list, which Redis has replaced.
-      if (!this.redis && keys.some((k) => k.name === stored.name)) throw exists(stored.name);
-      await writeKeysFile(this.options.keysFile, [...keys.filter((k) => k.name !== stored.name), stored]);
+      const file = this.options.keysFile;
+      const write = async () => {
+        const keys = await readKeysFile(file);
+        // With Redis a name only the file holds is a leftover of an older list, which Redis has replaced.
+        if (!this.redis && keys.some((k) => k.name === stored.name)) throw exists(stored.name);
+        await writeKeysFile(file, [...keys.filter((k) => k.name !== stored.name), stored]);
+      };
+      // A key nobody was shown must not stay usable (nor keep its name taken) in Redis.
+      await write().catch(async (error) => {
+        await this.redis?.hdel(this.hashName, stored.name);
+        throw error;
+      });
     }
     await this.refresh(true);
     return { key, record: publicKey(stored) };
