@@ -21,6 +21,8 @@ export const ERROR_CODES = [
   'NOT_FOUND',
   'EXPIRED',
   'INVALID_URL',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
   'BUSY',
   'DOES_NOT_FIT',
   'CANCELLED',

@@ -1,6 +1,7 @@
 /** `latentgate <command>`: serve the gateway, plan a request, or encode / decode / img2img on a running gateway. */
 import { LatentgateError } from '../client/client.js';
 import { ConfigError } from '../config/config.js';
+import { GatewayError } from '../errors.js';
 import { UsageError } from './args.js';
 
 // Commands load their modules when run, so a client command does not load the gateway (onnxruntime, sharp).
@@ -20,7 +21,11 @@ const USAGE = `usage: latentgate <command>
        [--steps 50] [--guidance-scale 7.5] [--seed S] [--scheduler euler|euler_ancestral|ddim|lcm|pndm|...]
        [--latent-out FINAL.safetensors]   (defaults: diffusers'; the folder's own scheduler; a drawn seed)
        [--url http://127.0.0.1:4000 (or LATENTGATE_URL)] [--transport sse|ws]
-                                encode, decode or img2img as a job on a running gateway, with progress on stderr`;
+                                encode, decode or img2img as a job on a running gateway, with progress on stderr
+  keys create --name NAME --scopes encode,decode,img2img,jobs,admin [--rate 60/min] [--quota PIXEL_SECONDS/day]
+       [--json]                 a new API key, printed once (API_KEYS_FILE, and Redis when REDIS_URL is set)
+  keys list [--json]            the keys' names, scopes and limits (never a key)
+  keys revoke NAME              stop a key working on every instance (within API_KEYS_REFRESH_MS, at most 10 s)`;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -37,6 +42,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./client-commands.js')).decodeCommand(rest);
     case 'img2img':
       return (await import('./client-commands.js')).img2imgCommand(rest);
+    case 'keys':
+      return (await import('./keys.js')).keysCommand(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -50,7 +57,8 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((error) => {
   if (error instanceof UsageError) console.error(`latentgate: ${error.message}\n${USAGE}`);
   else if (error instanceof ConfigError) console.error(`latentgate: ${error.message}`);
-  else if (error instanceof LatentgateError) console.error(`latentgate: ${error.code}: ${error.message}`);
+  else if (error instanceof LatentgateError || error instanceof GatewayError)
+    console.error(`latentgate: ${error.code}: ${error.message}`);
   else console.error(error);
   process.exit(
     error instanceof UsageError

@@ -42,6 +42,17 @@ export interface Config {
   redisUrl: string | null;
   /** Upstream endpoints per model (`UPSTREAMS` JSON, or `upstreams` in the file); see src/upstream/config.ts. */
   upstreams: UpstreamConfig[];
+  /** API keys (hashes only; `latentgate keys`); see src/auth/. */
+  auth: {
+    /** The keys file (`API_KEYS_FILE`); with Redis, keys are shared through Redis as well. */
+    keysFile: string | null;
+    /** Serve without keys on a non-loopback address (`ALLOW_UNAUTHENTICATED=true`). */
+    allowUnauthenticated: boolean;
+    /** How often each instance rereads the key list (a revocation is also announced through Redis at once). */
+    refreshMs: number;
+    /** Prefix of the keys' Redis hash and channel, so deployments can share one Redis. */
+    redisPrefix: string;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -69,6 +80,10 @@ const SETTINGS = {
   jobTtlSeconds: 'JOB_TTL_SECONDS',
   redisUrl: 'REDIS_URL',
   upstreams: 'UPSTREAMS',
+  apiKeysFile: 'API_KEYS_FILE',
+  allowUnauthenticated: 'ALLOW_UNAUTHENTICATED',
+  apiKeysRefreshMs: 'API_KEYS_REFRESH_MS',
+  apiKeysRedisPrefix: 'API_KEYS_REDIS_PREFIX',
 } as const;
 
 type SettingKey = keyof typeof SETTINGS;
@@ -99,6 +114,11 @@ function configSchema(env: NodeJS.ProcessEnv) {
     jobTtlSeconds: integer(3600, 1),
     redisUrl: z.url().optional(),
     upstreams: upstreamList(env).default([]),
+    apiKeysFile: z.string().optional(),
+    allowUnauthenticated: z.enum(['true', 'false']).default('false'),
+    // At most 10 s: a revoked key must stop working everywhere within that, even when a Redis message is lost.
+    apiKeysRefreshMs: integer(5000, 100, 10000),
+    apiKeysRedisPrefix: z.string().min(1).default('latentgate:apikeys:'),
   })
     .superRefine((s, context) => {
       if (s.headroom >= s.deviceMemory)
@@ -134,6 +154,12 @@ function configSchema(env: NodeJS.ProcessEnv) {
         jobTtlSeconds: s.jobTtlSeconds,
         redisUrl: s.redisUrl ?? null,
         upstreams: s.upstreams,
+        auth: {
+          keysFile: s.apiKeysFile ? resolve(s.apiKeysFile) : null,
+          allowUnauthenticated: s.allowUnauthenticated === 'true',
+          refreshMs: s.apiKeysRefreshMs,
+          redisPrefix: s.apiKeysRedisPrefix,
+        },
       }),
     );
 }

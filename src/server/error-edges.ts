@@ -8,6 +8,7 @@
  */
 import { GraphQLError } from 'graphql';
 import { maskError as yogaMaskError } from 'graphql-yoga';
+import { WWW_AUTHENTICATE } from '../auth/credentials.js';
 import { type ErrorCode, GatewayError } from '../errors.js';
 
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
@@ -26,6 +27,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   NOT_FOUND: 404,
   EXPIRED: 410,
   INVALID_URL: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
   BUSY: 503,
   DOES_NOT_FIT: 507,
   CANCELLED: 499,
@@ -73,7 +76,11 @@ export function httpErrorAnswer(error: unknown): HttpErrorAnswer {
   const retry = error.details.retryAfterSeconds;
   return {
     status: HTTP_STATUS[error.code],
-    headers: typeof retry === 'number' ? { 'retry-after': String(Math.ceil(retry)) } : {},
+    headers: {
+      ...(typeof retry === 'number' ? { 'retry-after': String(Math.ceil(retry)) } : {}),
+      // A 401 names the schemes that would be accepted (RFC 9110 section 11.6.1).
+      ...(error.code === 'UNAUTHENTICATED' ? { 'www-authenticate': WWW_AUTHENTICATE } : {}),
+    },
     body: { error: error.message, code: error.code, ...error.details },
   };
 }

@@ -9,10 +9,12 @@ export interface CliRun {
   stderr: string;
 }
 
-export function runCli(args: string[], cwd: string): Promise<CliRun> {
+/** `env` is added to this process's environment (an empty value unsets a setting). */
+export function runCli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin/latentgate.js'), ...args], {
       cwd,
+      env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
