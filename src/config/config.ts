@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { LOG_LEVELS, type LogLevel } from '../observability/logger.js';
 import { type UpstreamConfig, upstreamList } from '../upstream/config.js';
 import { describeProblem, dottedPath, integerText, settingsObject, validate } from '../validation/problems.js';
 import { byteSize, formatBytes } from './units.js';
@@ -42,6 +43,8 @@ export interface Config {
   redisUrl: string | null;
   /** Upstream endpoints per model (`UPSTREAMS` JSON, or `upstreams` in the file); see src/upstream/config.ts. */
   upstreams: UpstreamConfig[];
+  /** Least severe level of the JSON log lines on stdout (`silent`: none). */
+  logLevel: LogLevel;
 }
 
 export class ConfigError extends Error {}
@@ -69,6 +72,7 @@ const SETTINGS = {
   jobTtlSeconds: 'JOB_TTL_SECONDS',
   redisUrl: 'REDIS_URL',
   upstreams: 'UPSTREAMS',
+  logLevel: 'LOG_LEVEL',
 } as const;
 
 type SettingKey = keyof typeof SETTINGS;
@@ -99,6 +103,7 @@ function configSchema(env: NodeJS.ProcessEnv) {
     jobTtlSeconds: integer(3600, 1),
     redisUrl: z.url().optional(),
     upstreams: upstreamList(env).default([]),
+    logLevel: z.enum(LOG_LEVELS).default('info'),
   })
     .superRefine((s, context) => {
       if (s.headroom >= s.deviceMemory)
@@ -134,6 +139,7 @@ function configSchema(env: NodeJS.ProcessEnv) {
         jobTtlSeconds: s.jobTtlSeconds,
         redisUrl: s.redisUrl ?? null,
         upstreams: s.upstreams,
+        logLevel: s.logLevel,
       }),
     );
 }
