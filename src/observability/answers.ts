@@ -17,6 +17,14 @@ export interface Observability {
 /** Where the answer went out. */
 export type AnswerEdge = 'graphql' | 'http' | 'job';
 
+/** A client's message can quote what it sent (graphql-js quotes a bad variable whole): the log keeps this much. */
+const MAX_LOGGED_MESSAGE = 1000;
+
+function loggable(message: string): string {
+  if (message.length <= MAX_LOGGED_MESSAGE) return message;
+  return `${message.slice(0, MAX_LOGGED_MESSAGE)}... (${message.length - MAX_LOGGED_MESSAGE} more characters)`;
+}
+
 /** Errors already reported: an edge may see one error twice, and Yoga's own log skips them. */
 const reported = new WeakSet<object>();
 
@@ -51,5 +59,5 @@ export function reportAnswer(
   const details = error instanceof GatewayError ? error.details : undefined;
   const retry = details?.retryAfterSeconds;
   if (code === 'BUSY' && typeof retry === 'number') metrics.busyRetryAfter.observe(retry);
-  logger.info({ edge, code, details }, error instanceof Error ? error.message : String(error));
+  logger.info({ edge, code, details }, loggable(error instanceof Error ? error.message : String(error)));
 }

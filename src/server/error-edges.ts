@@ -49,7 +49,7 @@ export function maskGraphQLError(
   const located = error instanceof GraphQLError ? error : undefined;
   const original = located ? located.originalError : error;
   if (original instanceof GatewayError) {
-    reportAnswer(observability, 'graphql', error, original.code);
+    reportAnswer(observability, 'graphql', original);
     // No `originalError`: Yoga counts an error with a non-GraphQL original as unexpected (HTTP 500).
     return new GraphQLError(original.message, {
       nodes: located?.nodes,
