@@ -19,6 +19,9 @@ import { KeyStore } from '../src/auth/key-store.ts';
 import { hashKey, KEY_PATTERN, SCOPES, type Scope } from '../src/auth/keys.ts';
 import { authMode, isLoopback } from '../src/auth/startup.ts';
 import { ConfigError, loadConfig } from '../src/config/config.ts';
+import { createLogger } from '../src/observability/logger.ts';
+import { GatewayMetrics } from '../src/observability/metrics.ts';
+import { CapacityLedger } from '../src/routing/ledger.ts';
 import { httpErrorAnswer } from '../src/server/error-edges.ts';
 import { runCli } from './support/cli.ts';
 
@@ -187,6 +190,8 @@ describe('authentication through a real HTTP server', () => {
   let url: string;
   let keys: KeyLookup;
 
+  const ledger = new CapacityLedger({ budgetBytes: 1, headroomBytes: 0, maxQueueLength: 1, name: 'test' });
+  const observability = { logger: createLogger('silent'), metrics: new GatewayMetrics({ ledger, upstreams: null }) };
   /** An edge as the gateway's will be: the scope is the path's first segment. */
   async function start(lookup: KeyLookup) {
     keys = lookup;
@@ -194,7 +199,7 @@ describe('authentication through a real HTTP server', () => {
       const scope = (request.url ?? '/').slice(1) as Scope;
       const result = authenticateFor(keys, request, scope);
       if (!result.ok) {
-        const answer = httpErrorAnswer(result.error);
+        const answer = httpErrorAnswer(observability, result.error);
         assert.equal(answer.status, result.status);
         assert.deepEqual(answer.headers, result.headers);
         response.writeHead(answer.status, { ...answer.headers, 'content-type': 'application/json' });

@@ -6,8 +6,12 @@ import { createServices } from '../server/services.js';
 export async function serve(): Promise<void> {
   const config = loadConfig();
   const services = await createServices(config);
+  const { logger } = services;
   for (const problem of services.registry.problems)
-    console.warn(`[latentgate] model ${problem.id} not loaded (${problem.path}): ${problem.error}`);
+    logger.warn(
+      { model: problem.id, path: problem.path, error: problem.error },
+      `model ${problem.id} not loaded (${problem.path}): ${problem.error}`,
+    );
   const server = createHttpServer(services);
   const port = await listen(server, config.port, config.host).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'EADDRINUSE')
@@ -18,8 +22,10 @@ export async function serve(): Promise<void> {
   });
   const models = services.registry.list().map((m) => m.id);
   const snapshot = services.ledger.snapshot();
-  console.log(
-    `[latentgate] listening on http://${config.host}:${port}/graphql; ` +
+  // Tests and people wait for this line: `msg` names where it listens.
+  logger.info(
+    { host: config.host, port, models, device: snapshot.name, budgetBytes: snapshot.budgetBytes },
+    `listening on http://${config.host}:${port}/graphql; ` +
       `models: ${models.join(', ') || `none in ${config.modelsDir}`}; ` +
       `device ${snapshot.name} (${services.runtime.choice.reason}), ` +
       `budget ${formatBytes(snapshot.budgetBytes)} from ${services.deviceMemorySource}`,
@@ -28,7 +34,7 @@ export async function serve(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
-    console.log(`[latentgate] ${signal}: closing`);
+    logger.info({ signal }, `${signal}: closing`);
     server.close();
     server.closeAllConnections();
     await services.close();

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { LOG_LEVELS, type LogLevel } from '../observability/logger.js';
 import { type UpstreamConfig, upstreamList } from '../upstream/config.js';
 import { describeProblem, dottedPath, integerText, settingsObject, validate } from '../validation/problems.js';
 import { byteSize, formatBytes } from './units.js';
@@ -53,6 +54,8 @@ export interface Config {
     /** Prefix of the keys' Redis hash and channel, so deployments can share one Redis. */
     redisPrefix: string;
   };
+  /** Least severe level of the JSON log lines on stdout (`silent`: none). */
+  logLevel: LogLevel;
 }
 
 export class ConfigError extends Error {}
@@ -84,6 +87,7 @@ const SETTINGS = {
   allowUnauthenticated: 'ALLOW_UNAUTHENTICATED',
   apiKeysRefreshMs: 'API_KEYS_REFRESH_MS',
   apiKeysRedisPrefix: 'API_KEYS_REDIS_PREFIX',
+  logLevel: 'LOG_LEVEL',
 } as const;
 
 type SettingKey = keyof typeof SETTINGS;
@@ -119,6 +123,7 @@ function configSchema(env: NodeJS.ProcessEnv) {
     // At most 10 s: a revoked key must stop working everywhere within that, even when a Redis message is lost.
     apiKeysRefreshMs: integer(5000, 100, 10000),
     apiKeysRedisPrefix: z.string().min(1).default('latentgate:apikeys:'),
+    logLevel: z.enum(LOG_LEVELS).default('info'),
   })
     .superRefine((s, context) => {
       if (s.headroom >= s.deviceMemory)
@@ -160,6 +165,7 @@ function configSchema(env: NodeJS.ProcessEnv) {
           refreshMs: s.apiKeysRefreshMs,
           redisPrefix: s.apiKeysRedisPrefix,
         },
+        logLevel: s.logLevel,
       }),
     );
 }

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { cancelled, GatewayError, isCancellation } from '../errors.js';
+import { type Observability, reportAnswer } from '../observability/answers.js';
 import type { ExecuteHooks } from '../routing/router.js';
 import type { JobError, JobOperation, JobResult } from './events.js';
 import { Job } from './job.js';
@@ -20,6 +21,8 @@ export class JobManager {
   constructor(
     ttlSeconds: number,
     private readonly now: () => number = Date.now,
+    /** Where a failed job's error is counted and logged (none: not reported). */
+    private readonly observability: Observability | null = null,
   ) {
     this.store = new JobStore(ttlSeconds, now);
   }
@@ -51,7 +54,8 @@ export class JobManager {
           if (job.cancelRequested || isCancellation(error)) {
             job.emit({ type: 'CANCELLED', reason: isCancellation(error) ? error.message : 'cancelled' });
           } else {
-            job.emit({ type: 'FAILED', error: toJobError(error, job) });
+            this.report(job, error);
+            job.emit({ type: 'FAILED', error: toJobError(error) });
           }
         },
       );
@@ -79,17 +83,23 @@ export class JobManager {
     return job;
   }
 
+  private report(job: Job, error: unknown): void {
+    if (!this.observability) return;
+    const { logger, metrics } = this.observability;
+    const fields = { job: job.id, model: job.model, operation: job.operation };
+    reportAnswer({ logger: logger.child(fields), metrics }, 'job', error);
+  }
+
   close(): void {
     for (const job of this.store.active()) job.requestCancel(cancelled('the gateway is shutting down'));
     this.store.close();
   }
 }
 
-function toJobError(error: unknown, job: Job): JobError {
+function toJobError(error: unknown): JobError {
   if (error instanceof GatewayError) {
     const retry = error.details.retryAfterSeconds;
     return { code: error.code, message: error.message, retryAfterSeconds: typeof retry === 'number' ? retry : null };
   }
-  console.error(`[latentgate] job ${job.id} (${job.model}/${job.operation}) failed:`, error);
   return { code: 'INTERNAL', message: 'internal error (logged by the gateway)', retryAfterSeconds: null };
 }

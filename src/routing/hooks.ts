@@ -1,7 +1,8 @@
-/** What a routed run reports while it runs, and what it returns. */
+/** What a routed run reports while it runs, what it returns, and who is told how it ended. */
+import { GatewayError } from '../errors.js';
 import type { RunHooks } from '../gpu/local-executor.js';
 import type { Nchw } from '../gpu/tensor.js';
-import type { Plan } from './planner.js';
+import type { Plan, RouteKind } from './planner.js';
 
 export interface ExecuteHooks extends RunHooks {
   onQueued?: (position: number) => void;
@@ -16,4 +17,23 @@ export interface RoutedResult {
   /** The plan it ran under (the batch's, the upstream endpoint that answered, the fallback). */
   plan: Plan;
   seconds: number;
+}
+
+/** How a routed run (or a held stage) ended: `outcome` is `ok` or the error code; `seconds` only when ok. */
+export interface RunOutcome {
+  model: string;
+  operation: string;
+  route: RouteKind;
+  outcome: string;
+  seconds: number | null;
+}
+
+/** Told of every routed run's end (the gateway's metrics implement it). */
+export interface RunObserver {
+  ran(run: RunOutcome): void;
+}
+
+/** A failed run's outcome: its error code (INTERNAL for anything untyped). */
+export function outcomeOf(error: unknown): string {
+  return error instanceof GatewayError ? error.code : 'INTERNAL';
 }

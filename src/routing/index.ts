@@ -1,6 +1,6 @@
 /** The routing module as the rest of the gateway uses it. */
 export { type BatcherOptions, type BatchStats, EncodeBatcher } from './batcher.js';
-export type { ExecuteHooks, RoutedResult } from './hooks.js';
+export type { ExecuteHooks, RoutedResult, RunObserver, RunOutcome } from './hooks.js';
 export type { StageHold } from './local-runner.js';
 export { LocalRunner } from './local-runner.js';
 export type {

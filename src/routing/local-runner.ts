@@ -3,7 +3,7 @@ import { cancelled } from '../errors.js';
 import type { LocalExecutor } from '../gpu/local-executor.js';
 import type { Nchw } from '../gpu/tensor.js';
 import type { ModelDefinition } from '../models/model.js';
-import type { ExecuteHooks } from './hooks.js';
+import { type ExecuteHooks, outcomeOf, type RunObserver } from './hooks.js';
 import { type CapacityLedger, withReservation } from './ledger.js';
 import type { DeviceView, Plan } from './planner.js';
 import { type RunStats, stageWork } from './run-stats.js';
@@ -25,6 +25,8 @@ export class LocalRunner {
     readonly executor: LocalExecutor,
     readonly ledger: CapacityLedger,
     readonly stats: RunStats,
+    /** Told how each held stage ended (routed runs are the Router's to report). */
+    private readonly observer: RunObserver | null = null,
   ) {}
 
   device(): DeviceView {
@@ -89,7 +91,7 @@ export class LocalRunner {
       onQueued: hooks.onQueued,
     };
     const unit = stageWork(plan.operation, latentWidth * latentHeight, networkBatch);
-    return withReservation(this.ledger, reservation, async () => {
+    const held = withReservation(this.ledger, reservation, async () => {
       if (hooks.signal?.aborted) throw cancelled(`Request '${reservation.label}' was cancelled before it started.`);
       hooks.onStarted?.(steps);
       const started = performance.now();
@@ -108,5 +110,16 @@ export class LocalRunner {
       if (marked === 0) this.stats.recordStage(plan.model, plan.operation, unit, seconds);
       return { result, seconds };
     });
+    const { model, operation } = plan;
+    return held.then(
+      (done) => {
+        this.observer?.ran({ model, operation, route: 'LOCAL', outcome: 'ok', seconds: done.seconds });
+        return done;
+      },
+      (error: unknown) => {
+        this.observer?.ran({ model, operation, route: 'LOCAL', outcome: outcomeOf(error), seconds: null });
+        throw error;
+      },
+    );
   }
 }

@@ -10,7 +10,7 @@ import type { Nchw } from '../gpu/tensor.js';
 import { type ModelDefinition, networkFor, type Operation } from '../models/model.js';
 import { type BatcherOptions, EncodeBatcher } from './batcher.js';
 import { largestBatchThatFits } from './estimator.js';
-import type { ExecuteHooks, RoutedResult } from './hooks.js';
+import { type ExecuteHooks, outcomeOf, type RoutedResult, type RunObserver } from './hooks.js';
 import type { LocalRunner } from './local-runner.js';
 import type { ComputeDType, ModelMemoryProfiles, PipelineNetworks, StageOperation } from './memory-profile.js';
 import { type Plan, planLocalBatch, planRoute, type UpstreamView } from './planner.js';
@@ -65,6 +65,8 @@ export interface RouterOptions {
   batching?: BatcherOptions;
   /** CPU runs compute in float32; a CUDA device could plan in float16. */
   computeDType?: ComputeDType;
+  /** Told how each `run` ended (the gateway's metrics). */
+  observer?: RunObserver;
 }
 
 export class Router {
@@ -72,6 +74,7 @@ export class Router {
   /** Joins LOCAL single-image encodes of the same model and size (present when `batching` was given). */
   readonly batcher: EncodeBatcher | null;
   readonly computeDType: ComputeDType;
+  private readonly observer: RunObserver | null;
 
   constructor(
     private readonly profiles: ProfileSource,
@@ -80,6 +83,7 @@ export class Router {
   ) {
     this.upstream = options.upstream ?? null;
     this.computeDType = options.computeDType ?? 'float32';
+    this.observer = options.observer ?? null;
     this.batcher = options.batching ? new EncodeBatcher(this, options.batching) : null;
   }
 
@@ -149,6 +153,28 @@ export class Router {
   }
 
   async run(model: ModelDefinition, plan: Plan, input: Nchw, hooks: ExecuteHooks = {}): Promise<RoutedResult> {
+    if (!this.observer) return this.route(model, plan, input, hooks);
+    // A failure is counted on the route it last ran on (after failover), or the planned one.
+    let route = plan.route;
+    const observed: ExecuteHooks = {
+      ...hooks,
+      onRouted: (routed) => {
+        route = routed.route;
+        hooks.onRouted?.(routed);
+      },
+    };
+    const { model: id, operation } = plan;
+    try {
+      const result = await this.route(model, plan, input, observed);
+      this.observer.ran({ model: id, operation, route: result.plan.route, outcome: 'ok', seconds: result.seconds });
+      return result;
+    } catch (error) {
+      this.observer.ran({ model: id, operation, route, outcome: outcomeOf(error), seconds: null });
+      throw error;
+    }
+  }
+
+  private async route(model: ModelDefinition, plan: Plan, input: Nchw, hooks: ExecuteHooks): Promise<RoutedResult> {
     if (plan.route === 'REJECT') {
       if (!runsLocally(model, plan.operation))
         throw new GatewayError('UPSTREAM_FAILED', plan.reason, { model: plan.model, operation: plan.operation });

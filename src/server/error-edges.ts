@@ -5,11 +5,13 @@
  * - HTTP (Hybrid Inference and result URLs): the code's status and `{"error", "code", ...details}`,
  *   with `Retry-After` when the details say when to retry.
  * Anything that is not a GatewayError is a bug: logged, and answered without its message.
+ * Every error answered is reported once (counted by code, logged: src/observability/answers.ts).
  */
 import { GraphQLError } from 'graphql';
 import { maskError as yogaMaskError } from 'graphql-yoga';
 import { WWW_AUTHENTICATE } from '../auth/credentials.js';
 import { type ErrorCode, GatewayError } from '../errors.js';
+import { type Observability, reportAnswer } from '../observability/answers.js';
 
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   BAD_REQUEST: 400,
@@ -41,10 +43,16 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
  * `error` is what graphql-js located at a field (the thrown error is its `originalError`) or, for a
  * subscription that failed to start, possibly the thrown error itself.
  */
-export function maskGraphQLError(error: unknown, message: string, isDev?: boolean): Error {
+export function maskGraphQLError(
+  observability: Observability,
+  error: unknown,
+  message: string,
+  isDev?: boolean,
+): Error {
   const located = error instanceof GraphQLError ? error : undefined;
   const original = located ? located.originalError : error;
   if (original instanceof GatewayError) {
+    reportAnswer(observability, 'graphql', original);
     // No `originalError`: Yoga counts an error with a non-GraphQL original as unexpected (HTTP 500).
     return new GraphQLError(original.message, {
       nodes: located?.nodes,
@@ -56,8 +64,12 @@ export function maskGraphQLError(error: unknown, message: string, isDev?: boolea
   }
   // graphql-js' own errors (syntax, validation, variables) are the caller's and pass as they are; a
   // variable error wraps the GraphQLError that coercion raised (an @oneOf input's, for one).
-  if (located && (!original || original instanceof GraphQLError)) return located;
-  logInternal(original ?? error);
+  if (located && (!original || original instanceof GraphQLError)) {
+    const code = located.extensions.code;
+    reportAnswer(observability, 'graphql', located, typeof code === 'string' ? code : 'BAD_REQUEST');
+    return located;
+  }
+  reportAnswer(observability, 'graphql', original ?? error);
   return yogaMaskError(error, message, isDev);
 }
 
@@ -68,9 +80,9 @@ export interface HttpErrorAnswer {
 }
 
 /** The HTTP answer for an error thrown while serving a request. */
-export function httpErrorAnswer(error: unknown): HttpErrorAnswer {
+export function httpErrorAnswer(observability: Observability, error: unknown): HttpErrorAnswer {
+  reportAnswer(observability, 'http', error);
   if (!(error instanceof GatewayError)) {
-    logInternal(error);
     return { status: 500, headers: {}, body: { error: 'internal error', code: 'INTERNAL' } };
   }
   const retry = error.details.retryAfterSeconds;
@@ -83,8 +95,4 @@ export function httpErrorAnswer(error: unknown): HttpErrorAnswer {
     },
     body: { error: error.message, code: error.code, ...error.details },
   };
-}
-
-function logInternal(error: unknown): void {
-  console.error('[latentgate] internal error:', error);
 }

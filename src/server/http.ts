@@ -1,11 +1,13 @@
 /**
  * The HTTP server: GraphQL (graphql-yoga) at /graphql over HTTP, SSE and WebSocket (graphql-ws),
- * results delivered by URL at /v1/latents/{id} and /v1/images/{id}, /healthz, and the web
- * playground at /.
+ * results delivered by URL at /v1/latents/{id} and /v1/images/{id}, /healthz, Prometheus metrics at
+ * /metrics, and the web playground at /.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createYoga } from 'graphql-yoga';
 import { GatewayError } from '../errors.js';
+import { wasReported } from '../observability/answers.js';
+import { yogaLogger } from '../observability/logger.js';
 import { schema } from '../schema/index.js';
 import type { DType } from '../tensors/dtype.js';
 import { serializeSafetensors } from '../tensors/safetensors.js';
@@ -23,8 +25,10 @@ export function createGraphQLHandler(services: RunningServices) {
     graphqlEndpoint: '/graphql',
     context: () => ({ services }),
     landingPage: false,
+    // Errors the edge reported (and logged at their level) are left out of Yoga's own log.
+    logging: yogaLogger(services.logger, wasReported),
     // Typed errors become GraphQL errors with their code; anything else is logged and masked.
-    maskedErrors: { maskError: maskGraphQLError },
+    maskedErrors: { maskError: (error, message, isDev) => maskGraphQLError(services, error, message, isDev) },
     // Parse, validation and variable errors get the BAD_REQUEST code too.
     plugins: [useRequestErrorCode()],
   });
@@ -40,8 +44,8 @@ export function sendJson(
   res.end(JSON.stringify(body));
 }
 
-export function sendError(res: ServerResponse, error: unknown): void {
-  const { status, body, headers } = httpErrorAnswer(error);
+export function sendError(services: RunningServices, res: ServerResponse, error: unknown): void {
+  const { status, body, headers } = httpErrorAnswer(services, error);
   sendJson(res, status, body, headers);
 }
 
@@ -93,6 +97,11 @@ export function createHttpServer(services: RunningServices): Server {
           device: services.ledger.snapshot(),
           upstreams: services.upstreams?.snapshot() ?? [],
         });
+      if (url.pathname === '/metrics' && req.method === 'GET') {
+        const { contentType, body } = await services.metrics.exposition();
+        res.writeHead(200, { 'content-type': contentType });
+        return void res.end(body);
+      }
       if (route && req.method === 'GET')
         return serveStoredResult(services, route[1] === 'latents' ? 'latent' : 'image', route[2], url, res);
       const hybrid = HYBRID_PATH.exec(url.pathname);
@@ -101,7 +110,7 @@ export function createHttpServer(services: RunningServices): Server {
       throw new GatewayError('NOT_FOUND', `no route for ${req.method} ${url.pathname}`);
     };
     handle().catch((error) => {
-      if (!res.headersSent) sendError(res, error);
+      if (!res.headersSent) sendError(services, res, error);
       else res.destroy();
     });
   });

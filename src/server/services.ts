@@ -7,6 +7,8 @@ import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
 import { JobManager } from '../jobs/manager.js';
 import { FAMILIES, isFamilyId } from '../models/families.js';
 import { ModelRegistry } from '../models/registry.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { GatewayMetrics } from '../observability/metrics.js';
 import { PromptEncoder } from '../pipeline/prompt-encoding.js';
 import { LocalRunner, Router } from '../routing/index.js';
 import { CapacityLedger } from '../routing/ledger.js';
@@ -24,10 +26,19 @@ export interface RunningServices extends Services {
   deviceMemorySource: string;
   /** Configured upstream endpoints (null when none are). */
   upstreams: UpstreamPool | null;
+  /** JSON lines on stdout at LOG_LEVEL. */
+  logger: Logger;
+  /** The Prometheus registry behind GET /metrics (src/observability/metrics.ts). */
+  metrics: GatewayMetrics;
   close(): Promise<void>;
 }
 
-export async function createServices(config: Config): Promise<RunningServices> {
+/** `logDestination` (tests) replaces stdout as where the log lines go. */
+export async function createServices(
+  config: Config,
+  logDestination?: Parameters<typeof createLogger>[1],
+): Promise<RunningServices> {
+  const logger = createLogger(config.logLevel, logDestination);
   const registry = await ModelRegistry.load(config.modelsDir);
   const runtime = new OnnxRuntime(await chooseProvider(config.executionProvider), config.intraOpThreads);
   const memory = await deviceMemory(runtime.choice.provider, config.deviceMemoryBytes);
@@ -42,8 +53,9 @@ export async function createServices(config: Config): Promise<RunningServices> {
   const store = config.redisUrl
     ? new RedisResultStore(config.redisUrl, config.resultTtlSeconds)
     : new MemoryResultStore(config.resultTtlSeconds);
-  const jobs = new JobManager(config.jobTtlSeconds);
   const upstreams = config.upstreams.length > 0 ? new UpstreamPool(config.upstreams) : null;
+  const metrics = new GatewayMetrics({ ledger, upstreams });
+  const jobs = new JobManager(config.jobTtlSeconds, undefined, { logger, metrics });
   if (upstreams) {
     for (const [id, operations] of upstreams.models()) {
       // A model with no local weights takes its latent conventions from the entry's family (or its id).
@@ -67,7 +79,9 @@ export async function createServices(config: Config): Promise<RunningServices> {
     }
     upstreams.start();
   }
-  const router = new Router(profiles, new LocalRunner(new LocalExecutor(runtime), ledger, new RunStats()), {
+  const runner = new LocalRunner(new LocalExecutor(runtime), ledger, new RunStats(), metrics);
+  const router = new Router(profiles, runner, {
+    observer: metrics,
     upstream: upstreams,
     batching: { windowMs: config.batchWindowMs, maxBatch: config.limits.maxBatch },
   });
@@ -85,6 +99,8 @@ export async function createServices(config: Config): Promise<RunningServices> {
     ledger,
     deviceMemorySource: memory.source,
     upstreams,
+    logger,
+    metrics,
     async close() {
       upstreams?.close();
       jobs.close();
