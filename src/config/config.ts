@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { type UpstreamConfig, upstreamList } from '../upstream/config.js';
 import { describeProblem, dottedPath, integerText, settingsObject, validate } from '../validation/problems.js';
+import { readSecret, type Secret } from './secret.js';
 import { byteSize, formatBytes } from './units.js';
 
 export interface Config {
@@ -42,7 +43,12 @@ export interface Config {
   redisUrl: string | null;
   /** Upstream endpoints per model (`UPSTREAMS` JSON, or `upstreams` in the file); see src/upstream/config.ts. */
   upstreams: UpstreamConfig[];
+  /** Signs result URLs (`URL_SIGNING_KEY` or the file `URL_SIGNING_KEY_FILE`); null = unsigned URLs. */
+  urlSigningKey: Secret | null;
 }
+
+/** The shortest URL_SIGNING_KEY accepted: 32 characters, as many as HMAC-SHA256's output has bytes. */
+const MIN_SIGNING_KEY_LENGTH = 32;
 
 export class ConfigError extends Error {}
 
@@ -109,7 +115,7 @@ function configSchema(env: NodeJS.ProcessEnv) {
         });
     })
     .transform(
-      (s): Config => ({
+      (s): Omit<Config, 'urlSigningKey'> => ({
         host: s.host,
         port: s.port,
         publicUrl: (s.publicUrl ?? `http://${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`).replace(
@@ -176,5 +182,10 @@ export function loadConfig(
   const result = validate(configSchema(env), given, settingName);
   if (!result.ok)
     throw new ConfigError(`invalid configuration:\n  - ${result.problems.map(describeProblem).join('\n  - ')}`);
-  return result.value;
+  // Read apart from the schema, whose problems quote the value given: a secret is never quoted, nor in the file.
+  try {
+    return { ...result.value, urlSigningKey: readSecret(env, 'URL_SIGNING_KEY', MIN_SIGNING_KEY_LENGTH) };
+  } catch (error) {
+    throw new ConfigError(`invalid configuration: ${(error as Error).message}`);
+  }
 }
