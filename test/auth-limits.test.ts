@@ -15,7 +15,13 @@ import { execute, GraphQLError, parse } from 'graphql';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { type KeyLimits, keyLimits, parseQuota, parseRate } from '../src/auth/limit-specs.ts';
-import { type Admission, createKeyLimiter, type KeyLimiter, rateLimitedError } from '../src/auth/limiter.ts';
+import {
+  type Admission,
+  createKeyLimiter,
+  type KeyLimiter,
+  pixelSeconds,
+  rateLimitedError,
+} from '../src/auth/limiter.ts';
 import { ConfigError, loadConfig } from '../src/config/config.ts';
 import { Secret } from '../src/config/secret.ts';
 import type { GatewayError } from '../src/errors.ts';
@@ -105,7 +111,9 @@ describe('limits in memory, on a fixed clock', () => {
     assert.equal(limited.reason, 'quota');
     assert.equal(limited.retryAfterSeconds, 8 * 3600 - 140);
     assert.deepEqual([limited.limit, limited.used, limited.estimate], [1000, 600, 500]);
-    await limiter.settle(first, 299.2);
+    // 299.2 measured pixel-seconds count as 300: the counters keep whole ones, rounded up.
+    assert.equal(pixelSeconds(1024 * 1024, 0.000285339), 300);
+    await limiter.settle(first, pixelSeconds(1024 * 1024, 0.000285339));
     assert.equal((await limiter.usage('alice')).pixelSeconds.used, 300);
     admitted(await limiter.admit('alice', 500));
     assert.equal((await limiter.usage('alice')).pixelSeconds.used, 800);
@@ -116,6 +124,11 @@ describe('limits in memory, on a fixed clock', () => {
     admitted(await limiter.admit('alice', 200));
     refused(await limiter.admit('alice', 1));
     admitted(await limiter.admit('alice', 0));
+    admitted(await limiter.admit('alice', 0));
+    // Both limits refuse now; the answer is the later reset, midnight.
+    const both = refused(await limiter.admit('alice', 1));
+    assert.deepEqual([both.reason, both.retryAfterSeconds], ['quota', 8 * 3600 - 200]);
+    assert.equal(refused(await limiter.admit('alice')).retryAfterSeconds, 40);
     await assert.rejects(limiter.admit('alice', 1001), (error: GatewayError) => {
       assert.equal(error.code, 'BAD_REQUEST');
       assert.match(error.message, /estimated at 1001 pixel-seconds, more than key "alice"'s whole daily quota/);

@@ -28,6 +28,9 @@ export interface KeyLimits {
 
 export const NO_LIMITS: KeyLimits = { rate: null, quota: null };
 
+/** The name a caller without a key counts as (a gateway without keys): its limits, usage and results. */
+export const ANONYMOUS = 'anonymous';
+
 const UNIT_SECONDS: Record<string, number> = {
   s: 1,
   sec: 1,

@@ -23,9 +23,6 @@ import {
 } from './limit-counters.js';
 import { type KeyLimits, NO_LIMITS } from './limit-specs.js';
 
-/** Whose limits apply to a request without a key (a gateway without keys). */
-export const ANONYMOUS = 'anonymous';
-
 /** Requests are still counted, per minute, for a key without a rate limit. */
 const DEFAULT_WINDOW_SECONDS = 60;
 

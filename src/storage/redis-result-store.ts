@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { type Lookup, NO_OWNER, type Removal, type ResultStore, type StoredResult } from './result-store.js';
+import { ANONYMOUS } from '../auth/limit-specs.js';
+import type { Lookup, Removal, ResultStore, StoredResult } from './result-store.js';
 
 const PREFIX = 'latentgate:result:';
 const TOMBSTONE = 'latentgate:expired:';
@@ -13,7 +14,7 @@ const TOMBSTONE = 'latentgate:expired:';
 /** KEYS: the result, its tombstone; ARGV: the caller. 1 deleted, 0 not found, -1 someone else's. */
 const REMOVE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local owner = redis.call('HGET', KEYS[1], 'owner') or '${NO_OWNER}'
+local owner = redis.call('HGET', KEYS[1], 'owner') or '${ANONYMOUS}'
 if owner ~= ARGV[1] then return -1 end
 redis.call('DEL', KEYS[1], KEYS[2])
 return 1
@@ -44,7 +45,7 @@ export class RedisResultStore implements ResultStore {
     });
     await this.redis
       .multi()
-      .hset(PREFIX + id, { meta, bytes: Buffer.from(result.bytes), owner: result.owner ?? NO_OWNER })
+      .hset(PREFIX + id, { meta, bytes: Buffer.from(result.bytes), owner: result.owner ?? ANONYMOUS })
       .pexpire(PREFIX + id, this.ttlSeconds * 1000)
       .set(TOMBSTONE + id, '1', 'PX', this.ttlSeconds * 2000)
       .exec();
@@ -64,7 +65,7 @@ export class RedisResultStore implements ResultStore {
         result: {
           ...parsed,
           bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-          owner: owner ?? NO_OWNER,
+          owner: owner ?? ANONYMOUS,
         },
       };
     }

@@ -3,6 +3,7 @@
  * tombstone for a while so a caller learns "expired" rather than "unknown".
  */
 import { randomUUID } from 'node:crypto';
+import { ANONYMOUS } from '../auth/limit-specs.js';
 import { ExpiringMap } from '../common/expiring-map.js';
 
 export interface StoredResult {
@@ -13,12 +14,9 @@ export interface StoredResult {
   dtype?: string;
   contentType: string;
   expiresAt: number;
-  /** The name of the API key that created it ('anonymous' without keys): only it may delete the result. */
+  /** The name of the API key that created it (absent: ANONYMOUS): only it may delete the result. */
   owner?: string;
 }
-
-/** The owner of a result stored without one. */
-export const NO_OWNER = 'anonymous';
 
 export type Removal = 'deleted' | 'not-found' | 'forbidden';
 
@@ -60,7 +58,7 @@ export class MemoryResultStore implements ResultStore {
   async remove(id: string, owner: string): Promise<Removal> {
     const found = this.results.lookup(id);
     if (found.status !== 'found') return 'not-found';
-    if ((found.value.owner ?? NO_OWNER) !== owner) return 'forbidden';
+    if ((found.value.owner ?? ANONYMOUS) !== owner) return 'forbidden';
     this.results.delete(id);
     return 'deleted';
   }
