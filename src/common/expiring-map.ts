@@ -30,6 +30,11 @@ export class ExpiringMap<V> {
     return this.tombstones.has(id) ? { status: 'expired' } : { status: 'unknown' };
   }
 
+  /** Forgets an entry without a tombstone (it was removed, not expired); false when there was none. */
+  delete(id: string): boolean {
+    return this.entries.delete(id);
+  }
+
   values(): IterableIterator<V> {
     return this.entries.values();
   }

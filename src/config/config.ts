@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from '../observability/logger.js';
 import { type UpstreamConfig, upstreamList } from '../upstream/config.js';
 import { describeProblem, dottedPath, integerText, settingsObject, validate } from '../validation/problems.js';
+import { readSecret, type Secret } from './secret.js';
 import { byteSize, formatBytes } from './units.js';
 
 export interface Config {
@@ -56,7 +57,12 @@ export interface Config {
   };
   /** Least severe level of the JSON log lines on stdout (`silent`: none). */
   logLevel: LogLevel;
+  /** Signs result URLs (`URL_SIGNING_KEY` or the file `URL_SIGNING_KEY_FILE`); null = unsigned URLs. */
+  urlSigningKey: Secret | null;
 }
+
+/** The shortest URL_SIGNING_KEY accepted: 32 characters, as many as HMAC-SHA256's output has bytes. */
+const MIN_SIGNING_KEY_LENGTH = 32;
 
 export class ConfigError extends Error {}
 
@@ -134,7 +140,7 @@ function configSchema(env: NodeJS.ProcessEnv) {
         });
     })
     .transform(
-      (s): Config => ({
+      (s): Omit<Config, 'urlSigningKey'> => ({
         host: s.host,
         port: s.port,
         publicUrl: (s.publicUrl ?? `http://${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`).replace(
@@ -208,5 +214,10 @@ export function loadConfig(
   const result = validate(configSchema(env), given, settingName);
   if (!result.ok)
     throw new ConfigError(`invalid configuration:\n  - ${result.problems.map(describeProblem).join('\n  - ')}`);
-  return result.value;
+  // Read apart from the schema, whose problems quote the value given: a secret is never quoted, nor in the file.
+  try {
+    return { ...result.value, urlSigningKey: readSecret(env, 'URL_SIGNING_KEY', MIN_SIGNING_KEY_LENGTH) };
+  } catch (error) {
+    throw new ConfigError(`invalid configuration: ${(error as Error).message}`);
+  }
 }

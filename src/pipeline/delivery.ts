@@ -1,5 +1,6 @@
-/** Results go back inline (base64) or as a URL of this gateway that expires. */
+/** Results go back inline (base64) or as a URL of this gateway that expires, signed when URL_SIGNING_KEY is set. */
 import type { StoredResult } from '../storage/result-store.js';
+import { signResultUrl } from '../storage/signed-urls.js';
 import type { PipelineDeps } from './encode.js';
 
 export type Delivery = 'BASE64' | 'URL';
@@ -22,5 +23,7 @@ export async function deliver(
     return { data, url: null, expiresAt: null };
   }
   const { id, expiresAt } = await deps.store.put(result);
-  return { data: null, url: `${deps.config.publicUrl}/v1/${path}/${id}`, expiresAt: new Date(expiresAt) };
+  const url = `${deps.config.publicUrl}/v1/${path}/${id}`;
+  const key = deps.config.urlSigningKey;
+  return { data: null, url: key ? signResultUrl(url, id, expiresAt, key) : url, expiresAt: new Date(expiresAt) };
 }

@@ -1,4 +1,5 @@
 import SchemaBuilder from '@pothos/core';
+import type { KeyLimiter } from '../auth/limiter.js';
 import type { Config } from '../config/config.js';
 import type { JobManager } from '../jobs/manager.js';
 import type { ModelRegistry } from '../models/registry.js';
@@ -25,10 +26,14 @@ export interface Services {
   prompts: PromptEncoder;
   /** Random draws for a seed; absent = the torch-compatible generator. Tests inject reference noise here. */
   noiseFor?: (seed: bigint) => NoiseSource;
+  /** Rate limits and quotas per key (src/auth/limiter.ts). */
+  limiter: KeyLimiter;
 }
 
 export interface GraphQLContext {
   services: Services;
+  /** The caller's API key; absent = the gateway runs without keys (the caller counts as 'anonymous'). */
+  auth?: { keyName: string };
 }
 
 export const builder = new SchemaBuilder<{

@@ -8,5 +8,6 @@ import './types/decode.js';
 import './types/queries.js';
 import './types/img2img.js';
 import './types/jobs.js';
+import './types/usage.js';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

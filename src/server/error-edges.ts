@@ -32,6 +32,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   BUSY: 503,
+  RATE_LIMITED: 429,
   DOES_NOT_FIT: 507,
   CANCELLED: 499,
   UPSTREAM_FAILED: 502,

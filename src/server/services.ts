@@ -1,5 +1,6 @@
 /** The composition root: builds every service from the configuration, and closes them. */
 import { join } from 'node:path';
+import { createKeyLimiter } from '../auth/limiter.js';
 import type { Config } from '../config/config.js';
 import { deviceMemory } from '../gpu/device-memory.js';
 import { LocalExecutor } from '../gpu/local-executor.js';
@@ -85,6 +86,8 @@ export async function createServices(
     upstream: upstreams,
     batching: { windowMs: config.batchWindowMs, maxBatch: config.limits.maxBatch },
   });
+  // No key has limits until the key store passes its `limitsFor`; each key's use is counted regardless.
+  const limiter = createKeyLimiter(config.redisUrl);
   return {
     config,
     registry,
@@ -95,6 +98,7 @@ export async function createServices(
     batcher: router.batcher,
     prompts: new PromptEncoder(runtime),
     img2imgUpstreams: upstreams,
+    limiter,
     runtime,
     ledger,
     deviceMemorySource: memory.source,
@@ -104,7 +108,7 @@ export async function createServices(
     async close() {
       upstreams?.close();
       jobs.close();
-      await store.close();
+      await Promise.all([store.close(), limiter.close()]);
       await runtime.close();
     },
   };

@@ -5,10 +5,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { Lookup, ResultStore, StoredResult } from './result-store.js';
+import { ANONYMOUS } from '../auth/limit-specs.js';
+import type { Lookup, Removal, ResultStore, StoredResult } from './result-store.js';
 
 const PREFIX = 'latentgate:result:';
 const TOMBSTONE = 'latentgate:expired:';
+
+/** KEYS: the result, its tombstone; ARGV: the caller. 1 deleted, 0 not found, -1 someone else's. */
+const REMOVE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local owner = redis.call('HGET', KEYS[1], 'owner') or '${ANONYMOUS}'
+if owner ~= ARGV[1] then return -1 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+`;
 
 export class RedisResultStore implements ResultStore {
   readonly shared = true;
@@ -35,7 +45,7 @@ export class RedisResultStore implements ResultStore {
     });
     await this.redis
       .multi()
-      .hset(PREFIX + id, { meta, bytes: Buffer.from(result.bytes) })
+      .hset(PREFIX + id, { meta, bytes: Buffer.from(result.bytes), owner: result.owner ?? ANONYMOUS })
       .pexpire(PREFIX + id, this.ttlSeconds * 1000)
       .set(TOMBSTONE + id, '1', 'PX', this.ttlSeconds * 2000)
       .exec();
@@ -43,18 +53,28 @@ export class RedisResultStore implements ResultStore {
   }
 
   async get(id: string): Promise<Lookup> {
-    const [meta, bytes] = await Promise.all([
+    const [meta, bytes, owner] = await Promise.all([
       this.redis.hget(PREFIX + id, 'meta'),
       this.redis.hgetBuffer(PREFIX + id, 'bytes'),
+      this.redis.hget(PREFIX + id, 'owner'),
     ]);
     if (meta && bytes) {
       const parsed = JSON.parse(meta) as Omit<StoredResult, 'bytes'>;
       return {
         status: 'found',
-        result: { ...parsed, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) },
+        result: {
+          ...parsed,
+          bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+          owner: owner ?? ANONYMOUS,
+        },
       };
     }
     return (await this.redis.exists(TOMBSTONE + id)) ? { status: 'expired' } : { status: 'unknown' };
+  }
+
+  async remove(id: string, owner: string): Promise<Removal> {
+    const removed = await this.redis.eval(REMOVE, 2, PREFIX + id, TOMBSTONE + id, owner);
+    return removed === 1 ? 'deleted' : removed === 0 ? 'not-found' : 'forbidden';
   }
 
   async close(): Promise<void> {

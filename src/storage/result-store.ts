@@ -3,6 +3,7 @@
  * tombstone for a while so a caller learns "expired" rather than "unknown".
  */
 import { randomUUID } from 'node:crypto';
+import { ANONYMOUS } from '../auth/limit-specs.js';
 import { ExpiringMap } from '../common/expiring-map.js';
 
 export interface StoredResult {
@@ -13,7 +14,11 @@ export interface StoredResult {
   dtype?: string;
   contentType: string;
   expiresAt: number;
+  /** The name of the API key that created it (absent: ANONYMOUS): only it may delete the result. */
+  owner?: string;
 }
+
+export type Removal = 'deleted' | 'not-found' | 'forbidden';
 
 export type Lookup = { status: 'found'; result: StoredResult } | { status: 'expired' } | { status: 'unknown' };
 
@@ -22,6 +27,8 @@ export interface ResultStore {
   readonly shared: boolean;
   put(result: Omit<StoredResult, 'expiresAt'>): Promise<{ id: string; expiresAt: number }>;
   get(id: string): Promise<Lookup>;
+  /** Deletes the result if `owner` created it, in one step; an expired one is 'not-found'. */
+  remove(id: string, owner: string): Promise<Removal>;
   close(): Promise<void>;
 }
 
@@ -46,6 +53,14 @@ export class MemoryResultStore implements ResultStore {
   async get(id: string): Promise<Lookup> {
     const found = this.results.lookup(id);
     return found.status === 'found' ? { status: 'found', result: found.value } : found;
+  }
+
+  async remove(id: string, owner: string): Promise<Removal> {
+    const found = this.results.lookup(id);
+    if (found.status !== 'found') return 'not-found';
+    if ((found.value.owner ?? ANONYMOUS) !== owner) return 'forbidden';
+    this.results.delete(id);
+    return 'deleted';
   }
 
   async close(): Promise<void> {
