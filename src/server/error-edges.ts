@@ -61,6 +61,17 @@ export function maskGraphQLError(error: unknown, message: string, isDev?: boolea
   return yogaMaskError(error, message, isDev);
 }
 
+/**
+ * A request error (found before execution: body, parse, validation) as a GraphQL error with the code's HTTP
+ * status; with `spec`, Yoga applies the status only for clients that accept application/graphql-response+json,
+ * as it does for its own validation errors.
+ */
+export function graphqlRequestError(error: GatewayError, { spec }: { spec: boolean }): GraphQLError {
+  return new GraphQLError(error.message, {
+    extensions: { code: error.code, ...error.details, http: { status: HTTP_STATUS[error.code], spec } },
+  });
+}
+
 export interface HttpErrorAnswer {
   status: number;
   headers: Record<string, string>;
