@@ -276,32 +276,33 @@ function checkLatentBeforeReading(
 
 /** Exactly the `expected` bytes of a tensor body; a body of any other length is LATENT_SHAPE_MISMATCH. */
 function readTensorBody(req: IncomingMessage, expected: number, what: string): Promise<Buffer> {
-  return readExactBody(req, expected, declaredLength(req.headers['content-length']), (bytes, more) => {
-    const given = more ? `more than ${expected}` : String(bytes);
-    return new GatewayError(
+  const mismatch = (bytes: number, more: boolean) =>
+    new GatewayError(
       'LATENT_SHAPE_MISMATCH',
-      `the body is ${given} bytes, but ${what} needs ${expected} bytes`,
-      {
-        bytes,
-        expectedBytes: expected,
-      },
+      `the body is ${more ? `more than ${expected}` : bytes} bytes, but ${what} needs ${expected} bytes`,
+      { bytes, expectedBytes: expected },
     );
-  });
+  return typedReadErrors(readExactBody(req, expected, declaredLength(req.headers['content-length']), mismatch));
 }
 
 /** An image file body, refused before reading when its declared length is over `limit`, else once it passes it. */
 function readImageBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return readLimitedBody(
-    req,
-    limit,
-    declaredLength(req.headers['content-length']),
-    (bytes) =>
-      new GatewayError(
-        'IMAGE_TOO_LARGE',
-        `the image is ${bytes ?? `over ${limit}`} bytes; the limit is ${limit} bytes (MAX_IMAGE_BYTES)`,
-        { maxBytes: limit },
-      ),
-  );
+  const tooLarge = (bytes: number | null) =>
+    new GatewayError(
+      'IMAGE_TOO_LARGE',
+      `the image is ${bytes ?? `over ${limit}`} bytes; the limit is ${limit} bytes (MAX_IMAGE_BYTES)`,
+      { maxBytes: limit },
+    );
+  return typedReadErrors(readLimitedBody(req, limit, declaredLength(req.headers['content-length']), tooLarge));
+}
+
+/** A client that goes away mid-body (or is cut off by REQUEST_TIMEOUT_MS) cancelled its request: no internal error. */
+async function typedReadErrors(body: Promise<Buffer>): Promise<Buffer> {
+  try {
+    return await body;
+  } catch (error) {
+    throw error instanceof GatewayError ? error : cancelled('the client stopped sending the body');
+  }
 }
 
 function routeHeaders(plan: Plan): Record<string, string> {
