@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
+import WebSocket from 'ws';
 import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { writeTinyPipeline } from './support/tiny-pipeline.ts';
 
@@ -183,6 +184,35 @@ describe('GraphQL documents', () => {
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
     assert.equal(ok.body.data.f3.__typename, 'EncodeResult');
   });
+});
+
+test("over WebSocket: a document past a limit is the subscription's typed error; a message past the body limit closes", async () => {
+  const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+  const messages: any[] = [];
+  const next = () =>
+    new Promise<any>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no message in 5 s')), 5000);
+      const take = () => {
+        clearTimeout(timer);
+        resolve(messages.shift());
+      };
+      if (messages.length) take();
+      else socket.once('message', () => setImmediate(take));
+    });
+  socket.on('message', (data) => messages.push(JSON.parse(String(data))));
+  await new Promise((resolve) => socket.once('open', resolve));
+  socket.send(JSON.stringify({ type: 'connection_init' }));
+  assert.equal((await next()).type, 'connection_ack');
+  const query = `subscription { jobProgress(id: "x") { __typename ${'__typename '.repeat(3000)}} }`;
+  socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query } }));
+  const error = await next();
+  assert.equal(error.type, 'error');
+  assert.equal(error.payload[0].extensions.code, 'QUERY_TOO_COMPLEX');
+  assert.equal(error.payload[0].extensions.limit, 'MAX_QUERY_TOKENS');
+  const closed = new Promise<number>((resolve) => socket.once('close', resolve));
+  socket.send('x'.repeat(4 * Math.ceil((12 * 2 ** 20) / 3) + 2 ** 20 + 1));
+  // 1009: message too big.
+  assert.equal(await closed, 1009);
 });
 
 describe('bodies', () => {
