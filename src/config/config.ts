@@ -35,6 +35,26 @@ export interface Config {
     maxBatch: number;
     maxQueueLength: number;
   };
+  /** Limits on GraphQL documents and bodies, checked before any work (README, Limits). */
+  graphqlLimits: {
+    maxDepth: number;
+    maxTokens: number;
+    maxAliases: number;
+    maxDirectives: number;
+    maxCost: number;
+    /** encode, decode, img2img and their submit* forms one operation may run. */
+    maxComputeFields: number;
+    /** What a GraphQL body may hold besides its one largest image or latent (query text, other variables). */
+    maxDocumentBytes: number;
+  };
+  /** The HTTP server against slow and idle clients (README, Limits). */
+  http: {
+    headersTimeoutMs: number;
+    /** The whole request, body included, must arrive within this. */
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    maxConnections: number;
+  };
   /** How long an encode waits for others of the same model and size to run with it as one batch (0 = no batching). */
   batchWindowMs: number;
   /** How long latent and image URLs stay valid. */
@@ -84,6 +104,17 @@ const SETTINGS = {
   maxLatentBytes: 'MAX_LATENT_BYTES',
   maxBatch: 'MAX_BATCH',
   maxQueueLength: 'MAX_QUEUE_LENGTH',
+  maxQueryDepth: 'MAX_QUERY_DEPTH',
+  maxQueryTokens: 'MAX_QUERY_TOKENS',
+  maxQueryAliases: 'MAX_QUERY_ALIASES',
+  maxQueryDirectives: 'MAX_QUERY_DIRECTIVES',
+  maxQueryCost: 'MAX_QUERY_COST',
+  maxComputeFields: 'MAX_COMPUTE_FIELDS',
+  maxDocumentBytes: 'MAX_DOCUMENT_BYTES',
+  headersTimeoutMs: 'HEADERS_TIMEOUT_MS',
+  requestTimeoutMs: 'REQUEST_TIMEOUT_MS',
+  keepAliveTimeoutMs: 'KEEP_ALIVE_TIMEOUT_MS',
+  maxConnections: 'MAX_CONNECTIONS',
   batchWindowMs: 'BATCH_WINDOW_MS',
   resultTtlSeconds: 'RESULT_TTL_SECONDS',
   jobTtlSeconds: 'JOB_TTL_SECONDS',
@@ -119,6 +150,18 @@ function configSchema(env: NodeJS.ProcessEnv) {
     maxLatentBytes: byteSize(1024).default(256 * 2 ** 20),
     maxBatch: integer(16, 1, 1024),
     maxQueueLength: integer(64, 0, 100000),
+    // Why these defaults: README, Limits.
+    maxQueryDepth: integer(10, 1, 1000),
+    maxQueryTokens: integer(2000, 10, 1_000_000),
+    maxQueryAliases: integer(15, 0, 10_000),
+    maxQueryDirectives: integer(10, 0, 10_000),
+    maxQueryCost: integer(5000, 1),
+    maxComputeFields: integer(4, 1, 1000),
+    maxDocumentBytes: byteSize(1024).default(2 ** 20),
+    headersTimeoutMs: integer(10_000, 100),
+    requestTimeoutMs: integer(120_000, 100),
+    keepAliveTimeoutMs: integer(5_000, 100),
+    maxConnections: integer(512, 1),
     batchWindowMs: integer(5, 0, 10000),
     resultTtlSeconds: integer(3600, 1),
     jobTtlSeconds: integer(3600, 1),
@@ -137,6 +180,13 @@ function configSchema(env: NodeJS.ProcessEnv) {
           code: 'custom',
           path: ['headroom'],
           message: `it must be smaller than DEVICE_MEMORY (${formatBytes(s.deviceMemory)})`,
+        });
+      // Node refuses a header timeout above the whole request's.
+      if (s.headersTimeoutMs > s.requestTimeoutMs)
+        context.addIssue({
+          code: 'custom',
+          path: ['headersTimeoutMs'],
+          message: `it must be at most REQUEST_TIMEOUT_MS (${s.requestTimeoutMs})`,
         });
     })
     .transform(
@@ -159,6 +209,21 @@ function configSchema(env: NodeJS.ProcessEnv) {
           maxLatentBytes: s.maxLatentBytes,
           maxBatch: s.maxBatch,
           maxQueueLength: s.maxQueueLength,
+        },
+        graphqlLimits: {
+          maxDepth: s.maxQueryDepth,
+          maxTokens: s.maxQueryTokens,
+          maxAliases: s.maxQueryAliases,
+          maxDirectives: s.maxQueryDirectives,
+          maxCost: s.maxQueryCost,
+          maxComputeFields: s.maxComputeFields,
+          maxDocumentBytes: s.maxDocumentBytes,
+        },
+        http: {
+          headersTimeoutMs: s.headersTimeoutMs,
+          requestTimeoutMs: s.requestTimeoutMs,
+          keepAliveTimeoutMs: s.keepAliveTimeoutMs,
+          maxConnections: s.maxConnections,
         },
         batchWindowMs: s.batchWindowMs,
         resultTtlSeconds: s.resultTtlSeconds,

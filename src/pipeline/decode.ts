@@ -8,7 +8,15 @@ import type { ResultStore } from '../storage/result-store.js';
 import { type PixelRange, planarToRgb } from '../tensors/pixel-range.js';
 import { type Delivered, type Delivery, deliver } from './delivery.js';
 import type { PipelineDeps } from './encode.js';
-import { type RawLatent, readLatent, resolveScaling, reverseScaling, type Scaling, sha256 } from './latent-codec.js';
+import {
+  checkScaled,
+  type RawLatent,
+  readLatent,
+  resolveScaling,
+  reverseScaling,
+  type Scaling,
+  sha256,
+} from './latent-codec.js';
 
 export interface DecodeRequest {
   latent: RawLatent | { url: string };
@@ -96,6 +104,8 @@ export async function decodeLatent(
   }
   const plan = planned ?? deps.router.plan(model, 'decode', width, height, batch);
   const input = { data: reverseScaling(latent.data, scaling), dims: latent.dims };
+  // The decoder computes in float32: refused here, before the run, rather than decoded to black.
+  checkScaled(input.data, 'float32', scaling, 'unscaled latent');
   const { output, plan: ran, seconds } = await deps.router.run(model, plan, input, hooks);
   return { output, width, height, batch, plan: ran, seconds };
 }

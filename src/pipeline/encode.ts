@@ -12,7 +12,15 @@ import type { ResultStore } from '../storage/result-store.js';
 import { rgbToPlanar } from '../tensors/pixel-range.js';
 import { reportPart, stamp, timed, timedAsync, timingParts } from '../timing.js';
 import { type Delivered, type Delivery, deliver } from './delivery.js';
-import { applyScaling, encodeLatent, type LatentDType, resolveScaling, type Scaling, sha256 } from './latent-codec.js';
+import {
+  applyScaling,
+  checkScaled,
+  encodeLatent,
+  type LatentDType,
+  resolveScaling,
+  type Scaling,
+  sha256,
+} from './latent-codec.js';
 
 export interface EncodeRequest {
   image: Uint8Array;
@@ -127,6 +135,7 @@ export async function encode(
   const scaling = resolveScaling(model, request.scalingFactor, request.shiftFactor);
   const image = await prepareImage(deps, model, request.image, request.colourManagement);
   const { latent, plan, seconds } = await encodePixels(deps, model, image.pixels, scaling, hooks);
+  checkScaled(latent.data, request.dtype, scaling, 'latent');
   const bytes = timed('dtypeEncoding', () => encodeLatent(latent, request.dtype));
   const shape = [...latent.dims];
   const delivered = await timedAsync('answer', () =>

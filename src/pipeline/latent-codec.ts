@@ -37,7 +37,77 @@ export function resolveScaling(
         `got ${scaling.scalingFactor} and ${scaling.shiftFactor}`,
     );
   }
+  // Latents are scaled in float32: a factor (or the reciprocal decode divides by) beyond its range overflows
+  // every value it touches.
+  const scale = Math.abs(scaling.scalingFactor);
+  if (scale > FLOAT32_MAX || 1 / scale > FLOAT32_MAX || Math.abs(scaling.shiftFactor) > FLOAT32_MAX) {
+    throw new GatewayError(
+      'BAD_REQUEST',
+      `scalingFactor ${scaling.scalingFactor} or shiftFactor ${scaling.shiftFactor} overflows float32, in which ` +
+        `latents are scaled; each (and 1/scalingFactor) must be at most ${FLOAT32_MAX} in magnitude`,
+      { ...scaling, max: FLOAT32_MAX },
+    );
+  }
   return scaling;
+}
+
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+const LARGEST: Record<LatentDType, number> = {
+  float32: FLOAT32_MAX,
+  float16: 65504,
+  bfloat16: 3.3895313892515355e38,
+};
+
+/** The smallest magnitude that rounds to infinity in each dtype (round to nearest even). */
+const OVERFLOW_AT: Record<LatentDType, number> = {
+  float32: Number.POSITIVE_INFINITY,
+  float16: 65520,
+  bfloat16: (2 - 2 ** -8) * 2 ** 127,
+};
+
+/** Values that are NaN, infinite or would round to infinity in `dtype`: how many, and the first one's index. */
+function unrepresentable(values: Float32Array, dtype: LatentDType): { count: number; first: number } {
+  const limit = OVERFLOW_AT[dtype];
+  let count = 0;
+  let first = -1;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    // NaN fails both comparisons.
+    if (!(v < limit && v > -limit)) {
+      if (count === 0) first = i;
+      count++;
+    }
+  }
+  return { count, first };
+}
+
+/** Refuses a latent with NaN or infinite values (it would decode to a black image, silently). */
+export function checkFinite(values: Float32Array, what: string): void {
+  const { count, first } = unrepresentable(values, 'float32');
+  if (count > 0)
+    throw new GatewayError(
+      'INVALID_LATENT',
+      `the ${what} has ${count} NaN or infinite value(s), the first at index ${first}; every value must be finite`,
+      { nonFinite: count, firstIndex: first },
+    );
+}
+
+/**
+ * Refuses a scaled latent whose values `dtype` cannot hold (checked on the result, before delivery: the
+ * encoder's output range is only known once it ran). Encode: `(z - shift) * scale`; decode input: `z / scale + shift`.
+ */
+export function checkScaled(values: Float32Array, dtype: LatentDType, scaling: Scaling, what: string): void {
+  const { count, first } = unrepresentable(values, dtype);
+  if (count > 0)
+    throw new GatewayError(
+      'INVALID_LATENT',
+      `scalingFactor ${scaling.scalingFactor} and shiftFactor ${scaling.shiftFactor} make ${count} value(s) of the ` +
+        `${what} overflow ${dtype} (largest ${LARGEST[dtype]}), the first at index ${first}; ` +
+        'use smaller factors' +
+        (dtype === 'float32' ? '' : ' or dtype float32'),
+      { ...scaling, dtype, overflowing: count, firstIndex: first },
+    );
 }
 
 /** diffusers' convention on encode: `(z - shift) * scale`, into `out` (which may be `values` itself). */
@@ -119,5 +189,7 @@ export function readLatent(raw: RawLatent, model: ModelDefinition, maxBytes: num
       { channels: shape[1], expected: model.latentChannels, model: model.id },
     );
   }
-  return { data: decodeTensor(raw.bytes, dtype), dims: shape as Nchw['dims'] };
+  const data = decodeTensor(raw.bytes, dtype);
+  checkFinite(data, 'latent');
+  return { data, dims: shape as Nchw['dims'] };
 }

@@ -31,3 +31,27 @@ export function declaredLength(value: string | string[] | null | undefined): num
   const length = Number(typeof value === 'string' ? value : Number.NaN);
   return Number.isFinite(length) ? length : null;
 }
+
+/**
+ * A body whose size is known before reading (a tensor of a given shape and dtype): a declared length that
+ * differs is refused before reading, reading stops as soon as the bytes pass `expected`, and a body that
+ * ends short is refused. `mismatch(bytes, more)`: `bytes` is the declared or read length; with `more`,
+ * only that the body is longer than `expected` is known (no length was declared).
+ */
+export async function readExactBody(
+  chunks: AsyncIterable<Uint8Array>,
+  expected: number,
+  declaredBytes: number | null,
+  mismatch: (bytes: number, more: boolean) => Error,
+): Promise<Buffer> {
+  if (declaredBytes !== null && declaredBytes !== expected) throw mismatch(declaredBytes, false);
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of chunks) {
+    total += chunk.byteLength;
+    if (total > expected) throw mismatch(total, true);
+    parts.push(chunk);
+  }
+  if (total !== expected) throw mismatch(total, false);
+  return Buffer.concat(parts, total);
+}

@@ -22,6 +22,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   LATENT_TOO_LARGE: 413,
   LATENT_SHAPE_MISMATCH: 400,
   LATENT_CHANNELS_MISMATCH: 400,
+  INVALID_LATENT: 400,
   UNSUPPORTED_DTYPE: 400,
   UNSUPPORTED_SCHEDULER: 400,
   NO_DENOISING_STEPS: 400,
@@ -31,6 +32,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   INVALID_URL: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
+  QUERY_TOO_COMPLEX: 400,
+  REQUEST_TOO_LARGE: 413,
   BUSY: 503,
   RATE_LIMITED: 429,
   DOES_NOT_FIT: 507,
@@ -72,6 +75,17 @@ export function maskGraphQLError(
   }
   reportAnswer(observability, 'graphql', original ?? error);
   return yogaMaskError(error, message, isDev);
+}
+
+/**
+ * A request error (found before execution: body, parse, validation) as a GraphQL error with the code's HTTP
+ * status; with `spec`, Yoga applies the status only for clients that accept application/graphql-response+json,
+ * as it does for its own validation errors.
+ */
+export function graphqlRequestError(error: GatewayError, { spec }: { spec: boolean }): GraphQLError {
+  return new GraphQLError(error.message, {
+    extensions: { code: error.code, ...error.details, http: { status: HTTP_STATUS[error.code], spec } },
+  });
 }
 
 export interface HttpErrorAnswer {

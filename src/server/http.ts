@@ -14,13 +14,16 @@ import { serializeSafetensors } from '../tensors/safetensors.js';
 import { serveWeb } from '../web/serve.js';
 import type { GraphQLContext } from './context.js';
 import { httpErrorAnswer, maskGraphQLError } from './error-edges.js';
+import { graphqlBodyLimits, graphqlLimitOptions } from './graphql-limits.js';
 import { HYBRID_PATH, handleHybrid } from './hybrid-protocol.js';
 import { useRequestErrorCode } from './request-errors.js';
 import type { RunningServices } from './services.js';
 import { attachGraphQLWebSocket } from './websocket.js';
 
 export function createGraphQLHandler(services: RunningServices) {
+  const limits = graphqlLimitOptions(services.config);
   return createYoga<{ req: IncomingMessage; res: ServerResponse }, GraphQLContext>({
+    ...limits,
     schema,
     graphqlEndpoint: '/graphql',
     context: () => ({ services }),
@@ -29,8 +32,8 @@ export function createGraphQLHandler(services: RunningServices) {
     logging: yogaLogger(services.logger, wasReported),
     // Typed errors become GraphQL errors with their code; anything else is logged and masked.
     maskedErrors: { maskError: (error, message, isDev) => maskGraphQLError(services, error, message, isDev) },
-    // Parse, validation and variable errors get the BAD_REQUEST code too.
-    plugins: [useRequestErrorCode()],
+    // Body and document limits first; parse, validation and variable errors get the BAD_REQUEST code too.
+    plugins: [...limits.plugins, useRequestErrorCode()],
   });
 }
 
@@ -86,7 +89,16 @@ async function serveStoredResult(
 
 export function createHttpServer(services: RunningServices): Server {
   const yoga = createGraphQLHandler(services);
-  const server = createServer((req, res) => {
+  const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, maxConnections } = services.config.http;
+  const options = {
+    headersTimeout: headersTimeoutMs,
+    // The whole request, body included; a client that sends slowly or less than it declared is cut off (408).
+    requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    // Node checks the two timeouts above only this often (30 s by default).
+    connectionsCheckingInterval: Math.min(1000, headersTimeoutMs / 2),
+  };
+  const server = createServer(options, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = /^\/v1\/(latents|images)\/([0-9a-f-]{36})$/.exec(url.pathname);
     const handle = async () => {
@@ -114,7 +126,8 @@ export function createHttpServer(services: RunningServices): Server {
       else res.destroy();
     });
   });
-  attachGraphQLWebSocket(server, yoga);
+  server.maxConnections = maxConnections;
+  attachGraphQLWebSocket(server, yoga, graphqlBodyLimits(services.config).maxBodyBytes);
   return server;
 }
 

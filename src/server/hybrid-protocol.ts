@@ -28,8 +28,8 @@ import { MIME_TYPES, writeImage } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import { decodeLatent } from '../pipeline/decode.js';
 import { encodePixels, prepareImage } from '../pipeline/encode.js';
-import { type LatentDType, readLatent } from '../pipeline/latent-codec.js';
-import { declaredLength, readLimitedBody } from '../protocol/body.js';
+import { checkFinite, checkScaled, type LatentDType, readLatent } from '../pipeline/latent-codec.js';
+import { declaredLength, readExactBody, readLimitedBody } from '../protocol/body.js';
 import { parseDecodeParams, parseEncodeParams, protocolScaling } from '../protocol/hybrid-params.js';
 import { unpackLatents } from '../protocol/packing.js';
 import { tensorByteLength, tensorHeaders } from '../protocol/wire.js';
@@ -61,8 +61,14 @@ export async function handleHybrid(
     if (!res.writableFinished) controller.abort(cancelled('the client closed the connection'));
   });
   const hooks: ExecuteHooks = { signal: controller.signal };
-  if (match[2] === 'encode') await serveEncode(services, modelId, req, res, url.searchParams, hooks);
-  else await serveDecode(services, modelId, req, res, url.searchParams, hooks);
+  try {
+    if (match[2] === 'encode') await serveEncode(services, modelId, req, res, url.searchParams, hooks);
+    else await serveDecode(services, modelId, req, res, url.searchParams, hooks);
+  } catch (error) {
+    // Refused before the body was read whole: close the connection after the answer rather than read the rest.
+    if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
+    throw error;
+  }
 }
 
 async function serveEncode(
@@ -90,20 +96,19 @@ async function serveEncode(
       );
     }
     checkSize(services, batch, width, height);
-    const body = await readBody(req, limits.maxLatentBytes, 'IMAGE_TOO_LARGE', 'image tensor');
     const expected = tensorByteLength(dims, tensor.dtype);
-    if (body.length !== expected) {
+    if (expected > limits.maxLatentBytes)
       throw new GatewayError(
-        'LATENT_SHAPE_MISMATCH',
-        `image tensor is ${body.length} bytes, but shape [${dims}] of ${tensor.dtype} needs ${expected} bytes`,
-        { bytes: body.length, expectedBytes: expected },
+        'IMAGE_TOO_LARGE',
+        `image tensor [${dims}] of ${tensor.dtype} is ${expected} bytes; the limit is ${limits.maxLatentBytes} bytes`,
+        { bytes: expected, maxBytes: limits.maxLatentBytes },
       );
-    }
+    const body = await readTensorBody(req, expected, `image tensor [${dims}] of ${tensor.dtype}`);
     // diffusers' [-1, 1] image convention → the model's input range.
     const data = convertRange(decodeTensor(body, tensor.dtype), 'minus-one-one', model.family.inputRange);
     pixels = { data, dims, transferable: true };
   } else {
-    const body = await readBody(req, limits.maxImageBytes, 'IMAGE_TOO_LARGE', 'image');
+    const body = await readImageBody(req, limits.maxImageBytes);
     const prepared = await prepareImage(services, model, body, colourManagement);
     pixels = prepared.pixels;
     const { resize } = prepared;
@@ -111,7 +116,9 @@ async function serveEncode(
       ? `${resize.method} from=${resize.from.width}x${resize.from.height} to=${resize.to.width}x${resize.to.height}`
       : 'none';
   }
-  const { latent, plan } = await encodePixels(services, model, pixels, protocolScaling(model, scaling), hooks);
+  const factors = protocolScaling(model, scaling);
+  const { latent, plan } = await encodePixels(services, model, pixels, factors, hooks);
+  checkScaled(latent.data, dtype, factors, 'latent');
   const bytes = encodeTensor(latent.data, dtype);
   res.writeHead(200, { ...tensorHeaders(latent.dims, dtype, bytes.length), ...routeHeaders(plan), ...extraHeaders });
   res.end(bytes);
@@ -137,7 +144,10 @@ async function serveDecode(
     wantsTensor,
     scaling,
   } = parseDecodeParams(params, req.headers.accept);
-  const body = await readBody(req, limits.maxLatentBytes, 'LATENT_TOO_LARGE', 'latent');
+  // Everything the query says is checked before the body is read, and then exactly its bytes are read.
+  const expected = tensorByteLength(shape, dtype);
+  checkLatentBeforeReading(services, model, shape, expected, packedSize);
+  const body = await readTensorBody(req, expected, `latent [${shape}] of ${dtype}`);
   const latent = packedSize
     ? readPacked(body, shape, dtype, model, packedSize)
     : readLatent({ bytes: body, shape, dtype }, model, limits.maxLatentBytes);
@@ -204,14 +214,10 @@ function readPacked(
       },
     );
   }
+  const values = decodeTensor(body, dtype);
+  checkFinite(values, 'latent');
   try {
-    return unpackLatents(
-      decodeTensor(body, dtype),
-      shape as [number, number, number],
-      height,
-      width,
-      model.downscaleFactor,
-    );
+    return unpackLatents(values, shape as [number, number, number], height, width, model.downscaleFactor);
   } catch (error) {
     throw new GatewayError('LATENT_SHAPE_MISMATCH', (error as Error).message, { shape, height, width });
   }
@@ -230,22 +236,73 @@ function checkSize(services: RunningServices, batch: number, width: number, heig
   }
 }
 
-/** The request body, refused with `code` once it passes `limit` bytes. */
-function readBody(
-  req: IncomingMessage,
-  limit: number,
-  code: 'IMAGE_TOO_LARGE' | 'LATENT_TOO_LARGE',
-  what: string,
-): Promise<Buffer> {
-  return readLimitedBody(
-    req,
-    limit,
-    declaredLength(req.headers['content-length']),
-    (bytes) =>
-      new GatewayError(code, `the ${what} is ${bytes ?? `over ${limit}`} bytes; the limit is ${limit} bytes`, {
-        maxBytes: limit,
-      }),
-  );
+/** Size, channels, batch and pixels of a latent, from the query alone. */
+function checkLatentBeforeReading(
+  services: RunningServices,
+  model: ModelDefinition,
+  shape: number[],
+  bytes: number,
+  packedSize: { height: number; width: number } | null,
+): void {
+  const { maxLatentBytes, maxBatch, maxImagePixels } = services.config.limits;
+  if (bytes > maxLatentBytes)
+    throw new GatewayError(
+      'LATENT_TOO_LARGE',
+      `latent [${shape}] is ${bytes} bytes; the limit is ${maxLatentBytes} bytes (MAX_LATENT_BYTES)`,
+      { bytes, maxBytes: maxLatentBytes },
+    );
+  const channels = packedSize ? shape[2] : shape[1];
+  const expected = packedSize ? 4 * model.latentChannels : model.latentChannels;
+  if (channels !== expected)
+    throw new GatewayError(
+      'LATENT_CHANNELS_MISMATCH',
+      `latent [${shape}] has ${channels} ${packedSize ? 'features' : 'channels'}; model "${model.id}" takes ${expected}`,
+      { channels, expected, model: model.id },
+    );
+  if (shape[0] > maxBatch)
+    throw new GatewayError('LATENT_TOO_LARGE', `latent batch is ${shape[0]}; the limit is ${maxBatch} (MAX_BATCH)`, {
+      batch: shape[0],
+      maxBatch,
+    });
+  const f = model.downscaleFactor;
+  const { width, height } = packedSize ?? { width: shape[3] * f, height: shape[2] * f };
+  if (width * height > maxImagePixels)
+    throw new GatewayError(
+      'IMAGE_TOO_LARGE',
+      `latent decodes to ${width}x${height} = ${width * height} pixels; the limit is ${maxImagePixels} (MAX_IMAGE_PIXELS)`,
+      { width, height, maxPixels: maxImagePixels },
+    );
+}
+
+/** Exactly the `expected` bytes of a tensor body; a body of any other length is LATENT_SHAPE_MISMATCH. */
+function readTensorBody(req: IncomingMessage, expected: number, what: string): Promise<Buffer> {
+  const mismatch = (bytes: number, more: boolean) =>
+    new GatewayError(
+      'LATENT_SHAPE_MISMATCH',
+      `the body is ${more ? `more than ${expected}` : bytes} bytes, but ${what} needs ${expected} bytes`,
+      { bytes, expectedBytes: expected },
+    );
+  return typedReadErrors(readExactBody(req, expected, declaredLength(req.headers['content-length']), mismatch));
+}
+
+/** An image file body, refused before reading when its declared length is over `limit`, else once it passes it. */
+function readImageBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const tooLarge = (bytes: number | null) =>
+    new GatewayError(
+      'IMAGE_TOO_LARGE',
+      `the image is ${bytes ?? `over ${limit}`} bytes; the limit is ${limit} bytes (MAX_IMAGE_BYTES)`,
+      { maxBytes: limit },
+    );
+  return typedReadErrors(readLimitedBody(req, limit, declaredLength(req.headers['content-length']), tooLarge));
+}
+
+/** A client that goes away mid-body (or is cut off by REQUEST_TIMEOUT_MS) cancelled its request: no internal error. */
+async function typedReadErrors(body: Promise<Buffer>): Promise<Buffer> {
+  try {
+    return await body;
+  } catch (error) {
+    throw error instanceof GatewayError ? error : cancelled('the client stopped sending the body');
+  }
 }
 
 function routeHeaders(plan: Plan): Record<string, string> {

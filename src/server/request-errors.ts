@@ -7,13 +7,16 @@
  */
 import { type ExecutionResult, GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { ErrorCode } from '../errors.js';
+import { ERROR_CODES, type ErrorCode } from '../errors.js';
 
 const CODE: ErrorCode = 'BAD_REQUEST';
 
 function markRequestError(error: GraphQLError): void {
+  const extensions = error.extensions as Record<string, unknown>;
+  // A limit's refusal (src/server/graphql-limits.ts) is typed already.
+  if ((ERROR_CODES as readonly unknown[]).includes(extensions.code)) return;
   // Yoga marks parse and validation errors the same way (GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED).
-  (error.extensions as Record<string, unknown>).code = CODE;
+  extensions.code = CODE;
 }
 
 /**

@@ -4,7 +4,7 @@
  * over HTTP and SSE.
  */
 import type { Server } from 'node:http';
-import type { ExecutionArgs } from 'graphql';
+import { type DocumentNode, type ExecutionArgs, GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
@@ -14,11 +14,16 @@ interface EnvelopedRoot {
   subscribe: (args: ExecutionArgs) => unknown;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: Yoga's server and user context types do not matter here
-export function attachGraphQLWebSocket(server: Server, yoga: YogaServerInstance<any, any>): WebSocketServer {
+export function attachGraphQLWebSocket(
+  server: Server,
+  // biome-ignore lint/suspicious/noExplicitAny: Yoga's server and user context types do not matter here
+  yoga: YogaServerInstance<any, any>,
+  maxPayload: number,
+): WebSocketServer {
   // Upgrades are routed by hand (noServer) so the HTTP server's own errors, such as a port in use,
-  // stay with its owner instead of being re-emitted as WebSocket server errors.
-  const wss = new WebSocketServer({ noServer: true });
+  // stay with its owner instead of being re-emitted as WebSocket server errors. A message is at most
+  // what an HTTP body may be (src/server/graphql-limits.ts).
+  const wss = new WebSocketServer({ noServer: true, maxPayload });
   server.on('upgrade', (request, socket, head) => {
     if (new URL(request.url ?? '/', 'http://localhost').pathname !== yoga.graphqlEndpoint) {
       socket.destroy();
@@ -37,10 +42,18 @@ export function attachGraphQLWebSocket(server: Server, yoga: YogaServerInstance<
           socket: ctx.extra.socket,
           params,
         });
+        let document: DocumentNode;
+        try {
+          document = parse(params.query);
+        } catch (error) {
+          // A syntax error or a limit's refusal goes to the client as the subscription's error.
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
         const args: ExecutionArgs = {
           schema,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe } satisfies EnvelopedRoot,
