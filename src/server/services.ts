@@ -9,6 +9,7 @@ import { FAMILIES, isFamilyId } from '../models/families.js';
 import { ModelRegistry } from '../models/registry.js';
 import { PromptEncoder } from '../pipeline/prompt-encoding.js';
 import { LocalRunner, Router } from '../routing/index.js';
+import { HostLedger } from '../routing/host-ledger.js';
 import { CapacityLedger } from '../routing/ledger.js';
 import { ProfileSource } from '../routing/profile-source.js';
 import { RunStats } from '../routing/run-stats.js';
@@ -38,10 +39,11 @@ export async function createServices(config: Config): Promise<RunningServices> {
     name: `local:${runtime.choice.provider}`,
   });
   const profiles = new ProfileSource(join(config.dataDir, 'profiles'));
+  const host = new HostLedger(config.hostMemoryBytes);
   // With Redis, every instance serves every instance's result URLs.
   const store = config.redisUrl
     ? new RedisResultStore(config.redisUrl, config.resultTtlSeconds)
-    : new MemoryResultStore(config.resultTtlSeconds);
+    : new MemoryResultStore(config.resultTtlSeconds, Date.now, host);
   const jobs = new JobManager(config.jobTtlSeconds);
   const upstreams = config.upstreams.length > 0 ? new UpstreamPool(config.upstreams) : null;
   if (upstreams) {
@@ -78,6 +80,7 @@ export async function createServices(config: Config): Promise<RunningServices> {
     store,
     profiles,
     jobs,
+    host,
     batcher: router.batcher,
     prompts: new PromptEncoder(runtime),
     img2imgUpstreams: upstreams,
