@@ -1,0 +1,162 @@
+/**
+ * Host memory admission (HOST_MEMORY, src/routing/host-ledger.ts) and retryAfterSeconds, on the
+ * ledger alone and through a real gateway (taef2 on the CPU, loopback).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import sharp from 'sharp';
+import type { GatewayError } from '../src/errors.ts';
+import { HostLedger } from '../src/routing/host-ledger.ts';
+import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
+import { MODELS_DIR } from './support/paths.ts';
+
+const MiB = 2 ** 20;
+const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-host-'));
+after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+function busy(fn: () => unknown): number {
+  try {
+    fn();
+  } catch (error) {
+    assert.equal((error as GatewayError).code, 'BUSY');
+    return (error as GatewayError).details.retryAfterSeconds as number;
+  }
+  assert.fail('expected BUSY');
+}
+
+test('host ledger: bases plus the largest pending work stay within the budget; work runs FIFO', async () => {
+  let nowMs = 0;
+  const host = new HostLedger(100, () => nowMs);
+  const a = host.admit({ baseBytes: 10, workBytes: 50, workSeconds: 4, label: 'a' });
+  const b = host.admit({ baseBytes: 10, workBytes: 50, workSeconds: 2, label: 'b' });
+  // 20 held in bases + c's 80 of work would leave no room for its own base: refused.
+  const retry = busy(() => host.admit({ baseBytes: 10, workBytes: 80, workSeconds: 1, label: 'c' }));
+  // a runs 4 s and answers; then b runs (it could not beside a: 10+10+50+50 > 100) and c's base and
+  // pending work fit beside it: 10+10+80 = 100. So c is taken after a's 4 s.
+  let releaseA!: () => void;
+  const ranA = a.work(() => new Promise<void>((r) => (releaseA = r)));
+  assert.equal(host.snapshot().heldBytes, 70);
+  let bStarted = false;
+  const ranB = b.work(async () => {
+    bStarted = true;
+  });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(bStarted, false, 'b waits for a (FIFO, by bytes)');
+  assert.equal(retry, 4);
+  nowMs = 1000;
+  releaseA();
+  await ranA;
+  a.release();
+  await ranB;
+  b.release();
+  assert.equal(host.snapshot().heldBytes, 0);
+  host.admit({ baseBytes: 10, workBytes: 80, workSeconds: 1, label: 'c' }).release();
+  // Larger than the whole budget: DOES_NOT_FIT, naming HOST_MEMORY.
+  assert.throws(
+    () => host.admit({ baseBytes: 60, workBytes: 60, workSeconds: 1, label: 'd' }),
+    (e: GatewayError) => e.code === 'DOES_NOT_FIT' && /HOST_MEMORY/.test(e.message),
+  );
+  // Kept results count until their expiry, which the retry estimate uses.
+  const kept = host.admit({ baseBytes: 90, workBytes: 0, workSeconds: 0, label: 'kept' });
+  await kept.work(async () => {});
+  kept.keep(90, 30);
+  assert.equal(busy(() => host.admit({ baseBytes: 20, workBytes: 0, workSeconds: 0, label: 'e' })), 30);
+  kept.release();
+});
+
+const rssMiB = () => process.memoryUsage().rss / MiB;
+const settle = async () => {
+  for (let i = 0; i < 3; i++) {
+    globalThis.gc?.();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+describe('through the gateway', () => {
+  let gateway: InProcessGateway;
+  const HOST_MEMORY = 160 * MiB;
+  const DEVICE_MEMORY = 1024 * MiB;
+  /** Process memory besides both budgets: models, code, the test's own buffers. */
+  const BASELINE = 256 * MiB;
+
+  test('100 submitEncode of a black 2048x2048 PNG: accepted ones fit HOST_MEMORY, the rest BUSY', async () => {
+    gateway = await startInProcessGateway({
+      MODELS_DIR,
+      DATA_DIR: dataDir,
+      HOST_MEMORY: String(HOST_MEMORY),
+      DEVICE_MEMORY: String(DEVICE_MEMORY),
+      DEVICE_HEADROOM: '0',
+      BATCH_WINDOW_MS: '0',
+    });
+    const png = await sharp({ create: { width: 2048, height: 2048, channels: 3, background: '#000' } })
+      .png()
+      .toBuffer();
+    await settle();
+    const before = rssMiB();
+    let peakHeld = 0;
+    let peakRss = before;
+    const sampler = setInterval(() => {
+      peakHeld = Math.max(peakHeld, gateway.services.host.snapshot().heldBytes);
+      peakRss = Math.max(peakRss, rssMiB());
+    }, 5);
+    const query =
+      'mutation($i: EncodeInput!) { submitEncode(input: $i) { id } }';
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, () =>
+        gateway.graphql(query, { i: { model: 'taef2', image: { base64: png.toString('base64') } } }),
+      ),
+    );
+    const accepted = answers.filter((a) => a.data?.submitEncode).map((a) => a.data.submitEncode.id as string);
+    const refused = answers.filter((a) => a.errors);
+    assert.ok(accepted.length >= 1 && refused.length >= 1, `accepted ${accepted.length}, refused ${refused.length}`);
+    assert.equal(accepted.length + refused.length, 100);
+    for (const r of refused) {
+      assert.equal(r.errors![0].extensions?.code, 'BUSY', JSON.stringify(r.errors));
+      const s = r.errors![0].extensions?.retryAfterSeconds;
+      assert.ok(Number.isFinite(s) && s >= 1 && s < 3600, `retryAfterSeconds ${s}`);
+    }
+    // Their runs would take long on a small CPU: cancelled once the first has started decoding.
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const id of accepted) await gateway.graphql('mutation($id: ID!) { cancelJob(id: $id) { id } }', { id });
+    for (const id of accepted) {
+      for (;;) {
+        const j = await gateway.graphql('query($id: ID!) { job(id: $id) { status } }', { id });
+        if (['DONE', 'CANCELLED'].includes(j.data?.job.status)) break;
+        assert.notEqual(j.data?.job.status, 'FAILED');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    assert.equal(gateway.services.host.snapshot().heldBytes, 0, 'cancelled jobs hold nothing');
+    clearInterval(sampler);
+    assert.ok(peakHeld <= HOST_MEMORY, `held ${peakHeld} > ${HOST_MEMORY}`);
+    const grew = peakRss - before;
+    assert.ok(grew * MiB <= HOST_MEMORY + DEVICE_MEMORY + BASELINE, `RSS grew ${grew.toFixed(0)} MiB`);
+    console.log(`accepted ${accepted.length}/100; peak host held ${(peakHeld / MiB).toFixed(1)} MiB; RSS +${grew.toFixed(0)} MiB`);
+  });
+
+  test('a tiny 65536x8 PNG is counted from its header and leaves no lasting RSS rise', async () => {
+    const png = await sharp({ create: { width: 65536, height: 8, channels: 3, background: '#000' } })
+      .png({ compressionLevel: 9 })
+      .toBuffer();
+    const encode = () =>
+      gateway.graphql('mutation($i: EncodeInput!) { encode(input: $i) { width height } }', {
+        i: { model: 'taef2', image: { base64: png.toString('base64') } },
+      });
+    await encode();
+    await settle();
+    const before = rssMiB();
+    for (let i = 0; i < 3; i++) {
+      const r = await encode();
+      assert.ok(r.data?.encode || r.errors?.[0].extensions?.code, JSON.stringify(r));
+    }
+    await settle();
+    const rise = rssMiB() - before;
+    console.log(`65536x8 (${png.length} bytes): RSS ${rise >= 0 ? '+' : ''}${rise.toFixed(0)} MiB after 3 more`);
+    assert.ok(rise < 64, `RSS rose ${rise.toFixed(0)} MiB and stayed`);
+    assert.equal(gateway.services.host.snapshot().heldBytes >= 0, true);
+    await gateway.stop();
+  });
+});
