@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import sharp from 'sharp';
 import type { GatewayError } from '../src/errors.ts';
+import { ModelRegistry } from '../src/models/registry.ts';
+import { estimatePeakBytes } from '../src/routing/estimator.ts';
 import { HostLedger } from '../src/routing/host-ledger.ts';
+import { ProfileSource } from '../src/routing/profile-source.ts';
 import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { MODELS_DIR } from './support/paths.ts';
 
@@ -165,4 +168,88 @@ describe('through the gateway', () => {
     assert.equal(gateway.services.host.snapshot().heldBytes >= 0, true);
     await gateway.stop();
   });
+});
+
+test('BUSY retryAfterSeconds is within a small factor of the measured wait for a queue slot', async () => {
+  const size = 512;
+  const QUEUE = 4;
+  // The device takes one 512² taef2 encode at a time, whole (no room for tiles beside a running one).
+  const registry = await ModelRegistry.load(MODELS_DIR);
+  const profiles = new ProfileSource(null).forModel('taef2', registry.find('taef2')!.family)!;
+  const whole = estimatePeakBytes(profiles, {
+    operation: 'encode',
+    width: size,
+    height: size,
+    batch: 1,
+    dtype: 'float32',
+  }).bytes;
+  const gateway = await startInProcessGateway({
+    MODELS_DIR,
+    DATA_DIR: dataDir,
+    DEVICE_MEMORY: String(whole + MiB),
+    DEVICE_HEADROOM: '0',
+    BATCH_WINDOW_MS: '0',
+    MAX_QUEUE_LENGTH: String(QUEUE),
+    // One thread: a run long enough (about a second) for whole-second Retry-After values to mean something.
+    INTRA_OP_THREADS: '1',
+  });
+  try {
+    const png = await sharp({ create: { width: size, height: size, channels: 3, background: '#345' } })
+      .png()
+      .toBuffer();
+    const encode = () =>
+      gateway.graphql('mutation($i: EncodeInput!) { encode(input: $i) { seconds route { route expectedSeconds } } }', {
+        i: { model: 'taef2', image: { base64: png.toString('base64') } },
+      });
+    // Two runs measure the run time the estimate uses.
+    const warm = [await encode(), await encode()];
+    for (const w of warm) assert.equal(w.data?.encode.route.route, 'LOCAL', JSON.stringify(w));
+    const ledger = gateway.services.ledger;
+    const until = async (ok: () => boolean) => {
+      while (!ok()) await new Promise((r) => setTimeout(r, 5));
+    };
+    // One running, four queued: the queue is full. Each answer's route says when it was expected back.
+    const timed = () => {
+      const sent = performance.now();
+      return encode().then((answer) => ({ answer, latency: (performance.now() - sent) / 1000 }));
+    };
+    const held = [timed()];
+    await until(() => ledger.snapshot().running === 1);
+    for (let queued = 1; queued <= QUEUE; queued++) {
+      held.push(timed());
+      await until(() => ledger.snapshot().queued === queued);
+    }
+    const refused = await encode();
+    const start = performance.now();
+    assert.equal(refused.errors?.[0].extensions?.code, 'BUSY', JSON.stringify(refused));
+    const retryAfter = refused.errors![0].extensions!.retryAfterSeconds as number;
+    // Retried every 20 ms, as a client would: how long until the gateway takes it (a BUSY answer comes
+    // back at once; a request it takes is still waiting or running 100 ms later).
+    let measured = 0;
+    for (;;) {
+      const sent = performance.now();
+      const again = timed();
+      const first = await Promise.race([again, new Promise<null>((r) => setTimeout(() => r(null), 100))]);
+      if (first === null || !first.answer.errors) {
+        measured = (sent - start) / 1000;
+        held.push(again);
+        break;
+      }
+      assert.equal(first.answer.errors[0].extensions?.code, 'BUSY');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const results = await Promise.all(held);
+    for (const r of results) assert.equal(r.answer.errors, undefined, JSON.stringify(r.answer.errors));
+    console.log(`retryAfterSeconds ${retryAfter}; measured wait for a queue slot ${measured.toFixed(2)} s`);
+    // The last of the queue was expected back after the four runs ahead and its own (queue wait counted
+    // once per run ahead, not compounded): within a small factor of how long it took.
+    const last = results[QUEUE];
+    const expected = last.answer.data.encode.route.expectedSeconds as number;
+    console.log(`queue tail: expected ${expected.toFixed(2)} s, took ${last.latency.toFixed(2)} s`);
+    assert.ok(expected <= 2 * last.latency && expected >= last.latency / 2, `${expected} vs ${last.latency}`);
+    assert.ok(retryAfter >= 1 && retryAfter <= Math.max(1, 3 * measured) + 1, `${retryAfter} vs ${measured}`);
+    assert.ok(retryAfter >= measured / 3, `${retryAfter} vs ${measured}`);
+  } finally {
+    await gateway.stop();
+  }
 });
