@@ -66,7 +66,10 @@ test('host ledger: bases plus the largest pending work stay within the budget; w
   const kept = host.admit({ baseBytes: 90, workBytes: 0, workSeconds: 0, label: 'kept' });
   await kept.work(async () => {});
   kept.keep(90, 30);
-  assert.equal(busy(() => host.admit({ baseBytes: 20, workBytes: 0, workSeconds: 0, label: 'e' })), 30);
+  assert.equal(
+    busy(() => host.admit({ baseBytes: 20, workBytes: 0, workSeconds: 0, label: 'e' })),
+    30,
+  );
   kept.release();
 });
 
@@ -105,8 +108,7 @@ describe('through the gateway', () => {
       peakHeld = Math.max(peakHeld, gateway.services.host.snapshot().heldBytes);
       peakRss = Math.max(peakRss, rssMiB());
     }, 5);
-    const query =
-      'mutation($i: EncodeInput!) { submitEncode(input: $i) { id } }';
+    const query = 'mutation($i: EncodeInput!) { submitEncode(input: $i) { id } }';
     const answers = await Promise.all(
       Array.from({ length: 100 }, () =>
         gateway.graphql(query, { i: { model: 'taef2', image: { base64: png.toString('base64') } } }),
@@ -137,7 +139,9 @@ describe('through the gateway', () => {
     assert.ok(peakHeld <= HOST_MEMORY, `held ${peakHeld} > ${HOST_MEMORY}`);
     const grew = peakRss - before;
     assert.ok(grew * MiB <= HOST_MEMORY + DEVICE_MEMORY + BASELINE, `RSS grew ${grew.toFixed(0)} MiB`);
-    console.log(`accepted ${accepted.length}/100; peak host held ${(peakHeld / MiB).toFixed(1)} MiB; RSS +${grew.toFixed(0)} MiB`);
+    console.log(
+      `accepted ${accepted.length}/100; peak host held ${(peakHeld / MiB).toFixed(1)} MiB; RSS +${grew.toFixed(0)} MiB`,
+    );
   });
 
   test('a tiny 65536x8 PNG is counted from its header and leaves no lasting RSS rise', async () => {

@@ -315,7 +315,9 @@ test('BUSY retryAfter is the sum of the run times ahead until the queue has room
   const ledger = new CapacityLedger({ budgetBytes: 100, maxQueueLength: 40, now: () => nowMs });
   const running = ledger.tryReserve(100, { expectedSeconds: 2 })!;
   // 40 waiters of 2 s each, one at a time: the k-th starts at 2k s.
-  const waiters = Array.from({ length: 40 }, () => ledger.reserve({ bytes: 100, expectedSeconds: 2 }).catch(() => null));
+  const waiters = Array.from({ length: 40 }, () =>
+    ledger.reserve({ bytes: 100, expectedSeconds: 2 }).catch(() => null),
+  );
   assert.equal(ledger.estimatedWaitSeconds(100), 82);
   // Queue full: a retry is taken once the head starts (2 s), whatever the length of the queue.
   await assert.rejects(ledger.reserve({ bytes: 100 }), (e: unknown) => {

@@ -6,9 +6,9 @@ import { type ColourManagement, type ResizeReport, readImage, resizeImage, sizeF
 import type { ModelDefinition } from '../models/model.js';
 import type { ModelRegistry } from '../models/registry.js';
 import type { EncodeBatcher } from '../routing/batcher.js';
+import type { HostAdmission, HostLedger } from '../routing/host-ledger.js';
 import type { Router } from '../routing/index.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
-import type { HostAdmission, HostLedger } from '../routing/host-ledger.js';
 import type { ResultStore } from '../storage/result-store.js';
 import { rgbToPlanar } from '../tensors/pixel-range.js';
 import { reportPart, stamp, timed, timedAsync, timingParts } from '../timing.js';

@@ -12,9 +12,9 @@ import { GatewayError } from '../errors.js';
 import { readImageHeader, sizeForFactor } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import type { HostAdmission } from '../routing/host-ledger.js';
+import { BYTES_PER_ELEMENT } from '../tensors/dtype.js';
 import type { Delivery } from './delivery.js';
 import type { PipelineDeps } from './encode.js';
-import { BYTES_PER_ELEMENT } from '../tensors/dtype.js';
 import type { LatentDType, RawLatent } from './latent-codec.js';
 
 const F32 = 4;

@@ -29,11 +29,8 @@ export async function submitDecodeResolver({ services }: GraphQLContext, args: D
   const raw = await rawLatent(services, request);
   const admission = admitDecode(services, model, raw, request.delivery, 'url' in request.latent);
   return services.jobs.submit('decode', request.model, (hooks) =>
-    kept(
-      services,
-      admission,
-      decode(services, { ...request, admission }, hooks),
-      (r) => r.images.reduce((n, image) => n + (image.data?.length ?? 0), 0),
+    kept(services, admission, decode(services, { ...request, admission }, hooks), (r) =>
+      r.images.reduce((n, image) => n + (image.data?.length ?? 0), 0),
     ),
   );
 }
