@@ -34,7 +34,15 @@ export async function encodeHostBytes(
   dtype: LatentDType,
   delivery: Delivery,
 ): Promise<HostBytes & { width: number; height: number }> {
-  const header = await readImageHeader(image, deps.config.limits);
+  let header: Awaited<ReturnType<typeof readImageHeader>>;
+  try {
+    header = await readImageHeader(image, deps.config.limits);
+  } catch (error) {
+    // Bytes that are not an image within the limits: decoding refuses them the same way, in the run (a
+    // job fails rather than its mutation); until then they hold only themselves.
+    if (error instanceof GatewayError) return { baseBytes: image.byteLength, workBytes: 0, width: 0, height: 0 };
+    throw error;
+  }
   const { width: W, height: H } = header;
   const f = model.downscaleFactor;
   const { width, height } = sizeForFactor(W, H, f);

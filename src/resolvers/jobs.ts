@@ -1,3 +1,4 @@
+import { GatewayError } from '../errors.js';
 import type { JobEvent } from '../jobs/events.js';
 import type { Job } from '../jobs/job.js';
 import { decode, rawLatent } from '../pipeline/decode.js';
@@ -26,7 +27,11 @@ export async function submitEncodeResolver({ services }: GraphQLContext, args: E
 export async function submitDecodeResolver({ services }: GraphQLContext, args: DecodeArgs): Promise<Job> {
   const request = decodeRequest(services, args);
   const model = services.registry.require(request.model, 'decode');
-  const raw = await rawLatent(services, request);
+  // A URL that does not resolve fails the job (as before), which then holds nothing.
+  const raw = await rawLatent(services, request).catch((error: unknown) => {
+    if (error instanceof GatewayError) return { bytes: new Uint8Array(0), shape: [], dtype: 'float32' };
+    throw error;
+  });
   const admission = admitDecode(services, model, raw, request.delivery, 'url' in request.latent);
   return services.jobs.submit('decode', request.model, (hooks) =>
     kept(services, admission, decode(services, { ...request, admission }, hooks), (r) =>
