@@ -105,6 +105,26 @@ export async function admitEncode(
   });
 }
 
+/** Admits an encode of an image tensor already read (`bytes` of it, NCHW `dims`) against HOST_MEMORY. */
+export function admitTensorEncode(
+  deps: Pick<PipelineDeps, 'router' | 'host'>,
+  model: ModelDefinition,
+  dims: readonly number[],
+  bytes: number,
+): HostAdmission {
+  const [batch, channels, height, width] = dims;
+  const f = model.downscaleFactor;
+  const latentElements = batch * model.latentChannels * Math.ceil(width / f) * Math.ceil(height / f);
+  // float32 input in the model's range; mean and log-variance output, the mean and the answer's bytes.
+  const workBytes = batch * channels * height * width * F32 + 4 * latentElements * F32;
+  return deps.host.admit({
+    baseBytes: bytes,
+    workBytes,
+    workSeconds: runSeconds(deps, model, 'encode', width, height, batch),
+    label: `encode of a [${dims}] image tensor with ${model.id}`,
+  });
+}
+
 /** Admits a decode against HOST_MEMORY (BUSY / DOES_NOT_FIT). */
 export function admitDecode(
   deps: Pick<PipelineDeps, 'router' | 'host'>,

@@ -60,9 +60,17 @@ export class HostAdmission {
     readonly label: string,
   ) {}
 
+  /**
+   * Waits (FIFO) until the work bytes fit and holds them until `release` (for handlers that release
+   * when their response closes); `work` is the scoped form.
+   */
+  start(signal?: AbortSignal): Promise<void> {
+    return this.ledger.startWork(this, signal);
+  }
+
   /** Waits (FIFO) until the work bytes fit, holds them while `fn` runs, and frees them after. */
   async work<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    await this.ledger.startWork(this, signal);
+    await this.start(signal);
     try {
       return await fn();
     } finally {
