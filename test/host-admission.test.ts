@@ -257,3 +257,24 @@ test('BUSY retryAfterSeconds is within a small factor of the measured wait for a
     await gateway.stop();
   }
 });
+
+test('a request larger than HOST_MEMORY by itself: DOES_NOT_FIT naming it, on GraphQL and Hybrid Inference', async () => {
+  const gateway = await startInProcessGateway({ MODELS_DIR, DATA_DIR: dataDir, HOST_MEMORY: '8MiB' });
+  try {
+    const png = await sharp({ create: { width: 1024, height: 1024, channels: 3, background: '#000' } })
+      .png()
+      .toBuffer();
+    const graphql = await gateway.graphql('mutation($i: EncodeInput!) { encode(input: $i) { width } }', {
+      i: { model: 'taef2', image: { base64: png.toString('base64') } },
+    });
+    assert.equal(graphql.errors?.[0].extensions?.code, 'DOES_NOT_FIT', JSON.stringify(graphql.errors));
+    assert.match(graphql.errors![0].message, /HOST_MEMORY is 8\.0 MiB/);
+    const hybrid = await fetch(`${gateway.url}/v1/vae/taef2/encode`, { method: 'POST', body: png });
+    const answer = await hybrid.json();
+    assert.equal(answer.code, 'DOES_NOT_FIT', JSON.stringify(answer));
+    assert.equal(answer.limit, 'HOST_MEMORY');
+    assert.equal(gateway.services.host.snapshot().heldBytes, 0);
+  } finally {
+    await gateway.stop();
+  }
+});
