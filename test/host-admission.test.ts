@@ -8,8 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import sharp from 'sharp';
+import { hostMemoryDefault, loadConfig } from '../src/config/config.ts';
 import type { GatewayError } from '../src/errors.ts';
 import { ModelRegistry } from '../src/models/registry.ts';
+import { admitImg2Img, encodeHostBytes } from '../src/pipeline/host-bytes.ts';
 import { estimatePeakBytes } from '../src/routing/estimator.ts';
 import { HostLedger } from '../src/routing/host-ledger.ts';
 import { ProfileSource } from '../src/routing/profile-source.ts';
@@ -277,4 +279,40 @@ test('a request larger than HOST_MEMORY by itself: DOES_NOT_FIT naming it, on Gr
   } finally {
     await gateway.stop();
   }
+});
+
+test('host bytes come from the header: a 2048² PNG of a few KB counts its decoded pixels and tensors', async () => {
+  const registry = await ModelRegistry.load(MODELS_DIR);
+  const model = registry.require('taef2', 'encode');
+  const config = loadConfig({ ...process.env, MODELS_DIR, DATA_DIR: dataDir });
+  const png = await sharp({ create: { width: 2048, height: 2048, channels: 3, background: '#000' } })
+    .png()
+    .toBuffer();
+  const inline = await encodeHostBytes({ config }, model, png, 'float32', 'BASE64');
+  const byUrl = await encodeHostBytes({ config }, model, png, 'float32', 'URL');
+  assert.ok(png.length < 64 * 1024);
+  // RGB bytes twice over (libvips' and ours, the upright copy) and the float32 input at least.
+  assert.ok(inline.workBytes >= 2048 * 2048 * 3 * (3 + 4), `${inline.workBytes}`);
+  assert.equal(byUrl.baseBytes, png.length);
+  assert.ok(inline.baseBytes > png.length, 'an inline answer is held until delivered');
+  // img2img adds the denoising latents, prompt embeddings and the decoded result to the init image's.
+  const host = new HostLedger(2 ** 40);
+  const admission = await admitImg2Img(
+    { config, host },
+    model,
+    { image: png, delivery: 'BASE64', returnLatent: false, dtype: 'float32' },
+    3,
+  );
+  assert.ok(host.snapshot().heldBytes > png.length);
+  assert.ok(admission.entry.work > inline.workBytes + 2048 * 2048 * 3 * 4);
+  admission.release();
+  assert.equal(host.snapshot().heldBytes, 0);
+});
+
+test('HOST_MEMORY: a byte size; by default a quarter of the machine less 512 MiB, at least 256 MiB', () => {
+  assert.equal(hostMemoryDefault(16 * 2 ** 30), 4 * 2 ** 30 - 512 * MiB);
+  assert.equal(hostMemoryDefault(1 * 2 ** 30), 256 * MiB);
+  assert.equal(loadConfig({ HOST_MEMORY: '1GiB' }).hostMemoryBytes, 2 ** 30);
+  assert.equal(loadConfig({}).hostMemoryBytes, hostMemoryDefault());
+  assert.throws(() => loadConfig({ HOST_MEMORY: 'lots' }), /HOST_MEMORY/);
 });

@@ -15,6 +15,7 @@ import type { HostAdmission } from '../routing/host-ledger.js';
 import { BYTES_PER_ELEMENT } from '../tensors/dtype.js';
 import type { Delivery } from './delivery.js';
 import type { PipelineDeps } from './encode.js';
+import type { Img2ImgRequest } from './img2img-types.js';
 import type { LatentDType, RawLatent } from './latent-codec.js';
 
 const F32 = 4;
@@ -122,6 +123,53 @@ export function admitTensorEncode(
     workBytes,
     workSeconds: runSeconds(deps, model, 'encode', width, height, batch),
     label: `encode of a [${dims}] image tensor with ${model.id}`,
+  });
+}
+
+/**
+ * Admits an img2img against HOST_MEMORY: the init image's encode (header-sized, as `admitEncode`) or
+ * the init latent, the denoising latents (noise, latents, the UNet's doubled input and output under
+ * guidance, scheduler state), prompt embeddings (77 tokens x 2048 features x 2 prompts, SDXL's size),
+ * the decode of the result and the answer (an inline image and, when asked, the latent). `workSeconds`
+ * is the caller's estimate of the whole run (stage plans' runSeconds summed), for Retry-After.
+ */
+export async function admitImg2Img(
+  deps: Pick<PipelineDeps, 'config' | 'host'>,
+  model: ModelDefinition,
+  request: Pick<Img2ImgRequest, 'image' | 'latent' | 'delivery' | 'returnLatent' | 'dtype'>,
+  workSeconds: number,
+): Promise<HostAdmission> {
+  const f = model.downscaleFactor;
+  let init: HostBytes & { width: number; height: number };
+  if (request.image) init = await encodeHostBytes(deps, model, request.image, 'float32', 'URL');
+  else {
+    const decoded = decodeHostBytes(
+      model,
+      request.latent ?? { bytes: new Uint8Array(0), shape: [], dtype: '' },
+      'URL',
+      false,
+    );
+    init = { baseBytes: decoded.baseBytes, workBytes: 0, width: decoded.width, height: decoded.height };
+  }
+  const { width, height } = init;
+  const latentBytes = model.latentChannels * Math.ceil(width / f) * Math.ceil(height / f) * F32;
+  const denoise = 10 * latentBytes + 2 * 2 * 77 * 2048 * F32;
+  const output = decodeHostBytes(
+    model,
+    {
+      bytes: new Uint8Array(0),
+      shape: [1, model.latentChannels, Math.ceil(height / f), Math.ceil(width / f)],
+      dtype: '',
+    },
+    request.delivery,
+    true,
+  );
+  const latentAnswer = request.returnLatent ? latentBytes + base64Length(latentBytes) : 0;
+  return deps.host.admit({
+    baseBytes: init.baseBytes + output.baseBytes + latentAnswer,
+    workBytes: init.workBytes + denoise + output.workBytes,
+    workSeconds,
+    label: `img2img of a ${width}x${height} image with ${model.id}`,
   });
 }
 
