@@ -309,3 +309,22 @@ test('estimatedWaitSeconds follows expected run times of running and queued work
   b.release();
   (await q).release();
 });
+
+test('BUSY retryAfter is the sum of the run times ahead until the queue has room, not compounded', async () => {
+  const nowMs = 0;
+  const ledger = new CapacityLedger({ budgetBytes: 100, maxQueueLength: 40, now: () => nowMs });
+  const running = ledger.tryReserve(100, { expectedSeconds: 2 })!;
+  // 40 waiters of 2 s each, one at a time: the k-th starts at 2k s.
+  const waiters = Array.from({ length: 40 }, () =>
+    ledger.reserve({ bytes: 100, expectedSeconds: 2 }).catch(() => null),
+  );
+  assert.equal(ledger.estimatedWaitSeconds(100), 82);
+  // Queue full: a retry is taken once the head starts (2 s), whatever the length of the queue.
+  await assert.rejects(ledger.reserve({ bytes: 100 }), (e: unknown) => {
+    isCode('BUSY')(e);
+    assert.equal((e as GatewayError).details.retryAfterSeconds, 2);
+    return true;
+  });
+  running.release();
+  for (const w of waiters) (await w)?.release();
+});

@@ -10,11 +10,15 @@ export class ExpiringMap<V> {
   private readonly tombstones = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
 
-  /** `expiresAt(value)`: when the entry expires (ms since the epoch), or null while it does not. */
+  /**
+   * `expiresAt(value)`: when the entry expires (ms since the epoch), or null while it does not.
+   * `onExpire(value)`: called once an entry is removed (expired, or at close).
+   */
   constructor(
     private readonly ttlMs: number,
     private readonly expiresAt: (value: V) => number | null,
     private readonly now: () => number = Date.now,
+    private readonly onExpire?: (value: V) => void,
   ) {
     this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, ttlMs)).unref();
   }
@@ -46,6 +50,7 @@ export class ExpiringMap<V> {
       if (expiresAt !== null && expiresAt <= now) {
         this.entries.delete(id);
         this.tombstones.set(id, now + this.ttlMs);
+        this.onExpire?.(value);
       }
     }
     for (const [id, until] of this.tombstones) if (until <= now) this.tombstones.delete(id);
@@ -53,5 +58,7 @@ export class ExpiringMap<V> {
 
   close(): void {
     clearInterval(this.sweeper);
+    for (const value of this.entries.values()) this.onExpire?.(value);
+    this.entries.clear();
   }
 }

@@ -4,6 +4,7 @@
  * message that names each setting, what was given and what is allowed.
  */
 import { readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from '../observability/logger.js';
@@ -24,6 +25,8 @@ export interface Config {
   deviceMemoryBytes: number;
   /** Held back from every device's budget. */
   headroomBytes: number;
+  /** HOST_MEMORY: what requests may hold in this process besides device runs (see hostMemoryDefault). */
+  hostMemoryBytes: number;
   /** Execution provider preference: `auto` tries CUDA then falls back to CPU; `webgpu` only when named. */
   executionProvider: 'auto' | 'cuda' | 'webgpu' | 'cpu';
   /** Threads onnxruntime uses per run (0 = onnxruntime's default). */
@@ -97,6 +100,7 @@ const SETTINGS = {
   dataDir: 'DATA_DIR',
   deviceMemory: 'DEVICE_MEMORY',
   headroom: 'DEVICE_HEADROOM',
+  hostMemory: 'HOST_MEMORY',
   executionProvider: 'EXECUTION_PROVIDER',
   intraOpThreads: 'INTRA_OP_THREADS',
   maxImageBytes: 'MAX_IMAGE_BYTES',
@@ -129,6 +133,15 @@ const SETTINGS = {
 
 type SettingKey = keyof typeof SETTINGS;
 
+/**
+ * HOST_MEMORY's default: a quarter of the machine's memory, less 512 MiB for the process itself (Node,
+ * onnxruntime and libvips code, loaded models' weights, GraphQL), at least 256 MiB. On CPU the device
+ * budget (DEVICE_MEMORY) is host memory too, so the two together should stay below what the machine has.
+ */
+export function hostMemoryDefault(total: number = totalmem()): number {
+  return Math.max(256 * 2 ** 20, Math.floor(total / 4) - 512 * 2 ** 20);
+}
+
 /** An integer setting, as text (a file's numbers are read as text too). */
 function integer(fallback: number, min: number, max?: number) {
   return integerText(min, max).default(fallback);
@@ -143,6 +156,7 @@ function configSchema(env: NodeJS.ProcessEnv) {
     dataDir: z.string().default('./data'),
     deviceMemory: byteSize(2 ** 20).default(4 * 2 ** 30),
     headroom: byteSize().default(256 * 2 ** 20),
+    hostMemory: byteSize(2 ** 20).default(hostMemoryDefault()),
     executionProvider: z.enum(['auto', 'cuda', 'webgpu', 'cpu']).default('auto'),
     intraOpThreads: integer(0, 0, 1024),
     maxImageBytes: byteSize(1024).default(50 * 2 ** 20),
@@ -201,6 +215,7 @@ function configSchema(env: NodeJS.ProcessEnv) {
         dataDir: resolve(s.dataDir),
         deviceMemoryBytes: s.deviceMemory,
         headroomBytes: s.headroom,
+        hostMemoryBytes: s.hostMemory,
         executionProvider: s.executionProvider,
         intraOpThreads: s.intraOpThreads,
         limits: {

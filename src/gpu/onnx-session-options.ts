@@ -11,6 +11,10 @@ export function sessionOptions(init: WorkerInit): InferenceSession.SessionOption
     // taef2 at 512x512 on CPU, and no faster. Off, a session's peak stays at its first run's,
     // which is what the memory estimates assume (src/routing/profiles.ts).
     ...(init.provider === 'cpu' ? { enableMemPattern: false } : {}),
+    // The CPU arena keeps every run's peak for the session's life: one 588-byte 65536x8 PNG left taef2's
+    // encoder holding +565 MiB of RSS for good (each session keeps its own). Off, that memory goes back
+    // after the run (+60 MiB, the session itself) and the device budget bounds RSS; 768² runs were no slower.
+    ...(init.provider === 'cpu' ? { enableCpuMemArena: false } : {}),
     // Idle intra-op threads spin-wait for the next op by default, taking the cores the gateway needs
     // for decoding, HTTP and GraphQL. Off, on 16 cores: a 512² taef2 run took 122-131 ms instead of
     // 145-148 ms at half the CPU time, and the whole request 152-159 ms instead of 169 ms.

@@ -13,6 +13,10 @@ import { cmykToRgb, gray16ToRgb, samplesToRgb } from './pil-modes.js';
 import { pilLanczosResizeYielding } from './pil-resize.js';
 import type { RgbImage } from './rgb-image.js';
 
+// libvips' operation cache keeps decoded images after the request that made them (up to 50 MiB and
+// 100 operations by default): memory nobody counts. Every image here is decoded once, so it is off.
+sharp.cache(false);
+
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
 export const INPUT_FORMATS: readonly string[] = ['png', 'jpeg', 'webp'];
 
@@ -97,8 +101,21 @@ async function decodeColourManaged(bytes: Uint8Array, limitInputPixels: number):
   };
 }
 
-/** The one way image bytes become RGB pixels, for every path (GraphQL, Hybrid Inference, CLI). */
-export async function readImage(bytes: Uint8Array, limits: ImageLimits, options: ReadOptions = {}): Promise<ReadImage> {
+/** What an image's header says, read before any pixel is decoded. */
+export interface ImageHeader {
+  format: string;
+  width: number;
+  height: number;
+  /** Bytes per pixel libvips decodes to (channels x bytes per sample). */
+  bytesPerPixel: number;
+  meta: Metadata;
+}
+
+/**
+ * The header of image bytes, checked against the limits (size, format, pixels) without decoding:
+ * what a request will hold once decoded is known from it (src/pipeline/host-bytes.ts).
+ */
+export async function readImageHeader(bytes: Uint8Array, limits: ImageLimits): Promise<ImageHeader> {
   if (bytes.length > limits.maxImageBytes) {
     throw new GatewayError(
       'IMAGE_TOO_LARGE',
@@ -140,6 +157,13 @@ export async function readImage(bytes: Uint8Array, limits: ImageLimits, options:
       },
     );
   }
+  const wide = meta.depth === 'ushort' || meta.depth === 'short' ? 2 : meta.depth === 'uchar' ? 1 : 4;
+  return { format, width, height, bytesPerPixel: Math.max(3, meta.channels ?? 4) * wide, meta };
+}
+
+/** The one way image bytes become RGB pixels, for every path (GraphQL, Hybrid Inference, CLI). */
+export async function readImage(bytes: Uint8Array, limits: ImageLimits, options: ReadOptions = {}): Promise<ReadImage> {
+  const { meta, format } = await readImageHeader(bytes, limits);
   let decoded: RgbImage;
   try {
     decoded =

@@ -3,11 +3,13 @@ import { GatewayError } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
 import { type ImageFormat, MIME_TYPES, writeImage } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
+import type { HostAdmission } from '../routing/host-ledger.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
 import type { ResultStore } from '../storage/result-store.js';
 import { type PixelRange, planarToRgb } from '../tensors/pixel-range.js';
 import { type Delivered, type Delivery, deliver } from './delivery.js';
 import type { PipelineDeps } from './encode.js';
+import { admitDecode } from './host-bytes.js';
 import {
   checkScaled,
   type RawLatent,
@@ -25,6 +27,8 @@ export interface DecodeRequest {
   shiftFactor?: number | null;
   format: ImageFormat;
   delivery: Delivery;
+  /** The request's host memory, admitted when it was accepted (jobs); absent: admitted and released here. */
+  admission?: HostAdmission;
 }
 
 export interface DecodedImage extends Delivered {
@@ -117,14 +121,28 @@ export async function decode(
 ): Promise<DecodeResult> {
   const model = deps.registry.require(request.model, 'decode');
   const scaling = resolveScaling(model, request.scalingFactor, request.shiftFactor);
-  const raw =
-    'url' in request.latent
-      ? await latentFromUrl(deps.store, deps.config.publicUrl, request.latent.url)
-      : request.latent;
-  const latent = readLatent(raw, model, deps.config.limits.maxLatentBytes);
-  const { output, plan, seconds } = await decodeLatent(deps, model, latent, scaling, hooks);
-  const images = await deliverImages(deps, output, model.family.inputRange, request.format, request.delivery);
-  return { model: model.id, ...scaling, images, plan, seconds };
+  const raw = await rawLatent(deps, request);
+  const admission = request.admission ?? admitDecode(deps, model, raw, request.delivery, 'url' in request.latent);
+  try {
+    return await admission.work(async () => {
+      const latent = readLatent(raw, model, deps.config.limits.maxLatentBytes);
+      const { output, plan, seconds } = await decodeLatent(deps, model, latent, scaling, hooks);
+      const images = await deliverImages(deps, output, model.family.inputRange, request.format, request.delivery);
+      return { model: model.id, ...scaling, images, plan, seconds };
+    }, hooks.signal);
+  } finally {
+    if (!request.admission) admission.release();
+  }
+}
+
+/** The request's latent bytes and shape: as sent, or from the result store for a URL. */
+export async function rawLatent(
+  deps: Pick<PipelineDeps, 'store' | 'config'>,
+  request: Pick<DecodeRequest, 'latent'>,
+): Promise<RawLatent> {
+  return 'url' in request.latent
+    ? latentFromUrl(deps.store, deps.config.publicUrl, request.latent.url)
+    : request.latent;
 }
 
 /** Each image of a decoded batch (planar, in `range`) as 8-bit RGB written in `format`, delivered. */

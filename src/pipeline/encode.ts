@@ -6,12 +6,14 @@ import { type ColourManagement, type ResizeReport, readImage, resizeImage, sizeF
 import type { ModelDefinition } from '../models/model.js';
 import type { ModelRegistry } from '../models/registry.js';
 import type { EncodeBatcher } from '../routing/batcher.js';
+import type { HostAdmission, HostLedger } from '../routing/host-ledger.js';
 import type { Router } from '../routing/index.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
 import type { ResultStore } from '../storage/result-store.js';
 import { rgbToPlanar } from '../tensors/pixel-range.js';
 import { reportPart, stamp, timed, timedAsync, timingParts } from '../timing.js';
 import { type Delivered, type Delivery, deliver } from './delivery.js';
+import { admitEncode } from './host-bytes.js';
 import {
   applyScaling,
   checkScaled,
@@ -31,6 +33,8 @@ export interface EncodeRequest {
   delivery: Delivery;
   /** How stored samples become RGB; default NONE, as diffusers reads them. */
   colourManagement?: ColourManagement;
+  /** The request's host memory, admitted when it was accepted (jobs); absent: admitted and released here. */
+  admission?: HostAdmission;
 }
 
 /** `width`/`height` are the size actually encoded; `original*` the size sent. */
@@ -50,6 +54,8 @@ export interface PipelineDeps {
    * Batches concurrent single-image encodes of the same model and size (src/routing/batcher.ts); absent = no batching.
    */
   batcher?: EncodeBatcher | null;
+  /** HOST_MEMORY: what requests hold in this process (src/routing/host-ledger.ts). */
+  host: HostLedger;
 }
 
 /** An image read, checked and resized for a model: planar pixels in the model's input range. */
@@ -133,6 +139,23 @@ export async function encode(
 ): Promise<EncodeResult> {
   const model = deps.registry.require(request.model, 'encode');
   const scaling = resolveScaling(model, request.scalingFactor, request.shiftFactor);
+  const admission =
+    request.admission ?? (await admitEncode(deps, model, request.image, request.dtype, request.delivery));
+  try {
+    // The image is decoded only once its host memory is free (a queued job holds its compressed bytes only).
+    return await admission.work(() => encodeAdmitted(deps, model, scaling, request, hooks), hooks.signal);
+  } finally {
+    if (!request.admission) admission.release();
+  }
+}
+
+async function encodeAdmitted(
+  deps: PipelineDeps,
+  model: ModelDefinition,
+  scaling: Scaling,
+  request: EncodeRequest,
+  hooks: ExecuteHooks,
+): Promise<EncodeResult> {
   const image = await prepareImage(deps, model, request.image, request.colourManagement);
   const { latent, plan, seconds } = await encodePixels(deps, model, image.pixels, scaling, hooks);
   checkScaled(latent.data, request.dtype, scaling, 'latent');

@@ -1,7 +1,10 @@
+import { GatewayError } from '../errors.js';
 import type { JobEvent } from '../jobs/events.js';
 import type { Job } from '../jobs/job.js';
-import { decode } from '../pipeline/decode.js';
+import { decode, rawLatent } from '../pipeline/decode.js';
 import { encode } from '../pipeline/encode.js';
+import { admitDecode, admitEncode } from '../pipeline/host-bytes.js';
+import type { HostAdmission } from '../routing/host-ledger.js';
 import type { GraphQLContext } from '../schema/builder.js';
 import { type DecodeArgs, decodeRequest } from './decode.js';
 import { type EncodeArgs, encodeRequest } from './encode.js';
@@ -13,14 +16,45 @@ import { type EncodeArgs, encodeRequest } from './encode.js';
  */
 export async function submitEncodeResolver({ services }: GraphQLContext, args: EncodeArgs): Promise<Job> {
   const request = await encodeRequest(services, args);
-  services.registry.require(request.model, 'encode');
-  return services.jobs.submit('encode', request.model, (hooks) => encode(services, request, hooks));
+  const model = services.registry.require(request.model, 'encode');
+  // Accepted only if its host memory is (BUSY otherwise); queued, it holds its compressed bytes only.
+  const admission = await admitEncode(services, model, request.image, request.dtype, request.delivery);
+  return services.jobs.submit('encode', request.model, (hooks) =>
+    kept(services, admission, encode(services, { ...request, admission }, hooks), (r) => r.latent.data?.length ?? 0),
+  );
 }
 
-export function submitDecodeResolver({ services }: GraphQLContext, args: DecodeArgs): Job {
+export async function submitDecodeResolver({ services }: GraphQLContext, args: DecodeArgs): Promise<Job> {
   const request = decodeRequest(services, args);
-  services.registry.require(request.model, 'decode');
-  return services.jobs.submit('decode', request.model, (hooks) => decode(services, request, hooks));
+  const model = services.registry.require(request.model, 'decode');
+  // A URL that does not resolve fails the job (as before), which then holds nothing.
+  const raw = await rawLatent(services, request).catch((error: unknown) => {
+    if (error instanceof GatewayError) return { bytes: new Uint8Array(0), shape: [], dtype: 'float32' };
+    throw error;
+  });
+  const admission = admitDecode(services, model, raw, request.delivery, 'url' in request.latent);
+  return services.jobs.submit('decode', request.model, (hooks) =>
+    kept(services, admission, decode(services, { ...request, admission }, hooks), (r) =>
+      r.images.reduce((n, image) => n + (image.data?.length ?? 0), 0),
+    ),
+  );
+}
+
+/** A finished job keeps its inline result for JOB_TTL_SECONDS: counted that long, the rest freed now. */
+async function kept<T>(
+  services: GraphQLContext['services'],
+  admission: HostAdmission,
+  run: Promise<T>,
+  resultBytes: (result: T) => number,
+): Promise<T> {
+  try {
+    const result = await run;
+    admission.keep(resultBytes(result), services.config.jobTtlSeconds);
+    return result;
+  } catch (error) {
+    admission.release();
+    throw error;
+  }
 }
 
 export function jobResolver({ services }: GraphQLContext, id: string): Job {

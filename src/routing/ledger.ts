@@ -9,7 +9,8 @@
  *   before the caller's promise even resolves).
  * - A request larger than the whole budget is rejected at once with DOES_NOT_FIT.
  * - A request that does not fit now waits in a bounded queue; when the queue already holds
- *   `maxQueueLength` waiters the caller gets BUSY with `details.retryAfterSeconds` (>= 1).
+ *   `maxQueueLength` waiters the caller gets BUSY with `details.retryAfterSeconds` (>= 1): the
+ *   estimated seconds until the queue has room again, from the run times of the work ahead.
  * - `Reservation.release()` is idempotent: only the first call frees bytes.
  * - A waiter whose AbortSignal fires is removed from the queue and rejected with CANCELLED.
  *   An abort that arrives after admission does nothing: the caller owns the reservation and
@@ -29,7 +30,10 @@ export interface ReservationRequest {
   bytes: number;
   /** Free text for errors and metrics. */
   label?: string;
-  /** Expected run time once admitted (used by `estimatedWaitSeconds`). */
+  /**
+   * The run's own expected seconds once admitted, without any queue wait (the ledger adds the wait
+   * of the queue ahead itself; used by `estimatedWaitSeconds` and BUSY's retryAfterSeconds).
+   */
   expectedSeconds?: number;
   /** Aborting while queued removes the waiter and rejects with CANCELLED. */
   signal?: AbortSignal;
@@ -172,7 +176,7 @@ export class CapacityLedger {
       return Promise.resolve(this.admit(req.bytes, req.label, expectedSeconds));
     }
     if (this.queue.length >= this.maxQueueLength) {
-      const retryAfterSeconds = Math.max(1, Math.ceil(this.estimatedWaitSeconds(req.bytes)));
+      const retryAfterSeconds = Math.max(1, Math.ceil(this.retryAfterSeconds(req.bytes)));
       return Promise.reject(
         new GatewayError(
           'BUSY',
@@ -242,6 +246,26 @@ export class CapacityLedger {
    */
   estimatedWaitSeconds(bytes: number): number {
     if (!(bytes <= this.budgetBytes)) return Infinity;
+    return this.simulate(bytes).admittedAt;
+  }
+
+  /**
+   * Estimated seconds until a request of `bytes` refused as BUSY now would be taken: until the queue
+   * has room again (the waiter at index `queued - maxQueueLength` is admitted), or, with no queue
+   * allowed, until the request itself would be admitted.
+   */
+  retryAfterSeconds(bytes: number): number {
+    if (!(bytes <= this.budgetBytes)) return Infinity;
+    const { admittedAt, waiterStarts } = this.simulate(bytes);
+    const slot = this.queue.length - this.maxQueueLength;
+    return this.maxQueueLength === 0 || slot < 0 ? admittedAt : waiterStarts[slot];
+  }
+
+  /**
+   * The FIFO admission of the queue and then of `bytes`, simulated over expected run times: when
+   * each waiter starts (seconds from now) and when the new request would.
+   */
+  private simulate(bytes: number): { admittedAt: number; waiterStarts: number[] } {
     const nowMs = this.now();
     // Simulated running set: [endSecondsFromNow, bytes], kept sorted by end time.
     const ends: Array<[number, number]> = [];
@@ -265,12 +289,14 @@ export class CapacityLedger {
       while (i > 0 && ends[i - 1][0] > end) i--;
       ends.splice(i, 0, [end, b]);
     };
+    const waiterStarts: number[] = [];
     for (const w of this.queue) {
       const start = admitAt(w.bytes);
+      waiterStarts.push(start);
       free -= w.bytes;
       insert(start + w.expectedSeconds, w.bytes);
     }
-    return admitAt(bytes);
+    return { admittedAt: admitAt(bytes), waiterStarts };
   }
 
   // ---------------------------------------------------------------------------------------------

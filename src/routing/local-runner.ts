@@ -55,7 +55,8 @@ export class LocalRunner {
     const reservation = {
       bytes: plan.bytes,
       label: `${plan.model}/${plan.operation} ${plan.width}x${plan.height}x${plan.batch}`,
-      expectedSeconds: plan.expectedSeconds,
+      // The run's own seconds: the ledger adds the wait of the queue ahead itself.
+      expectedSeconds: plan.runSeconds,
       signal: hooks.signal,
       onQueued: hooks.onQueued,
     };
@@ -86,7 +87,8 @@ export class LocalRunner {
     const reservation = {
       bytes: plan.bytes,
       label: `${plan.model}/${plan.operation} ${latentWidth}x${latentHeight}x${networkBatch} latents, ${steps} step(s)`,
-      expectedSeconds: plan.expectedSeconds,
+      // The run's own seconds: the ledger adds the wait of the queue ahead itself.
+      expectedSeconds: plan.runSeconds,
       signal: hooks.signal,
       onQueued: hooks.onQueued,
     };

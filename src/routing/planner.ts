@@ -28,7 +28,13 @@ export interface Plan extends PlanRequest {
   /** Bytes the chosen route reserves (0 for upstream and reject). */
   bytes: number;
   tiles?: TilePlan;
+  /** Expected seconds until the result is back: the queue wait plus `runSeconds`. */
   expectedSeconds: number;
+  /**
+   * The run's own expected seconds, without queue wait: what the ledger is told (it adds the wait of
+   * the queue ahead itself). Upstream: the endpoint's expected seconds; REJECT: 0.
+   */
+  runSeconds: number;
   budgetBytes: number;
   freeBytes: number;
 }
@@ -120,6 +126,7 @@ export function planRoute(
       target: device.name,
       bytes: whole.bytes,
       expectedSeconds: wait + run,
+      runSeconds: run,
       reason: reasonFor('whole', whole.bytes, device, wait),
     });
   }
@@ -138,6 +145,7 @@ export function planRoute(
       bytes: t.bytes,
       tiles: { tile: t.tile, overlap: t.overlap },
       expectedSeconds: wait + run,
+      runSeconds: run,
       reason: `${why}${reasonFor(`tiled (${t.tile} px tiles)`, t.bytes, device, wait)}`,
     });
   }
@@ -157,6 +165,7 @@ export function planRoute(
       target: 'none',
       bytes: 0,
       expectedSeconds: 0,
+      runSeconds: 0,
       reason: local
         ? `nothing fits: the whole run needs ${gib(whole.bytes)} ` +
           `and even the smallest tile does not fit the ${gib(device.budgetBytes)} ` +
@@ -183,8 +192,10 @@ export function planRoute(
 }
 
 /** One UPSTREAM option per healthy endpoint that takes the image size. */
-export function upstreamOptions<P extends Pick<Plan, 'route' | 'target' | 'bytes' | 'expectedSeconds' | 'reason'>>(
-  base: Omit<P, 'route' | 'target' | 'bytes' | 'expectedSeconds' | 'reason' | 'tiles'>,
+export function upstreamOptions<
+  P extends Pick<Plan, 'route' | 'target' | 'bytes' | 'expectedSeconds' | 'runSeconds' | 'reason'>,
+>(
+  base: Omit<P, 'route' | 'target' | 'bytes' | 'expectedSeconds' | 'runSeconds' | 'reason' | 'tiles'>,
   pixels: number,
   imagePixels: number,
   views: readonly UpstreamView[],
@@ -200,6 +211,7 @@ export function upstreamOptions<P extends Pick<Plan, 'route' | 'target' | 'bytes
       target: view.name,
       bytes: 0,
       expectedSeconds: seconds,
+      runSeconds: seconds,
       reason: `upstream ${view.name}: expected back in ${seconds.toFixed(2)} s`,
     } as P);
   }
@@ -240,6 +252,7 @@ export function planLocalBatch(
     estimates: { whole: { bytes: whole.bytes, calibrated: whole.calibrated }, tiled: null },
     bytes: whole.bytes,
     expectedSeconds: wait + run,
+    runSeconds: run,
     budgetBytes: device.budgetBytes,
     freeBytes: device.freeBytes,
     reason: `batch of ${batch}: ${reasonFor('whole', whole.bytes, device, wait)}`,

@@ -2,8 +2,8 @@
  * Routing of the img2img stages that are not VAE runs (text encoding, the denoising loop), pure
  * over its inputs like planner.ts: LOCAL when the stage's networks fit the device budget, UPSTREAM
  * when an endpoint is expected sooner (or nothing fits), REJECT otherwise, naming the bytes. Never
- * tiled: the UNet's attention mixes the whole latent. A denoise plan's expected seconds are the
- * queue wait plus steps x seconds per step.
+ * tiled: the UNet's attention mixes the whole latent. A denoise plan's run seconds are steps x
+ * seconds per step; its expected seconds add the queue wait.
  */
 import type { ModelStageProfiles, StageOperation } from './memory-profile.js';
 import { type DeviceView, gib, type Plan, reasonFor, type UpstreamView, upstreamOptions } from './planner.js';
@@ -126,6 +126,7 @@ export function planStage(
       target: device.name,
       bytes: estimate.bytes,
       expectedSeconds: wait + calls * perStep.seconds,
+      runSeconds: calls * perStep.seconds,
       reason: `${reasonFor(what, estimate.bytes, device, wait)}; ${calls} x ${perStep.seconds.toFixed(3)} s per call`,
     };
   }
@@ -145,6 +146,7 @@ export function planStage(
       target: 'none',
       bytes: 0,
       expectedSeconds: 0,
+      runSeconds: 0,
       reason: local
         ? `nothing fits: ${needs}${upstreamNote}`
         : `model "${model}" runs ${operation} only upstream${upstreamNote || '; no upstream endpoint is configured'}`,

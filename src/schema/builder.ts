@@ -5,6 +5,7 @@ import type { JobManager } from '../jobs/manager.js';
 import type { ModelRegistry } from '../models/registry.js';
 import type { NoiseSource } from '../pipeline/img2img.js';
 import type { PromptEncoder } from '../pipeline/prompt-encoding.js';
+import type { HostLedger } from '../routing/host-ledger.js';
 import type { EncodeBatcher, Router } from '../routing/index.js';
 import type { ProfileSource } from '../routing/profile-source.js';
 import type { ResultStore } from '../storage/result-store.js';
@@ -18,6 +19,8 @@ export interface Services {
   store: ResultStore;
   profiles: ProfileSource;
   jobs: JobManager;
+  /** HOST_MEMORY: what requests hold in this process (src/routing/host-ledger.ts). */
+  host: HostLedger;
   /** Dynamic batching of encodes (BATCH_WINDOW_MS); absent or null = none. */
   batcher?: EncodeBatcher | null;
   /** Configured img2img endpoints; absent or null = none. */

@@ -28,11 +28,13 @@ import { MIME_TYPES, writeImage } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import { decodeLatent } from '../pipeline/decode.js';
 import { encodePixels, prepareImage } from '../pipeline/encode.js';
+import { admitDecode, admitEncode, admitTensorEncode } from '../pipeline/host-bytes.js';
 import { checkFinite, checkScaled, type LatentDType, readLatent } from '../pipeline/latent-codec.js';
 import { declaredLength, readExactBody, readLimitedBody } from '../protocol/body.js';
 import { parseDecodeParams, parseEncodeParams, protocolScaling } from '../protocol/hybrid-params.js';
 import { unpackLatents } from '../protocol/packing.js';
 import { tensorByteLength, tensorHeaders } from '../protocol/wire.js';
+import type { HostAdmission } from '../routing/host-ledger.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
 import { decodeTensor, encodeTensor } from '../tensors/dtype.js';
 import { convertRange, planarToRgb, toUnitClamped } from '../tensors/pixel-range.js';
@@ -103,12 +105,15 @@ async function serveEncode(
         `image tensor [${dims}] of ${tensor.dtype} is ${expected} bytes; the limit is ${limits.maxLatentBytes} bytes`,
         { bytes: expected, maxBytes: limits.maxLatentBytes },
       );
+    // Counted from acceptance: the tensor's size is known from its shape before its body is read.
+    await holdHost(res, admitTensorEncode(services, model, dims, expected), hooks);
     const body = await readTensorBody(req, expected, `image tensor [${dims}] of ${tensor.dtype}`);
     // diffusers' [-1, 1] image convention → the model's input range.
     const data = convertRange(decodeTensor(body, tensor.dtype), 'minus-one-one', model.family.inputRange);
     pixels = { data, dims, transferable: true };
   } else {
     const body = await readImageBody(req, limits.maxImageBytes);
+    await holdHost(res, await admitEncode(services, model, body, dtype, 'URL'), hooks);
     const prepared = await prepareImage(services, model, body, colourManagement);
     pixels = prepared.pixels;
     const { resize } = prepared;
@@ -151,6 +156,7 @@ async function serveDecode(
   const latent = packedSize
     ? readPacked(body, shape, dtype, model, packedSize)
     : readLatent({ bytes: body, shape, dtype }, model, limits.maxLatentBytes);
+  await holdHost(res, admitDecode(services, model, { bytes: body, shape: latent.dims, dtype }, 'URL', false), hooks);
   const { output, width, height, batch, plan } = await decodeLatent(
     services,
     model,
@@ -185,6 +191,12 @@ async function serveDecode(
   }
   res.writeHead(200, { ...tensorHeaders(tensor.shape, tensor.dtype, tensor.bytes.length), ...routeHeaders(plan) });
   res.end(tensor.bytes);
+}
+
+/** The request's HOST_MEMORY, held from admission (its work once it fits) until the response closes. */
+async function holdHost(res: ServerResponse, admission: HostAdmission, hooks: ExecuteHooks): Promise<void> {
+  res.once('close', () => admission.release());
+  await admission.start(hooks.signal);
 }
 
 function readPacked(

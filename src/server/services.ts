@@ -11,6 +11,7 @@ import { ModelRegistry } from '../models/registry.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { GatewayMetrics } from '../observability/metrics.js';
 import { PromptEncoder } from '../pipeline/prompt-encoding.js';
+import { HostLedger } from '../routing/host-ledger.js';
 import { LocalRunner, Router } from '../routing/index.js';
 import { CapacityLedger } from '../routing/ledger.js';
 import { ProfileSource } from '../routing/profile-source.js';
@@ -50,12 +51,17 @@ export async function createServices(
     name: `local:${runtime.choice.provider}`,
   });
   const profiles = new ProfileSource(join(config.dataDir, 'profiles'));
+  const host = new HostLedger(config.hostMemoryBytes);
   // With Redis, every instance serves every instance's result URLs.
   const store = config.redisUrl
     ? new RedisResultStore(config.redisUrl, config.resultTtlSeconds)
-    : new MemoryResultStore(config.resultTtlSeconds);
+    : new MemoryResultStore(config.resultTtlSeconds, Date.now, host);
   const upstreams = config.upstreams.length > 0 ? new UpstreamPool(config.upstreams) : null;
   const metrics = new GatewayMetrics({ ledger, upstreams });
+  metrics.registerHostMemory(() => {
+    const { heldBytes, budgetBytes } = host.snapshot();
+    return { heldBytes, budgetBytes };
+  });
   const jobs = new JobManager(config.jobTtlSeconds, undefined, { logger, metrics });
   if (upstreams) {
     for (const [id, operations] of upstreams.models()) {
@@ -95,6 +101,7 @@ export async function createServices(
     store,
     profiles,
     jobs,
+    host,
     batcher: router.batcher,
     prompts: new PromptEncoder(runtime),
     img2imgUpstreams: upstreams,

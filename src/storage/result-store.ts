@@ -32,21 +32,34 @@ export interface ResultStore {
   close(): Promise<void>;
 }
 
+/** What the in-memory store tells HOST_MEMORY (src/routing/host-ledger.ts): the bytes it keeps, until expiry. */
+export interface HeldBytes {
+  hold(bytes: number, expectedSeconds: number): { release(): void };
+}
+
 export class MemoryResultStore implements ResultStore {
   readonly shared = false;
-  private readonly results: ExpiringMap<StoredResult>;
+  private readonly results: ExpiringMap<StoredResult & { held?: { release(): void } }>;
 
   constructor(
     private readonly ttlSeconds: number,
     private readonly now: () => number = Date.now,
+    private readonly host?: HeldBytes,
   ) {
-    this.results = new ExpiringMap(ttlSeconds * 1000, (result) => result.expiresAt, now);
+    this.results = new ExpiringMap(
+      ttlSeconds * 1000,
+      (result) => result.expiresAt,
+      now,
+      (result) => result.held?.release(),
+    );
   }
 
   async put(result: Omit<StoredResult, 'expiresAt'>) {
     const id = randomUUID();
     const expiresAt = this.now() + this.ttlSeconds * 1000;
-    this.results.set(id, { ...result, expiresAt });
+    // Kept bytes count against HOST_MEMORY until they expire.
+    const held = this.host?.hold(result.bytes.byteLength, this.ttlSeconds);
+    this.results.set(id, { ...result, expiresAt, held });
     return { id, expiresAt };
   }
 
