@@ -260,6 +260,7 @@ async function eventsOf(gateway: InProcessGateway, id: string): Promise<JobEvent
 const SUBMIT = `mutation ($input: Img2ImgInput!) { submitImg2img(input: $input) { id operation } }`;
 
 test('a job reports each stage, and exactly one DENOISE event per network call, in order', async () => {
+  const heldBefore = main.services.host.snapshot().heldBytes;
   const submitted = await main.upload(
     SUBMIT,
     { input: { ...BASE, seed: 5, image: { upload: null } } },
@@ -281,6 +282,9 @@ test('a job reports each stage, and exactly one DENOISE event per network call, 
   assert.deepEqual(stages, ['TEXT_ENCODE', 'ENCODE', 'DENOISE', 'DECODE']);
   const done = events.at(-1)!;
   assert.equal(done.type, 'DONE');
+  // HOST_MEMORY: the finished job keeps its inline answer counted (until JOB_TTL_SECONDS), nothing more.
+  const inline = (done as any).result.images[0].data.length + (done as any).result.latent.data.length;
+  assert.equal(main.services.host.snapshot().heldBytes - heldBefore, inline);
   const job = await main.graphql(
     `query ($id: ID!) { job(id: $id) { status result { ... on Img2ImgResult { seed timesteps } } } }`,
     { id: submitted.data.submitImg2img.id },

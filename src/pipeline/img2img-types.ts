@@ -5,6 +5,7 @@
  */
 import type { SchedulerClassName } from '../diffusion/config.js';
 import type { ImageFormat } from '../imaging/images.js';
+import type { HostAdmission } from '../routing/host-ledger.js';
 import type { AnyPlan } from '../routing/stage-planner.js';
 import type { DecodedImage } from './decode.js';
 import type { Delivered, Delivery } from './delivery.js';
@@ -45,6 +46,8 @@ export type Img2ImgRequestInput = Omit<Img2ImgRequest, 'strength' | 'steps' | 'g
   strength: number | null;
   steps: number | null;
   guidanceScale: number | null;
+  /** Host memory already admitted (a submitted job's); absent: the pipeline admits the request itself. */
+  admission?: HostAdmission;
 };
 
 /** The request with the pipeline's defaults filled in. */

@@ -41,6 +41,7 @@ import { deliverImages } from './decode.js';
 import { deliver } from './delivery.js';
 import { type PipelineDeps, prepareImage } from './encode.js';
 import { fluxDenoiser, fluxMu } from './flux.js';
+import { admitImg2Img } from './host-bytes.js';
 import {
   type DefaultsFamily,
   type Img2ImgLatent,
@@ -270,6 +271,24 @@ export async function img2img(
   const request = withDefaults(input, defaultsFamilyOf(model));
   const upstream = img2imgUpstreamViews(deps, model, request);
   if (!model.diffusion) return img2imgOnlyUpstream(deps, model, request, hooks, upstream);
+  // Host memory (the input, its pixels, the loop's tensors, the answer) is counted from acceptance; the
+  // image is decoded once it is admitted. A job's admission was taken when it was submitted.
+  const admission = input.admission ?? (await admitImg2Img(deps, model, request, 0));
+  try {
+    return await admission.work(() => img2imgAdmitted(deps, model, request, upstream, hooks, started), hooks.signal);
+  } finally {
+    if (!input.admission) admission.release();
+  }
+}
+
+async function img2imgAdmitted(
+  deps: Img2ImgDeps,
+  model: ModelDefinition,
+  request: Img2ImgRequest,
+  upstream: { usable: UpstreamView[]; refused: string[] },
+  hooks: Img2ImgHooks,
+  started: number,
+): Promise<Img2ImgResult> {
   const prepared = await prepareImg2Img(deps, model, request);
   const { scheduler, plan, family, width, height, latentDims } = prepared;
   const { guidance } = family;
