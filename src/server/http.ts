@@ -12,6 +12,7 @@ import { schema } from '../schema/index.js';
 import type { DType } from '../tensors/dtype.js';
 import { serializeSafetensors } from '../tensors/safetensors.js';
 import { serveWeb } from '../web/serve.js';
+import { browserSafety } from './browser-safety.js';
 import type { GraphQLContext } from './context.js';
 import { httpErrorAnswer, maskGraphQLError } from './error-edges.js';
 import { HYBRID_PATH, handleHybrid } from './hybrid-protocol.js';
@@ -20,17 +21,21 @@ import type { RunningServices } from './services.js';
 import { attachGraphQLWebSocket } from './websocket.js';
 
 export function createGraphQLHandler(services: RunningServices) {
+  // CORS allow-list, CSRF prevention, GraphiQL and introspection (src/server/browser-safety.ts).
+  const safety = browserSafety(services.config, services);
   return createYoga<{ req: IncomingMessage; res: ServerResponse }, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     context: () => ({ services }),
     landingPage: false,
+    cors: safety.cors,
+    graphiql: safety.graphiql,
     // Errors the edge reported (and logged at their level) are left out of Yoga's own log.
     logging: yogaLogger(services.logger, wasReported),
     // Typed errors become GraphQL errors with their code; anything else is logged and masked.
     maskedErrors: { maskError: (error, message, isDev) => maskGraphQLError(services, error, message, isDev) },
     // Parse, validation and variable errors get the BAD_REQUEST code too.
-    plugins: [useRequestErrorCode()],
+    plugins: [useRequestErrorCode(), ...safety.plugins],
   });
 }
 
@@ -114,7 +119,7 @@ export function createHttpServer(services: RunningServices): Server {
       else res.destroy();
     });
   });
-  attachGraphQLWebSocket(server, yoga);
+  attachGraphQLWebSocket(server, yoga, services);
   return server;
 }
 
