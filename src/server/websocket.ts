@@ -47,7 +47,9 @@ export function attachGraphQLWebSocket(
     }
     if (!webSocketOriginAllowed(request, services.config.browser.corsOrigins)) {
       const origin = request.headers.origin;
-      const message = `a WebSocket from a page at ${origin} is not allowed: only the gateway's own pages and CORS_ORIGINS`;
+      const message =
+        `a WebSocket from a page at ${origin} is refused: only the gateway's own pages ` +
+        'and those of the origins in CORS_ORIGINS may open one';
       refuseUpgrade(socket, services, new GatewayError('FORBIDDEN', message, { origin }));
       return;
     }
