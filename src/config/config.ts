@@ -61,7 +61,7 @@ export interface Config {
   urlSigningKey: Secret | null;
   /** What web pages may do with the gateway; see src/server/browser-safety.ts. */
   browser: {
-    /** Origins other than the gateway's own whose pages may call it (`CORS_ORIGINS`, comma-separated; none by default). */
+    /** Origins besides the gateway's own whose pages may call it (`CORS_ORIGINS`, comma-separated; none by default). */
     corsOrigins: string[];
     /** GraphiQL at /graphql (`GRAPHIQL=true`). */
     graphiql: boolean;
