@@ -240,7 +240,7 @@ describe('web playground', () => {
     await page.close();
   });
 
-  test('the page and its modules are served, and GraphiQL stays at /graphql', async () => {
+  test('the page and its modules are served; GraphiQL is off by default and says how to enable it', async () => {
     const html = await fetch(`${gateway.url}/`);
     assert.match(html.headers.get('content-type')!, /^text\/html/);
     const operations = await (await fetch(`${gateway.url}/web/operations.js`)).text();
@@ -254,8 +254,10 @@ describe('web playground', () => {
     ]) {
       assert.match(operations, new RegExp(`export const ${name} = "`));
     }
+    // The gateway runs with the default settings: the playground needs neither GraphiQL nor introspection.
     const graphiql = await fetch(`${gateway.url}/graphql`, { headers: { accept: 'text/html' } });
-    assert.match(await graphiql.text(), /graphiql/i);
+    assert.equal(graphiql.status, 404);
+    assert.match((await graphiql.json()).error, /GRAPHIQL=true/);
     assert.ok(readFileSync(join(dir, 'playground.png')).length > 10_000, 'a screenshot was taken');
     assert.ok(readFileSync(join(dir, 'img2img.png')).length > 10_000, 'a screenshot of img2img was taken');
   });

@@ -111,8 +111,8 @@ export class LatentgateClient {
       for (const [i, f] of files.entries())
         form.set(String(i), f.blob, f.blob instanceof File ? f.blob.name : `file${i}`);
       body = form;
-      // Names the operation, as Yoga's (optional) CSRF prevention asks of multipart requests.
-      headers['x-graphql-operation-name'] = operationName(query) ?? 'upload';
+      // The gateway refuses a multipart request without it (a form on another site cannot add it).
+      headers['x-graphql-yoga-csrf'] = '1';
     }
     let response: Response;
     try {
@@ -327,8 +327,4 @@ function extractFiles(value: unknown): { clean: unknown; files: { path: string; 
     return v;
   };
   return { clean: walk(value, 'variables'), files };
-}
-
-function operationName(query: string): string | undefined {
-  return /\b(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)/.exec(query)?.[1];
 }

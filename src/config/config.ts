@@ -82,6 +82,15 @@ export interface Config {
   logLevel: LogLevel;
   /** Signs result URLs (`URL_SIGNING_KEY` or the file `URL_SIGNING_KEY_FILE`); null = unsigned URLs. */
   urlSigningKey: Secret | null;
+  /** What web pages may do with the gateway; see src/server/browser-safety.ts. */
+  browser: {
+    /** Origins besides the gateway's own whose pages may call it (`CORS_ORIGINS`, comma-separated; none by default). */
+    corsOrigins: string[];
+    /** GraphiQL at /graphql (`GRAPHIQL=true`). */
+    graphiql: boolean;
+    /** Schema introspection (`INTROSPECTION=true`). */
+    introspection: boolean;
+  };
 }
 
 /** The shortest URL_SIGNING_KEY accepted: 32 characters, as many as HMAC-SHA256's output has bytes. */
@@ -129,6 +138,9 @@ const SETTINGS = {
   apiKeysRefreshMs: 'API_KEYS_REFRESH_MS',
   apiKeysRedisPrefix: 'API_KEYS_REDIS_PREFIX',
   logLevel: 'LOG_LEVEL',
+  corsOrigins: 'CORS_ORIGINS',
+  graphiql: 'GRAPHIQL',
+  introspection: 'INTROSPECTION',
 } as const;
 
 type SettingKey = keyof typeof SETTINGS;
@@ -145,6 +157,34 @@ export function hostMemoryDefault(total: number = totalmem()): number {
 /** An integer setting, as text (a file's numbers are read as text too). */
 function integer(fallback: number, min: number, max?: number) {
   return integerText(min, max).default(fallback);
+}
+
+const flag = () => z.enum(['true', 'false']).default('false');
+
+/** An origin exactly as a browser sends it in `Origin`: `scheme://host[:port]`, lower case, no default port. */
+function originProblem(given: string): string | null {
+  if (given === '*') return '"*" is not allowed (it would let every web page use the gateway)';
+  let url: URL;
+  try {
+    url = new URL(given);
+  } catch {
+    return `"${given}" is not an origin (e.g. https://app.example.com)`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `"${given}" is not an http or https origin`;
+  if (url.origin !== given)
+    return `"${given}" is not an origin as a browser sends it: that would be "${url.origin}" (no path, lower case)`;
+  return null;
+}
+
+/** `CORS_ORIGINS`: origins separated by commas (a file may give a list); `*` is not one, so never allowed. */
+function originList() {
+  return z.union([z.string(), z.array(z.string())]).transform((given, context) => {
+    const origins = (typeof given === 'string' ? given.split(',') : given).map((o) => o.trim()).filter(Boolean);
+    const problems = origins.map(originProblem).filter((p) => p !== null);
+    if (problems.length > 0)
+      context.addIssue({ code: 'custom', input: given, message: `${problems.join('; ')}; list exact origins` });
+    return origins;
+  });
 }
 
 function configSchema(env: NodeJS.ProcessEnv) {
@@ -182,11 +222,14 @@ function configSchema(env: NodeJS.ProcessEnv) {
     redisUrl: z.url().optional(),
     upstreams: upstreamList(env).default([]),
     apiKeysFile: z.string().optional(),
-    allowUnauthenticated: z.enum(['true', 'false']).default('false'),
+    allowUnauthenticated: flag(),
     // At most 10 s: a revoked key must stop working everywhere within that, even when a Redis message is lost.
     apiKeysRefreshMs: integer(5000, 100, 10000),
     apiKeysRedisPrefix: z.string().min(1).default('latentgate:apikeys:'),
     logLevel: z.enum(LOG_LEVELS).default('info'),
+    corsOrigins: originList().default([]),
+    graphiql: flag(),
+    introspection: flag(),
   })
     .superRefine((s, context) => {
       if (s.headroom >= s.deviceMemory)
@@ -252,6 +295,11 @@ function configSchema(env: NodeJS.ProcessEnv) {
           redisPrefix: s.apiKeysRedisPrefix,
         },
         logLevel: s.logLevel,
+        browser: {
+          corsOrigins: s.corsOrigins,
+          graphiql: s.graphiql === 'true',
+          introspection: s.introspection === 'true',
+        },
       }),
     );
 }

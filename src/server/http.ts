@@ -12,6 +12,7 @@ import { schema } from '../schema/index.js';
 import type { DType } from '../tensors/dtype.js';
 import { serializeSafetensors } from '../tensors/safetensors.js';
 import { serveWeb } from '../web/serve.js';
+import { browserSafety } from './browser-safety.js';
 import type { GraphQLContext } from './context.js';
 import { httpErrorAnswer, maskGraphQLError } from './error-edges.js';
 import { graphqlBodyLimits, graphqlLimitOptions } from './graphql-limits.js';
@@ -22,18 +23,23 @@ import { attachGraphQLWebSocket } from './websocket.js';
 
 export function createGraphQLHandler(services: RunningServices) {
   const limits = graphqlLimitOptions(services.config);
+  // CORS allow-list, CSRF prevention, GraphiQL and introspection (src/server/browser-safety.ts).
+  const safety = browserSafety(services.config, services);
   return createYoga<{ req: IncomingMessage; res: ServerResponse }, GraphQLContext>({
     ...limits,
     schema,
     graphqlEndpoint: '/graphql',
     context: () => ({ services }),
     landingPage: false,
+    cors: safety.cors,
+    graphiql: safety.graphiql,
     // Errors the edge reported (and logged at their level) are left out of Yoga's own log.
     logging: yogaLogger(services.logger, wasReported),
     // Typed errors become GraphQL errors with their code; anything else is logged and masked.
     maskedErrors: { maskError: (error, message, isDev) => maskGraphQLError(services, error, message, isDev) },
-    // Body and document limits first; parse, validation and variable errors get the BAD_REQUEST code too.
-    plugins: [...limits.plugins, useRequestErrorCode()],
+    // Body and document limits first; parse, validation and variable errors get the BAD_REQUEST code too;
+    // then CSRF prevention and introspection.
+    plugins: [...limits.plugins, useRequestErrorCode(), ...safety.plugins],
   });
 }
 
@@ -127,7 +133,7 @@ export function createHttpServer(services: RunningServices): Server {
     });
   });
   server.maxConnections = maxConnections;
-  attachGraphQLWebSocket(server, yoga, graphqlBodyLimits(services.config).maxBodyBytes);
+  attachGraphQLWebSocket(server, yoga, services, graphqlBodyLimits(services.config).maxBodyBytes);
   return server;
 }
 

@@ -1,23 +1,41 @@
 /**
  * GraphQL over WebSocket (the graphql-ws protocol, `graphql-transport-ws`) on the HTTP server's
  * /graphql path, executed through Yoga's envelop so masking, context and plugins are the same as
- * over HTTP and SSE.
+ * over HTTP and SSE. An upgrade from a foreign page's `Origin` is refused with 403 (CORS does not
+ * cover WebSockets).
  */
-import type { Server } from 'node:http';
+import { type Server, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { type DocumentNode, type ExecutionArgs, GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
+import type { Config } from '../config/config.js';
+import { GatewayError } from '../errors.js';
+import type { Observability } from '../observability/answers.js';
+import { webSocketOriginAllowed } from './browser-safety.js';
+import { httpErrorAnswer } from './error-edges.js';
 
 interface EnvelopedRoot {
   execute: (args: ExecutionArgs) => unknown;
   subscribe: (args: ExecutionArgs) => unknown;
 }
 
+/** Answers an upgrade that is not taken with a plain HTTP error, as the HTTP edge would. */
+function refuseUpgrade(socket: Duplex, observability: Observability, error: GatewayError): void {
+  const { status, body } = httpErrorAnswer(observability, error);
+  const text = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+  );
+}
+
 export function attachGraphQLWebSocket(
   server: Server,
   // biome-ignore lint/suspicious/noExplicitAny: Yoga's server and user context types do not matter here
   yoga: YogaServerInstance<any, any>,
+  services: Observability & { config: Pick<Config, 'browser'> },
   maxPayload: number,
 ): WebSocketServer {
   // Upgrades are routed by hand (noServer) so the HTTP server's own errors, such as a port in use,
@@ -27,6 +45,14 @@ export function attachGraphQLWebSocket(
   server.on('upgrade', (request, socket, head) => {
     if (new URL(request.url ?? '/', 'http://localhost').pathname !== yoga.graphqlEndpoint) {
       socket.destroy();
+      return;
+    }
+    if (!webSocketOriginAllowed(request, services.config.browser.corsOrigins)) {
+      const origin = request.headers.origin;
+      const message =
+        `a WebSocket from a page at ${origin} is refused: only the gateway's own pages ` +
+        'and those of the origins in CORS_ORIGINS may open one';
+      refuseUpgrade(socket, services, new GatewayError('FORBIDDEN', message, { origin }));
       return;
     }
     wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));

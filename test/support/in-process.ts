@@ -9,7 +9,7 @@
 import { loadConfig } from '../../src/config/config.ts';
 import { createGraphQLHandler, createHttpServer, listen } from '../../src/server/http.ts';
 import { createServices, type RunningServices } from '../../src/server/services.ts';
-import { freePort, type GraphQLResponse, multipartBody, type TestGateway } from './server.ts';
+import { CSRF_HEADERS, freePort, type GraphQLResponse, multipartBody, type TestGateway } from './server.ts';
 
 export interface InProcessGateway extends TestGateway {
   /** The gateway's own services, for a look inside (the ledger, the store) that HTTP does not give. */
@@ -46,7 +46,8 @@ export async function startInProcessGateway(env: Record<string, string>): Promis
     services,
     graphql: (query, variables, options) =>
       post(JSON.stringify({ query, variables }), { 'content-type': 'application/json' }, options?.signal),
-    upload: (query, variables, path, file, filename) => post(multipartBody(query, variables, path, file, filename)),
+    upload: (query, variables, path, file, filename) =>
+      post(multipartBody(query, variables, path, file, filename), { ...CSRF_HEADERS }),
     stop() {
       stopped ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -108,9 +108,12 @@ export async function graphqlUpload(
   filename: string,
 ) {
   const body = multipartBody(query, variables, path, file, filename);
-  const response = await fetch(`${url}/graphql`, { method: 'POST', body });
+  const response = await fetch(`${url}/graphql`, { method: 'POST', headers: CSRF_HEADERS, body });
   return response.json() as Promise<GraphQLResponse<any>>;
 }
+
+/** What a multipart (or any non-JSON) GraphQL request must carry, or the gateway refuses it as cross-site. */
+export const CSRF_HEADERS: Readonly<Record<string, string>> = { 'x-graphql-yoga-csrf': '1' };
 
 /** The body of a GraphQL multipart request (the spec graphql-yoga implements) with one file at `path`. */
 export function multipartBody(
