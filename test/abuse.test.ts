@@ -103,18 +103,18 @@ test('abuse: every case is refused with its typed code, RSS stays within the bud
   assert.equal(code(deep), 'QUERY_TOO_COMPLEX');
 
   // Values that cannot be right.
-  const nan = Buffer.alloc(4 * 4 * 8 * 8);
+  const nan = Buffer.alloc(4 * 16 * 4 * 4);
   nan.writeFloatLE(Number.NaN, 0);
   const decode = 'mutation($i: DecodeInput!) { decode(input: $i) { model } }';
   const badLatent = await gateway.graphql(decode, {
-    i: { model: 'taef2', latent: { tensor: { data: nan.toString('base64'), shape: [1, 16, 4, 2] } } },
+    i: { model: 'taef2', latent: { tensor: { data: nan.toString('base64'), shape: [1, 32, 4, 2] } } },
   });
   assert.equal(code(badLatent), 'INVALID_LATENT', JSON.stringify(badLatent.errors));
   const factor = await gateway.graphql(decode, {
     i: {
       model: 'taef2',
       scalingFactor: 1e-308,
-      latent: { tensor: { data: Buffer.alloc(4 * 16 * 4 * 4).toString('base64'), shape: [1, 16, 4, 4] } },
+      latent: { tensor: { data: Buffer.alloc(4 * 16 * 4 * 4).toString('base64'), shape: [1, 32, 4, 2] } },
     },
   });
   assert.ok(factor.errors, 'a factor whose inverse overflows float32 is refused');
