@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import WebSocket from 'ws';
 import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
+import { CSRF_HEADERS } from './support/server.ts';
 import { writeTinyPipeline } from './support/tiny-pipeline.ts';
 
 const GRAPHQL_RESPONSE = 'application/graphql-response+json';
@@ -246,7 +247,7 @@ describe('bodies', () => {
     form.set('operations', JSON.stringify({ query, variables: { f: null } }));
     form.set('map', JSON.stringify({ 0: ['variables.f'] }));
     form.set('0', new Blob([new Uint8Array(64 * 1024 + 1)]), 'big.png');
-    const answer = await post('/graphql', form);
+    const answer = await post('/graphql', form, { ...CSRF_HEADERS });
     assert.equal(answer.status, 413);
     assert.equal(refusal(answer, 'REQUEST_TOO_LARGE', 'MAX_IMAGE_BYTES').extensions.maxBytes, 64 * 1024);
   });

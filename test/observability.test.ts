@@ -189,7 +189,7 @@ describe('metrics at /metrics', () => {
     assert.equal((await scrape()).value('latentgate_rejections_total', { reason: 'INTERNAL' }), 1);
   });
 
-  test('upstream health, host memory once registered, and process metrics', async () => {
+  test('upstream health, host memory (the host ledger, or a source registered instead), and process metrics', async () => {
     const endpoint = { endpoint: 'upstream:dead', model: 'sd15' };
     // The first health check runs at start; give its refused connection a moment.
     let scraped = await scrape();
@@ -202,7 +202,9 @@ describe('metrics at /metrics', () => {
     assert.equal(scraped.value('latentgate_upstream_circuit_state', { ...endpoint, state: 'open' }), 0);
     assert.equal(scraped.value('latentgate_upstream_rtt_seconds', endpoint), undefined);
     assert.ok(scraped.value('latentgate_process_resident_memory_bytes')! > 10 * 2 ** 20);
-    assert.equal(scraped.value('latentgate_host_memory_held_bytes'), undefined);
+    // The gateway registers its host ledger (HOST_MEMORY): nothing held between requests.
+    assert.equal(scraped.value('latentgate_host_memory_held_bytes'), 0);
+    assert.equal(scraped.value('latentgate_host_memory_budget_bytes'), services.config.hostMemoryBytes);
 
     let held = 1000;
     services.metrics.registerHostMemory(() => ({ heldBytes: held, budgetBytes: 5000 }));
