@@ -34,7 +34,7 @@ const MODEL = 'tiny-sd';
 const LATENTS = [64, 128, 256];
 /** The same pipeline with a UNet of three 3x3 convolutions (bench/conv-unet.ts): compute like a real one. */
 const CONV_MODEL = 'tiny-sd-conv';
-const CONV_LATENTS = [32, 64];
+const CONV_LATENTS = [32, 64, 128];
 const REQUEST_SIZE = 512;
 const QUERY = `mutation($input: Img2ImgInput!) {
   img2img(input: $input) { timesteps stages { stage seconds } images { sha256 } }
