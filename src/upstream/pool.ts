@@ -4,16 +4,17 @@
  * the local device when this gives up (src/routing/index.ts). Whole img2img requests go through
  * `img2imgViews` and `runImg2Img` (src/upstream/img2img/).
  */
-import { cancellation, GatewayError, throwIfCancelled } from '../errors.js';
+import { GatewayError, throwIfCancelled } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
 import type { ModelDefinition, Operation } from '../models/model.js';
 import type { Img2ImgRequest } from '../pipeline/img2img-types.js';
 import type { RoutedResult, UpstreamRunner } from '../routing/index.js';
 import type { ExecuteHooks, Plan, UpstreamView } from '../routing/router.js';
-import { buildRequest, maxResponseBytes, ProtocolMismatch, readResponse } from './codec.js';
+import { recordFailedAttempt } from './attempt.js';
+import { buildRequest, maxResponseBytes, readResponse } from './codec.js';
 import type { UpstreamConfig, UpstreamOperation } from './config.js';
 import { Endpoint, type EndpointSnapshot } from './endpoint.js';
-import { callUpstream, UpstreamError } from './http-client.js';
+import { callUpstream } from './http-client.js';
 import {
   type Img2ImgRunHooks,
   type Img2ImgView,
@@ -135,21 +136,7 @@ export class UpstreamPool implements UpstreamRunner, UpstreamImg2ImgRunner {
               };
         return { output, plan: ran, seconds: response.seconds };
       } catch (error) {
-        if (error instanceof UpstreamError) {
-          if (error.kind === 'cancelled') {
-            endpoint.breaker.releaseWithoutVerdict();
-            throw cancellation(hooks.signal, `the request was cancelled while ${endpoint.name} ran it`);
-          }
-          if (error.countsAgainstEndpoint) endpoint.breaker.recordFailure();
-          else endpoint.breaker.releaseWithoutVerdict();
-          failures.push(`${endpoint.name}: ${error.kind === 'status' ? '' : `${error.kind}: `}${error.message}`);
-        } else if (error instanceof ProtocolMismatch) {
-          endpoint.breaker.recordFailure();
-          failures.push(`${endpoint.name}: bad answer: ${error.message}`);
-        } else {
-          endpoint.breaker.releaseWithoutVerdict();
-          throw error;
-        }
+        recordFailedAttempt(endpoint, error, hooks.signal, failures);
       } finally {
         endpoint.inFlight--;
       }

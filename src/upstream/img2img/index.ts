@@ -3,13 +3,13 @@
  * and running one with failover across the model's other img2img endpoints, with the same circuit
  * breaker and latency bookkeeping as encode and decode (src/upstream/pool.ts).
  */
-import { cancellation, GatewayError, throwIfCancelled } from '../../errors.js';
+import { GatewayError, throwIfCancelled } from '../../errors.js';
 import type { Img2ImgRequest } from '../../pipeline/img2img-types.js';
 import type { UpstreamView } from '../../routing/router.js';
-import { ProtocolMismatch } from '../codec.js';
+import { recordFailedAttempt } from '../attempt.js';
 import type { Img2ImgProtocol, UpstreamConfig } from '../config.js';
 import type { Endpoint } from '../endpoint.js';
-import { callUpstream, UpstreamError } from '../http-client.js';
+import { callUpstream } from '../http-client.js';
 import { a1111Client } from './a1111.js';
 import {
   denoisingSteps,
@@ -130,21 +130,7 @@ export async function runImg2ImgOn(
       endpoint.recordCall('img2img', work, response.seconds);
       return { ...answer, endpoint: endpoint.name, seconds: response.seconds, failures };
     } catch (error) {
-      if (error instanceof UpstreamError) {
-        if (error.kind === 'cancelled') {
-          endpoint.breaker.releaseWithoutVerdict();
-          throw cancellation(hooks.signal, `the request was cancelled while ${endpoint.name} ran it`);
-        }
-        if (error.countsAgainstEndpoint) endpoint.breaker.recordFailure();
-        else endpoint.breaker.releaseWithoutVerdict();
-        failures.push(`${endpoint.name}: ${error.kind === 'status' ? '' : `${error.kind}: `}${error.message}`);
-      } else if (error instanceof ProtocolMismatch) {
-        endpoint.breaker.recordFailure();
-        failures.push(`${endpoint.name}: bad answer: ${error.message}`);
-      } else {
-        endpoint.breaker.releaseWithoutVerdict();
-        throw error;
-      }
+      recordFailedAttempt(endpoint, error, hooks.signal, failures);
     } finally {
       endpoint.inFlight--;
     }
