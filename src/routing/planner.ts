@@ -156,9 +156,7 @@ export function planRoute(
   const saturated = localOptions.length < options.length;
   const candidates = [...localOptions, ...upstreams];
   if (candidates.length === 0) {
-    const configured = planOptions.upstreams?.length ?? 0;
-    const upstreamNote =
-      configured > 0 ? `; none of its ${configured} upstream endpoint(s) is healthy and takes ${width}x${height}` : '';
+    const upstreamNote = noUpstreamNote(planOptions.upstreams?.length ?? 0, width, height);
     return {
       ...base,
       route: 'REJECT',
@@ -216,6 +214,13 @@ export function upstreamOptions<
     } as P);
   }
   return options;
+}
+
+/** Why no configured upstream is a candidate (empty when none is configured). */
+export function noUpstreamNote(configured: number, width: number, height: number): string {
+  return configured > 0
+    ? `; none of its ${configured} upstream endpoint(s) is healthy and takes ${width}x${height}`
+    : '';
 }
 
 export function reasonFor(what: string, bytes: number, device: DeviceView, wait: number): string {

@@ -6,7 +6,15 @@
  * seconds per step; its expected seconds add the queue wait.
  */
 import type { ModelStageProfiles, StageOperation } from './memory-profile.js';
-import { type DeviceView, gib, type Plan, reasonFor, type UpstreamView, upstreamOptions } from './planner.js';
+import {
+  type DeviceView,
+  gib,
+  noUpstreamNote,
+  type Plan,
+  reasonFor,
+  type UpstreamView,
+  upstreamOptions,
+} from './planner.js';
 import { stageWork } from './run-stats.js';
 import { estimateStageBytes } from './stage-estimator.js';
 
@@ -137,9 +145,7 @@ export function planStage(
     `${what} needs ${gib(estimate.bytes)} (${estimate.bytes} bytes), over the ` +
     `${gib(device.budgetBytes)} (${device.budgetBytes} bytes) budget of ${device.name}`;
   if (candidates.length === 0) {
-    const configured = options.upstreams?.length ?? 0;
-    const upstreamNote =
-      configured > 0 ? `; none of its ${configured} upstream endpoint(s) is healthy and takes ${width}x${height}` : '';
+    const upstreamNote = noUpstreamNote(options.upstreams?.length ?? 0, width, height);
     return {
       ...base,
       route: 'REJECT',
