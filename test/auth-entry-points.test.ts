@@ -132,6 +132,7 @@ describe('GraphQL over HTTP and SSE', () => {
     const body = await forbidden.json();
     assert.equal(body.errors[0].extensions.code, 'FORBIDDEN');
     assert.match(body.errors[0].message, /"encoder" may not jobs/);
+    assert.equal(body.errors[0].extensions.http, undefined, 'the status travels as the status only');
     assert.equal(body.data, undefined);
   });
 

@@ -17,6 +17,7 @@ import { type AuthFailure, authenticate, authorize, type KeyLookup } from '../au
 import type { ApiKey, Scope } from '../auth/keys.js';
 import { type KeyLimiter, rateLimitedError } from '../auth/limiter.js';
 import type { GatewayError } from '../errors.js';
+import { type Observability, reportAnswer } from '../observability/answers.js';
 import { HTTP_STATUS } from './error-edges.js';
 
 /** The scope each root field needs; a field not listed needs only a valid key (plan, models, usage). */
@@ -35,7 +36,7 @@ export const FIELD_SCOPES: Readonly<Record<string, Scope>> = {
 /** Root fields that run compute: each one is a request against its key's rate limit. */
 const COMPUTE_FIELDS = new Set(['encode', 'submitEncode', 'decode', 'submitDecode', 'img2img', 'submitImg2img']);
 
-interface AuthServices {
+interface AuthServices extends Observability {
   keys: KeyLookup;
   limiter: KeyLimiter;
 }
@@ -62,6 +63,7 @@ export function useApiKeys(services: AuthServices): Plugin<AuthContext> {
         keyOf.set(request, result.key);
         return;
       }
+      reportAnswer(services, 'graphql', result.error);
       endResponse(
         new fetchAPI.Response(JSON.stringify({ errors: [failureBody(result)] }), {
           status: result.status,
