@@ -18,6 +18,7 @@ import WebSocket from 'ws';
 import { KeyStore } from '../src/auth/key-store.ts';
 import { Secret } from '../src/config/secret.ts';
 import { signResultUrl } from '../src/storage/signed-urls.ts';
+import { runCli } from './support/cli.ts';
 import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { MODELS_DIR } from './support/paths.ts';
 
@@ -250,6 +251,34 @@ describe('Hybrid Inference', () => {
       body: new Uint8Array(4 * 32 * 8 * 8),
     });
     assert.equal(decode.status, 403);
+  });
+});
+
+describe('the command-line client', () => {
+  test("sends LATENTGATE_API_KEY (SSE and WebSocket); without it the gateway's 401 is what it reports", async () => {
+    const image = join(dir, 'cli.png');
+    writeFileSync(image, png);
+    const args = (transport: string) => [
+      'encode',
+      image,
+      '--model',
+      'taef2',
+      '--out',
+      join(dir, `cli-${transport}.safetensors`),
+      '--url',
+      gateway.url,
+      '--transport',
+      transport,
+    ];
+    const [sse, ws, refused] = await Promise.all([
+      runCli(args('sse'), dir, { LATENTGATE_API_KEY: keys.full }),
+      runCli(args('ws'), dir, { LATENTGATE_API_KEY: keys.full }),
+      runCli(args('sse'), dir, { LATENTGATE_API_KEY: '' }),
+    ]);
+    assert.equal(sse.code, 0, sse.stderr);
+    assert.equal(ws.code, 0, ws.stderr);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /UNAUTHENTICATED|API key/);
   });
 });
 
