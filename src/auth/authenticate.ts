@@ -47,7 +47,7 @@ export function authenticate(keys: KeyLookup, source: HeaderSource): Authenticat
 }
 
 /** A 403 when the key lacks `scope`; null when it may go on (and always without keys). */
-export function authorize(key: ApiKey | null, scope: Scope): AuthFailure | null {
+export function authorize(key: Pick<ApiKey, 'name' | 'scopes'> | null, scope: Scope): AuthFailure | null {
   if (!key || key.scopes.includes(scope)) return null;
   return {
     ok: false,

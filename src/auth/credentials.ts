@@ -20,7 +20,7 @@ export type Credentials =
 
 /** The `Authorization` header's value, wherever the edge keeps it; a plain object's name is matched in any case. */
 export function authorizationHeader(source: HeaderSource): string | undefined {
-  if (source instanceof Headers) return source.get('authorization') ?? undefined;
+  if (isHeaders(source)) return source.get('authorization') ?? undefined;
   const record = source as Readonly<Record<string, unknown>>;
   for (const [name, value] of Object.entries(record)) {
     if (name.toLowerCase() !== 'authorization') continue;
@@ -29,9 +29,17 @@ export function authorizationHeader(source: HeaderSource): string | undefined {
     return Array.isArray(value) && value.length === 1 ? String(value[0]) : '?';
   }
   const nested = record.headers;
-  return nested instanceof Headers || (typeof nested === 'object' && nested !== null && !Array.isArray(nested))
+  return isHeaders(nested) || (typeof nested === 'object' && nested !== null && !Array.isArray(nested))
     ? authorizationHeader(nested as HeaderSource)
     : undefined;
+}
+
+/** Fetch `Headers`, or a ponyfill's (Yoga's requests carry @whatwg-node's, which is not the global class). */
+function isHeaders(value: unknown): value is Pick<Headers, 'get'> {
+  return (
+    value instanceof Headers ||
+    (typeof value === 'object' && value !== null && typeof (value as Headers).get === 'function')
+  );
 }
 
 export function readCredentials(source: HeaderSource): Credentials {

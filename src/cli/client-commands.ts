@@ -49,7 +49,10 @@ function common(
   if (extra.length > 0) throw new UsageError(`${what}: one input file only; got ${positional.length}`);
   const { model, out, transport } = flags;
   const url = flags.url ?? checkFlags({ url: gatewayUrl }, { url: process.env.LATENTGATE_URL || DEFAULT_URL }).url;
-  return { client: new LatentgateClient(url, { transport }), model, out, input, transport };
+  // A gateway with API keys needs one: LATENTGATE_API_KEY, sent as a Bearer header (and WebSocket connectionParams).
+  const key = process.env.LATENTGATE_API_KEY;
+  const headers = key ? { authorization: `Bearer ${key}` } : undefined;
+  return { client: new LatentgateClient(url, { transport, headers }), model, out, input, transport };
 }
 
 async function readInput(path: string): Promise<Buffer> {

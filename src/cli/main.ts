@@ -20,7 +20,7 @@ const USAGE = `usage: latentgate <command>
   img2img IMAGE --model M --prompt "..." --out OUT.png|.jpg|.webp [--negative-prompt "..."] [--strength 0.8]
        [--steps 50] [--guidance-scale 7.5] [--seed S] [--scheduler euler|euler_ancestral|ddim|lcm|pndm|...]
        [--latent-out FINAL.safetensors]   (defaults: diffusers'; the folder's own scheduler; a drawn seed)
-       [--url http://127.0.0.1:4000 (or LATENTGATE_URL)] [--transport sse|ws]
+       [--url http://127.0.0.1:4000 (or LATENTGATE_URL)] [--transport sse|ws]  (API key: LATENTGATE_API_KEY)
                                 encode, decode or img2img as a job on a running gateway, with progress on stderr
   keys create --name NAME --scopes encode,decode,img2img,jobs,admin [--rate 60/min] [--quota PIXEL_SECONDS/day]
        [--json]                 a new API key, printed once (API_KEYS_FILE, and Redis when REDIS_URL is set)

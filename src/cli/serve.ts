@@ -1,3 +1,4 @@
+import { authMode } from '../auth/startup.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { formatBytes } from '../config/units.js';
 import { createHttpServer, listen } from '../server/http.js';
@@ -7,6 +8,21 @@ export async function serve(): Promise<void> {
   const config = loadConfig();
   const services = await createServices(config);
   const { logger } = services;
+  let mode: string;
+  try {
+    // Refuses (ConfigError) a non-loopback address without keys unless ALLOW_UNAUTHENTICATED=true.
+    mode = authMode({
+      host: config.host,
+      keysRequired: services.keys.required,
+      keyCount: services.keys.size,
+      keySource: services.keys.source,
+      allowUnauthenticated: config.auth.allowUnauthenticated,
+    });
+  } catch (error) {
+    await services.close();
+    throw error;
+  }
+  logger.info({ auth: mode }, mode);
   for (const problem of services.registry.problems)
     logger.warn(
       { model: problem.id, path: problem.path, error: problem.error },

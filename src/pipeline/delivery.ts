@@ -12,7 +12,7 @@ export interface Delivered {
 }
 
 export async function deliver(
-  deps: Pick<PipelineDeps, 'store' | 'config'>,
+  deps: Pick<PipelineDeps, 'store' | 'config' | 'owner'>,
   delivery: Delivery,
   result: Omit<StoredResult, 'expiresAt'>,
   path: 'latents' | 'images',
@@ -22,7 +22,7 @@ export async function deliver(
     const data = Buffer.from(result.bytes.buffer, result.bytes.byteOffset, result.bytes.byteLength).toString('base64');
     return { data, url: null, expiresAt: null };
   }
-  const { id, expiresAt } = await deps.store.put(result);
+  const { id, expiresAt } = await deps.store.put(deps.owner ? { ...result, owner: deps.owner } : result);
   const url = `${deps.config.publicUrl}/v1/${path}/${id}`;
   const key = deps.config.urlSigningKey;
   return { data: null, url: key ? signResultUrl(url, id, expiresAt, key) : url, expiresAt: new Date(expiresAt) };

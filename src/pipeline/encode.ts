@@ -56,6 +56,8 @@ export interface PipelineDeps {
   batcher?: EncodeBatcher | null;
   /** HOST_MEMORY: what requests hold in this process (src/routing/host-ledger.ts). */
   host: HostLedger;
+  /** The API key name results are kept for (only it may delete them); absent = ANONYMOUS. */
+  owner?: string;
 }
 
 /** An image read, checked and resized for a model: planar pixels in the model's input range. */

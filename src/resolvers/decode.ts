@@ -4,6 +4,7 @@ import type { Delivery } from '../pipeline/delivery.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
 import type { GraphQLContext } from '../schema/builder.js';
 import { decodeBase64 } from './inputs.js';
+import { ownedServices } from './owner.js';
 
 interface LatentTensorArgs {
   data: string;
@@ -23,7 +24,8 @@ export interface DecodeArgs {
   delivery?: Delivery | null;
 }
 
-export async function decodeResolver({ services }: GraphQLContext, args: DecodeArgs): Promise<DecodeResult> {
+export async function decodeResolver(ctx: GraphQLContext, args: DecodeArgs): Promise<DecodeResult> {
+  const services = ownedServices(ctx);
   return decode(services, decodeRequest(services, args));
 }
 

@@ -5,6 +5,7 @@ import { type EncodeRequest, type EncodeResult, encode } from '../pipeline/encod
 import type { LatentDType } from '../pipeline/latent-codec.js';
 import type { GraphQLContext } from '../schema/builder.js';
 import { decodeBase64 } from './inputs.js';
+import { ownedServices } from './owner.js';
 
 /** `ImageSource`, an @oneOf input: GraphQL has already checked that exactly one member is given. */
 export type ImageSourceArgs = { upload: File; base64?: never } | { base64: string; upload?: never };
@@ -48,7 +49,8 @@ export async function imageBytes(source: ImageSourceArgs, maxBytes: number): Pro
   return decodeBase64(source.base64, 'image.base64', { maxBytes, code: 'IMAGE_TOO_LARGE' });
 }
 
-export async function encodeResolver({ services }: GraphQLContext, args: EncodeArgs): Promise<EncodeResult> {
+export async function encodeResolver(ctx: GraphQLContext, args: EncodeArgs): Promise<EncodeResult> {
+  const services = ownedServices(ctx);
   return encode(services, await encodeRequest(services, args));
 }
 

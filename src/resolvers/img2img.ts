@@ -17,6 +17,7 @@ import type { GraphQLContext } from '../schema/builder.js';
 import type { LatentSourceArgs } from './decode.js';
 import { type ImageSourceArgs, imageBytes } from './encode.js';
 import { decodeBase64 } from './inputs.js';
+import { ownedServices } from './owner.js';
 
 export interface Img2ImgArgs {
   model: string;
@@ -73,12 +74,14 @@ export async function img2imgRequest(
   return request;
 }
 
-export async function img2imgResolver({ services }: GraphQLContext, args: Img2ImgArgs): Promise<Img2ImgResult> {
+export async function img2imgResolver(ctx: GraphQLContext, args: Img2ImgArgs): Promise<Img2ImgResult> {
+  const services = ownedServices(ctx);
   return img2img(services, await img2imgRequest(services, args));
 }
 
 /** As submitEncode: the input is read and checked first; the stages are the job's, reported as its events. */
-export async function submitImg2imgResolver({ services }: GraphQLContext, args: Img2ImgArgs): Promise<Job> {
+export async function submitImg2imgResolver(ctx: GraphQLContext, args: Img2ImgArgs): Promise<Job> {
+  const services = ownedServices(ctx);
   const request = await img2imgRequest(services, args);
   const model = services.registry.require(request.model, 'img2img');
   // Admitted now (BUSY answers the mutation); the job holds its input until it runs, its inline answer after.

@@ -8,13 +8,15 @@ import type { HostAdmission } from '../routing/host-ledger.js';
 import type { GraphQLContext } from '../schema/builder.js';
 import { type DecodeArgs, decodeRequest } from './decode.js';
 import { type EncodeArgs, encodeRequest } from './encode.js';
+import { ownedServices } from './owner.js';
 
 /**
  * The input is read and checked before the job exists (an upload must be read while the request is
  * open; a bad argument or an unknown model is a plain GraphQL error); everything after that is the
  * job's, and fails the job rather than the mutation.
  */
-export async function submitEncodeResolver({ services }: GraphQLContext, args: EncodeArgs): Promise<Job> {
+export async function submitEncodeResolver(ctx: GraphQLContext, args: EncodeArgs): Promise<Job> {
+  const services = ownedServices(ctx);
   const request = await encodeRequest(services, args);
   const model = services.registry.require(request.model, 'encode');
   // Accepted only if its host memory is (BUSY otherwise); queued, it holds its compressed bytes only.
@@ -24,7 +26,8 @@ export async function submitEncodeResolver({ services }: GraphQLContext, args: E
   );
 }
 
-export async function submitDecodeResolver({ services }: GraphQLContext, args: DecodeArgs): Promise<Job> {
+export async function submitDecodeResolver(ctx: GraphQLContext, args: DecodeArgs): Promise<Job> {
+  const services = ownedServices(ctx);
   const request = decodeRequest(services, args);
   const model = services.registry.require(request.model, 'decode');
   // A URL that does not resolve fails the job (as before), which then holds nothing.

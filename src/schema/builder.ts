@@ -1,4 +1,5 @@
 import SchemaBuilder from '@pothos/core';
+import type { Scope } from '../auth/keys.js';
 import type { KeyLimiter } from '../auth/limiter.js';
 import type { Config } from '../config/config.js';
 import type { JobManager } from '../jobs/manager.js';
@@ -36,7 +37,7 @@ export interface Services {
 export interface GraphQLContext {
   services: Services;
   /** The caller's API key; absent = the gateway runs without keys (the caller counts as 'anonymous'). */
-  auth?: { keyName: string };
+  auth?: { keyName: string; scopes: readonly Scope[] };
 }
 
 export const builder = new SchemaBuilder<{

@@ -5,13 +5,17 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createYoga } from 'graphql-yoga';
+import { authenticate } from '../auth/authenticate.js';
+import { ANONYMOUS } from '../auth/limit-specs.js';
 import { GatewayError } from '../errors.js';
 import { wasReported } from '../observability/answers.js';
 import { yogaLogger } from '../observability/logger.js';
 import { schema } from '../schema/index.js';
+import { checkResultAccess, deleteResult, RESULT_CACHE_CONTROL } from '../storage/signed-urls.js';
 import type { DType } from '../tensors/dtype.js';
 import { serializeSafetensors } from '../tensors/safetensors.js';
 import { serveWeb } from '../web/serve.js';
+import { useApiKeys } from './api-keys.js';
 import { browserSafety } from './browser-safety.js';
 import type { GraphQLContext } from './context.js';
 import { httpErrorAnswer, maskGraphQLError } from './error-edges.js';
@@ -38,8 +42,8 @@ export function createGraphQLHandler(services: RunningServices) {
     // Typed errors become GraphQL errors with their code; anything else is logged and masked.
     maskedErrors: { maskError: (error, message, isDev) => maskGraphQLError(services, error, message, isDev) },
     // Body and document limits first; parse, validation and variable errors get the BAD_REQUEST code too;
-    // then CSRF prevention and introspection.
-    plugins: [...limits.plugins, useRequestErrorCode(), ...safety.plugins],
+    // then CSRF prevention and introspection; API keys (src/server/api-keys.ts).
+    plugins: [...limits.plugins, useRequestErrorCode(), ...safety.plugins, useApiKeys(services)],
   });
 }
 
@@ -63,8 +67,16 @@ async function serveStoredResult(
   kind: 'latent' | 'image',
   id: string,
   url: URL,
+  req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
+  // A signature, or else a valid key (any scope: whoever may call the gateway may fetch what it made).
+  const access = checkResultAccess(url.searchParams, id, {
+    signingKey: services.config.urlSigningKey,
+    callerAuthorized: authenticate(services.keys, req).ok,
+  });
+  if (access.status === 401) throw new GatewayError('UNAUTHENTICATED', access.message, { id, reason: access.reason });
+  if (access.status === 403) throw new GatewayError('FORBIDDEN', access.message, { id, reason: access.reason });
   const found = await services.store.get(id);
   if (found.status === 'expired') throw new GatewayError('EXPIRED', `${kind} ${id} has expired`, { id });
   if (found.status === 'unknown' || found.result.kind !== kind)
@@ -78,6 +90,7 @@ async function serveStoredResult(
     res.writeHead(200, {
       'content-type': 'application/octet-stream',
       'content-disposition': `attachment; filename="${id}.safetensors"`,
+      'cache-control': RESULT_CACHE_CONTROL,
       expires,
     });
     res.end(body);
@@ -86,7 +99,11 @@ async function serveStoredResult(
   const format = url.searchParams.get('format');
   if (format && format !== 'raw' && kind === 'latent')
     throw new GatewayError('BAD_REQUEST', `format "${format}" is not offered; use raw or safetensors`);
-  const headers: Record<string, string> = { 'content-type': result.contentType, expires };
+  const headers: Record<string, string> = {
+    'content-type': result.contentType,
+    'cache-control': RESULT_CACHE_CONTROL,
+    expires,
+  };
   if (result.shape) headers.shape = JSON.stringify(result.shape);
   if (result.dtype) headers.dtype = result.dtype;
   res.writeHead(200, headers);
@@ -121,7 +138,14 @@ export function createHttpServer(services: RunningServices): Server {
         return void res.end(body);
       }
       if (route && req.method === 'GET')
-        return serveStoredResult(services, route[1] === 'latents' ? 'latent' : 'image', route[2], url, res);
+        return serveStoredResult(services, route[1] === 'latents' ? 'latent' : 'image', route[2], url, req, res);
+      if (route && req.method === 'DELETE') {
+        const auth = authenticate(services.keys, req);
+        if (!auth.ok) throw auth.error;
+        await deleteResult(services.store, route[2], auth.key?.name ?? ANONYMOUS);
+        res.writeHead(204);
+        return void res.end();
+      }
       const hybrid = HYBRID_PATH.exec(url.pathname);
       if (hybrid) return handleHybrid(services, req, res, url, hybrid);
       if (await serveWeb(req, url, res)) return;

@@ -22,6 +22,8 @@
  * errors: the status of the gateway error and `{"error": "...", "code": ..., ...details}`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { authenticateFor } from '../auth/authenticate.js';
+import { rateLimitedError } from '../auth/limiter.js';
 import { cancelled, GatewayError } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
 import { MIME_TYPES, writeImage } from '../imaging/images.js';
@@ -64,6 +66,14 @@ export async function handleHybrid(
   });
   const hooks: ExecuteHooks = { signal: controller.signal };
   try {
+    // Before the body is read: a 401 carries WWW-Authenticate, so `requests` retries with ~/.netrc's Basic.
+    const operation = match[2] === 'encode' ? 'encode' : 'decode';
+    const auth = authenticateFor(services.keys, req, operation);
+    if (!auth.ok) throw auth.error;
+    if (auth.key) {
+      const admission = await services.limiter.admit(auth.key.name, 0);
+      if (!admission.allowed) throw rateLimitedError(admission.limited);
+    }
     if (match[2] === 'encode') await serveEncode(services, modelId, req, res, url.searchParams, hooks);
     else await serveDecode(services, modelId, req, res, url.searchParams, hooks);
   } catch (error) {

@@ -1,5 +1,8 @@
 /** The composition root: builds every service from the configuration, and closes them. */
 import { join } from 'node:path';
+import { KeyStore } from '../auth/key-store.js';
+import type { ApiKey } from '../auth/keys.js';
+import type { KeyLimits } from '../auth/limit-specs.js';
 import { createKeyLimiter } from '../auth/limiter.js';
 import type { Config } from '../config/config.js';
 import { deviceMemory } from '../gpu/device-memory.js';
@@ -32,6 +35,8 @@ export interface RunningServices extends Services {
   logger: Logger;
   /** The Prometheus registry behind GET /metrics (src/observability/metrics.ts). */
   metrics: GatewayMetrics;
+  /** API keys (src/auth/key-store.ts), reread while the gateway runs so a revocation reaches it. */
+  keys: KeyStore;
   close(): Promise<void>;
 }
 
@@ -92,8 +97,16 @@ export async function createServices(
     upstream: upstreams,
     batching: { windowMs: config.batchWindowMs, maxBatch: config.limits.maxBatch },
   });
-  // No key has limits until the key store passes its `limitsFor`; each key's use is counted regardless.
-  const limiter = createKeyLimiter(config.redisUrl);
+  const keys = await KeyStore.fromConfig(config, true);
+  const limiter = createKeyLimiter(
+    config.redisUrl,
+    (name) => {
+      const key = keys.list().find((k) => k.name === name);
+      return key && limitsOf(key);
+      // Counters live beside the keys, so an API_KEYS_REDIS_PREFIX of its own separates both.
+    },
+    { prefix: `${config.auth.redisPrefix}limits:` },
+  );
   return {
     config,
     registry,
@@ -112,11 +125,22 @@ export async function createServices(
     upstreams,
     logger,
     metrics,
+    keys,
     async close() {
       upstreams?.close();
       jobs.close();
-      await Promise.all([store.close(), limiter.close()]);
+      await Promise.all([store.close(), limiter.close(), keys.close()]);
       await runtime.close();
     },
   };
+}
+
+/** A key record's limits as the limiter reads them. */
+function limitsOf(key: ApiKey): KeyLimits {
+  const rate = key.rate && { ...key.rate, text: `${key.rate.requests}/${key.rate.windowSeconds}s` };
+  const quota = key.quotaPixelSecondsPerDay && {
+    pixelSeconds: key.quotaPixelSecondsPerDay,
+    text: `${key.quotaPixelSecondsPerDay}/day`,
+  };
+  return { rate, quota: quota || null };
 }

@@ -10,9 +10,10 @@ import { type DocumentNode, type ExecutionArgs, GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
+import { authenticate, type KeyLookup } from '../auth/authenticate.js';
 import type { Config } from '../config/config.js';
 import { GatewayError } from '../errors.js';
-import type { Observability } from '../observability/answers.js';
+import { type Observability, reportAnswer } from '../observability/answers.js';
 import { webSocketOriginAllowed } from './browser-safety.js';
 import { httpErrorAnswer } from './error-edges.js';
 
@@ -35,7 +36,7 @@ export function attachGraphQLWebSocket(
   server: Server,
   // biome-ignore lint/suspicious/noExplicitAny: Yoga's server and user context types do not matter here
   yoga: YogaServerInstance<any, any>,
-  services: Observability & { config: Pick<Config, 'browser'> },
+  services: Observability & { config: Pick<Config, 'browser'>; keys: KeyLookup },
   maxPayload: number,
 ): WebSocketServer {
   // Upgrades are routed by hand (noServer) so the HTTP server's own errors, such as a port in use,
@@ -59,6 +60,20 @@ export function attachGraphQLWebSocket(
   });
   useServer(
     {
+      // The key travels in connectionParams ({Authorization} or {headers: {Authorization}}): browsers
+      // cannot set headers on an upgrade. A refusal closes with 4401 or 4403 and the reason.
+      onConnect: (ctx) => {
+        const result = authenticate(services.keys, ctx.connectionParams ?? {});
+        if (result.ok) return true;
+        reportAnswer(services, 'graphql', result.error);
+        // A close reason is at most 123 bytes.
+        const reason = Buffer.from(result.error.message)
+          .subarray(0, 123)
+          .toString()
+          .replace(/\uFFFD$/, '');
+        ctx.extra.socket.close(result.status === 401 ? 4401 : 4403, reason);
+        return false;
+      },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
       onSubscribe: async (ctx, _id, params) => {

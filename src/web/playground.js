@@ -23,6 +23,14 @@ import {
 } from './operations.js';
 
 const ENDPOINT = '/graphql';
+/** Where the API key is kept: this tab only, gone when it closes. */
+const KEY_STORAGE = 'latentgate.apiKey';
+
+/** `Authorization: Bearer KEY` when the user gave a key (a gateway with API keys needs one). */
+function authHeaders() {
+  const key = sessionStorage.getItem(KEY_STORAGE);
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
 
 /** @param {string} id */
 function $(id) {
@@ -57,11 +65,15 @@ async function request(query, variables, file) {
     form.set('map', JSON.stringify({ 0: ['variables.input.image.upload'] }));
     form.set('0', file, file.name);
     // The gateway refuses a multipart request without it (a form on another site cannot add it).
-    init = { method: 'POST', headers: { 'x-graphql-yoga-csrf': '1' }, body: form };
+    init = { method: 'POST', headers: { 'x-graphql-yoga-csrf': '1', ...authHeaders() }, body: form };
   } else {
     init = {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/graphql-response+json, application/json',
+        ...authHeaders(),
+      },
       body: JSON.stringify({ query, variables }),
     };
   }
@@ -88,7 +100,7 @@ async function request(query, variables, file) {
 async function* subscribe(query, variables, signal) {
   const response = await fetch(ENDPOINT, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...authHeaders() },
     body: JSON.stringify({ query, variables }),
     signal,
   });
@@ -329,7 +341,7 @@ async function encodeAndDecode() {
     );
     const encoded = (await follow('encode', submitted.submitEncode.id)).result;
     const path = localPath(encoded.latent.url);
-    const response = await fetch(path);
+    const response = await fetch(path, { headers: authHeaders() });
     if (!response.ok)
       throw new GatewayError(`HTTP ${response.status}`, `fetching the latent ${path} failed: ${await response.text()}`);
     const shape = JSON.parse(response.headers.get('shape') ?? '[]');
@@ -665,6 +677,13 @@ $('cancel').addEventListener('click', async () => {
   } catch (error) {
     showError(error);
   }
+});
+$('api-key').value = sessionStorage.getItem(KEY_STORAGE) ?? '';
+$('api-key').addEventListener('change', () => {
+  const key = $('api-key').value.trim();
+  if (key) sessionStorage.setItem(KEY_STORAGE, key);
+  else sessionStorage.removeItem(KEY_STORAGE);
+  void loadModels();
 });
 
 void loadModels();
