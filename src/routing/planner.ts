@@ -157,20 +157,15 @@ export function planRoute(
   const candidates = [...localOptions, ...upstreams];
   if (candidates.length === 0) {
     const upstreamNote = noUpstreamNote(planOptions.upstreams?.length ?? 0, width, height);
-    return {
-      ...base,
-      route: 'REJECT',
-      target: 'none',
-      bytes: 0,
-      expectedSeconds: 0,
-      runSeconds: 0,
-      reason: local
+    return rejected(
+      base,
+      local
         ? `nothing fits: the whole run needs ${gib(whole.bytes)} ` +
-          `and even the smallest tile does not fit the ${gib(device.budgetBytes)} ` +
-          `budget of ${device.name}${upstreamNote}`
+            `and even the smallest tile does not fit the ${gib(device.budgetBytes)} ` +
+            `budget of ${device.name}${upstreamNote}`
         : `model "${model}" runs only upstream for ${operation}` +
-          `${upstreamNote || '; no upstream endpoint is configured'}`,
-    };
+            `${upstreamNote || '; no upstream endpoint is configured'}`,
+    );
   }
   // Ties go to the local device (listed first).
   const best = candidates.reduce((b, o) => (o.expectedSeconds < b.expectedSeconds ? o : b));
@@ -214,6 +209,19 @@ export function upstreamOptions<
     } as P);
   }
   return options;
+}
+
+/** A plan that runs nowhere: it reserves nothing and takes no time. */
+export function rejected<B extends object>(base: B, reason: string) {
+  return {
+    ...base,
+    route: 'REJECT' as const,
+    target: 'none',
+    bytes: 0,
+    expectedSeconds: 0,
+    runSeconds: 0,
+    reason,
+  };
 }
 
 /** Why no configured upstream is a candidate (empty when none is configured). */

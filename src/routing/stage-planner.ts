@@ -12,6 +12,7 @@ import {
   noUpstreamNote,
   type Plan,
   reasonFor,
+  rejected,
   type UpstreamView,
   upstreamOptions,
 } from './planner.js';
@@ -146,17 +147,12 @@ export function planStage(
     `${gib(device.budgetBytes)} (${device.budgetBytes} bytes) budget of ${device.name}`;
   if (candidates.length === 0) {
     const upstreamNote = noUpstreamNote(options.upstreams?.length ?? 0, width, height);
-    return {
-      ...base,
-      route: 'REJECT',
-      target: 'none',
-      bytes: 0,
-      expectedSeconds: 0,
-      runSeconds: 0,
-      reason: local
+    return rejected(
+      base,
+      local
         ? `nothing fits: ${needs}${upstreamNote}`
         : `model "${model}" runs ${operation} only upstream${upstreamNote || '; no upstream endpoint is configured'}`,
-    };
+    );
   }
   // Ties go to the local device (listed first).
   const best = candidates.reduce((b, o) => (o.expectedSeconds < b.expectedSeconds ? o : b));

@@ -529,9 +529,8 @@ function writeT5Tokenizer(dir: string): TinyTokenizerInfo {
   return { bosId: -1, eosId: vocab[T5_EOS], padId: vocab[T5_PAD], vocab };
 }
 
-/** T5EncoderModel's export: input_ids -> last_hidden_state, 1.0 at content tokens in every channel. */
-function t5Encoder(specials: number[], inputType: 'int32' | 'int64'): BuiltModel {
-  const g = new GraphBuilder();
+/** [batch, sequence, 1]: 1.0 where `input_ids` is a content token (none of `specials`), else 0.0. */
+function contentColumn(g: GraphBuilder, specials: number[], inputType: 'int32' | 'int64'): string {
   const id = (name: string, value: number) =>
     inputType === 'int32'
       ? g.constant(name, [], new Int32Array([value]))
@@ -540,7 +539,13 @@ function t5Encoder(specials: number[], inputType: 'int32' | 'int64'): BuiltModel
     .map((value, i) => g.node('Equal', ['input_ids', id(`special_${i}`, value)]))
     .reduce((a, b) => g.node('Or', [a, b]));
   const content = g.node('Cast', [g.node('Not', [special])], { to: 1 /* FLOAT */ });
-  const column = g.node('Unsqueeze', [content, g.int64Constant('axis_2', [2])]);
+  return g.node('Unsqueeze', [content, g.int64Constant('axis_2', [2])]);
+}
+
+/** T5EncoderModel's export: input_ids -> last_hidden_state, 1.0 at content tokens in every channel. */
+function t5Encoder(specials: number[], inputType: 'int32' | 'int64'): BuiltModel {
+  const g = new GraphBuilder();
+  const column = contentColumn(g, specials, inputType);
   g.node(
     'Mul',
     [column, g.constant('ones', [T5_HIDDEN], new Float32Array(T5_HIDDEN).fill(1))],
@@ -604,15 +609,7 @@ function textEncoder(
   inputType: 'int32' | 'int64',
 ): BuiltModel {
   const g = new GraphBuilder();
-  const id = (name: string, value: number) =>
-    inputType === 'int32'
-      ? g.constant(name, [], new Int32Array([value]))
-      : g.constant(name, [], new BigInt64Array([BigInt(value)]));
-  const special = specials
-    .map((value, i) => g.node('Equal', ['input_ids', id(`special_${i}`, value)]))
-    .reduce((a, b) => g.node('Or', [a, b]));
-  const content = g.node('Cast', [g.node('Not', [special])], { to: 1 /* FLOAT */ });
-  const column = g.node('Unsqueeze', [content, g.int64Constant('axis_2', [2])]);
+  const column = contentColumn(g, specials, inputType);
   const states = g.node('Mul', [column, g.constant('ones', [hidden], new Float32Array(hidden).fill(1))]);
   const batch = 'batch_size';
   const sequence = 'sequence_length';
