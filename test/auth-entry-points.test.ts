@@ -1,7 +1,8 @@
 /**
  * API keys at every entry point of real gateways on loopback: GraphQL over HTTP, SSE and WebSocket,
  * Hybrid Inference (with diffusers' own client library, `requests`, reading a .netrc), result URLs
- * (signed, keyed, deleted by their owner); and a rate limit that two instances share through Redis.
+ * (signed, keyed, deleted by their owner); and a rate limit and a daily quota that two instances share
+ * through Redis.
  */
 
 import assert from 'node:assert/strict';
@@ -52,6 +53,11 @@ before(async () => {
   redisStore = await KeyStore.open({ keysFile: null, redisUrl: REDIS_URL, redisPrefix: prefix, refreshMs: 0 });
   keys.limited = (
     await redisStore.create({ name: 'limited', scopes: ['encode'], rate: { requests: 2, windowSeconds: 86400 } })
+  ).key;
+  // Any run costs more than 1 pixel-second: after one, the quota is spent.
+  keys.metered = (await redisStore.create({ name: 'metered', scopes: ['encode'], quotaPixelSecondsPerDay: 1 })).key;
+  keys.jobbed = (
+    await redisStore.create({ name: 'jobbed', scopes: ['encode', 'jobs'], quotaPixelSecondsPerDay: 1e9 })
   ).key;
   const env = {
     MODELS_DIR,
@@ -357,5 +363,89 @@ describe('rate limit shared by two instances on one Redis', () => {
     assert.equal(body.errors[0].extensions.code, 'RATE_LIMITED');
     assert.ok(Math.abs(body.errors[0].extensions.retryAfterSeconds - retry) <= 1);
     assert.equal(graphqlRefused.headers.get('retry-after'), String(body.errors[0].extensions.retryAfterSeconds));
+  });
+});
+
+describe('daily quota shared by two instances on one Redis', () => {
+  const USAGE = '{ usage { pixelSeconds { used limit resetsAt } requests { used } } }';
+  const ENCODE_COST = 'mutation($i: EncodeInput!) { encode(input: $i) { width height seconds } }';
+  const usage = async (key: string, url: string) => await (await graphql({ query: USAGE }, bearer(key), url)).json();
+
+  test('a run is counted as its pixels x seconds; a failed one gives its reservation back; then 429 until midnight UTC', async () => {
+    const [a, b] = shared;
+    const bad = await graphql(
+      { query: ENCODE_COST, variables: { i: { model: 'taef2', image: { base64: 'not base64!' } } } },
+      bearer(keys.metered),
+      a.url,
+    );
+    assert.equal((await bad.json()).errors[0].extensions.code, 'BAD_REQUEST');
+    assert.equal((await usage(keys.metered, b.url)).data.usage.pixelSeconds.used, 0, 'nothing ran, nothing counted');
+
+    const variables = { i: { model: 'taef2', image: { base64: png.toString('base64') } } };
+    const ran = (await (await graphql({ query: ENCODE_COST, variables }, bearer(keys.metered), a.url)).json()).data
+      .encode;
+    const counted = (await usage(keys.metered, b.url)).data.usage.pixelSeconds;
+    assert.equal(counted.used, Math.ceil(ran.width * ran.height * ran.seconds), 'the other instance sees the run');
+    assert.equal(counted.limit, 1);
+
+    const refused = await graphql({ query: ENCODE_COST, variables }, bearer(keys.metered), b.url);
+    assert.equal(refused.status, 429);
+    const error = (await refused.json()).errors[0];
+    assert.equal(error.extensions.code, 'RATE_LIMITED');
+    assert.equal(error.extensions.reason, 'quota');
+    const untilMidnight = (Date.parse(counted.resetsAt) - Date.now()) / 1000;
+    assert.ok(
+      Math.abs(error.extensions.retryAfterSeconds - untilMidnight) <= 5,
+      `${error.extensions.retryAfterSeconds}`,
+    );
+    assert.equal(refused.headers.get('retry-after'), String(error.extensions.retryAfterSeconds));
+
+    const hybrid = await fetch(`${a.url}/v1/vae/taef2/encode`, {
+      method: 'POST',
+      headers: bearer(keys.metered),
+      body: new Uint8Array(png),
+    });
+    assert.equal(hybrid.status, 429);
+    assert.ok(Math.abs(Number(hybrid.headers.get('retry-after')) - untilMidnight) <= 5);
+    assert.equal(
+      (await usage(keys.metered, a.url)).data.usage.pixelSeconds.used,
+      counted.used,
+      'refusals cost nothing',
+    );
+  });
+
+  test('Hybrid Inference runs and jobs are counted when they finish, on whichever instance asks', async () => {
+    const [a, b] = shared;
+    const hybrid = await fetch(`${a.url}/v1/vae/taef2/encode`, {
+      method: 'POST',
+      headers: bearer(keys.jobbed),
+      body: new Uint8Array(png),
+    });
+    assert.equal(hybrid.status, 200);
+    await hybrid.arrayBuffer();
+    const afterHybrid = (await usage(keys.jobbed, b.url)).data.usage.pixelSeconds.used;
+    assert.ok(afterHybrid >= 1, `hybrid run counted: ${afterHybrid}`);
+
+    const submit = 'mutation($i: EncodeInput!) { submitEncode(input: $i) { id } }';
+    const variables = { i: { model: 'taef2', image: { base64: png.toString('base64') } } };
+    const id = (await (await graphql({ query: submit, variables }, bearer(keys.jobbed), b.url)).json()).data
+      .submitEncode.id;
+    const JOB = `{ job(id: "${id}") { status result { ... on EncodeResult { width height seconds } } } }`;
+    let job: { status: string; result: { width: number; height: number; seconds: number } | null };
+    for (;;) {
+      job = (await (await graphql({ query: JOB }, bearer(keys.jobbed), b.url)).json()).data.job;
+      if (job.status !== 'QUEUED' && job.status !== 'RUNNING') break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(job.status, 'DONE');
+    const { width, height, seconds } = job.result!;
+    // The settlement follows the DONE event by a moment.
+    let used = 0;
+    for (let i = 0; i < 50; i++) {
+      used = (await usage(keys.jobbed, a.url)).data.usage.pixelSeconds.used;
+      if (used > afterHybrid) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(used, afterHybrid + Math.ceil(width * height * seconds));
   });
 });

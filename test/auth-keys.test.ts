@@ -155,8 +155,11 @@ describe('keys CLI with a keys file', () => {
     );
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--scopes is "encode,bogus"; allowed scopes: encode, decode, img2img, jobs, admin/);
-    assert.match(bad.stderr, /--rate is "60\/fortnight"; it must be REQUESTS\/WINDOW/);
-    assert.match(bad.stderr, /--quota is "-1"; it must be pixel-seconds per day/);
+    assert.match(
+      bad.stderr,
+      /--rate is "60\/fortnight"; rate "60\/fortnight" is not a rate limit; write REQUESTS\/UNIT/,
+    );
+    assert.match(bad.stderr, /--quota is "-1"; quota "-1" is not a daily quota; write PIXEL_SECONDS\/day/);
     // The keys file of the test above holds "ops".
     const taken = await runCli(['keys', 'create', '--name', 'ops', '--scopes', 'jobs'], dir, env);
     assert.equal(taken.code, 1);

@@ -14,7 +14,7 @@ import { inspect } from 'node:util';
 import { execute, GraphQLError, parse } from 'graphql';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
-import { type KeyLimits, keyLimits, parseQuota, parseRate } from '../src/auth/limit-specs.ts';
+import { formatRate, type KeyLimits, parseQuota, parseRate } from '../src/auth/limit-specs.ts';
 import {
   type Admission,
   createKeyLimiter,
@@ -65,7 +65,14 @@ before(async () => {
 after(async () => gateway?.stop());
 
 function limitsTable(table: Record<string, { rate?: string; quota?: string }>) {
-  return (name: string): KeyLimits | undefined => (table[name] ? keyLimits(table[name]) : undefined);
+  return (name: string): KeyLimits | undefined => {
+    const record = table[name];
+    if (!record) return undefined;
+    return {
+      rate: record.rate ? parseRate(record.rate) : null,
+      quota: record.quota ? parseQuota(record.quota) : null,
+    };
+  };
 }
 
 function refused(admission: Admission) {
@@ -85,10 +92,12 @@ describe('limit specs', () => {
     assert.equal(parseRate('5000 / day').windowSeconds, 86400);
     assert.equal(parseQuota('1.1M/day').pixelSeconds, 1_100_000);
     assert.equal(parseQuota('2000000/day').pixelSeconds, 2_000_000);
-    assert.deepEqual(keyLimits({}), { rate: null, quota: null });
+    assert.equal(parseQuota('2e9/day').pixelSeconds, 2_000_000_000);
+    assert.equal(formatRate(parseRate('60/min')), '60/min');
+    assert.equal(formatRate(parseRate('100/10s')), '100/10s');
     for (const bad of ['60', '0/min', '60/fortnight', '10/2day', '1.5/min'])
       assert.throws(() => parseRate(bad), /not a rate limit; write REQUESTS\/UNIT/, bad);
-    for (const bad of ['500M', '500M/hour', '0/day', '1.5/day', '-3/day'])
+    for (const bad of ['500M', '500M/hour', '0/day', '1.5/day', '-3/day', '2e9M/day', '1e-3/day'])
       assert.throws(() => parseQuota(bad), /not a daily quota; write PIXEL_SECONDS\/day/, bad);
   });
 });

@@ -212,6 +212,39 @@ describe('WebSocket origin', () => {
   });
 });
 
+describe('Hybrid Inference origin', () => {
+  const hybridEncode = (gateway: InProcessGateway, origin?: string) =>
+    fetch(`${gateway.url}/v1/vae/taef2/encode`, {
+      method: 'POST',
+      // text/plain: what a page can send without a preflight.
+      headers: { 'content-type': 'text/plain', ...(origin ? { origin } : {}) },
+      body: new Uint8Array(png),
+    });
+
+  test("a foreign page's simple POST is refused before it runs; no Origin, the same origin or a listed one run", async () => {
+    for (const [gateway, origin] of [
+      [closed, EVIL],
+      [open, EVIL],
+      [closed, 'null'],
+    ] as const) {
+      const refused = await hybridEncode(gateway, origin);
+      assert.equal(refused.status, 403, origin);
+      const body = await refused.json();
+      assert.equal(body.code, 'FORBIDDEN');
+      assert.match(body.error, /cross-site Hybrid Inference request .* CORS_ORIGINS/);
+    }
+    for (const [gateway, origin] of [
+      [closed, undefined],
+      [closed, closed.url],
+      [open, APP],
+    ] as const) {
+      const ran = await hybridEncode(gateway, origin);
+      assert.equal(ran.status, 200, String(origin));
+      await ran.arrayBuffer();
+    }
+  });
+});
+
 describe('introspection and GraphiQL', () => {
   const introspect = (gateway: InProcessGateway, query: string) =>
     post(gateway, JSON.stringify({ query }), {

@@ -62,35 +62,3 @@ export function hashKey(key: string): string {
 export function publicKey({ hash: _hash, ...key }: StoredKey): ApiKey {
   return key;
 }
-
-const WINDOWS: Record<string, number> = {
-  s: 1,
-  sec: 1,
-  second: 1,
-  min: 60,
-  minute: 60,
-  h: 3600,
-  hour: 3600,
-  day: 86400,
-};
-
-/** `60/min`, `10/s`, `1000/hour`, `5000/day`. */
-export function parseRate(text: string): RateLimit | null {
-  const match = /^\s*(\d+)\s*\/\s*([a-z]+)\s*$/i.exec(text);
-  const windowSeconds = match ? WINDOWS[match[2].toLowerCase()] : undefined;
-  if (!match || windowSeconds === undefined || Number(match[1]) < 1) return null;
-  return { requests: Number(match[1]), windowSeconds };
-}
-
-/** `1e9/day` or `1e9` (pixel-seconds per day). */
-export function parseQuota(text: string): number | null {
-  const match = /^\s*(\d+\.?\d*(?:e\d+)?)\s*(?:\/\s*day)?\s*$/i.exec(text);
-  const value = match ? Number(match[1]) : Number.NaN;
-  return Number.isFinite(value) && value > 0 ? value : null;
-}
-
-export function formatRate(rate: RateLimit | null): string {
-  if (!rate) return 'unlimited';
-  const unit = Object.entries(WINDOWS).find(([, seconds]) => seconds === rate.windowSeconds)?.[0];
-  return unit ? `${rate.requests}/${unit}` : `${rate.requests}/${rate.windowSeconds}s`;
-}

@@ -17,7 +17,10 @@ export interface AdmitRequest {
   maxRequests: number | null;
   /** Pixel-seconds allowed per UTC day; null = unlimited (still counted). */
   maxPixelSeconds: number | null;
-  /** Pixel-seconds reserved now (a whole number >= 0); 0 skips the quota check. */
+  /**
+   * Pixel-seconds reserved now (a whole number >= 0); 0 skips the quota check (a request that runs
+   * nothing), 1 or more is refused once the day's count plus it passes the quota.
+   */
   estimate: number;
 }
 

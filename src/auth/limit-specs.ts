@@ -61,26 +61,26 @@ export function parseRate(text: string): RateLimit {
 
 /** Powers of ten; applied in the decimal text itself, so 1.1M is exactly 1100000. */
 const SUFFIX_EXPONENT: Record<string, number> = { '': 0, k: 3, K: 3, M: 6, G: 9, T: 12 };
-const QUOTA = /^(\d+(?:\.\d+)?)([kKMGT]?)\/day$/;
+const QUOTA = /^(\d+(?:\.\d+)?)(?:([kKMGT])|e(\d+))?\/day$/;
 
-/** "2000000/day", "500M/day", "1.5G/day": a whole number of pixel-seconds (at least 1) per UTC day. */
+/** "2000000/day", "500M/day", "1.5G/day", "2e9/day": a whole number of pixel-seconds (at least 1) per UTC day. */
 export function parseQuota(text: string): DailyQuota {
   const match = QUOTA.exec(text.replace(/\s+/g, ''));
-  const pixelSeconds = match ? Number(`${match[1]}e${SUFFIX_EXPONENT[match[2]]}`) : 0;
+  const exponent = match ? (match[3] ?? SUFFIX_EXPONENT[match[2] ?? '']) : 0;
+  const pixelSeconds = match ? Number(`${match[1]}e${exponent}`) : 0;
   if (!match || pixelSeconds < 1 || !Number.isSafeInteger(pixelSeconds))
     throw new GatewayError(
       'BAD_REQUEST',
       `quota "${text}" is not a daily quota; write PIXEL_SECONDS/day, a whole number of pixel-seconds ` +
-        'optionally with k, M, G or T (e.g. 500M/day)',
+        'optionally with k, M, G or T or an exponent (e.g. 500M/day, 2e9/day)',
       { field: 'quota' },
     );
   return { pixelSeconds, text };
 }
 
-/** The limits of a key record whose `rate` and `quota` are absent, null, or as parseRate/parseQuota read them. */
-export function keyLimits(record: { rate?: string | null; quota?: string | null }): KeyLimits {
-  return {
-    rate: record.rate ? parseRate(record.rate) : null,
-    quota: record.quota ? parseQuota(record.quota) : null,
-  };
+/** A window as `parseRate` reads it back: `60/min`, `100/10s`. */
+export function formatRate(rate: Pick<RateLimit, 'requests' | 'windowSeconds'> | null): string {
+  if (!rate) return 'unlimited';
+  const unit = ['s', 'min', 'hour', 'day'].find((name) => UNIT_SECONDS[name] === rate.windowSeconds);
+  return unit ? `${rate.requests}/${unit}` : `${rate.requests}/${rate.windowSeconds}s`;
 }

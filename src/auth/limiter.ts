@@ -8,10 +8,11 @@
  * and the gateway's own timings, whatever model, dtype, tiling or upstream serves it, while bytes
  * change with every recalibration of a memory profile and mean nothing for an upstream run.
  *
- * A request is admitted with its estimate (pixels x the router's expected seconds), which is
- * counted at once; after the run, `settle` replaces the estimate by the measured cost. Concurrent
- * requests therefore see each other's estimates, and a day's count can pass the quota only by what
- * the runs in flight when it ran out took beyond their estimates.
+ * A compute request is admitted at the edge, before its input is read (so before anything is known
+ * of its size), with a reservation of COMPUTE_RESERVATION pixel-seconds: it is refused once the
+ * day's count has reached the quota. After the run, `settle` replaces the reservation by the
+ * measured cost. Concurrent requests therefore see each other's finished runs, and a day's count
+ * can pass the quota only by what the runs in flight when it ran out cost.
  */
 import { GatewayError } from '../errors.js';
 import {
@@ -22,6 +23,9 @@ import {
   RedisLimitCounters,
 } from './limit-counters.js';
 import { type KeyLimits, NO_LIMITS } from './limit-specs.js';
+
+/** What a compute request reserves when admitted: the quota must have at least this much left. */
+export const COMPUTE_RESERVATION = 1;
 
 /** Requests are still counted, per minute, for a key without a rate limit. */
 const DEFAULT_WINDOW_SECONDS = 60;
@@ -86,6 +90,8 @@ export class KeyLimiter {
   constructor(
     private readonly counters: LimitCounters,
     private readonly limitsFor: LimitsSource = () => NO_LIMITS,
+    /** Told when a settlement could not be counted (Redis down): the run's answer still goes out. */
+    private readonly onSettleError: (error: unknown, ticket: Ticket, measured: number) => void = () => {},
   ) {}
 
   /**
@@ -114,10 +120,18 @@ export class KeyLimiter {
     return { allowed: false, limited: refusal(keyName, limits, counted, reserved) };
   }
 
-  /** Replaces an admitted request's estimate by what its run measured (pixelSeconds(); 0 if it never ran). */
+  /**
+   * Replaces an admitted request's estimate by what its run measured (pixelSeconds(); 0 if it never
+   * ran). Never throws: a finished run's answer is not withheld for a counter, `onSettleError` hears it.
+   */
   async settle(ticket: Ticket, measured: number): Promise<void> {
     const delta = Math.ceil(measured) - ticket.estimate;
-    if (delta !== 0) await this.counters.adjust(ticket.keyName, ticket.day, delta);
+    if (delta === 0) return;
+    try {
+      await this.counters.adjust(ticket.keyName, ticket.day, delta);
+    } catch (error) {
+      this.onSettleError(error, ticket, measured);
+    }
   }
 
   /** What `keyName` has used in the current window and today, its limits, and when each count resets. */
@@ -171,8 +185,12 @@ function refusal(
 export function createKeyLimiter(
   redisUrl: string | null,
   limitsFor?: LimitsSource,
-  options: { prefix?: string; now?: () => number } = {},
+  options: {
+    prefix?: string;
+    now?: () => number;
+    onSettleError?: (error: unknown, ticket: Ticket, measured: number) => void;
+  } = {},
 ): KeyLimiter {
   const counters = redisUrl ? new RedisLimitCounters(redisUrl, options.prefix) : new MemoryLimitCounters(options.now);
-  return new KeyLimiter(counters, limitsFor);
+  return new KeyLimiter(counters, limitsFor, options.onSettleError);
 }

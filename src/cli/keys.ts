@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 import { KeyStore } from '../auth/key-store.js';
-import { type ApiKey, formatRate, parseQuota, parseRate, SCOPES } from '../auth/keys.js';
+import { type ApiKey, SCOPES } from '../auth/keys.js';
+import { formatRate, parseQuota, parseRate } from '../auth/limit-specs.js';
 import { loadConfig } from '../config/config.js';
 import { parseCommandLine, switchFlag, UsageError } from './args.js';
 
@@ -19,21 +20,24 @@ const scopesFlag = () =>
         .min(1, { error: `name at least one of ${SCOPES.join(', ')}` }),
     );
 
-const rateFlag = () =>
-  z
-    .string()
-    .refine((text) => parseRate(text) !== null, {
-      error: 'it must be REQUESTS/WINDOW, such as 60/min (windows: s, min, hour, day)',
-    })
-    .transform((text) => parseRate(text));
+/** A flag read by `parse`, whose refusal (a GatewayError naming what is allowed) becomes the flag's issue. */
+const parsedFlag = <T>(parse: (text: string) => T) =>
+  z.string().transform((text, ctx) => {
+    try {
+      return parse(text);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
 
-const quotaFlag = () =>
-  z
-    .string()
-    .refine((text) => parseQuota(text) !== null, {
-      error: 'it must be pixel-seconds per day, a positive number such as 2e9/day',
-    })
-    .transform((text) => parseQuota(text));
+const rateFlag = () =>
+  parsedFlag((text) => {
+    const { requests, windowSeconds } = parseRate(text);
+    return { requests, windowSeconds };
+  });
+
+const quotaFlag = () => parsedFlag((text) => parseQuota(text).pixelSeconds);
 
 export async function keysCommand(argv: string[]): Promise<void> {
   const [action, ...rest] = argv;

@@ -1,9 +1,11 @@
+import type { Ticket } from '../auth/limiter.js';
 import type { ImageFormat } from '../imaging/images.js';
 import { type DecodeRequest, type DecodeResult, decode } from '../pipeline/decode.js';
 import type { Delivery } from '../pipeline/delivery.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
 import type { GraphQLContext } from '../schema/builder.js';
 import { decodeBase64 } from './inputs.js';
+import { decodeCost, metered } from './metering.js';
 import { ownedServices } from './owner.js';
 
 interface LatentTensorArgs {
@@ -24,9 +26,13 @@ export interface DecodeArgs {
   delivery?: Delivery | null;
 }
 
-export async function decodeResolver(ctx: GraphQLContext, args: DecodeArgs): Promise<DecodeResult> {
+export async function decodeResolver(
+  ctx: GraphQLContext,
+  args: DecodeArgs,
+  ticket: Ticket | null = null,
+): Promise<DecodeResult> {
   const services = ownedServices(ctx);
-  return decode(services, decodeRequest(services, args));
+  return metered(services.limiter, ticket, decodeCost, () => decode(services, decodeRequest(services, args)));
 }
 
 /** The pipeline request for decode arguments (shared by `decode` and `submitDecode`). */

@@ -1,3 +1,4 @@
+import type { Ticket } from '../auth/limiter.js';
 import { GatewayError } from '../errors.js';
 import type { ColourManagement } from '../imaging/images.js';
 import type { Delivery } from '../pipeline/delivery.js';
@@ -5,6 +6,7 @@ import { type EncodeRequest, type EncodeResult, encode } from '../pipeline/encod
 import type { LatentDType } from '../pipeline/latent-codec.js';
 import type { GraphQLContext } from '../schema/builder.js';
 import { decodeBase64 } from './inputs.js';
+import { encodeCost, metered } from './metering.js';
 import { ownedServices } from './owner.js';
 
 /** `ImageSource`, an @oneOf input: GraphQL has already checked that exactly one member is given. */
@@ -49,9 +51,15 @@ export async function imageBytes(source: ImageSourceArgs, maxBytes: number): Pro
   return decodeBase64(source.base64, 'image.base64', { maxBytes, code: 'IMAGE_TOO_LARGE' });
 }
 
-export async function encodeResolver(ctx: GraphQLContext, args: EncodeArgs): Promise<EncodeResult> {
+export async function encodeResolver(
+  ctx: GraphQLContext,
+  args: EncodeArgs,
+  ticket: Ticket | null = null,
+): Promise<EncodeResult> {
   const services = ownedServices(ctx);
-  return encode(services, await encodeRequest(services, args));
+  return metered(services.limiter, ticket, encodeCost, async () =>
+    encode(services, await encodeRequest(services, args)),
+  );
 }
 
 /** The pipeline request for encode arguments (shared by `encode` and `submitEncode`); reads an upload. */

@@ -1,3 +1,4 @@
+import type { Ticket } from '../auth/limiter.js';
 import { GatewayError } from '../errors.js';
 import type { ImageFormat } from '../imaging/images.js';
 import type { Job } from '../jobs/job.js';
@@ -17,6 +18,7 @@ import type { GraphQLContext } from '../schema/builder.js';
 import type { LatentSourceArgs } from './decode.js';
 import { type ImageSourceArgs, imageBytes } from './encode.js';
 import { decodeBase64 } from './inputs.js';
+import { img2imgCost, metered, submitted } from './metering.js';
 import { ownedServices } from './owner.js';
 
 export interface Img2ImgArgs {
@@ -74,42 +76,56 @@ export async function img2imgRequest(
   return request;
 }
 
-export async function img2imgResolver(ctx: GraphQLContext, args: Img2ImgArgs): Promise<Img2ImgResult> {
+export async function img2imgResolver(
+  ctx: GraphQLContext,
+  args: Img2ImgArgs,
+  ticket: Ticket | null = null,
+): Promise<Img2ImgResult> {
   const services = ownedServices(ctx);
-  return img2img(services, await img2imgRequest(services, args));
+  return metered(services.limiter, ticket, img2imgCost, async () =>
+    img2img(services, await img2imgRequest(services, args)),
+  );
 }
 
 /** As submitEncode: the input is read and checked first; the stages are the job's, reported as its events. */
-export async function submitImg2imgResolver(ctx: GraphQLContext, args: Img2ImgArgs): Promise<Job> {
+export async function submitImg2imgResolver(
+  ctx: GraphQLContext,
+  args: Img2ImgArgs,
+  ticket: Ticket | null = null,
+): Promise<Job> {
   const services = ownedServices(ctx);
-  const request = await img2imgRequest(services, args);
-  const model = services.registry.require(request.model, 'img2img');
-  // Admitted now (BUSY answers the mutation); the job holds its input until it runs, its inline answer after.
-  const admission = model.diffusion
-    ? await admitImg2Img(services, model, withDefaults(request, defaultsFamilyOf(model)), 0)
-    : undefined;
-  const run = (hooks: Parameters<JobRun>[0], job: Job) =>
-    img2img(
-      services,
-      { ...request, admission },
-      {
-        signal: hooks.signal,
-        onRouted: (stage, plan) => job.emit({ type: 'ROUTED', plan, stage }),
-        onQueued: (_stage, position) => job.emit({ type: 'QUEUED', position }),
-        onProgress: ({ stage, step, total, timestep }) =>
-          job.emit({ type: 'RUNNING', done: step, total, stage, timestep }),
-      },
+  return submitted(services.limiter, ticket, async () => {
+    const request = await img2imgRequest(services, args);
+    const model = services.registry.require(request.model, 'img2img');
+    // Admitted now (BUSY answers the mutation); the job holds its input until it runs, its inline answer after.
+    const admission = model.diffusion
+      ? await admitImg2Img(services, model, withDefaults(request, defaultsFamilyOf(model)), 0)
+      : undefined;
+    const run = (hooks: Parameters<JobRun>[0], job: Job) =>
+      img2img(
+        services,
+        { ...request, admission },
+        {
+          signal: hooks.signal,
+          onRouted: (stage, plan) => job.emit({ type: 'ROUTED', plan, stage }),
+          onQueued: (_stage, position) => job.emit({ type: 'QUEUED', position }),
+          onProgress: ({ stage, step, total, timestep }) =>
+            job.emit({ type: 'RUNNING', done: step, total, stage, timestep }),
+        },
+      );
+    return services.jobs.submit('img2img', request.model, (hooks, job) =>
+      metered(services.limiter, ticket, img2imgCost, async () => {
+        try {
+          const result = await run(hooks, job);
+          const inline =
+            result.images.reduce((n, image) => n + (image.data?.length ?? 0), 0) + (result.latent?.data?.length ?? 0);
+          admission?.keep(inline, services.config.jobTtlSeconds);
+          return result;
+        } catch (error) {
+          admission?.release();
+          throw error;
+        }
+      }),
     );
-  return services.jobs.submit('img2img', request.model, async (hooks, job) => {
-    try {
-      const result = await run(hooks, job);
-      const inline =
-        result.images.reduce((n, image) => n + (image.data?.length ?? 0), 0) + (result.latent?.data?.length ?? 0);
-      admission?.keep(inline, services.config.jobTtlSeconds);
-      return result;
-    } catch (error) {
-      admission?.release();
-      throw error;
-    }
   });
 }

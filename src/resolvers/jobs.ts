@@ -1,3 +1,4 @@
+import type { Ticket } from '../auth/limiter.js';
 import { GatewayError } from '../errors.js';
 import type { JobEvent } from '../jobs/events.js';
 import type { Job } from '../jobs/job.js';
@@ -8,6 +9,7 @@ import type { HostAdmission } from '../routing/host-ledger.js';
 import type { GraphQLContext } from '../schema/builder.js';
 import { type DecodeArgs, decodeRequest } from './decode.js';
 import { type EncodeArgs, encodeRequest } from './encode.js';
+import { decodeCost, encodeCost, metered, submitted } from './metering.js';
 import { ownedServices } from './owner.js';
 
 /**
@@ -15,32 +17,53 @@ import { ownedServices } from './owner.js';
  * open; a bad argument or an unknown model is a plain GraphQL error); everything after that is the
  * job's, and fails the job rather than the mutation.
  */
-export async function submitEncodeResolver(ctx: GraphQLContext, args: EncodeArgs): Promise<Job> {
+export async function submitEncodeResolver(
+  ctx: GraphQLContext,
+  args: EncodeArgs,
+  ticket: Ticket | null = null,
+): Promise<Job> {
   const services = ownedServices(ctx);
-  const request = await encodeRequest(services, args);
-  const model = services.registry.require(request.model, 'encode');
-  // Accepted only if its host memory is (BUSY otherwise); queued, it holds its compressed bytes only.
-  const admission = await admitEncode(services, model, request.image, request.dtype, request.delivery);
-  return services.jobs.submit('encode', request.model, (hooks) =>
-    kept(services, admission, encode(services, { ...request, admission }, hooks), (r) => r.latent.data?.length ?? 0),
-  );
+  return submitted(services.limiter, ticket, async () => {
+    const request = await encodeRequest(services, args);
+    const model = services.registry.require(request.model, 'encode');
+    // Accepted only if its host memory is (BUSY otherwise); queued, it holds its compressed bytes only.
+    const admission = await admitEncode(services, model, request.image, request.dtype, request.delivery);
+    return services.jobs.submit('encode', request.model, (hooks) =>
+      metered(services.limiter, ticket, encodeCost, () =>
+        kept(
+          services,
+          admission,
+          encode(services, { ...request, admission }, hooks),
+          (r) => r.latent.data?.length ?? 0,
+        ),
+      ),
+    );
+  });
 }
 
-export async function submitDecodeResolver(ctx: GraphQLContext, args: DecodeArgs): Promise<Job> {
+export async function submitDecodeResolver(
+  ctx: GraphQLContext,
+  args: DecodeArgs,
+  ticket: Ticket | null = null,
+): Promise<Job> {
   const services = ownedServices(ctx);
-  const request = decodeRequest(services, args);
-  const model = services.registry.require(request.model, 'decode');
-  // A URL that does not resolve fails the job (as before), which then holds nothing.
-  const raw = await rawLatent(services, request).catch((error: unknown) => {
-    if (error instanceof GatewayError) return { bytes: new Uint8Array(0), shape: [], dtype: 'float32' };
-    throw error;
+  return submitted(services.limiter, ticket, async () => {
+    const request = decodeRequest(services, args);
+    const model = services.registry.require(request.model, 'decode');
+    // A URL that does not resolve fails the job (as before), which then holds nothing.
+    const raw = await rawLatent(services, request).catch((error: unknown) => {
+      if (error instanceof GatewayError) return { bytes: new Uint8Array(0), shape: [], dtype: 'float32' };
+      throw error;
+    });
+    const admission = admitDecode(services, model, raw, request.delivery, 'url' in request.latent);
+    return services.jobs.submit('decode', request.model, (hooks) =>
+      metered(services.limiter, ticket, decodeCost, () =>
+        kept(services, admission, decode(services, { ...request, admission }, hooks), (r) =>
+          r.images.reduce((n, image) => n + (image.data?.length ?? 0), 0),
+        ),
+      ),
+    );
   });
-  const admission = admitDecode(services, model, raw, request.delivery, 'url' in request.latent);
-  return services.jobs.submit('decode', request.model, (hooks) =>
-    kept(services, admission, decode(services, { ...request, admission }, hooks), (r) =>
-      r.images.reduce((n, image) => n + (image.data?.length ?? 0), 0),
-    ),
-  );
 }
 
 /** A finished job keeps its inline result for JOB_TTL_SECONDS: counted that long, the rest freed now. */

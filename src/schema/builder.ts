@@ -1,6 +1,6 @@
 import SchemaBuilder from '@pothos/core';
 import type { Scope } from '../auth/keys.js';
-import type { KeyLimiter } from '../auth/limiter.js';
+import type { KeyLimiter, Ticket } from '../auth/limiter.js';
 import type { Config } from '../config/config.js';
 import type { JobManager } from '../jobs/manager.js';
 import type { ModelRegistry } from '../models/registry.js';
@@ -38,6 +38,8 @@ export interface GraphQLContext {
   services: Services;
   /** The caller's API key; absent = the gateway runs without keys (the caller counts as 'anonymous'). */
   auth?: { keyName: string; scopes: readonly Scope[] };
+  /** Each compute field's quota ticket by its response key, admitted at the edge (src/resolvers/metering.ts). */
+  tickets?: ReadonlyMap<string, Ticket>;
 }
 
 export const builder = new SchemaBuilder<{

@@ -4,21 +4,17 @@
  * `auth`, and each operation's root fields are checked against the key's scopes and rate limit before
  * anything runs. Without keys configured nothing is checked and `auth` stays absent.
  */
-import {
-  type DocumentNode,
-  GraphQLError,
-  getOperationAST,
-  Kind,
-  type OperationDefinitionNode,
-  type SelectionSetNode,
-} from 'graphql';
+import { type DocumentNode, GraphQLError, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { type AuthFailure, authenticate, authorize, type KeyLookup } from '../auth/authenticate.js';
 import type { ApiKey, Scope } from '../auth/keys.js';
-import { type KeyLimiter, rateLimitedError } from '../auth/limiter.js';
+import { COMPUTE_RESERVATION, type KeyLimiter, rateLimitedError, type Ticket } from '../auth/limiter.js';
 import type { GatewayError } from '../errors.js';
 import { type Observability, reportAnswer } from '../observability/answers.js';
 import { HTTP_STATUS } from './error-edges.js';
+// Each compute field is a request against its key's rate limit and daily quota.
+import { COMPUTE_FIELDS } from './graphql-limits.js';
+import { fragmentsOf, rootFields } from './root-fields.js';
 
 /** The scope each root field needs; a field not listed needs only a valid key (plan, models, usage). */
 export const FIELD_SCOPES: Readonly<Record<string, Scope>> = {
@@ -33,15 +29,12 @@ export const FIELD_SCOPES: Readonly<Record<string, Scope>> = {
   jobProgress: 'jobs',
 };
 
-/** Root fields that run compute: each one is a request against its key's rate limit. */
-const COMPUTE_FIELDS = new Set(['encode', 'submitEncode', 'decode', 'submitDecode', 'img2img', 'submitImg2img']);
-
 interface AuthServices extends Observability {
   keys: KeyLookup;
   limiter: KeyLimiter;
 }
 
-type AuthContext = { auth?: { keyName: string; scopes: readonly Scope[] } };
+type AuthContext = { auth?: { keyName: string; scopes: readonly Scope[] }; tickets?: ReadonlyMap<string, Ticket> };
 
 /** The GraphQL error a refusal becomes, with its HTTP status (and headers) for the HTTP and SSE answer. */
 export function graphqlAuthError(error: GatewayError, headers: Record<string, string> = {}): GraphQLError {
@@ -81,13 +74,14 @@ export function useApiKeys(services: AuthServices): Plugin<AuthContext> {
       } else key = keyOf.get(initial.request);
       if (key) extendContext({ auth: { keyName: key.name, scopes: key.scopes } });
     },
-    async onExecute({ args, setResultAndStopExecution }) {
-      const error = await checkOperation(services, args.contextValue, args.document, args.operationName);
-      if (error) setResultAndStopExecution({ errors: [error] });
+    async onExecute({ args, setResultAndStopExecution, extendContext }) {
+      const checked = await checkOperation(services, args.contextValue, args.document, args.operationName);
+      if (checked instanceof GraphQLError) setResultAndStopExecution({ errors: [checked] });
+      else if (checked.size > 0) extendContext({ tickets: checked });
     },
     async onSubscribe({ args, setResultAndStopExecution }) {
-      const error = await checkOperation(services, args.contextValue, args.document, args.operationName);
-      if (error) setResultAndStopExecution({ errors: [error] });
+      const checked = await checkOperation(services, args.contextValue, args.document, args.operationName);
+      if (checked instanceof GraphQLError) setResultAndStopExecution({ errors: [checked] });
     },
   };
 }
@@ -96,50 +90,37 @@ function failureBody(failure: AuthFailure) {
   return { message: failure.error.message, extensions: { code: failure.error.code, ...failure.error.details } };
 }
 
-/** The first refusal of an operation's root fields (scope, then rate limit), or null when it may run. */
+/**
+ * The first refusal of an operation's root fields (scope, then rate limit and quota), or the quota
+ * tickets of its compute fields by response key, which their resolvers settle after the run.
+ */
 async function checkOperation(
   services: AuthServices,
   context: AuthContext,
   document: DocumentNode,
   operationName: string | null | undefined,
-): Promise<GraphQLError | null> {
+): Promise<GraphQLError | Map<string, Ticket>> {
+  const tickets = new Map<string, Ticket>();
   const auth = context.auth;
-  if (!auth) return null;
+  if (!auth) return tickets;
   const operation = getOperationAST(document, operationName);
-  if (!operation) return null;
-  const fields = rootFields(document, operation);
+  if (!operation) return tickets;
+  const fields = rootFields(operation.selectionSet, fragmentsOf(document));
   const key = { name: auth.keyName, scopes: [...auth.scopes] };
-  for (const field of fields) {
-    const scope = FIELD_SCOPES[field];
+  for (const name of fields.values()) {
+    const scope = FIELD_SCOPES[name];
     const refusal = scope && authorize(key, scope);
     if (refusal) return graphqlAuthError(refusal.error);
   }
-  for (const field of fields) {
-    if (!COMPUTE_FIELDS.has(field)) continue;
-    const admission = await services.limiter.admit(auth.keyName, 0);
-    if (!admission.allowed) return graphqlAuthError(rateLimitedError(admission.limited));
-  }
-  return null;
-}
-
-/** The root field names an operation selects, through its fragments. */
-function rootFields(document: DocumentNode, operation: OperationDefinitionNode): string[] {
-  const fragments = new Map(
-    document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])),
-  );
-  const names: string[] = [];
-  const seen = new Set<string>();
-  const visit = (set: SelectionSetNode) => {
-    for (const selection of set.selections) {
-      if (selection.kind === Kind.FIELD) names.push(selection.name.value);
-      else if (selection.kind === Kind.INLINE_FRAGMENT) visit(selection.selectionSet);
-      else if (!seen.has(selection.name.value)) {
-        seen.add(selection.name.value);
-        const fragment = fragments.get(selection.name.value);
-        if (fragment) visit(fragment.selectionSet);
-      }
+  for (const [responseKey, name] of fields) {
+    if (!COMPUTE_FIELDS.has(name)) continue;
+    const admission = await services.limiter.admit(auth.keyName, COMPUTE_RESERVATION);
+    if (!admission.allowed) {
+      // The fields admitted before this one will not run: their reservations are given back.
+      await Promise.all([...tickets.values()].map((ticket) => services.limiter.settle(ticket, 0)));
+      return graphqlAuthError(rateLimitedError(admission.limited));
     }
-  };
-  visit(operation.selectionSet);
-  return names;
+    tickets.set(responseKey, admission.ticket);
+  }
+  return tickets;
 }

@@ -6,7 +6,8 @@
  * - CSRF prevention, Yoga's rule: a request a page could send without a CORS preflight (a form
  *   post, a multipart upload, a GET) must carry CSRF_HEADER, which a page can only add after a
  *   preflight that CORS refuses to unlisted origins. `application/json` needs a preflight anyway.
- * - The WebSocket upgrade, which CORS does not cover, checks `Origin` the same way.
+ * - The WebSocket upgrade and the Hybrid Inference endpoints, which CORS does not guard, check
+ *   `Origin` the same way.
  * - GraphiQL and introspection only when enabled (GRAPHIQL, INTROSPECTION).
  */
 import type { IncomingMessage } from 'node:http';
@@ -96,10 +97,12 @@ export function useGraphiQLOffNotice(observability: Observability): Plugin {
 }
 
 /**
- * Whether a WebSocket upgrade may proceed: without `Origin` (not a browser), from the gateway's own
- * host (the page was served by it), or from a listed origin.
+ * Whether a request that CORS does not guard may proceed: a WebSocket upgrade, or a Hybrid Inference
+ * POST (a page can send one as a "simple" request and the run happens even though it cannot read the
+ * answer). Allowed without `Origin` (not a browser), from the gateway's own host (the page was served
+ * by it), or from a listed origin.
  */
-export function webSocketOriginAllowed(request: IncomingMessage, allowed: readonly string[]): boolean {
+export function originAllowed(request: IncomingMessage, allowed: readonly string[]): boolean {
   const origin = request.headers.origin;
   if (origin === undefined || allowed.includes(origin)) return true;
   try {
@@ -108,6 +111,15 @@ export function webSocketOriginAllowed(request: IncomingMessage, allowed: readon
     // "null" (a sandboxed frame, a file:// page) and anything else that is not a URL.
     return false;
   }
+}
+
+/** The refusal of a request from a page whose origin `originAllowed` does not allow. */
+export function crossSiteRefusal(origin: string | undefined, what: string): GatewayError {
+  return new GatewayError(
+    'FORBIDDEN',
+    `refused a cross-site ${what} from origin ${origin}; the server allows pages from CORS_ORIGINS only`,
+    { origin },
+  );
 }
 
 /** The Yoga options that carry the above, from the configuration. */

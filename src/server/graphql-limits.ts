@@ -9,11 +9,12 @@
  */
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { createFetch } from '@whatwg-node/fetch';
-import { type DocumentNode, GraphQLError, Kind, type SelectionSetNode, type ValidationRule } from 'graphql';
+import { type DocumentNode, GraphQLError, type ValidationRule } from 'graphql';
 import type { Plugin, YogaServerOptions } from 'graphql-yoga';
 import type { Config } from '../config/config.js';
 import { GatewayError } from '../errors.js';
 import { graphqlRequestError } from './error-edges.js';
+import { rootFields } from './root-fields.js';
 
 /** Mutation fields that run a model; armor's cost counts every field alike, so these are capped on their own. */
 export const COMPUTE_FIELDS: ReadonlySet<string> = new Set([
@@ -140,25 +141,6 @@ function useParseDepthGuard(maxDepth: number): Plugin {
   };
 }
 
-/** Root fields of `selections` (fragments followed, each once), by response key: what execution will run. */
-function rootFields(
-  selections: SelectionSetNode,
-  fragment: (name: string) => { selectionSet: SelectionSetNode } | null | undefined,
-  keys: Map<string, string>,
-  seen: Set<string>,
-): Map<string, string> {
-  for (const selection of selections.selections) {
-    if (selection.kind === Kind.FIELD) keys.set((selection.alias ?? selection.name).value, selection.name.value);
-    else if (selection.kind === Kind.INLINE_FRAGMENT) rootFields(selection.selectionSet, fragment, keys, seen);
-    else if (!seen.has(selection.name.value)) {
-      seen.add(selection.name.value);
-      const found = fragment(selection.name.value);
-      if (found) rootFields(found.selectionSet, fragment, keys, seen);
-    }
-  }
-  return keys;
-}
-
 /**
  * At most `max` compute fields per operation (fields merged under one response key run once; @skip and
  * @include are not evaluated, so a skipped field counts).
@@ -167,7 +149,7 @@ export function computeFieldsRule(max: number): ValidationRule {
   return (context) => ({
     OperationDefinition(operation) {
       if (operation.operation !== 'mutation') return false;
-      const fields = rootFields(operation.selectionSet, (name) => context.getFragment(name), new Map(), new Set());
+      const fields = rootFields(operation.selectionSet, (name) => context.getFragment(name));
       const compute = [...fields.values()].filter((name) => COMPUTE_FIELDS.has(name)).length;
       if (compute > max) context.reportError(tooComplex('compute field count', 'MAX_COMPUTE_FIELDS', max, compute));
       return false;

@@ -23,7 +23,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authenticateFor } from '../auth/authenticate.js';
-import { rateLimitedError } from '../auth/limiter.js';
+import { COMPUTE_RESERVATION, pixelSeconds, rateLimitedError, type Ticket } from '../auth/limiter.js';
 import { cancelled, GatewayError } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
 import { MIME_TYPES, writeImage } from '../imaging/images.js';
@@ -40,6 +40,7 @@ import type { HostAdmission } from '../routing/host-ledger.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
 import { decodeTensor, encodeTensor } from '../tensors/dtype.js';
 import { convertRange, planarToRgb, toUnitClamped } from '../tensors/pixel-range.js';
+import { crossSiteRefusal, originAllowed } from './browser-safety.js';
 import type { RunningServices } from './services.js';
 
 export const HYBRID_PATH = /^\/v1\/vae\/([^/]+)\/(encode|decode)$/;
@@ -53,6 +54,8 @@ export async function handleHybrid(
 ): Promise<void> {
   if (req.method !== 'POST')
     throw new GatewayError('BAD_REQUEST', `${url.pathname} takes POST; got ${req.method}`, { allowed: ['POST'] });
+  if (!originAllowed(req, services.config.browser.corsOrigins))
+    throw crossSiteRefusal(req.headers.origin, 'Hybrid Inference request');
   let modelId: string;
   try {
     modelId = decodeURIComponent(match[1]);
@@ -70,12 +73,19 @@ export async function handleHybrid(
     const operation = match[2] === 'encode' ? 'encode' : 'decode';
     const auth = authenticateFor(services.keys, req, operation);
     if (!auth.ok) throw auth.error;
+    let ticket: Ticket | null = null;
     if (auth.key) {
-      const admission = await services.limiter.admit(auth.key.name, 0);
+      const admission = await services.limiter.admit(auth.key.name, COMPUTE_RESERVATION);
       if (!admission.allowed) throw rateLimitedError(admission.limited);
+      ticket = admission.ticket;
     }
-    if (match[2] === 'encode') await serveEncode(services, modelId, req, res, url.searchParams, hooks);
-    else await serveDecode(services, modelId, req, res, url.searchParams, hooks);
+    const serve = match[2] === 'encode' ? serveEncode : serveDecode;
+    let measured = 0;
+    try {
+      measured = await serve(services, modelId, req, res, url.searchParams, hooks);
+    } finally {
+      if (ticket) await services.limiter.settle(ticket, measured);
+    }
   } catch (error) {
     // Refused before the body was read whole: close the connection after the answer rather than read the rest.
     if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
@@ -90,7 +100,7 @@ async function serveEncode(
   res: ServerResponse,
   params: URLSearchParams,
   hooks: ExecuteHooks,
-): Promise<void> {
+): Promise<number> {
   const model = services.registry.require(modelId, 'encode');
   const limits = services.config.limits;
   const { scaling, tensor, dtype, colourManagement } = parseEncodeParams(params);
@@ -132,11 +142,13 @@ async function serveEncode(
       : 'none';
   }
   const factors = protocolScaling(model, scaling);
-  const { latent, plan } = await encodePixels(services, model, pixels, factors, hooks);
+  const { latent, plan, seconds } = await encodePixels(services, model, pixels, factors, hooks);
   checkScaled(latent.data, dtype, factors, 'latent');
   const bytes = encodeTensor(latent.data, dtype);
   res.writeHead(200, { ...tensorHeaders(latent.dims, dtype, bytes.length), ...routeHeaders(plan), ...extraHeaders });
   res.end(bytes);
+  const [batch, , height, width] = pixels.dims;
+  return pixelSeconds(batch * height * width, seconds);
 }
 
 async function serveDecode(
@@ -146,7 +158,7 @@ async function serveDecode(
   res: ServerResponse,
   params: URLSearchParams,
   hooks: ExecuteHooks,
-): Promise<void> {
+): Promise<number> {
   const model = services.registry.require(modelId, 'decode');
   const limits = services.config.limits;
   const {
@@ -167,13 +179,14 @@ async function serveDecode(
     ? readPacked(body, shape, dtype, model, packedSize)
     : readLatent({ bytes: body, shape, dtype }, model, limits.maxLatentBytes);
   await holdHost(res, admitDecode(services, model, { bytes: body, shape: latent.dims, dtype }, 'URL', false), hooks);
-  const { output, width, height, batch, plan } = await decodeLatent(
+  const { output, width, height, batch, plan, seconds } = await decodeLatent(
     services,
     model,
     latent,
     protocolScaling(model, scaling),
     hooks,
   );
+  const cost = pixelSeconds(batch * width * height, seconds);
   const range = model.family.inputRange;
   if (!wantsTensor) {
     const bytes = await writeImage({ pixels: planarToRgb(output.data, width, height, range), width, height }, format);
@@ -183,7 +196,7 @@ async function serveDecode(
       ...routeHeaders(plan),
     });
     res.end(bytes);
-    return;
+    return cost;
   }
   let tensor: { bytes: Buffer; shape: number[]; dtype: LatentDType | 'uint8' };
   if (outputType === 'pt' && partial) {
@@ -201,6 +214,7 @@ async function serveDecode(
   }
   res.writeHead(200, { ...tensorHeaders(tensor.shape, tensor.dtype, tensor.bytes.length), ...routeHeaders(plan) });
   res.end(tensor.bytes);
+  return cost;
 }
 
 /** The request's HOST_MEMORY, held from admission (its work once it fits) until the response closes. */

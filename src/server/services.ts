@@ -105,7 +105,14 @@ export async function createServices(
       return key && limitsOf(key);
       // Counters live beside the keys, so an API_KEYS_REDIS_PREFIX of its own separates both.
     },
-    { prefix: `${config.auth.redisPrefix}limits:` },
+    {
+      prefix: `${config.auth.redisPrefix}limits:`,
+      onSettleError: (error, ticket, measured) =>
+        logger.warn(
+          { key: ticket.keyName, pixelSeconds: measured, error: String(error) },
+          `a run's ${measured} pixel-seconds were not counted against key "${ticket.keyName}"'s quota`,
+        ),
+    },
   );
   return {
     config,

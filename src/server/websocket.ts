@@ -14,7 +14,7 @@ import { authenticate, type KeyLookup } from '../auth/authenticate.js';
 import type { Config } from '../config/config.js';
 import { GatewayError } from '../errors.js';
 import { type Observability, reportAnswer } from '../observability/answers.js';
-import { webSocketOriginAllowed } from './browser-safety.js';
+import { originAllowed } from './browser-safety.js';
 import { httpErrorAnswer } from './error-edges.js';
 
 interface EnvelopedRoot {
@@ -48,7 +48,7 @@ export function attachGraphQLWebSocket(
       socket.destroy();
       return;
     }
-    if (!webSocketOriginAllowed(request, services.config.browser.corsOrigins)) {
+    if (!originAllowed(request, services.config.browser.corsOrigins)) {
       const origin = request.headers.origin;
       const message =
         `a WebSocket from a page at ${origin} is refused: only the gateway's own pages ` +

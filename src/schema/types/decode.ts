@@ -1,5 +1,6 @@
 import type { DecodeResult } from '../../pipeline/decode.js';
 import { decodeResolver } from '../../resolvers/decode.js';
+import { ticketOf } from '../../resolvers/metering.js';
 import { builder } from '../builder.js';
 import { DeliveryEnum, ImageFormatEnum, LatentDTypeEnum } from './enums.js';
 import { PlanType } from './plan.js';
@@ -67,6 +68,6 @@ builder.mutationField('decode', (t) =>
     type: DecodeResultType,
     description: 'Decodes a latent into images.',
     args: { input: t.arg({ type: DecodeInput, required: true }) },
-    resolve: (_root, { input }, ctx) => decodeResolver(ctx, input),
+    resolve: (_root, { input }, ctx, info) => decodeResolver(ctx, input, ticketOf(ctx, info)),
   }),
 );

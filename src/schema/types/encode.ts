@@ -1,6 +1,7 @@
 import { COLOUR_MANAGEMENT, type ResizeReport } from '../../imaging/images.js';
 import type { EncodeResult } from '../../pipeline/encode.js';
 import { encodeResolver } from '../../resolvers/encode.js';
+import { ticketOf } from '../../resolvers/metering.js';
 import { builder } from '../builder.js';
 import { DeliveryEnum, LatentDTypeEnum } from './enums.js';
 import { PlanType } from './plan.js';
@@ -110,6 +111,6 @@ builder.mutationField('encode', (t) =>
     type: EncodeResultType,
     description: 'Encodes an image into a latent.',
     args: { input: t.arg({ type: EncodeInput, required: true }) },
-    resolve: (_root, { input }, ctx) => encodeResolver(ctx, input),
+    resolve: (_root, { input }, ctx, info) => encodeResolver(ctx, input, ticketOf(ctx, info)),
   }),
 );

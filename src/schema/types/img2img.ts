@@ -8,6 +8,7 @@ import {
   SCHEDULER_NAMES,
 } from '../../pipeline/img2img-types.js';
 import { img2imgResolver } from '../../resolvers/img2img.js';
+import { ticketOf } from '../../resolvers/metering.js';
 import { builder } from '../builder.js';
 import { DecodedImageType, LatentSource } from './decode.js';
 import { ImageSource, LatentType } from './encode.js';
@@ -150,6 +151,6 @@ builder.mutationField('img2img', (t) =>
       'Image + prompt → new image: VAE encode, noise at `strength`, the denoising loop, VAE decode; each stage ' +
       'routed. The result equals diffusers’ for the same model, inputs and seed.',
     args: { input: t.arg({ type: Img2ImgInput, required: true }) },
-    resolve: (_root, { input }, ctx) => img2imgResolver(ctx, input),
+    resolve: (_root, { input }, ctx, info) => img2imgResolver(ctx, input, ticketOf(ctx, info)),
   }),
 );

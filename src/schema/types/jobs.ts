@@ -13,6 +13,7 @@ import {
   submitDecodeResolver,
   submitEncodeResolver,
 } from '../../resolvers/jobs.js';
+import { ticketOf } from '../../resolvers/metering.js';
 import { builder } from '../builder.js';
 import { DecodeInput, DecodeResultType } from './decode.js';
 import { EncodeInput, EncodeResultType } from './encode.js';
@@ -206,7 +207,7 @@ builder.mutationField('submitEncode', (t) =>
     type: JobType,
     description: 'Encodes an image as a job: returns at once; follow it with jobProgress or job.',
     args: { input: t.arg({ type: EncodeInput, required: true }) },
-    resolve: (_root, { input }, ctx) => submitEncodeResolver(ctx, input),
+    resolve: (_root, { input }, ctx, info) => submitEncodeResolver(ctx, input, ticketOf(ctx, info)),
   }),
 );
 
@@ -215,7 +216,7 @@ builder.mutationField('submitDecode', (t) =>
     type: JobType,
     description: 'Decodes a latent as a job: returns at once; follow it with jobProgress or job.',
     args: { input: t.arg({ type: DecodeInput, required: true }) },
-    resolve: (_root, { input }, ctx) => submitDecodeResolver(ctx, input),
+    resolve: (_root, { input }, ctx, info) => submitDecodeResolver(ctx, input, ticketOf(ctx, info)),
   }),
 );
 
@@ -224,7 +225,7 @@ builder.mutationField('submitImg2img', (t) =>
     type: JobType,
     description: 'img2img as a job: returns at once; its RUNNING events report each stage and denoising step.',
     args: { input: t.arg({ type: Img2ImgInput, required: true }) },
-    resolve: (_root, { input }, ctx) => submitImg2imgResolver(ctx, input),
+    resolve: (_root, { input }, ctx, info) => submitImg2imgResolver(ctx, input, ticketOf(ctx, info)),
   }),
 );
 
