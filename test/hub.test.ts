@@ -20,10 +20,11 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { loadConfig } from '../src/config/config.ts';
 import type { GatewayError } from '../src/errors.ts';
-import { SILENT_PROGRESS } from '../src/hub/progress.ts';
+import { SILENT_PROGRESS, StderrProgress } from '../src/hub/progress.ts';
 import { pull } from '../src/hub/pull.ts';
 import { loadModels } from '../src/models/load.ts';
 import { readSafetensors, serializeSafetensors, type TensorToWrite } from '../src/tensors/safetensors.ts';
@@ -88,6 +89,14 @@ before(async () => {
   hub = await startFakeHub({
     'madebyollin/taef2': { commit: COMMIT, files },
     'acme/gated-tae': { commit: COMMIT, files, token: 'hf_owner_token' },
+    'acme/bundle': {
+      commit: COMMIT,
+      files: {
+        'README.md': new TextEncoder().encode('# bundle'),
+        'tae/config.json': CONFIG_JSON,
+        [`tae/${WEIGHTS}`]: weights,
+      },
+    },
   });
 });
 after(async () => {
@@ -131,7 +140,10 @@ test('a pull fills the Hub cache layout (blobs, snapshot symlinks, refs) and the
 test('an interrupted pull resumes with a Range request and is not served meanwhile', async () => {
   const { config, options } = setting();
   hub.cutAfter.set(WEIGHTS, 1_000_000);
-  await assert.rejects(pull({ spec: 'taef2' }, options));
+  await assert.rejects(
+    pull({ spec: 'taef2' }, options),
+    /safetensors: the download stopped at \d+ of \d+ bytes .*; pull again to resume it/,
+  );
   const blobs = join(repoDir(config.hub.cacheDir, 'madebyollin/taef2'), 'blobs');
   const partial = readdirSync(blobs).find((b) => b.endsWith('.incomplete'));
   assert.ok(partial, 'the partial file is kept beside the blobs');
@@ -267,6 +279,79 @@ test('a cache written by Python (snapshot symlinks into blobs) is served by a re
   } finally {
     await gateway.stop();
   }
+});
+
+test('--subfolder pulls one folder and serves it under --name; a clashing cached repo gets its full id', async () => {
+  const { config, options } = setting();
+  const result = await pull({ spec: 'acme/bundle@main', subfolder: 'tae', name: 'bundled' }, options);
+  assert.deepEqual(readdirSync(join(result.dir)).sort(), ['config.json', WEIGHTS]);
+  assert.ok(!existsSync(join(result.dir, '..', 'README.md')), 'only the subfolder is pulled');
+  // A second repository named taef2 beside madebyollin's: both are served, under their full names.
+  await pull({ spec: 'madebyollin/taef2' }, options);
+  const copy = repoDir(config.hub.cacheDir, 'mirror/taef2');
+  mkdirSync(join(copy, 'snapshots'), { recursive: true });
+  symlinkSync(
+    join(repoDir(config.hub.cacheDir, 'madebyollin/taef2'), 'snapshots', COMMIT),
+    join(copy, 'snapshots', COMMIT),
+  );
+  const { registry } = await loadModels(config);
+  assert.deepEqual(
+    registry
+      .list()
+      // The pulled one keeps the name it was pulled under; the other takes its full id.
+      .map((m) => m.id)
+      .sort(),
+    ['bundled', 'mirror/taef2', 'taef2'],
+  );
+  assert.equal(registry.find('bundled')?.path, result.dir);
+});
+
+test('settings: the cache folder in huggingface_hub order, HF_HUB_OFFLINE values, MODELS entries', () => {
+  const base = { HF_HUB_CACHE: '', HF_HOME: '', XDG_CACHE_HOME: '' };
+  assert.equal(loadConfig({ ...base, HF_HUB_CACHE: '/a/hub', HF_HOME: '/b' }).hub.cacheDir, '/a/hub');
+  assert.equal(loadConfig({ ...base, HF_HOME: '/b', XDG_CACHE_HOME: '/c' }).hub.cacheDir, '/b/hub');
+  assert.equal(loadConfig({ ...base, XDG_CACHE_HOME: '/c' }).hub.cacheDir, '/c/huggingface/hub');
+  assert.match(loadConfig(base).hub.cacheDir, /\/\.cache\/huggingface\/hub$/);
+  assert.equal(loadConfig({ HF_HUB_OFFLINE: '1' }).hub.offline, true);
+  assert.equal(loadConfig({ HF_HUB_OFFLINE: 'ON' }).hub.offline, true);
+  assert.equal(loadConfig({ HF_HUB_OFFLINE: '0' }).hub.offline, false);
+  assert.throws(
+    () => loadConfig({ HF_HUB_OFFLINE: 'maybe' }),
+    /HF_HUB_OFFLINE \(hfHubOffline\) is "maybe"; it must be 1 or 0/,
+  );
+  assert.deepEqual(loadConfig({ MODELS: 'taesd, acme/x@v1.0' }).hub.pullAtStart, ['taesd', 'acme/x@v1.0']);
+  assert.throws(() => loadConfig({ MODELS: 'taesd,a b' }), /MODELS \(models\).*"a b": each must be a preset/);
+  assert.equal(loadConfig({ HF_ENDPOINT: 'https://mirror.example/' }).hub.endpoint, 'https://mirror.example');
+  assert.equal(String(loadConfig({ HF_TOKEN: 'hf_x' }).hub.token), '[secret]');
+});
+
+test('the progress bar redraws one line on a terminal and writes a line per file otherwise', () => {
+  const written = (tty: boolean) => {
+    const chunks: string[] = [];
+    const stream = Object.assign(
+      new Writable({
+        write: (c, _e, done) => {
+          chunks.push(String(c));
+          done();
+        },
+      }),
+      {
+        isTTY: tty,
+      },
+    );
+    const bar = new StderrProgress(stream);
+    bar.start('taesd', 2048);
+    bar.advance('w.safetensors', 1024);
+    bar.fileDone('w.safetensors', 'downloaded');
+    bar.finish('done');
+    return chunks.join('');
+  };
+  const erase = '\r\x1b[2K';
+  assert.equal(
+    written(true),
+    `${erase}taesd [${'#'.repeat(12)}${'-'.repeat(12)}]  50% 1.00 KiB / 2.00 KiB w.safetensors${erase}taesd done\n`,
+  );
+  assert.equal(written(false), 'taesd w.safetensors: downloaded\ntaesd done\n');
 });
 
 test('with no model anywhere, the start line says how to get one', async () => {

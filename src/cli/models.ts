@@ -8,6 +8,7 @@ import { PRESETS } from '../hub/presets.js';
 import { StderrProgress } from '../hub/progress.js';
 import { pull } from '../hub/pull.js';
 import { readRecords, writeRecords } from '../hub/records.js';
+import { looksServable } from '../hub/sources.js';
 import { loadModels } from '../models/load.js';
 import { servedOperationsOf } from '../models/model.js';
 import { parseCommandLine, switchFlag, UsageError } from './args.js';
@@ -49,6 +50,11 @@ async function pullCommand(argv: string[]): Promise<void> {
     `${result.record.name}: ${result.record.repo}@${result.record.commit} ` +
       `${result.fetched ? 'pulled into' : 'already in'} ${result.dir}`,
   );
+  if (!looksServable(result.dir))
+    console.error(
+      `latentgate: ${result.dir} is in no layout latentgate serves (diffusers' AutoencoderTiny, ` +
+        "optimum's ONNX pipeline, an ONNX VAE folder); --subfolder may name the part that is",
+    );
 }
 
 async function listCommand(argv: string[]): Promise<void> {

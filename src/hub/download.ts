@@ -94,11 +94,21 @@ export async function downloadBlob(
         done(null, chunk);
       },
     });
-    await pipeline(
-      Readable.fromWeb(part.stream() as import('node:stream/web').ReadableStream),
-      counter,
-      createWriteStream(incomplete, { flags: 'a' }),
-    );
+    try {
+      await pipeline(
+        Readable.fromWeb(part.stream() as import('node:stream/web').ReadableStream),
+        counter,
+        createWriteStream(incomplete, { flags: 'a' }),
+      );
+    } catch (error) {
+      const kept = existsSync(incomplete) ? statSync(incomplete).size : 0;
+      throw new GatewayError(
+        'UPSTREAM_FAILED',
+        `${repo}/${file.path}: the download stopped at ${kept} of ${file.size} bytes ` +
+          `(${error instanceof Error ? error.message : String(error)}); pull again to resume it`,
+        { repo, path: file.path, bytes: kept },
+      );
+    }
   }
   const size = statSync(incomplete).size;
   const digest = hash.digest('hex');

@@ -43,6 +43,9 @@ export function hubFailure(error: unknown, target: HubTarget): GatewayError {
       details,
     );
   }
+  // @huggingface/hub checks a token's form before any request.
+  if (error instanceof TypeError && /access token/i.test(error.message))
+    return new GatewayError('BAD_REQUEST', `HF_TOKEN is not a Hugging Face token: ${error.message}`);
   const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
   return new GatewayError(
     'UPSTREAM_FAILED',

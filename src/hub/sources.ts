@@ -7,11 +7,10 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { scanCacheDir } from '@huggingface/hub';
 import type { Config } from '../config/config.js';
 import { looksLikeOnnxVae } from '../models/onnx-loader.js';
 import { looksLikeTae } from '../models/tae-loader.js';
-import { resolveCachedRevision, snapshotDir } from './cache.js';
+import { COMMIT_PATTERN, resolveCachedRevision, snapshotDir } from './cache.js';
 import { readRecords } from './records.js';
 
 export interface ModelSource {
@@ -28,7 +27,7 @@ export interface HubScan {
   sources: ModelSource[];
   /** Cached repositories in no layout latentgate serves. */
   skipped: string[];
-  /** Pulled models whose files are gone, and cache entries that could not be read. */
+  /** Pulled models whose files are gone. */
   warnings: string[];
 }
 
@@ -72,25 +71,18 @@ export async function scanHubCache(
         `pulled model ${record.name} (${record.repo}@${record.commit}) is no longer in ${hub.cacheDir}`,
       );
   }
-  if (existsSync(hub.cacheDir) && statSync(hub.cacheDir).isDirectory()) {
-    const cache = await scanCacheDir(hub.cacheDir);
-    for (const warning of cache.warnings) scan.warnings.push(warning.message);
-    for (const repo of cache.repos.sort((a, b) => a.id.name.localeCompare(b.id.name))) {
-      if (repo.id.type !== 'model' || recorded.some((r) => r.repo === repo.id.name)) continue;
-      const commit =
-        resolveCachedRevision(hub.cacheDir, repo.id.name, 'main') ??
-        repo.revisions.toSorted((a, b) => b.lastModifiedAt.getTime() - a.lastModifiedAt.getTime())[0]?.commitOid;
-      if (!commit) continue;
-      const dir = snapshotDir(hub.cacheDir, repo.id.name, commit);
-      if (existsSync(dir) && looksServable(dir)) candidates.push({ repo: repo.id.name, commit, dir, name: null });
-      else scan.skipped.push(repo.id.name);
-    }
+  for (const { repo, commit } of cachedModels(hub.cacheDir)) {
+    if (recorded.some((r) => r.repo === repo)) continue;
+    const dir = snapshotDir(hub.cacheDir, repo, commit);
+    if (looksServable(dir)) candidates.push({ repo, commit, dir, name: null });
+    else scan.skipped.push(repo);
   }
+  // A pulled model keeps the name it was pulled under; another takes its repository's name unless that is taken.
   const short = (c: Candidate) => c.name ?? c.repo.split('/').at(-1)!;
   const counts = new Map<string, number>();
   for (const c of candidates) counts.set(short(c), (counts.get(short(c)) ?? 0) + 1);
   for (const c of candidates) {
-    const clash = takenIds.has(short(c)) || (counts.get(short(c)) ?? 0) > 1;
+    const clash = c.name === null && (takenIds.has(short(c)) || (counts.get(short(c)) ?? 0) > 1);
     scan.sources.push({
       id: clash ? c.repo : short(c),
       dir: c.dir,
@@ -100,6 +92,29 @@ export async function scanHubCache(
     });
   }
   return scan;
+}
+
+/**
+ * The cache's model repositories, each at the commit served: refs/main's, else the newest snapshot.
+ * Read here rather than with @huggingface/hub's scanCacheDir, which rejects a repository without a
+ * refs/ folder (huggingface_hub writes none when a file is fetched by commit hash).
+ */
+function cachedModels(cacheDir: string): { repo: string; commit: string }[] {
+  if (!existsSync(cacheDir) || !statSync(cacheDir).isDirectory()) return [];
+  return readdirSync(cacheDir)
+    .filter((folder) => folder.startsWith('models--'))
+    .sort()
+    .flatMap((folder) => {
+      const repo = folder.slice('models--'.length).replaceAll('--', '/');
+      const snapshots = join(cacheDir, folder, 'snapshots');
+      if (!existsSync(snapshots)) return [];
+      const newest = readdirSync(snapshots)
+        .filter((c) => COMMIT_PATTERN.test(c))
+        .map((c) => ({ c, at: statSync(join(snapshots, c)).mtimeMs }))
+        .sort((a, b) => b.at - a.at)[0]?.c;
+      const commit = resolveCachedRevision(cacheDir, repo, 'main') ?? newest;
+      return commit && existsSync(join(snapshots, commit)) ? [{ repo, commit }] : [];
+    });
 }
 
 /** Folder names of MODELS_DIR: the ids it serves, which cache models must not take. */
