@@ -254,6 +254,7 @@ test('a cache written by Python (snapshot symlinks into blobs) is served by a re
   write('someone/broken-tae', { 'config.json': CONFIG_JSON, [WEIGHTS]: weights.subarray(0, 4096) });
   write('bert/tiny-bert', { 'config.json': new TextEncoder().encode('{"model_type":"bert"}') });
   mkdirSync(vars.MODELS_DIR);
+  const requests = hub.requests.length;
   const gateway = await startGateway({ ...vars, HF_HUB_OFFLINE: '1', MODELS: 'taef2', DEVICE_MEMORY: '2GiB' });
   try {
     const output = gateway.output();
@@ -276,6 +277,7 @@ test('a cache written by Python (snapshot symlinks into blobs) is served by a re
     );
     assert.equal(answer.errors, undefined, JSON.stringify(answer.errors));
     assert.deepEqual(answer.data?.encode.latent.shape, [1, 32, 3, 4]);
+    assert.equal(hub.requests.length, requests, 'offline: the gateway made no request to the Hub');
   } finally {
     await gateway.stop();
   }
@@ -352,6 +354,19 @@ test('the progress bar redraws one line on a terminal and writes a line per file
     `${erase}taesd [${'#'.repeat(12)}${'-'.repeat(12)}]  50% 1.00 KiB / 2.00 KiB w.safetensors${erase}taesd done\n`,
   );
   assert.equal(written(false), 'taesd w.safetensors: downloaded\ntaesd done\n');
+});
+
+test('MODELS pulls at start what the cache lacks; one the Hub lacks is reported and the gateway still starts', async () => {
+  const { vars } = setting();
+  const gateway = await startGateway({ ...vars, MODELS: 'taef2,acme/nope', DEVICE_MEMORY: '2GiB', LOG_LEVEL: 'info' });
+  try {
+    const output = gateway.output();
+    assert.match(output, /MODELS: pulled taef2 \(madebyollin\/taef2@\w{12}\) into /);
+    assert.match(output, /MODELS: acme\/nope not pulled: acme\/nope \(or that revision or file\) is not on /);
+    assert.match(output, /listening on [^;]*; models: taef2;/);
+  } finally {
+    await gateway.stop();
+  }
 });
 
 test('with no model anywhere, the start line says how to get one', async () => {
