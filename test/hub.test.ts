@@ -93,6 +93,7 @@ before(async () => {
       commit: COMMIT,
       files: {
         'README.md': new TextEncoder().encode('# bundle'),
+        'tae/.gitkeep': new Uint8Array(0),
         'tae/config.json': CONFIG_JSON,
         [`tae/${WEIGHTS}`]: weights,
       },
@@ -286,7 +287,7 @@ test('a cache written by Python (snapshot symlinks into blobs) is served by a re
 test('--subfolder pulls one folder and serves it under --name; a clashing cached repo gets its full id', async () => {
   const { config, options } = setting();
   const result = await pull({ spec: 'acme/bundle@main', subfolder: 'tae', name: 'bundled' }, options);
-  assert.deepEqual(readdirSync(join(result.dir)).sort(), ['config.json', WEIGHTS]);
+  assert.deepEqual(readdirSync(join(result.dir)).sort(), ['.gitkeep', 'config.json', WEIGHTS]);
   assert.ok(!existsSync(join(result.dir, '..', 'README.md')), 'only the subfolder is pulled');
   // A second repository named taef2 beside madebyollin's: both are served, under their full names.
   await pull({ spec: 'madebyollin/taef2' }, options);
