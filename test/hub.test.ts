@@ -5,6 +5,7 @@
  */
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   existsSync,
@@ -18,12 +19,13 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { loadConfig } from '../src/config/config.ts';
 import type { GatewayError } from '../src/errors.ts';
+import { blobLockPath } from '../src/hub/lock.ts';
 import { SILENT_PROGRESS, StderrProgress } from '../src/hub/progress.ts';
 import { pull } from '../src/hub/pull.ts';
 import { loadModels } from '../src/models/load.ts';
@@ -161,6 +163,24 @@ test('an interrupted pull resumes with a Range request and is not served meanwhi
     [`bytes=${have}-${weights.length - 1}`],
   );
   assert.deepEqual(readFileSync(join(result.dir, WEIGHTS)), Buffer.from(weights));
+  assert.ok((await loadModels(config)).registry.find('taef2'));
+});
+
+test('concurrent pulls of one blob download it once; a lock left by a dead process is taken over', async () => {
+  const { config, options } = setting();
+  const before = hub.requests.length;
+  const [a, b] = await Promise.all([pull({ spec: 'taef2' }, options), pull({ spec: 'taef2' }, options)]);
+  assert.equal(a.dir, b.dir);
+  const full = hub.requests.slice(before).filter((r) => r.url.startsWith('/cdn/') && r.range !== 'bytes=0-0');
+  assert.equal(full.length, 1, JSON.stringify(full));
+
+  const other = setting();
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+  const lock = blobLockPath(other.config.hub.cacheDir, 'madebyollin/taef2', sha256(weights));
+  mkdirSync(join(lock, '..'), { recursive: true });
+  writeFileSync(lock, JSON.stringify({ pid: dead, host: hostname() }));
+  await pull({ spec: 'taef2' }, other.options);
+  assert.ok(!existsSync(lock));
   assert.ok((await loadModels(config)).registry.find('taef2'));
 });
 

@@ -21,6 +21,7 @@ import {
 import { downloadBlob, etagOf, type HubAccess } from './download.js';
 import { hubFailure } from './errors.js';
 import { selectFiles } from './files.js';
+import { blobLockPath, lockBlob } from './lock.js';
 import { findPreset, type Preset } from './presets.js';
 import type { PullProgress } from './progress.js';
 import { type PullRecord, readRecords, saveRecord } from './records.js';
@@ -181,18 +182,22 @@ export async function pull(request: PullRequest, options: PullOptions): Promise<
       pending.reduce((sum, f) => sum + f.size, 0),
     );
     for (const file of pending) {
-      const how = await downloadBlob(
-        access,
-        target.repo,
-        commit,
-        file,
-        blobPath(hub.cacheDir, target.repo, etagOf(file)),
-        options.progress,
+      const blob = blobPath(hub.cacheDir, target.repo, etagOf(file));
+      const release = await lockBlob(blobLockPath(hub.cacheDir, target.repo, etagOf(file)), () =>
+        options.progress.fileDone(file.path, 'another pull is fetching it; waiting'),
       );
-      options.progress.fileDone(
-        file.path,
-        `${how}, ${formatBytes(file.size)}, ${file.sha256 ? 'sha256' : 'git sha1'} verified`,
-      );
+      try {
+        // The pull that held the lock may have finished it meanwhile.
+        const how = existsSync(blob)
+          ? 'fetched by another pull'
+          : await downloadBlob(access, target.repo, commit, file, blob, options.progress);
+        options.progress.fileDone(
+          file.path,
+          `${how}, ${formatBytes(file.size)}, ${file.sha256 ? 'sha256' : 'git sha1'} verified`,
+        );
+      } finally {
+        await release();
+      }
     }
     for (const file of files) await linkIntoSnapshot(hub.cacheDir, target.repo, commit, file.path, etagOf(file));
     if (target.revision !== commit) await writeRef(hub.cacheDir, target.repo, target.revision, commit);
