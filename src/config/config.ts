@@ -230,6 +230,9 @@ function modelList() {
   });
 }
 
+/** What the schema yields: all but the secrets, read apart (see loadConfig). */
+type Validated = Omit<Config, 'urlSigningKey' | 'hub'> & { hub: Omit<Config['hub'], 'token'> };
+
 function configSchema(env: NodeJS.ProcessEnv) {
   return settingsObject({
     host: z.string().default('127.0.0.1'),
@@ -295,69 +298,71 @@ function configSchema(env: NodeJS.ProcessEnv) {
           message: `it must be at most REQUEST_TIMEOUT_MS (${s.requestTimeoutMs})`,
         });
     })
-    .transform((s): Omit<Config, 'urlSigningKey' | 'hub'> & { hub: Omit<Config['hub'], 'token'> } => ({
-      host: s.host,
-      port: s.port,
-      publicUrl: (s.publicUrl ?? `http://${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`).replace(
-        /\/$/,
-        '',
-      ),
-      modelsDir: resolve(s.modelsDir),
-      dataDir: resolve(s.dataDir),
-      deviceMemoryBytes: s.deviceMemory,
-      headroomBytes: s.headroom,
-      hostMemoryBytes: s.hostMemory,
-      executionProvider: s.executionProvider,
-      intraOpThreads: s.intraOpThreads,
-      limits: {
-        maxImageBytes: s.maxImageBytes,
-        maxImagePixels: s.maxImagePixels,
-        maxLatentBytes: s.maxLatentBytes,
-        maxBatch: s.maxBatch,
-        maxQueueLength: s.maxQueueLength,
-      },
-      graphqlLimits: {
-        maxDepth: s.maxQueryDepth,
-        maxTokens: s.maxQueryTokens,
-        maxAliases: s.maxQueryAliases,
-        maxDirectives: s.maxQueryDirectives,
-        maxCost: s.maxQueryCost,
-        maxComputeFields: s.maxComputeFields,
-        maxDocumentBytes: s.maxDocumentBytes,
-      },
-      http: {
-        headersTimeoutMs: s.headersTimeoutMs,
-        requestTimeoutMs: s.requestTimeoutMs,
-        keepAliveTimeoutMs: s.keepAliveTimeoutMs,
-        maxConnections: s.maxConnections,
-      },
-      batchWindowMs: s.batchWindowMs,
-      resultTtlSeconds: s.resultTtlSeconds,
-      jobTtlSeconds: s.jobTtlSeconds,
-      redisUrl: s.redisUrl ?? null,
-      upstreams: s.upstreams,
-      auth: {
-        keysFile: s.apiKeysFile ? resolve(s.apiKeysFile) : null,
-        allowUnauthenticated: s.allowUnauthenticated === 'true',
-        refreshMs: s.apiKeysRefreshMs,
-        redisPrefix: s.apiKeysRedisPrefix,
-      },
-      logLevel: s.logLevel,
-      browser: {
-        corsOrigins: s.corsOrigins,
-        graphiql: s.graphiql === 'true',
-        introspection: s.introspection === 'true',
-      },
-      // huggingface_hub's order, so both use one cache.
-      hub: {
-        cacheDir: resolve(
-          s.hfHubCache ?? join(s.hfHome ?? join(s.xdgCacheHome ?? join(homedir(), '.cache'), 'huggingface'), 'hub'),
+    .transform(
+      (s): Validated => ({
+        host: s.host,
+        port: s.port,
+        publicUrl: (s.publicUrl ?? `http://${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`).replace(
+          /\/$/,
+          '',
         ),
-        endpoint: s.hfEndpoint.replace(/\/+$/, ''),
-        offline: s.hfHubOffline,
-        pullAtStart: s.models,
-      },
-    }));
+        modelsDir: resolve(s.modelsDir),
+        dataDir: resolve(s.dataDir),
+        deviceMemoryBytes: s.deviceMemory,
+        headroomBytes: s.headroom,
+        hostMemoryBytes: s.hostMemory,
+        executionProvider: s.executionProvider,
+        intraOpThreads: s.intraOpThreads,
+        limits: {
+          maxImageBytes: s.maxImageBytes,
+          maxImagePixels: s.maxImagePixels,
+          maxLatentBytes: s.maxLatentBytes,
+          maxBatch: s.maxBatch,
+          maxQueueLength: s.maxQueueLength,
+        },
+        graphqlLimits: {
+          maxDepth: s.maxQueryDepth,
+          maxTokens: s.maxQueryTokens,
+          maxAliases: s.maxQueryAliases,
+          maxDirectives: s.maxQueryDirectives,
+          maxCost: s.maxQueryCost,
+          maxComputeFields: s.maxComputeFields,
+          maxDocumentBytes: s.maxDocumentBytes,
+        },
+        http: {
+          headersTimeoutMs: s.headersTimeoutMs,
+          requestTimeoutMs: s.requestTimeoutMs,
+          keepAliveTimeoutMs: s.keepAliveTimeoutMs,
+          maxConnections: s.maxConnections,
+        },
+        batchWindowMs: s.batchWindowMs,
+        resultTtlSeconds: s.resultTtlSeconds,
+        jobTtlSeconds: s.jobTtlSeconds,
+        redisUrl: s.redisUrl ?? null,
+        upstreams: s.upstreams,
+        auth: {
+          keysFile: s.apiKeysFile ? resolve(s.apiKeysFile) : null,
+          allowUnauthenticated: s.allowUnauthenticated === 'true',
+          refreshMs: s.apiKeysRefreshMs,
+          redisPrefix: s.apiKeysRedisPrefix,
+        },
+        logLevel: s.logLevel,
+        browser: {
+          corsOrigins: s.corsOrigins,
+          graphiql: s.graphiql === 'true',
+          introspection: s.introspection === 'true',
+        },
+        // huggingface_hub's order, so both use one cache.
+        hub: {
+          cacheDir: resolve(
+            s.hfHubCache ?? join(s.hfHome ?? join(s.xdgCacheHome ?? join(homedir(), '.cache'), 'huggingface'), 'hub'),
+          ),
+          endpoint: s.hfEndpoint.replace(/\/+$/, ''),
+          offline: s.hfHubOffline,
+          pullAtStart: s.models,
+        },
+      }),
+    );
 }
 
 /** `PORT (port)` for a top-level setting; a dotted path inside one (`upstreams[0].url`). */
