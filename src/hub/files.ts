@@ -5,7 +5,7 @@ import type { RemoteFile } from './download.js';
 /** Weights in formats latentgate does not load (PyTorch pickles, Flax, GGUF): skipped, they are often the bulk. */
 const UNUSED = /\.(bin|pt|pth|ckpt|msgpack|h5|gguf|tflite|mlmodel|mlpackage)$/i;
 
-export function toRemoteFile(entry: ListFileEntry): RemoteFile {
+function toRemoteFile(entry: ListFileEntry): RemoteFile {
   return {
     path: entry.path,
     size: entry.lfs?.size ?? entry.size,

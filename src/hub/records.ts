@@ -27,7 +27,12 @@ function recordsPath(dataDir: string): string {
 export function readRecords(dataDir: string): PullRecord[] {
   const path = recordsPath(dataDir);
   if (!existsSync(path)) return [];
-  const parsed = z.array(recordSchema).safeParse(JSON.parse(readFileSync(path, 'utf8')));
+  let parsed: z.ZodSafeParseResult<PullRecord[]>;
+  try {
+    parsed = z.array(recordSchema).safeParse(JSON.parse(readFileSync(path, 'utf8')));
+  } catch (error) {
+    throw new Error(`${path} is not JSON (${(error as Error).message}); remove it and pull again`);
+  }
   if (!parsed.success) throw new Error(`${path} is not a list of pulled models: ${parsed.error.message}`);
   return parsed.data;
 }
