@@ -40,15 +40,15 @@ import { type Config, loadConfig } from '../config/config.js';
 import { formatBytes } from '../config/units.js';
 import { LocalExecutor } from '../gpu/local-executor.js';
 import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
+import { loadModels } from '../models/load.js';
 import { type ModelDefinition, networkFor } from '../models/model.js';
-import { ModelRegistry } from '../models/registry.js';
 import { ProfileSource } from '../routing/profile-source.js';
 import { type CommandLine, checkFlags, parseCommandLine, positiveInteger, switchFlag, UsageError } from './args.js';
 
 const BIN = join(import.meta.dirname, '../../bin/latentgate.js');
 
 async function loadModel(config: Config, id: string): Promise<ModelDefinition> {
-  const registry = await ModelRegistry.load(config.modelsDir);
+  const { registry } = await loadModels(config);
   const model = registry.find(id);
   if (!model || !(model.encoder || model.decoder)) {
     const local = registry

@@ -25,7 +25,11 @@ const USAGE = `usage: latentgate <command>
   keys create --name NAME --scopes encode,decode,img2img,jobs,admin [--rate 60/min] [--quota PIXEL_SECONDS/day]
        [--json]                 a new API key, printed once (API_KEYS_FILE, and Redis when REDIS_URL is set)
   keys list [--json]            the keys' names, scopes and limits (never a key)
-  keys revoke NAME              stop a key working on every instance (within API_KEYS_REFRESH_MS, at most 10 s)`;
+  keys revoke NAME              stop a key working on every instance (within API_KEYS_REFRESH_MS, at most 10 s)
+  models pull PRESET|ORG/NAME[@REVISION] [--name ID] [--subfolder DIR]
+                                download into the Hugging Face cache (HF_HUB_CACHE; HF_ENDPOINT, HF_TOKEN), verified
+  models list [--json] [--presets]  what is served and where from (MODELS_DIR, the Hub cache); --presets: known names
+  models rm NAME                remove a model pulled into the Hub cache (its snapshot and unshared blobs)`;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -44,6 +48,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./client-commands.js')).img2imgCommand(rest);
     case 'keys':
       return (await import('./keys.js')).keysCommand(rest);
+    case 'models':
+      return (await import('./models.js')).modelsCommand(rest);
     case undefined:
     case 'help':
     case '--help':

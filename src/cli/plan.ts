@@ -9,7 +9,7 @@ import { readPipelineNetworks } from '../calibration/pipeline-networks.js';
 import { loadConfig } from '../config/config.js';
 import { byteSize, formatBytes } from '../config/units.js';
 import { FAMILIES, isFamilyId } from '../models/families.js';
-import { ModelRegistry } from '../models/registry.js';
+import { loadModels } from '../models/load.js';
 import { isStageOperation, STAGE_OPERATIONS } from '../routing/memory-profile.js';
 import { type DeviceView, planRoute } from '../routing/planner.js';
 import { ProfileSource } from '../routing/profile-source.js';
@@ -39,7 +39,7 @@ export async function planCommand(argv: string[]): Promise<void> {
   const budget = deviceMemory - config.headroomBytes;
   const device: DeviceView = { name: 'device', budgetBytes: budget, freeBytes: budget, waitSeconds: () => 0 };
 
-  const registry = await ModelRegistry.load(config.modelsDir);
+  const { registry } = await loadModels(config);
   const local = registry.find(modelId);
   const family = local?.family ?? (isFamilyId(modelId) ? FAMILIES[modelId] : undefined);
   const source = new ProfileSource(join(config.dataDir, 'profiles'));

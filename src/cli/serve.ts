@@ -1,11 +1,14 @@
 import { authMode } from '../auth/startup.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { formatBytes } from '../config/units.js';
+import { pullAtStart } from '../hub/startup.js';
+import { createLogger } from '../observability/logger.js';
 import { createHttpServer, listen } from '../server/http.js';
 import { createServices } from '../server/services.js';
 
 export async function serve(): Promise<void> {
   const config = loadConfig();
+  if (config.hub.pullAtStart.length > 0) await pullAtStart(config, createLogger(config.logLevel));
   const services = await createServices(config);
   const { logger } = services;
   let mode: string;
@@ -23,6 +26,15 @@ export async function serve(): Promise<void> {
     throw error;
   }
   logger.info({ auth: mode }, mode);
+  const { hub } = services;
+  const fromCache = services.registry.list().filter((m) => hub.sources.some((s) => s.id === m.id));
+  logger.info(
+    { hubCache: hub.cacheDir, served: fromCache.map((m) => m.id), skipped: hub.skipped },
+    `Hub cache ${hub.cacheDir}: ` +
+      `${fromCache.length > 0 ? `serving ${fromCache.map((m) => `${m.id} (${m.origin})`).join(', ')}` : 'no model served from it'}` +
+      `${hub.skipped.length > 0 ? `; not in a layout latentgate serves: ${hub.skipped.join(', ')}` : ''}`,
+  );
+  for (const warning of hub.warnings) logger.warn({ hubCache: hub.cacheDir }, warning);
   for (const problem of services.registry.problems)
     logger.warn(
       { model: problem.id, path: problem.path, error: problem.error },
@@ -42,7 +54,10 @@ export async function serve(): Promise<void> {
   logger.info(
     { host: config.host, port, models, device: snapshot.name, budgetBytes: snapshot.budgetBytes },
     `listening on http://${config.host}:${port}/graphql; ` +
-      `models: ${models.join(', ') || `none in ${config.modelsDir}`}; ` +
+      `models: ${
+        models.join(', ') ||
+        `none (get one: \`latentgate models pull taesd\`, or start with MODELS=taesd, or put model folders in ${config.modelsDir})`
+      }; ` +
       `device ${snapshot.name} (${services.runtime.choice.reason}), ` +
       `budget ${formatBytes(snapshot.budgetBytes)} from ${services.deviceMemorySource}`,
   );

@@ -4,8 +4,8 @@
  * message that names each setting, what was given and what is allowed.
  */
 import { readFileSync } from 'node:fs';
-import { totalmem } from 'node:os';
-import { resolve } from 'node:path';
+import { homedir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from '../observability/logger.js';
 import { type UpstreamConfig, upstreamList } from '../upstream/config.js';
@@ -91,6 +91,19 @@ export interface Config {
     /** Schema introspection (`INTROSPECTION=true`). */
     introspection: boolean;
   };
+  /** The Hugging Face Hub: where models are pulled from and cached (src/hub/). */
+  hub: {
+    /** HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub: the cache Python tools share. */
+    cacheDir: string;
+    /** HF_ENDPOINT: the Hub or a mirror of it. */
+    endpoint: string;
+    /** HF_TOKEN (or HF_TOKEN_FILE): for gated and private repositories. */
+    token: Secret | null;
+    /** HF_HUB_OFFLINE=1: serve and list from the cache only; never a request. */
+    offline: boolean;
+    /** MODELS: presets or REPO[@REVISION] to pull at start (when online and not cached yet). */
+    pullAtStart: string[];
+  };
 }
 
 /** The shortest URL_SIGNING_KEY accepted: 32 characters, as many as HMAC-SHA256's output has bytes. */
@@ -141,6 +154,12 @@ const SETTINGS = {
   corsOrigins: 'CORS_ORIGINS',
   graphiql: 'GRAPHIQL',
   introspection: 'INTROSPECTION',
+  hfHubCache: 'HF_HUB_CACHE',
+  hfHome: 'HF_HOME',
+  xdgCacheHome: 'XDG_CACHE_HOME',
+  hfEndpoint: 'HF_ENDPOINT',
+  hfHubOffline: 'HF_HUB_OFFLINE',
+  models: 'MODELS',
 } as const;
 
 type SettingKey = keyof typeof SETTINGS;
@@ -187,6 +206,33 @@ function originList() {
   });
 }
 
+/** A boolean as huggingface_hub reads one (`1`, `true`, `yes`, `on`, any case), so one setting serves both. */
+function hubFlag() {
+  return z
+    .string()
+    .regex(/^(1|0|true|false|yes|no|on|off)$/i, { error: 'it must be 1 or 0 (or true / false, yes / no, on / off)' })
+    .transform((v) => /^(1|true|yes|on)$/i.test(v))
+    .default(false);
+}
+
+/** `MODELS`: comma-separated presets (`taesd`) or repositories (`ORG/NAME[@REVISION]`); checked when pulled. */
+function modelList() {
+  return z.union([z.string(), z.array(z.string())]).transform((given, context) => {
+    const items = (typeof given === 'string' ? given.split(',') : given).map((m) => m.trim()).filter(Boolean);
+    const bad = items.filter((m) => !/^[\w.-]+(\/[\w.-]+)?(@[\w./-]+)?$/.test(m));
+    if (bad.length > 0)
+      context.addIssue({
+        code: 'custom',
+        input: given,
+        message: `${bad.map((b) => `"${b}"`).join(', ')}: each must be a preset (taesd) or ORG/NAME[@REVISION]`,
+      });
+    return items;
+  });
+}
+
+/** What the schema yields: all but the secrets, read apart (see loadConfig). */
+type Validated = Omit<Config, 'urlSigningKey' | 'hub'> & { hub: Omit<Config['hub'], 'token'> };
+
 function configSchema(env: NodeJS.ProcessEnv) {
   return settingsObject({
     host: z.string().default('127.0.0.1'),
@@ -230,6 +276,12 @@ function configSchema(env: NodeJS.ProcessEnv) {
     corsOrigins: originList().default([]),
     graphiql: flag(),
     introspection: flag(),
+    hfHubCache: z.string().optional(),
+    hfHome: z.string().optional(),
+    xdgCacheHome: z.string().optional(),
+    hfEndpoint: z.url({ protocol: /^https?$/ }).default('https://huggingface.co'),
+    hfHubOffline: hubFlag(),
+    models: modelList().default([]),
   })
     .superRefine((s, context) => {
       if (s.headroom >= s.deviceMemory)
@@ -247,7 +299,7 @@ function configSchema(env: NodeJS.ProcessEnv) {
         });
     })
     .transform(
-      (s): Omit<Config, 'urlSigningKey'> => ({
+      (s): Validated => ({
         host: s.host,
         port: s.port,
         publicUrl: (s.publicUrl ?? `http://${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`).replace(
@@ -300,6 +352,15 @@ function configSchema(env: NodeJS.ProcessEnv) {
           graphiql: s.graphiql === 'true',
           introspection: s.introspection === 'true',
         },
+        // huggingface_hub's order, so both use one cache.
+        hub: {
+          cacheDir: resolve(
+            s.hfHubCache ?? join(s.hfHome ?? join(s.xdgCacheHome ?? join(homedir(), '.cache'), 'huggingface'), 'hub'),
+          ),
+          endpoint: s.hfEndpoint.replace(/\/+$/, ''),
+          offline: s.hfHubOffline,
+          pullAtStart: s.models,
+        },
       }),
     );
 }
@@ -344,7 +405,11 @@ export function loadConfig(
     throw new ConfigError(`invalid configuration:\n  - ${result.problems.map(describeProblem).join('\n  - ')}`);
   // Read apart from the schema, whose problems quote the value given: a secret is never quoted, nor in the file.
   try {
-    return { ...result.value, urlSigningKey: readSecret(env, 'URL_SIGNING_KEY', MIN_SIGNING_KEY_LENGTH) };
+    return {
+      ...result.value,
+      urlSigningKey: readSecret(env, 'URL_SIGNING_KEY', MIN_SIGNING_KEY_LENGTH),
+      hub: { ...result.value.hub, token: readSecret(env, 'HF_TOKEN', 1) },
+    };
   } catch (error) {
     throw new ConfigError(`invalid configuration: ${(error as Error).message}`);
   }

@@ -19,6 +19,8 @@ export interface ModelDefinition {
   decoder?: StagedNetwork;
   /** Where the files came from, for the `models` query. */
   path: string;
+  /** How they got there: `MODELS_DIR`, or the Hub repository and commit of a cached model. */
+  origin?: string;
   /** Operations configured upstream endpoints serve (besides the local networks). */
   upstreamOperations?: ServedOperation[];
   /** Text encoders, denoiser and scheduler of a pipeline folder (src/models/pipeline-folder.ts). */

@@ -1,4 +1,7 @@
-/** Scans MODELS_DIR (one folder per model; the folder name is the id) and holds what it found. */
+/**
+ * Scans MODELS_DIR (one folder per model; the folder name is the id), then the extra folders it is given
+ * (the Hub cache's, src/hub/sources.ts), and holds what it found.
+ */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatewayError } from '../errors.js';
@@ -20,17 +23,26 @@ export class ModelRegistry {
     readonly problems: ModelLoadProblem[],
   ) {}
 
-  static async load(modelsDir: string): Promise<ModelRegistry> {
+  static async load(
+    modelsDir: string,
+    extra: readonly { id: string; dir: string; origin: string }[] = [],
+  ): Promise<ModelRegistry> {
     const models = new Map<string, ModelDefinition>();
     const problems: ModelLoadProblem[] = [];
-    const entries = existsSync(modelsDir) ? readdirSync(modelsDir).sort() : [];
-    for (const id of entries) {
-      const dir = join(modelsDir, id);
-      if (!statSync(dir).isDirectory()) continue;
+    const local = (existsSync(modelsDir) ? readdirSync(modelsDir).sort() : [])
+      .map((id) => ({ id, dir: join(modelsDir, id), origin: 'MODELS_DIR' }))
+      .filter(({ dir }) => statSync(dir).isDirectory());
+    for (const { id, dir, origin } of [...local, ...extra]) {
+      if (models.has(id)) {
+        problems.push({ id, path: dir, error: `another model is already served as "${id}"` });
+        continue;
+      }
       try {
-        if (looksLikePipelineFolder(dir)) models.set(id, loadPipelineFolder(id, dir));
-        else if (looksLikeOnnxVae(dir)) models.set(id, loadOnnxVae(id, dir));
-        else if (looksLikeTae(dir)) models.set(id, await loadTae(id, dir));
+        let model: ModelDefinition | undefined;
+        if (looksLikePipelineFolder(dir)) model = loadPipelineFolder(id, dir);
+        else if (looksLikeOnnxVae(dir)) model = loadOnnxVae(id, dir);
+        else if (looksLikeTae(dir)) model = await loadTae(id, dir);
+        if (model) models.set(id, { ...model, origin });
       } catch (error) {
         problems.push({ id, path: dir, error: (error as Error).message });
       }

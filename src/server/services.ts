@@ -8,9 +8,10 @@ import type { Config } from '../config/config.js';
 import { deviceMemory } from '../gpu/device-memory.js';
 import { LocalExecutor } from '../gpu/local-executor.js';
 import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
+import type { HubScan } from '../hub/sources.js';
 import { JobManager } from '../jobs/manager.js';
 import { FAMILIES, isFamilyId } from '../models/families.js';
-import { ModelRegistry } from '../models/registry.js';
+import { loadModels } from '../models/load.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { GatewayMetrics } from '../observability/metrics.js';
 import { PromptEncoder } from '../pipeline/prompt-encoding.js';
@@ -37,6 +38,8 @@ export interface RunningServices extends Services {
   metrics: GatewayMetrics;
   /** API keys (src/auth/key-store.ts), reread while the gateway runs so a revocation reaches it. */
   keys: KeyStore;
+  /** What the Hub cache held at start (src/hub/sources.ts), for the start report. */
+  hub: HubScan;
   close(): Promise<void>;
 }
 
@@ -46,7 +49,7 @@ export async function createServices(
   logDestination?: Parameters<typeof createLogger>[1],
 ): Promise<RunningServices> {
   const logger = createLogger(config.logLevel, logDestination);
-  const registry = await ModelRegistry.load(config.modelsDir);
+  const { registry, hub } = await loadModels(config);
   const runtime = new OnnxRuntime(await chooseProvider(config.executionProvider), config.intraOpThreads);
   const memory = await deviceMemory(runtime.choice.provider, config.deviceMemoryBytes);
   const ledger = new CapacityLedger({
@@ -133,6 +136,7 @@ export async function createServices(
     logger,
     metrics,
     keys,
+    hub,
     async close() {
       upstreams?.close();
       jobs.close();
