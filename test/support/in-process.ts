@@ -9,6 +9,7 @@
 import { loadConfig } from '../../src/config/config.ts';
 import { createGraphQLHandler, createHttpServer, listen } from '../../src/server/http.ts';
 import { createServices, type RunningServices } from '../../src/server/services.ts';
+import { NO_HUB_CACHE } from './paths.js';
 import { CSRF_HEADERS, freePort, type GraphQLResponse, multipartBody, type TestGateway } from './server.ts';
 
 export interface InProcessGateway extends TestGateway {
@@ -23,7 +24,7 @@ export interface InProcessGateway extends TestGateway {
 export async function startInProcessGateway(env: Record<string, string>): Promise<InProcessGateway> {
   // The port is chosen before the configuration is read so PUBLIC_URL's default names it, as in `serve`.
   const port = await freePort();
-  const config = loadConfig({ ...process.env, HOST: '127.0.0.1', PORT: String(port), ...env });
+  const config = loadConfig({ ...process.env, HOST: '127.0.0.1', PORT: String(port), ...NO_HUB_CACHE, ...env });
   const services = await createServices(config);
   const yoga = createGraphQLHandler(services);
   const server = createHttpServer(services);

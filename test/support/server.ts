@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { PROJECT_DIR } from './paths.js';
+import { NO_HUB_CACHE, PROJECT_DIR } from './paths.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -54,7 +54,7 @@ export async function startGateway(env: Record<string, string>): Promise<Running
   const port = await freePort();
   const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin/latentgate.js'), 'serve'], {
     cwd: PROJECT_DIR,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), ...env },
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), ...NO_HUB_CACHE, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
