@@ -84,13 +84,15 @@ before(async () => {
     API_KEYS_REDIS_PREFIX: keysPrefix,
   };
   const small = { ...common, DEVICE_MEMORY: '1MiB', DEVICE_HEADROOM: '0' };
-  [bee, ant, cat, png] = await Promise.all([
-    startGateway({ ...common, DEVICE_MEMORY: '2GiB', PEER_NAME: 'bee', LOG_LEVEL: 'info' }),
-    startInProcessGateway({ ...small, PEER_NAME: 'ant', LOG_LEVEL: 'silent' }),
-    startInProcessGateway({ ...small, PEER_NAME: 'cat', LOG_LEVEL: 'silent' }),
+  // Each assigned as it starts, so `after` stops whichever did when another failed.
+  await Promise.all([
+    startGateway({ ...common, DEVICE_MEMORY: '2GiB', PEER_NAME: 'bee', LOG_LEVEL: 'info' }).then((g) => (bee = g)),
+    startInProcessGateway({ ...small, PEER_NAME: 'ant', LOG_LEVEL: 'silent' }).then((g) => (ant = g)),
+    startInProcessGateway({ ...small, PEER_NAME: 'cat', LOG_LEVEL: 'silent' }).then((g) => (cat = g)),
     sharp({ create: { width: 128, height: 128, channels: 3, background: '#3080c0' } })
       .png()
-      .toBuffer(),
+      .toBuffer()
+      .then((b) => (png = b)),
   ]);
   for (const gateway of [ant, cat])
     await until('the peers see bee', async () => (await peersOf(gateway.url)).some((p) => p.name === 'bee'));

@@ -67,7 +67,7 @@ export class PeerRegistry {
     const values = await this.redis.mget(ids.map((id) => this.key(id)));
     const gone = ids.filter((_, i) => values[i] === null);
     if (gone.length > 0) await this.redis.zrem(this.index, ...gone);
-    return values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as PeerRecord);
+    return values.flatMap((v) => (v === null ? [] : parseRecord(v)));
   }
 
   /** Leaves at once (a clean shutdown), rather than after the TTL. */
@@ -77,5 +77,23 @@ export class PeerRegistry {
 
   async close(): Promise<void> {
     this.redis.disconnect();
+  }
+}
+
+/** A record as written by `publish`; one that is not (another version's, a stray key) is left out. */
+function parseRecord(text: string): PeerRecord[] {
+  try {
+    const record = JSON.parse(text) as PeerRecord;
+    const valid =
+      typeof record.id === 'string' &&
+      typeof record.url === 'string' &&
+      Array.isArray(record.models) &&
+      Array.isArray(record.speed) &&
+      [record.budgetBytes, record.freeBytes, record.queued, record.maxQueueLength, record.drainSeconds].every(
+        Number.isFinite,
+      );
+    return valid ? [record] : [];
+  } catch {
+    return [];
   }
 }

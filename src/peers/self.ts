@@ -17,7 +17,8 @@ export function describeSelf(registry: ModelRegistry, ledger: CapacityLedger, st
     queued: device.queued,
     running: device.running,
     maxQueueLength: ledger.maxQueueLength,
-    drainSeconds: ledger.estimatedWaitSeconds(device.budgetBytes),
+    // JSON has no Infinity; the largest number says as much to a peer.
+    drainSeconds: Math.min(ledger.estimatedWaitSeconds(device.budgetBytes), Number.MAX_VALUE),
     speed: local.flatMap((m) => measured(m, stats)),
   };
 }

@@ -1,10 +1,11 @@
 /**
- * How the planner weighs a peer (a real PeerEndpoint over an advertised record) against the local
+ * Peer settings, and how the planner weighs a peer (a real PeerEndpoint over an advertised record) against the local
  * device: a peer with room wins over waiting here; a peer whose budget is too small for the run, or
  * whose queue is full, is no candidate; without a wait here, the expected times alone decide.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { loadConfig } from '../src/config/config.ts';
 import { type PeerEndpoint, peerEndpoints } from '../src/peers/peer-endpoint.ts';
 import type { PeerRecord } from '../src/peers/registry.ts';
 import { type DeviceView, planRoute } from '../src/routing/planner.ts';
@@ -62,4 +63,30 @@ test('a peer without room (budget, full queue) is no candidate; one that waits l
   const slower = { speed: [{ model: 'sd15', operation: 'encode', secondsPerMegapixel: 3 }] };
   assert.equal(plan(idleHere, peer(slower)).route, 'LOCAL');
   assert.equal(plan(idleHere, peer()).target, 'peer:bee');
+});
+
+test('peer settings: off by default, need Redis, name and URL from PUBLIC_URL, the token a secret', () => {
+  assert.equal(loadConfig({}).peers, null);
+  assert.throws(() => loadConfig({ PEERS: 'true' }), /PEERS \(peers\) .*set REDIS_URL/);
+  assert.throws(
+    () =>
+      loadConfig({
+        PEERS: 'true',
+        REDIS_URL: 'redis://127.0.0.1:6379',
+        PEER_HEARTBEAT_MS: '2000',
+        PEER_TTL_MS: '3000',
+      }),
+    /PEER_TTL_MS .* at least twice PEER_HEARTBEAT_MS/,
+  );
+  const peers = loadConfig({
+    PEERS: 'true',
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    PUBLIC_URL: 'http://10.0.0.5:4000/',
+    PEER_TOKEN: 'lg_secret',
+  }).peers!;
+  assert.equal(peers.url, 'http://10.0.0.5:4000');
+  assert.equal(peers.name, '10.0.0.5:4000');
+  assert.equal(peers.ttlMs, 10_000);
+  assert.equal(peers.token?.reveal(), 'lg_secret');
+  assert.equal(JSON.stringify(peers.token), '"[secret]"');
 });
