@@ -1,9 +1,10 @@
 /**
- * Peers on one real Redis (a key prefix of this test's own): two small instances (ant, cat: 1 MiB of
- * device memory, nothing fits) and one with room (bee, a child process). A synchronous encode on ant
- * goes to bee as an UPSTREAM route named after it, with the API key every instance requires; `plan`
- * and /healthz list the peers; a request a peer forwarded is never forwarded again; bee killed with
- * SIGKILL drops out after its TTL, and then ant answers DOES_NOT_FIT (cat has no room either).
+ * Peers on one real Redis (a key prefix of this test's own): ant (1 MiB of device memory: nothing
+ * fits), cat (its whole budget held and no queue: busy) and bee with room (a child process). A
+ * synchronous encode on ant or cat goes to bee as an UPSTREAM route named after it, with the API key
+ * every instance requires; `plan` and /healthz list the peers; a request a peer forwarded is never
+ * forwarded again; bee killed with SIGKILL drops out after its TTL, and then ant and cat, both full,
+ * answer at once with DOES_NOT_FIT and BUSY rather than passing the request between them.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -15,6 +16,7 @@ import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { KeyStore } from '../src/auth/key-store.ts';
 import { FORWARDED_HEADER } from '../src/peers/hop.ts';
+import type { Reservation } from '../src/routing/ledger.ts';
 import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { MODELS_DIR } from './support/paths.ts';
 import { type RunningGateway, startGateway } from './support/server.ts';
@@ -30,6 +32,8 @@ let cat: InProcessGateway;
 let bee: RunningGateway;
 let key: string;
 let png: Buffer;
+/** All of cat's device budget, held for the whole file. */
+let held: Reservation | null = null;
 
 const ENCODE =
   'mutation($input: EncodeInput!) { encode(input: $input) { latent { sha256 } route { route target reason } } }';
@@ -83,22 +87,27 @@ before(async () => {
     PEER_TOKEN: key,
     API_KEYS_REDIS_PREFIX: keysPrefix,
   };
-  const small = { ...common, DEVICE_MEMORY: '1MiB', DEVICE_HEADROOM: '0' };
+  const quiet = { LOG_LEVEL: 'silent', DEVICE_HEADROOM: '0' };
   // Each assigned as it starts, so `after` stops whichever did when another failed.
   await Promise.all([
     startGateway({ ...common, DEVICE_MEMORY: '2GiB', PEER_NAME: 'bee', LOG_LEVEL: 'info' }).then((g) => (bee = g)),
-    startInProcessGateway({ ...small, PEER_NAME: 'ant', LOG_LEVEL: 'silent' }).then((g) => (ant = g)),
-    startInProcessGateway({ ...small, PEER_NAME: 'cat', LOG_LEVEL: 'silent' }).then((g) => (cat = g)),
+    startInProcessGateway({ ...common, ...quiet, DEVICE_MEMORY: '1MiB', PEER_NAME: 'ant' }).then((g) => (ant = g)),
+    startInProcessGateway({ ...common, ...quiet, DEVICE_MEMORY: '1GiB', MAX_QUEUE_LENGTH: '0', PEER_NAME: 'cat' }).then(
+      (g) => (cat = g),
+    ),
     sharp({ create: { width: 128, height: 128, channels: 3, background: '#3080c0' } })
       .png()
       .toBuffer()
       .then((b) => (png = b)),
   ]);
+  const ledger = cat.services.ledger;
+  held = ledger.tryReserve(ledger.snapshot().budgetBytes, { label: 'test: cat is busy', expectedSeconds: 600 });
   for (const gateway of [ant, cat])
     await until('the peers see bee', async () => (await peersOf(gateway.url)).some((p) => p.name === 'bee'));
 });
 
 after(async () => {
+  held?.release();
   bee?.process.kill('SIGKILL');
   await Promise.all([ant?.stop(), cat?.stop()]);
   const redis = new Redis(REDIS_URL);
@@ -109,7 +118,7 @@ after(async () => {
 });
 
 describe('peers on one Redis', () => {
-  test('an encode that fits nothing here runs on the peer with room, named after it', async () => {
+  test('an encode that fits nothing here, or finds the device busy, runs on the peer with room', async () => {
     const direct = await encode(bee.url);
     assert.equal(direct.errors, undefined, JSON.stringify(direct.errors));
     assert.equal(direct.data.encode.route.route, 'LOCAL');
@@ -120,6 +129,11 @@ describe('peers on one Redis', () => {
     assert.equal(routed.data.encode.route.target, 'peer:bee');
     assert.match(routed.data.encode.route.reason, /nothing fits local:cpu/);
     assert.equal(routed.data.encode.latent.sha256, direct.data.encode.latent.sha256);
+
+    const busy = await encode(cat.url);
+    assert.equal(busy.errors, undefined, JSON.stringify(busy.errors));
+    assert.equal(busy.data.encode.route.target, 'peer:bee');
+    assert.match(busy.data.encode.route.reason, /local:cpu is saturated/);
 
     // The Hybrid Inference route takes the same way.
     const answer = await fetch(`${cat.url}/v1/vae/taef2/encode`, {
@@ -133,9 +147,11 @@ describe('peers on one Redis', () => {
   });
 
   test('plan and /healthz show the peers: models, free memory, queue, measured speed, last seen', async () => {
-    // bee has measured its encodes; its next heartbeat says so.
-    await until('bee advertises its speed', async () =>
-      (await peersOf(ant.url)).some((p) => p.name === 'bee' && p.speed.length > 0),
+    // bee has measured its encodes and is idle again; its next heartbeat says so.
+    const idle = (p: { [field: string]: any }) =>
+      p.speed.length > 0 && p.running === 0 && p.freeBytes === p.budgetBytes;
+    await until('bee advertises its speed, idle', async () =>
+      (await peersOf(ant.url)).some((p) => p.name === 'bee' && idle(p)),
     );
     const { data, errors } = await graphql(ant.url, PLAN);
     assert.equal(errors, undefined, JSON.stringify(errors));
@@ -162,8 +178,11 @@ describe('peers on one Redis', () => {
 
     const health = await peersOf(ant.url);
     assert.deepEqual(health.map((p) => p.name).sort(), ['bee', 'cat']);
+    // cat advertises that it is busy: no memory free, no queue.
     const cats = health.find((p) => p.name === 'cat')!;
-    assert.equal(cats.budgetBytes, 2 ** 20);
+    assert.equal(cats.budgetBytes, 2 ** 30);
+    assert.equal(cats.freeBytes, 0);
+    assert.equal(cats.maxQueueLength, 0);
     assert.ok(!health.some((p) => p.name === 'ant'), 'an instance is not its own peer');
   });
 
@@ -180,7 +199,7 @@ describe('peers on one Redis', () => {
     assert.equal(((await answer.json()) as { code: string }).code, 'DOES_NOT_FIT');
   });
 
-  test('a killed peer drops out after its TTL; then ant and cat, both full, answer DOES_NOT_FIT', async () => {
+  test('a killed peer drops out after its TTL; then ant and cat, both full, answer without a loop', async () => {
     bee.process.kill('SIGKILL');
     const gone = (url: string) => async () => !(await peersOf(url)).some((p) => p.name === 'bee');
     const took = Math.max(await until('ant sees bee leave', gone(ant.url)), await until('cat too', gone(cat.url)));
@@ -191,10 +210,13 @@ describe('peers on one Redis', () => {
       data.plan.peers.map((p: { name: string }) => p.name),
       ['cat'],
     );
-    for (const gateway of [ant, cat]) {
+    for (const [gateway, code] of [
+      [ant, 'DOES_NOT_FIT'],
+      [cat, 'BUSY'],
+    ] as const) {
       const started = performance.now();
       const refused = await encode(gateway.url);
-      assert.equal(refused.errors?.[0].extensions?.code, 'DOES_NOT_FIT', JSON.stringify(refused.errors));
+      assert.equal(refused.errors?.[0].extensions?.code, code, JSON.stringify(refused.errors));
       assert.ok(performance.now() - started < 5000, 'answered at once, not bounced between them');
     }
   });
