@@ -2,13 +2,13 @@
  * Peers on one real Redis (a key prefix of this test's own): ant (1 MiB of device memory: nothing
  * fits), cat (its whole budget held and no queue: busy) and bee with room (a child process). A
  * synchronous encode on ant or cat goes to bee as an UPSTREAM route named after it, with the API key
- * every instance requires; `plan` and /healthz list the peers; a request a peer forwarded is never
+ * every instance requires, and so does an img2img (whole, over GraphQL); `plan` and /healthz list the peers; a request a peer forwarded is never
  * forwarded again; bee killed with SIGKILL drops out after its TTL, and then ant and cat, both full,
  * answer at once with DOES_NOT_FIT and BUSY rather than passing the request between them.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -20,6 +20,7 @@ import type { Reservation } from '../src/routing/ledger.ts';
 import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { MODELS_DIR } from './support/paths.ts';
 import { type RunningGateway, startGateway } from './support/server.ts';
+import { writeTinyPipeline } from './support/tiny-pipeline.ts';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const PREFIX = `latentgate:test:peers:${randomUUID()}:`;
@@ -37,6 +38,9 @@ let held: Reservation | null = null;
 
 const ENCODE =
   'mutation($input: EncodeInput!) { encode(input: $input) { latent { sha256 } route { route target reason } } }';
+const IMG2IMG =
+  'mutation($input: Img2ImgInput!) { img2img(input: $input) { seed images { sha256 } ' +
+  'stages { stage route { route target } } } }';
 const PLAN =
   '{ plan(model: "taef2", operation: ENCODE, width: 128, height: 128) { route target reason ' +
   'peers { name target url device budgetBytes freeBytes queued running maxQueueLength drainSeconds lastSeen ' +
@@ -76,8 +80,13 @@ before(async () => {
   const store = await KeyStore.open({ keysFile: null, redisUrl: REDIS_URL, redisPrefix: keysPrefix, refreshMs: 0 });
   key = (await store.create({ name: 'peers', scopes: ['encode', 'decode', 'img2img'] })).key;
   await store.close();
+  // The shared VAE and a tiny SD pipeline (img2img).
+  const models = join(dir, 'models');
+  mkdirSync(models);
+  symlinkSync(join(MODELS_DIR, 'taef2'), join(models, 'taef2'));
+  writeTinyPipeline(join(models, 'tiny-sd'));
   const common = {
-    MODELS_DIR,
+    MODELS_DIR: models,
     DATA_DIR: join(dir, 'data'),
     REDIS_URL,
     PEERS: 'true',
@@ -146,6 +155,19 @@ describe('peers on one Redis', () => {
     assert.equal(answer.headers.get('x-latentgate-target'), 'peer:bee');
   });
 
+  test('an img2img whose UNet fits nothing here runs whole on the peer', async () => {
+    const input = { model: 'tiny-sd', image: { base64: png.toString('base64') }, prompt: 'a cat', steps: 4, seed: '7' };
+    const direct = await graphql(bee.url, IMG2IMG, { input });
+    assert.equal(direct.errors, undefined, JSON.stringify(direct.errors));
+    const routed = await graphql(ant.url, IMG2IMG, { input });
+    assert.equal(routed.errors, undefined, JSON.stringify(routed.errors));
+    assert.deepEqual(routed.data.img2img.stages, [
+      { stage: 'DENOISE', route: { route: 'UPSTREAM', target: 'peer:bee' } },
+    ]);
+    assert.equal(routed.data.img2img.seed, direct.data.img2img.seed);
+    assert.equal(routed.data.img2img.images[0].sha256, direct.data.img2img.images[0].sha256);
+  });
+
   test('plan and /healthz show the peers: models, free memory, queue, measured speed, last seen', async () => {
     // bee has measured its encodes and is idle again; its next heartbeat says so.
     const idle = (p: { [field: string]: any }) =>
@@ -166,6 +188,10 @@ describe('peers on one Redis', () => {
     assert.deepEqual(
       peer.models.find((m: { id: string }) => m.id === 'taef2'),
       { id: 'taef2', operations: ['ENCODE', 'DECODE'] },
+    );
+    assert.deepEqual(
+      peer.models.find((m: { id: string }) => m.id === 'tiny-sd'),
+      { id: 'tiny-sd', operations: ['ENCODE', 'DECODE', 'IMG2IMG'] },
     );
     assert.ok(peer.budgetBytes > 1e9 && peer.freeBytes === peer.budgetBytes, JSON.stringify(peer));
     assert.equal(peer.queued, 0);
