@@ -2,9 +2,10 @@
  * Peers on one real Redis (a key prefix of this test's own): ant (1 MiB of device memory: nothing
  * fits), cat (its whole budget held and no queue: busy) and bee with room (a child process). A
  * synchronous encode on ant or cat goes to bee as an UPSTREAM route named after it, with the API key
- * every instance requires, and so does an img2img (whole, over GraphQL); `plan` and /healthz list the peers; a request a peer forwarded is never
- * forwarded again; bee killed with SIGKILL drops out after its TTL, and then ant and cat, both full,
- * answer at once with DOES_NOT_FIT and BUSY rather than passing the request between them.
+ * every instance requires, and so does an img2img (whole, over GraphQL); `plan` and /healthz list
+ * the peers; a request a peer forwarded is never forwarded again; bee killed with SIGKILL drops out
+ * after its TTL, and then ant and cat, both full, answer at once with DOES_NOT_FIT and BUSY rather
+ * than passing the request between them.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
