@@ -67,6 +67,8 @@ export interface Config {
   redisUrl: string | null;
   /** Upstream endpoints per model (`UPSTREAMS` JSON, or `upstreams` in the file); see src/upstream/config.ts. */
   upstreams: UpstreamConfig[];
+  /** Instances that route to each other through Redis (`PEERS=true`); null = off. See src/peers/. */
+  peers: PeersConfig | null;
   /** API keys (hashes only; `latentgate keys`); see src/auth/. */
   auth: {
     /** The keys file (`API_KEYS_FILE`); with Redis, keys are shared through Redis as well. */
@@ -104,6 +106,20 @@ export interface Config {
     /** MODELS: presets or REPO[@REVISION] to pull at start (when online and not cached yet). */
     pullAtStart: string[];
   };
+}
+
+export interface PeersConfig {
+  /** This instance as its peers name it (route target `peer:<name>`); default PEER_URL's host. */
+  name: string;
+  /** Where peers reach this instance (`PEER_URL`, default PUBLIC_URL). */
+  url: string;
+  /** Prefix of the registry's Redis keys, so deployments (and tests) can share one Redis. */
+  redisPrefix: string;
+  heartbeatMs: number;
+  /** A peer whose heartbeat is older than this is gone. */
+  ttlMs: number;
+  /** Sent to peers as `Authorization: Bearer` (an API key every instance accepts); null = none. */
+  token: Secret | null;
 }
 
 /** The shortest URL_SIGNING_KEY accepted: 32 characters, as many as HMAC-SHA256's output has bytes. */
@@ -146,6 +162,12 @@ const SETTINGS = {
   jobTtlSeconds: 'JOB_TTL_SECONDS',
   redisUrl: 'REDIS_URL',
   upstreams: 'UPSTREAMS',
+  peers: 'PEERS',
+  peerName: 'PEER_NAME',
+  peerUrl: 'PEER_URL',
+  peersRedisPrefix: 'PEERS_REDIS_PREFIX',
+  peerHeartbeatMs: 'PEER_HEARTBEAT_MS',
+  peerTtlMs: 'PEER_TTL_MS',
   apiKeysFile: 'API_KEYS_FILE',
   allowUnauthenticated: 'ALLOW_UNAUTHENTICATED',
   apiKeysRefreshMs: 'API_KEYS_REFRESH_MS',
@@ -267,6 +289,12 @@ function configSchema(env: NodeJS.ProcessEnv) {
     jobTtlSeconds: integer(3600, 1),
     redisUrl: z.url().optional(),
     upstreams: upstreamList(env).default([]),
+    peers: flag(),
+    peerName: z.string().min(1).optional(),
+    peerUrl: z.url({ protocol: /^https?$/ }).optional(),
+    peersRedisPrefix: z.string().min(1).default('latentgate:peers:'),
+    peerHeartbeatMs: integer(2000, 100, 60_000),
+    peerTtlMs: integer(10_000, 300, 600_000),
     apiKeysFile: z.string().optional(),
     allowUnauthenticated: flag(),
     // At most 10 s: a revoked key must stop working everywhere within that, even when a Redis message is lost.
@@ -290,6 +318,18 @@ function configSchema(env: NodeJS.ProcessEnv) {
           path: ['headroom'],
           message: `it must be smaller than DEVICE_MEMORY (${formatBytes(s.deviceMemory)})`,
         });
+      if (s.peers === 'true' && !s.redisUrl)
+        context.addIssue({
+          code: 'custom',
+          path: ['peers'],
+          message: 'peers find each other through Redis: set REDIS_URL',
+        });
+      if (s.peerTtlMs < 2 * s.peerHeartbeatMs)
+        context.addIssue({
+          code: 'custom',
+          path: ['peerTtlMs'],
+          message: `it must be at least twice PEER_HEARTBEAT_MS (${s.peerHeartbeatMs}), or one late beat drops a peer`,
+        });
       // Node refuses a header timeout above the whole request's.
       if (s.headersTimeoutMs > s.requestTimeoutMs)
         context.addIssue({
@@ -298,14 +338,16 @@ function configSchema(env: NodeJS.ProcessEnv) {
           message: `it must be at most REQUEST_TIMEOUT_MS (${s.requestTimeoutMs})`,
         });
     })
-    .transform(
-      (s): Validated => ({
+    .transform((s): Validated => {
+      const publicUrl = (s.publicUrl ?? `http://${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`).replace(
+        /\/$/,
+        '',
+      );
+      const peerUrl = (s.peerUrl ?? publicUrl).replace(/\/$/, '');
+      return {
         host: s.host,
         port: s.port,
-        publicUrl: (s.publicUrl ?? `http://${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`).replace(
-          /\/$/,
-          '',
-        ),
+        publicUrl,
         modelsDir: resolve(s.modelsDir),
         dataDir: resolve(s.dataDir),
         deviceMemoryBytes: s.deviceMemory,
@@ -340,6 +382,17 @@ function configSchema(env: NodeJS.ProcessEnv) {
         jobTtlSeconds: s.jobTtlSeconds,
         redisUrl: s.redisUrl ?? null,
         upstreams: s.upstreams,
+        peers:
+          s.peers === 'true'
+            ? {
+                name: s.peerName ?? new URL(peerUrl).host,
+                url: peerUrl,
+                redisPrefix: s.peersRedisPrefix,
+                heartbeatMs: s.peerHeartbeatMs,
+                ttlMs: s.peerTtlMs,
+                token: null,
+              }
+            : null,
         auth: {
           keysFile: s.apiKeysFile ? resolve(s.apiKeysFile) : null,
           allowUnauthenticated: s.allowUnauthenticated === 'true',
@@ -361,8 +414,8 @@ function configSchema(env: NodeJS.ProcessEnv) {
           offline: s.hfHubOffline,
           pullAtStart: s.models,
         },
-      }),
-    );
+      };
+    });
 }
 
 /** `PORT (port)` for a top-level setting; a dotted path inside one (`upstreams[0].url`). */
@@ -405,10 +458,14 @@ export function loadConfig(
     throw new ConfigError(`invalid configuration:\n  - ${result.problems.map(describeProblem).join('\n  - ')}`);
   // Read apart from the schema, whose problems quote the value given: a secret is never quoted, nor in the file.
   try {
+    const urlSigningKey = readSecret(env, 'URL_SIGNING_KEY', MIN_SIGNING_KEY_LENGTH);
+    const peerToken = readSecret(env, 'PEER_TOKEN', 1);
+    const { peers, hub } = result.value;
     return {
       ...result.value,
-      urlSigningKey: readSecret(env, 'URL_SIGNING_KEY', MIN_SIGNING_KEY_LENGTH),
-      hub: { ...result.value.hub, token: readSecret(env, 'HF_TOKEN', 1) },
+      urlSigningKey,
+      peers: peers && { ...peers, token: peerToken },
+      hub: { ...hub, token: readSecret(env, 'HF_TOKEN', 1) },
     };
   } catch (error) {
     throw new ConfigError(`invalid configuration: ${(error as Error).message}`);

@@ -57,8 +57,11 @@ export interface UpstreamView {
   healthy: boolean;
   /** Largest image (width x height) it takes; null = any. */
   maxPixels: number | null;
-  /** Expected seconds until the result is back (network, queue and run), from measured latency. */
-  expectedSeconds(pixels: number): number;
+  /**
+   * Expected seconds until the result is back (network, queue and run), from measured latency;
+   * `bytes` is the run's memory estimate here (a peer without room for it answers Infinity).
+   */
+  expectedSeconds(pixels: number, bytes?: number): number;
 }
 
 export interface PlanOptions {
@@ -149,7 +152,7 @@ export function planRoute(
       reason: `${why}${reasonFor(`tiled (${t.tile} px tiles)`, t.bytes, device, wait)}`,
     });
   }
-  const upstreams = upstreamOptions<Plan>(base, pixels, width * height, planOptions.upstreams ?? []);
+  const upstreams = upstreamOptions<Plan>(base, pixels, width * height, whole.bytes, planOptions.upstreams ?? []);
   // Local work the ledger would refuse now (queue full) goes upstream when an upstream can take it.
   const localOptions =
     upstreams.length > 0 && device.refuses ? options.filter((o) => !device.refuses!(o.bytes)) : options;
@@ -184,19 +187,20 @@ export function planRoute(
   return { ...best, reason: `${best.reason}; ${why}` };
 }
 
-/** One UPSTREAM option per healthy endpoint that takes the image size. */
+/** One UPSTREAM option per healthy endpoint that takes the image size (and, for a peer, has room for `bytes`). */
 export function upstreamOptions<
   P extends Pick<Plan, 'route' | 'target' | 'bytes' | 'expectedSeconds' | 'runSeconds' | 'reason'>,
 >(
   base: Omit<P, 'route' | 'target' | 'bytes' | 'expectedSeconds' | 'runSeconds' | 'reason' | 'tiles'>,
   pixels: number,
   imagePixels: number,
+  bytes: number,
   views: readonly UpstreamView[],
 ): P[] {
   const options: P[] = [];
   for (const view of views) {
     if (!view.healthy || (view.maxPixels !== null && imagePixels > view.maxPixels)) continue;
-    const seconds = view.expectedSeconds(pixels);
+    const seconds = view.expectedSeconds(pixels, bytes);
     if (!Number.isFinite(seconds)) continue;
     options.push({
       ...base,

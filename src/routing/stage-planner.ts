@@ -139,7 +139,13 @@ export function planStage(
       reason: `${reasonFor(what, estimate.bytes, device, wait)}; ${calls} x ${perStep.seconds.toFixed(3)} s per call`,
     };
   }
-  const upstreams = upstreamOptions<StagePlan>(base, width * height * batch, width * height, options.upstreams ?? []);
+  const upstreams = upstreamOptions<StagePlan>(
+    base,
+    width * height * batch,
+    width * height,
+    estimate.bytes,
+    options.upstreams ?? [],
+  );
   const saturated = localPlan !== null && upstreams.length > 0 && device.refuses?.(localPlan.bytes) === true;
   const candidates = [...(localPlan && !saturated ? [localPlan] : []), ...upstreams];
   const needs =

@@ -4,6 +4,7 @@ import type { KeyLimiter, Ticket } from '../auth/limiter.js';
 import type { Config } from '../config/config.js';
 import type { JobManager } from '../jobs/manager.js';
 import type { ModelRegistry } from '../models/registry.js';
+import type { PeerDirectory } from '../peers/directory.js';
 import type { NoiseSource } from '../pipeline/img2img.js';
 import type { PromptEncoder } from '../pipeline/prompt-encoding.js';
 import type { HostLedger } from '../routing/host-ledger.js';
@@ -32,6 +33,8 @@ export interface Services {
   noiseFor?: (seed: bigint) => NoiseSource;
   /** Rate limits and quotas per key (src/auth/limiter.ts). */
   limiter: KeyLimiter;
+  /** Other instances this one routes to (PEERS=true); absent or null = none. */
+  peers?: PeerDirectory | null;
 }
 
 export interface GraphQLContext {

@@ -10,6 +10,7 @@ import { ANONYMOUS } from '../auth/limit-specs.js';
 import { GatewayError } from '../errors.js';
 import { wasReported } from '../observability/answers.js';
 import { yogaLogger } from '../observability/logger.js';
+import { withHop } from '../peers/hop.js';
 import { schema } from '../schema/index.js';
 import { checkResultAccess, deleteResult, RESULT_CACHE_CONTROL } from '../storage/signed-urls.js';
 import type { DType } from '../tensors/dtype.js';
@@ -131,6 +132,7 @@ export function createHttpServer(services: RunningServices): Server {
           status: 'ok',
           device: services.ledger.snapshot(),
           upstreams: services.upstreams?.snapshot() ?? [],
+          peers: services.peers?.snapshot() ?? [],
         });
       if (url.pathname === '/metrics' && req.method === 'GET') {
         const { contentType, body } = await services.metrics.exposition();
@@ -151,7 +153,8 @@ export function createHttpServer(services: RunningServices): Server {
       if (await serveWeb(req, url, res)) return;
       throw new GatewayError('NOT_FOUND', `no route for ${req.method} ${url.pathname}`);
     };
-    handle().catch((error) => {
+    // A request a peer forwarded is not forwarded again (src/peers/hop.ts).
+    withHop(req, handle).catch((error) => {
       if (!res.headersSent) sendError(services, res, error);
       else res.destroy();
     });

@@ -14,6 +14,8 @@ import { FAMILIES, isFamilyId } from '../models/families.js';
 import { loadModels } from '../models/load.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { GatewayMetrics } from '../observability/metrics.js';
+import { PeerDirectory } from '../peers/directory.js';
+import { describeSelf } from '../peers/self.js';
 import { PromptEncoder } from '../pipeline/prompt-encoding.js';
 import { HostLedger } from '../routing/host-ledger.js';
 import { LocalRunner, Router } from '../routing/index.js';
@@ -30,8 +32,10 @@ export interface RunningServices extends Services {
   ledger: CapacityLedger;
   /** Where the device budget came from (the CUDA card, or DEVICE_MEMORY). */
   deviceMemorySource: string;
-  /** Configured upstream endpoints (null when none are). */
+  /** Configured upstream endpoints and peers (null when there are neither). */
   upstreams: UpstreamPool | null;
+  /** Other instances this one routes to (PEERS=true); null when off. */
+  peers: PeerDirectory | null;
   /** JSON lines on stdout at LOG_LEVEL. */
   logger: Logger;
   /** The Prometheus registry behind GET /metrics (src/observability/metrics.ts). */
@@ -64,7 +68,7 @@ export async function createServices(
   const store = config.redisUrl
     ? new RedisResultStore(config.redisUrl, config.resultTtlSeconds)
     : new MemoryResultStore(config.resultTtlSeconds, Date.now, host);
-  const upstreams = config.upstreams.length > 0 ? new UpstreamPool(config.upstreams) : null;
+  const upstreams = config.upstreams.length > 0 || config.peers ? new UpstreamPool(config.upstreams) : null;
   const metrics = new GatewayMetrics({ ledger, upstreams });
   metrics.registerHostMemory(() => {
     const { heldBytes, budgetBytes } = host.snapshot();
@@ -94,12 +98,18 @@ export async function createServices(
     }
     upstreams.start();
   }
-  const runner = new LocalRunner(new LocalExecutor(runtime), ledger, new RunStats(), metrics);
+  const stats = new RunStats();
+  const runner = new LocalRunner(new LocalExecutor(runtime), ledger, stats, metrics);
   const router = new Router(profiles, runner, {
     observer: metrics,
     upstream: upstreams,
     batching: { windowMs: config.batchWindowMs, maxBatch: config.limits.maxBatch },
   });
+  const peers =
+    config.peers && upstreams && config.redisUrl
+      ? new PeerDirectory(config.peers, config.redisUrl, () => describeSelf(registry, ledger, stats), upstreams, logger)
+      : null;
+  await peers?.start();
   const keys = await KeyStore.fromConfig(config, true);
   const limiter = createKeyLimiter(
     config.redisUrl,
@@ -133,12 +143,14 @@ export async function createServices(
     ledger,
     deviceMemorySource: memory.source,
     upstreams,
+    peers,
     logger,
     metrics,
     keys,
     hub,
     async close() {
       upstreams?.close();
+      await peers?.close();
       jobs.close();
       await Promise.all([store.close(), limiter.close(), keys.close()]);
       await runtime.close();

@@ -11,7 +11,7 @@ import { endpointUrl, type UpstreamConfig, type UpstreamOperation } from './conf
 import { describeNetworkError } from './http-client.js';
 
 /** Round trip assumed before the first health check or call. */
-const DEFAULT_RTT_SECONDS = 0.05;
+export const DEFAULT_RTT_SECONDS = 0.05;
 const HEALTH_TIMEOUT_MS = 5000;
 
 export interface EndpointSnapshot {
@@ -33,12 +33,16 @@ export class Endpoint {
   readonly breaker: CircuitBreaker;
   private healthOk = true;
   private lastHealthError: string | null = null;
-  private rtt: number | null = null;
-  private readonly rates = new Map<UpstreamOperation, number>();
+  protected rtt: number | null = null;
+  protected readonly rates = new Map<UpstreamOperation, number>();
   inFlight = 0;
 
-  constructor(readonly config: UpstreamConfig) {
-    this.name = `upstream:${config.name}`;
+  /** `kind` starts the route target: `upstream:<name>` for configured endpoints, `peer:<name>` for peers. */
+  constructor(
+    readonly config: UpstreamConfig,
+    kind = 'upstream',
+  ) {
+    this.name = `${kind}:${config.name}`;
     this.breaker = new CircuitBreaker({ failureThreshold: config.failureThreshold, cooldownMs: config.cooldownMs });
   }
 
@@ -62,8 +66,9 @@ export class Endpoint {
   /**
    * Round trip plus run time at the measured rate; requests already in flight here are assumed to
    * run before this one. For img2img, `pixels` counts each denoising step's pixels (pixels x steps).
+   * `bytes` (the run's memory estimate) matters only to peers, which say how much they have free.
    */
-  expectedSeconds(operation: UpstreamOperation, pixels: number): number {
+  expectedSeconds(operation: UpstreamOperation, pixels: number, _bytes?: number): number {
     const rate = this.rates.get(operation) ?? this.config.expectedSecondsPerMegapixel;
     return (this.rtt ?? DEFAULT_RTT_SECONDS) + rate * (pixels / 1e6) * (1 + this.inFlight);
   }
@@ -73,8 +78,13 @@ export class Endpoint {
       name: this.name,
       healthy: this.healthy,
       maxPixels: this.config.maxPixels,
-      expectedSeconds: (pixels) => this.expectedSeconds(operation, pixels),
+      expectedSeconds: (pixels, bytes) => this.expectedSeconds(operation, pixels, bytes),
     };
+  }
+
+  /** Sent with every call: the token as a Bearer credential (peers add the forwarding mark). */
+  requestHeaders(): Record<string, string> {
+    return this.config.token ? { Authorization: `Bearer ${this.config.token}` } : {};
   }
 
   recordCall(operation: UpstreamOperation, pixels: number, seconds: number): void {

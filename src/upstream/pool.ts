@@ -7,6 +7,7 @@
 import { GatewayError, throwIfCancelled } from '../errors.js';
 import type { Nchw } from '../gpu/tensor.js';
 import type { ModelDefinition, Operation } from '../models/model.js';
+import { forwardedBy } from '../peers/hop.js';
 import type { Img2ImgRequest } from '../pipeline/img2img-types.js';
 import type { RoutedResult, UpstreamRunner } from '../routing/index.js';
 import type { ExecuteHooks, Plan, UpstreamView } from '../routing/router.js';
@@ -34,6 +35,8 @@ export interface UpstreamImg2ImgRunner {
 
 export class UpstreamPool implements UpstreamRunner, UpstreamImg2ImgRunner {
   readonly endpoints: Endpoint[];
+  /** Other instances' endpoints, replaced as their heartbeats come and go (src/peers/directory.ts). */
+  private peers: readonly Endpoint[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
 
   constructor(configs: readonly UpstreamConfig[]) {
@@ -82,8 +85,15 @@ export class UpstreamPool implements UpstreamRunner, UpstreamImg2ImgRunner {
     return runImg2ImgOn(this.forModel(model, 'img2img'), model, request, hooks);
   }
 
+  /** The live peers' endpoints; the pool keeps no other state for them. */
+  setPeers(endpoints: readonly Endpoint[]): void {
+    this.peers = endpoints;
+  }
+
+  /** Configured endpoints, then peers unless this request came from a peer (it is never forwarded twice). */
   forModel(model: string, operation?: UpstreamOperation): Endpoint[] {
-    return this.endpoints.filter((e) => (operation ? e.serves(model, operation) : e.config.model === model));
+    const all = forwardedBy() === undefined ? [...this.endpoints, ...this.peers] : this.endpoints;
+    return all.filter((e) => (operation ? e.serves(model, operation) : e.config.model === model));
   }
 
   views(model: string, operation: Operation): UpstreamView[] {
@@ -97,10 +107,14 @@ export class UpstreamPool implements UpstreamRunner, UpstreamImg2ImgRunner {
   async run(model: ModelDefinition, plan: Plan, input: Nchw, hooks: ExecuteHooks = {}): Promise<RoutedResult> {
     const operation = plan.operation;
     const pixels = plan.width * plan.height * plan.batch;
-    const planned = this.endpoints.find((e) => e.name === plan.target && e.serves(model.id, operation));
-    const others = this.forModel(model.id, operation)
-      .filter((e) => e !== planned && e.healthy && e.takes(plan.width, plan.height))
-      .sort((a, b) => a.expectedSeconds(operation, pixels) - b.expectedSeconds(operation, pixels));
+    const candidates = this.forModel(model.id, operation);
+    const planned = candidates.find((e) => e.name === plan.target);
+    // A peer without room for the run expects Infinity: it is not tried.
+    const bytes = plan.estimates.whole.bytes;
+    const expected = (e: Endpoint) => e.expectedSeconds(operation, pixels, bytes);
+    const others = candidates
+      .filter((e) => e !== planned && e.healthy && e.takes(plan.width, plan.height) && Number.isFinite(expected(e)))
+      .sort((a, b) => expected(a) - expected(b));
     const order = planned ? [planned, ...others] : others;
     const failures: string[] = [];
     // One step: an upstream reports no tiles, so progress goes 0/1 when sent and 1/1 when answered.
@@ -114,8 +128,7 @@ export class UpstreamPool implements UpstreamRunner, UpstreamImg2ImgRunner {
       endpoint.inFlight++;
       try {
         const request = await buildRequest(operation, endpoint.url(operation), model, input);
-        if (endpoint.config.token)
-          request.headers = { ...request.headers, Authorization: `Bearer ${endpoint.config.token}` };
+        request.headers = { ...request.headers, ...endpoint.requestHeaders() };
         const response = await callUpstream(request, {
           deadlineMs: endpoint.config.timeoutMs,
           retries: endpoint.config.retries,

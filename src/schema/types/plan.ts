@@ -2,6 +2,7 @@ import type { Plan } from '../../routing/router.js';
 import type { AnyPlan, StageDetails } from '../../routing/stage-planner.js';
 import { builder } from '../builder.js';
 import { OperationEnum, RouteEnum } from './enums.js';
+import { PeerType } from './peers.js';
 
 const WholeEstimate = builder.objectRef<Plan['estimates']['whole']>('WholeEstimate').implement({
   description: 'Estimated peak device memory of running the request in one piece.',
@@ -67,6 +68,11 @@ export const PlanType = builder.objectRef<AnyPlan>('Plan').implement({
     budgetBytes: t.float({ resolve: (p) => p.budgetBytes }),
     freeBytes: t.float({ resolve: (p) => p.freeBytes }),
     estimates: t.field({ type: Estimates, resolve: (p) => p.estimates }),
+    peers: t.field({
+      type: [PeerType],
+      description: 'The peers the router weighed (PEERS=true): the instances alive on the same Redis now.',
+      resolve: (_plan, _args, ctx) => ctx.services.peers?.snapshot() ?? [],
+    }),
     stage: t.field({
       type: StageDetailsType,
       nullable: true,

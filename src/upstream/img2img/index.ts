@@ -75,7 +75,7 @@ export function img2imgView(endpoint: Endpoint, request?: Img2ImgRequest): Img2I
     protocol: protocolOf(endpoint.config),
     healthy: endpoint.healthy,
     maxPixels: endpoint.config.maxPixels,
-    expectedSeconds: (pixels) => endpoint.expectedSeconds('img2img', pixels * steps),
+    expectedSeconds: (pixels, bytes) => endpoint.expectedSeconds('img2img', pixels * steps, bytes),
     refusal: request ? img2imgRefusal(endpoint.config, request) : null,
   };
 }
@@ -97,8 +97,9 @@ export async function runImg2ImgOn(
   const pixels = image.outputWidth * image.outputHeight;
   const work = pixels * denoisingSteps(request);
   const planned = candidates.find((e) => e.name === hooks.target);
+  // A peer whose queue is full expects Infinity: it is not tried.
   const others = candidates
-    .filter((e) => e !== planned && e.healthy)
+    .filter((e) => e !== planned && e.healthy && Number.isFinite(e.expectedSeconds('img2img', work)))
     .sort((a, b) => a.expectedSeconds('img2img', work) - b.expectedSeconds('img2img', work));
   const failures: string[] = [];
   for (const endpoint of planned ? [planned, ...others] : others) {
@@ -118,7 +119,7 @@ export async function runImg2ImgOn(
     endpoint.inFlight++;
     try {
       const built = client.build(call, endpoint.config);
-      if (endpoint.config.token) built.headers = { ...built.headers, Authorization: `Bearer ${endpoint.config.token}` };
+      built.headers = { ...built.headers, ...endpoint.requestHeaders() };
       const response = await callUpstream(built, {
         deadlineMs: endpoint.config.timeoutMs,
         retries: endpoint.config.retries,
