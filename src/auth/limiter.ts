@@ -14,6 +14,7 @@
  * the runs in flight when it ran out took beyond their estimates.
  */
 import { GatewayError } from '../errors.js';
+import type { RedisTarget } from '../storage/redis-client.js';
 import {
   type CounterAdmission,
   DAY_MS,
@@ -169,7 +170,7 @@ function refusal(
 
 /** Counters in Redis when `redisUrl` is set (shared by every instance), else in this process. */
 export function createKeyLimiter(
-  redisUrl: string | null,
+  redisUrl: RedisTarget | null,
   limitsFor?: LimitsSource,
   options: { prefix?: string; now?: () => number } = {},
 ): KeyLimiter {

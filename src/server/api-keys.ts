@@ -16,7 +16,7 @@ import type { Plugin } from 'graphql-yoga';
 import { type AuthFailure, authenticate, authorize, type KeyLookup } from '../auth/authenticate.js';
 import type { ApiKey, Scope } from '../auth/keys.js';
 import { type KeyLimiter, rateLimitedError } from '../auth/limiter.js';
-import type { GatewayError } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import { type Observability, reportAnswer } from '../observability/answers.js';
 import { HTTP_STATUS } from './error-edges.js';
 
@@ -34,7 +34,14 @@ export const FIELD_SCOPES: Readonly<Record<string, Scope>> = {
 };
 
 /** Root fields that run compute: each one is a request against its key's rate limit. */
-const COMPUTE_FIELDS = new Set(['encode', 'submitEncode', 'decode', 'submitDecode', 'img2img', 'submitImg2img']);
+export const COMPUTE_FIELDS: ReadonlySet<string> = new Set([
+  'encode',
+  'submitEncode',
+  'decode',
+  'submitDecode',
+  'img2img',
+  'submitImg2img',
+]);
 
 interface AuthServices extends Observability {
   keys: KeyLookup;
@@ -116,14 +123,22 @@ async function checkOperation(
   }
   for (const field of fields) {
     if (!COMPUTE_FIELDS.has(field)) continue;
-    const admission = await services.limiter.admit(auth.keyName, 0);
+    const admission = await services.limiter.admit(auth.keyName, 0).catch((error: unknown) => {
+      // Limits in a Redis that does not answer: SERVICE_UNAVAILABLE, with its status, not a masked 500.
+      if (error instanceof GatewayError) return error;
+      throw error;
+    });
+    if (admission instanceof GatewayError) {
+      reportAnswer(services, 'graphql', admission);
+      return graphqlAuthError(admission);
+    }
     if (!admission.allowed) return graphqlAuthError(rateLimitedError(admission.limited));
   }
   return null;
 }
 
 /** The root field names an operation selects, through its fragments. */
-function rootFields(document: DocumentNode, operation: OperationDefinitionNode): string[] {
+export function rootFields(document: DocumentNode, operation: OperationDefinitionNode): string[] {
   const fragments = new Map(
     document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])),
   );
