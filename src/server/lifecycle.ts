@@ -13,6 +13,8 @@ import { COMPUTE_FIELDS, graphqlAuthError, rootFields } from './api-keys.js';
 /** A refused caller is told to retry after this long (elsewhere, or here once the gateway is back). */
 const DRAIN_RETRY_AFTER_SECONDS = 5;
 const POLL_MS = 50;
+const FLUSH_MIN_MS = 100;
+const FLUSH_MS = 500;
 
 export class Lifecycle {
   private drainingSince: number | null = null;
@@ -49,6 +51,15 @@ export class Lifecycle {
 
   get requestsInFlight(): number {
     return this.inFlight;
+  }
+
+  /**
+   * The last moment before connections close: the jobs' last events reach their subscribers (they are
+   * written on later ticks) and requests still open get their answers, for at most FLUSH_MS.
+   */
+  async flush(): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, FLUSH_MIN_MS));
+    await this.settled(() => true, Date.now() + FLUSH_MS);
   }
 
   /** Resolves once no counted request is in flight and `idle()` holds, or at `deadline` (ms since the epoch). */

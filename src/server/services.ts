@@ -148,11 +148,8 @@ export async function createServices(
     lifecycle,
     async drain(deadline) {
       lifecycle.begin();
-      const done = await lifecycle.settled(() => jobs.activeCount === 0, deadline);
-      if (done) return;
-      jobs.interrupt();
-      // The FAILED events reach the jobs' subscribers and the requests still open are answered, briefly.
-      await lifecycle.settled(() => true, Date.now() + 500);
+      if (!(await lifecycle.settled(() => jobs.activeCount === 0, deadline))) jobs.interrupt();
+      await lifecycle.flush();
     },
     async close() {
       upstreams?.close();
