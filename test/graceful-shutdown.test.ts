@@ -35,9 +35,13 @@ async function until<T>(what: string, ms: number, probe: () => Promise<T | null>
 async function readAll(response: Response): Promise<string> {
   let text = '';
   const decoder = new TextDecoder();
+  const reader = response.body!.getReader();
   try {
-    for await (const chunk of response.body!) text += decoder.decode(chunk, { stream: true });
-  } catch {}
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
+      text += decoder.decode(chunk.value, { stream: true });
+  } catch {
+    // The gateway closed the connection: what came before it is the answer.
+  }
   return text;
 }
 
