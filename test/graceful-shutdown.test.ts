@@ -95,37 +95,53 @@ test('SIGTERM drains: the runs in flight finish and are answered, new work is re
   }
 });
 
-test('a job the grace deadline cuts short ends FAILED with the reason, and its subscriber sees it', async () => {
-  const gateway = await startGateway({ MODELS_DIR, INTRA_OP_THREADS: '1', SHUTDOWN_GRACE_SECONDS: '1' });
+test('jobs the grace deadline cuts short (running and queued) end FAILED with the reason, seen by subscribers', async () => {
+  // Tiled (512 px tiles), so the interrupted run stops at a tile boundary instead of finishing its one
+  // long native call (which the process could not exit during); the second job waits for memory.
+  const gateway = await startGateway({
+    MODELS_DIR,
+    INTRA_OP_THREADS: '1',
+    DEVICE_MEMORY: '800MiB',
+    DEVICE_HEADROOM: '16MiB',
+    SHUTDOWN_GRACE_SECONDS: '1',
+  });
   try {
     const ids = await Promise.all(
       [BIG, BIG].map(async (image) => (await gateway.graphql(SUBMIT, input(image))).data.submitEncode.id as string),
     );
-    const events = await fetch(`${gateway.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-      body: JSON.stringify({
-        query:
-          'subscription($id: ID!) { jobProgress(id: $id) { __typename status ... on JobFailedEvent { error { code message } } } }',
-        variables: { id: ids[0] },
+    const subscriptions = ids.map((id) =>
+      fetch(`${gateway.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({
+          query:
+            'subscription($id: ID!) { jobProgress(id: $id) { __typename status ... on JobFailedEvent { error { code message } } } }',
+          variables: { id },
+        }),
       }),
-    });
-    await until('the job running', 10_000, async () =>
-      (await jobStatus(gateway, ids[0])) === 'RUNNING' ? true : null,
     );
+    // One runs, the other waits for memory.
+    const statuses = await until('one job running, the other queued', 10_000, async () => {
+      const now = await Promise.all(ids.map((id) => jobStatus(gateway, id)));
+      return now.includes('RUNNING') && now.includes('QUEUED') ? now : null;
+    });
+    assert.deepEqual([...statuses].sort(), ['QUEUED', 'RUNNING']);
     const exited = exitOf(gateway);
     const signalled = Date.now();
     gateway.process.kill('SIGTERM');
 
-    const stream = await readAll(events);
-    const last = [...stream.matchAll(/event: next\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1])).at(-1);
-    assert.deepEqual(last?.data?.jobProgress, {
-      __typename: 'JobFailedEvent',
-      status: 'FAILED',
-      error: { code: 'SERVICE_UNAVAILABLE', message: 'the gateway shut down before the job finished' },
-    });
+    for (const subscription of subscriptions) {
+      const stream = await readAll(await subscription);
+      const last = [...stream.matchAll(/event: next\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1])).at(-1);
+      assert.deepEqual(last?.data?.jobProgress, {
+        __typename: 'JobFailedEvent',
+        status: 'FAILED',
+        error: { code: 'SERVICE_UNAVAILABLE', message: 'the gateway shut down before the job finished' },
+      });
+    }
     assert.equal(await exited, 0);
     assert.ok(Date.now() - signalled < 10_000, 'exited soon after the 1 s grace');
+    assert.match(gateway.output(), /2 job\(s\) still queued or running end FAILED/);
   } finally {
     await gateway.stop();
   }

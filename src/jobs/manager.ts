@@ -113,10 +113,11 @@ export class JobManager {
 
   /**
    * Ends every job still queued or running FAILED (SERVICE_UNAVAILABLE, SHUTDOWN_REASON), so its
-   * subscribers and pollers learn why rather than losing it, and stops its run.
+   * subscribers and pollers learn why rather than losing it, and stops its run; returns how many.
    */
-  interrupt(): void {
-    for (const job of this.store.active()) {
+  interrupt(): number {
+    const active = this.store.active();
+    for (const job of active) {
       // FAILED first: the run's CANCELLED, when it stops, comes after the terminal event and is ignored.
       job.emit({
         type: 'FAILED',
@@ -124,6 +125,7 @@ export class JobManager {
       });
       job.abortRun(cancelled(SHUTDOWN_REASON));
     }
+    return active.length;
   }
 
   close(): void {

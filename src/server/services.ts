@@ -148,7 +148,13 @@ export async function createServices(
     lifecycle,
     async drain(deadline) {
       lifecycle.begin();
-      if (!(await lifecycle.settled(() => jobs.activeCount === 0, deadline))) jobs.interrupt();
+      if (!(await lifecycle.settled(() => jobs.activeCount === 0, deadline))) {
+        const interrupted = jobs.interrupt();
+        logger.warn(
+          { jobs: interrupted },
+          `shutdown deadline: ${interrupted} job(s) still queued or running end FAILED`,
+        );
+      }
       await lifecycle.flush();
     },
     async close() {
