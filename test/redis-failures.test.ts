@@ -87,6 +87,10 @@ test('Redis stopped under load: typed SERVICE_UNAVAILABLE, no INTERNAL, no hang;
   assert.equal(last.errors?.[0].extensions?.code, 'SERVICE_UNAVAILABLE', 'an encode sent while Redis is down');
   assert.match(last.errors![0].message, /Redis did not answer while storing a result/);
 
+  // What needs no Redis still works.
+  const inline = await gateway.graphql(ENCODE, { i: { model: 'taef2', image: { base64: PNG }, delivery: 'BASE64' } });
+  assert.equal(inline.errors, undefined, JSON.stringify(inline.errors));
+
   // A result URL: HTTP 503 with Retry-After.
   const fetched = await fetch(stored);
   assert.equal(fetched.status, 503);
