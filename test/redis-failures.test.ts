@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { KeyStore } from '../src/auth/key-store.ts';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
 import { type PrivateRedis, startPrivateRedis } from './support/redis-server.ts';
 import { freePort, type RunningGateway, startGateway } from './support/server.ts';
@@ -161,4 +162,29 @@ test('REDIS_REQUIRED=false starts degraded and recovers when Redis comes', async
     await degraded.stop();
     await late.stop();
   }
+});
+
+test('with API keys and limits in Redis, a down Redis refuses compute with 503 SERVICE_UNAVAILABLE, not 500', async () => {
+  const store = await KeyStore.open({ keysFile: null, redisUrl: redis.url, redisPrefix: 'latentgate:apikeys:' });
+  const { key } = await store.create({ name: 'client', scopes: ['encode'] });
+  await store.close();
+  const call = (headers: Record<string, string> = { authorization: `Bearer ${key}` }) =>
+    fetch(`${gateway.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({
+        query: ENCODE,
+        variables: { i: { model: 'taef2', image: { base64: PNG }, delivery: 'BASE64' } },
+      }),
+    });
+  // The creation is announced to the gateway, which from then on needs a key.
+  await until('the gateway needing a key', 10_000, async () => ((await call({})).status === 401 ? true : null));
+  assert.equal((await call()).status, 200);
+  await redis.stop();
+  const refused = await call();
+  assert.equal(refused.status, 503);
+  assert.ok(Number(refused.headers.get('retry-after')) > 0);
+  const { errors } = (await refused.json()) as { errors: { message: string; extensions: Record<string, unknown> }[] };
+  assert.equal(errors[0].extensions.code, 'SERVICE_UNAVAILABLE');
+  assert.match(errors[0].message, /limits/);
 });

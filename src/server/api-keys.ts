@@ -128,10 +128,7 @@ async function checkOperation(
       if (error instanceof GatewayError) return error;
       throw error;
     });
-    if (admission instanceof GatewayError) {
-      reportAnswer(services, 'graphql', admission);
-      return graphqlAuthError(admission);
-    }
+    if (admission instanceof GatewayError) return graphqlAuthError(admission);
     if (!admission.allowed) return graphqlAuthError(rateLimitedError(admission.limited));
   }
   return null;
