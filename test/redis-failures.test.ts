@@ -180,6 +180,12 @@ test('with API keys and limits in Redis, a down Redis refuses compute with 503 S
   // The creation is announced to the gateway, which from then on needs a key.
   await until('the gateway needing a key', 10_000, async () => ((await call({})).status === 401 ? true : null));
   assert.equal((await call()).status, 200);
+  const unavailable = async () =>
+    metric(
+      await (await fetch(`${gateway.url}/metrics`)).text(),
+      'latentgate_rejections_total{reason="SERVICE_UNAVAILABLE"}',
+    );
+  const before = await unavailable();
   await redis.stop();
   const refused = await call();
   assert.equal(refused.status, 503);
@@ -187,4 +193,5 @@ test('with API keys and limits in Redis, a down Redis refuses compute with 503 S
   const { errors } = (await refused.json()) as { errors: { message: string; extensions: Record<string, unknown> }[] };
   assert.equal(errors[0].extensions.code, 'SERVICE_UNAVAILABLE');
   assert.match(errors[0].message, /limits/);
+  assert.equal(await unavailable(), before + 1, 'counted once');
 });

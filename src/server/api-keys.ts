@@ -128,7 +128,11 @@ async function checkOperation(
       if (error instanceof GatewayError) return error;
       throw error;
     });
-    if (admission instanceof GatewayError) return graphqlAuthError(admission);
+    if (admission instanceof GatewayError) {
+      // Counted and logged here: what onExecute answers does not pass the error mask.
+      reportAnswer(services, 'graphql', admission);
+      return graphqlAuthError(admission);
+    }
     if (!admission.allowed) return graphqlAuthError(rateLimitedError(admission.limited));
   }
   return null;

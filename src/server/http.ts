@@ -45,13 +45,7 @@ export function createGraphQLHandler(services: RunningServices) {
     maskedErrors: { maskError: (error, message, isDev) => maskGraphQLError(services, error, message, isDev) },
     // Body and document limits first; parse, validation and variable errors get the BAD_REQUEST code too;
     // then CSRF prevention and introspection; API keys (src/server/api-keys.ts).
-    plugins: [
-      ...limits.plugins,
-      useRequestErrorCode(),
-      ...safety.plugins,
-      useDraining(services.lifecycle),
-      useApiKeys(services),
-    ],
+    plugins: [...limits.plugins, useRequestErrorCode(), ...safety.plugins, useDraining(services), useApiKeys(services)],
   });
 }
 

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { type GatewayError, serviceUnavailable } from '../errors.js';
+import { type Observability, reportAnswer } from '../observability/answers.js';
 import { COMPUTE_FIELDS, graphqlAuthError, rootFields } from './api-keys.js';
 
 /** A refused caller is told to retry after this long (elsewhere, or here once the gateway is back). */
@@ -74,13 +75,16 @@ export class Lifecycle {
 }
 
 /** Refuses GraphQL operations with a compute field while draining (before keys are charged for them). */
-export function useDraining(lifecycle: Lifecycle): Plugin {
+export function useDraining(services: Observability & { lifecycle: Lifecycle }): Plugin {
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      if (!lifecycle.draining) return;
+      if (!services.lifecycle.draining) return;
       const operation = getOperationAST(args.document, args.operationName);
-      if (operation && rootFields(args.document, operation).some((field) => COMPUTE_FIELDS.has(field)))
-        setResultAndStopExecution({ errors: [graphqlAuthError(lifecycle.refusal())] });
+      if (!operation || !rootFields(args.document, operation).some((field) => COMPUTE_FIELDS.has(field))) return;
+      const refusal = services.lifecycle.refusal();
+      // Counted and logged here: what onExecute answers does not pass the error mask.
+      reportAnswer(services, 'graphql', refusal);
+      setResultAndStopExecution({ errors: [graphqlAuthError(refusal)] });
     },
   };
 }
