@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   'REQUEST_TOO_LARGE',
   'BUSY',
   'RATE_LIMITED',
+  'SERVICE_UNAVAILABLE',
   'DOES_NOT_FIT',
   'CANCELLED',
   'UPSTREAM_FAILED',
@@ -46,6 +47,18 @@ export class GatewayError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * A part the gateway needs (Redis) does not answer, or the gateway is shutting down: the request was not
+ * (or not fully) done and may be sent again after `retryAfterSeconds`, here or to another instance.
+ */
+export function serviceUnavailable(
+  message: string,
+  retryAfterSeconds: number,
+  details: Record<string, unknown> = {},
+): GatewayError {
+  return new GatewayError('SERVICE_UNAVAILABLE', message, { ...details, retryAfterSeconds });
 }
 
 /**

@@ -80,5 +80,5 @@ test('SIGTERM closes the gateway and the process exits with 0', async () => {
   const exited = new Promise<number | null>((resolve) => gateway.process.once('exit', (code) => resolve(code)));
   gateway.process.kill('SIGTERM');
   assert.equal(await exited, 0);
-  assert.match(gateway.output(), /SIGTERM: closing/);
+  assert.match(gateway.output(), /SIGTERM: draining/);
 });

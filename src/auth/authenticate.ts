@@ -12,13 +12,15 @@ import type { ApiKey, Scope } from './keys.js';
 export interface KeyLookup {
   /** Whether requests need a key at all. */
   readonly required: boolean;
+  /** Set while the keys cannot be read (Redis down since start): every key-needing request is refused with it. */
+  readonly unavailable?: GatewayError | null;
   find(key: string): ApiKey | undefined;
 }
 
 export interface AuthFailure {
   ok: false;
-  status: 401 | 403;
-  /** `WWW-Authenticate` on a 401. */
+  status: 401 | 403 | 503;
+  /** `WWW-Authenticate` on a 401, `Retry-After` on a 503. */
   headers: Record<string, string>;
   error: GatewayError;
 }
@@ -28,6 +30,11 @@ export type Authentication = { ok: true; key: ApiKey | null } | AuthFailure;
 
 export function authenticate(keys: KeyLookup, source: HeaderSource): Authentication {
   if (!keys.required) return { ok: true, key: null };
+  const unavailable = keys.unavailable;
+  if (unavailable) {
+    const retry = unavailable.details.retryAfterSeconds;
+    return { ok: false, status: 503, headers: { 'retry-after': String(retry) }, error: unavailable };
+  }
   const credentials = readCredentials(source);
   switch (credentials.kind) {
     case 'none':

@@ -11,10 +11,17 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { type Config, ConfigError } from '../config/config.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, serviceUnavailable } from '../errors.js';
+import {
+  createRedis,
+  REDIS_RETRY_AFTER_SECONDS,
+  type RedisTarget,
+  redisTarget,
+  viaRedis,
+} from '../storage/redis-client.js';
 import { describeProblem, validate } from '../validation/problems.js';
 import {
   type ApiKey,
@@ -30,11 +37,16 @@ import {
 
 export interface KeyStoreOptions {
   keysFile: string | null;
-  redisUrl: string | null;
+  redisUrl: RedisTarget | null;
   /** Prefix of the Redis hash and channel (`API_KEYS_REDIS_PREFIX`; tests give each their own). */
   redisPrefix: string;
   /** How often the list is reread; 0 (the CLI's) rereads nothing and subscribes to nothing. */
   refreshMs?: number;
+  /**
+   * Open even when Redis does not answer (REDIS_REQUIRED=false): until a read succeeds every request
+   * needs a key and none is known, so the gateway fails closed rather than open.
+   */
+  tolerateUnavailable?: boolean;
 }
 
 export interface NewKey {
@@ -54,6 +66,8 @@ interface Entry {
 export class KeyStore {
   private entries: Entry[] = [];
   private everHeldKeys = false;
+  /** True from a failed first read until a read succeeds (see KeyStoreOptions.tolerateUnavailable). */
+  private unverified = false;
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
   /** Names in the keys file that Redis does not hold (so no instance accepts them), found at open. */
@@ -71,30 +85,34 @@ export class KeyStore {
   static fromConfig(config: Config, watch: boolean): Promise<KeyStore> {
     return KeyStore.open({
       keysFile: config.auth.keysFile,
-      redisUrl: config.redisUrl,
+      redisUrl: redisTarget(config),
       redisPrefix: config.auth.redisPrefix,
       refreshMs: watch ? config.auth.refreshMs : 0,
+      tolerateUnavailable: watch && !config.redis.required,
     });
   }
 
   static async open(options: KeyStoreOptions): Promise<KeyStore> {
-    const redis = options.redisUrl ? connect(options.redisUrl) : null;
+    const redis = options.redisUrl ? createRedis(options.redisUrl) : null;
     const watch = (options.refreshMs ?? 0) > 0;
-    const subscriber = redis && watch ? redis.duplicate() : null;
-    subscriber?.on('error', () => {});
+    const subscriber = options.redisUrl && watch ? createRedis(options.redisUrl) : null;
     const store = new KeyStore(options, redis, subscriber);
     try {
-      await store.refresh(true);
+      await store.refresh(!options.tolerateUnavailable);
+      if (store.lastRefreshError) {
+        store.unverified = true;
+        // Subscribed on the subscriber's first connection (see listen).
+        if (subscriber) store.listen(subscriber).catch(() => {});
+        store.timer = setInterval(() => void store.refresh(), options.refreshMs).unref();
+        return store;
+      }
       if (redis && options.keysFile) {
         const shared = new Set((await store.readRedis()).map((k) => k.name));
         store.fileOnlyNames = (await readKeysFile(options.keysFile))
           .filter((k) => !shared.has(k.name))
           .map((k) => k.name);
       }
-      if (subscriber) {
-        subscriber.on('message', () => void store.refresh());
-        await subscriber.subscribe(store.channel);
-      }
+      if (subscriber) await store.listen(subscriber);
     } catch (error) {
       await store.close();
       throw error;
@@ -108,7 +126,16 @@ export class KeyStore {
    * revoking the last key locks the gateway rather than opening it).
    */
   get required(): boolean {
-    return this.options.keysFile !== null || this.everHeldKeys;
+    return this.options.keysFile !== null || this.everHeldKeys || this.unverified;
+  }
+
+  /** SERVICE_UNAVAILABLE while no read of the keys has succeeded yet (Redis down since start), else null. */
+  get unavailable(): GatewayError | null {
+    if (!this.unverified) return null;
+    const reason = this.lastRefreshError?.message ?? 'not read yet';
+    return serviceUnavailable(`the API keys cannot be checked yet: ${reason}`, REDIS_RETRY_AFTER_SECONDS, {
+      reason: 'redis',
+    });
   }
 
   get size(): number {
@@ -153,9 +180,12 @@ export class KeyStore {
       hash: hashKey(key),
     };
     if (this.redis) {
-      const added = await this.redis.hsetnx(this.hashName, stored.name, JSON.stringify(stored));
+      const redis = this.redis;
+      const added = await viaRedis('storing a key', () =>
+        redis.hsetnx(this.hashName, stored.name, JSON.stringify(stored)),
+      );
       if (!added) throw exists(stored.name);
-      await this.redis.publish(this.channel, `create ${stored.name}`);
+      await viaRedis('announcing a key', () => redis.publish(this.channel, `create ${stored.name}`));
     }
     if (this.options.keysFile) {
       const file = this.options.keysFile;
@@ -179,8 +209,9 @@ export class KeyStore {
   async revoke(name: string): Promise<boolean> {
     let removed = false;
     if (this.redis) {
-      removed = (await this.redis.hdel(this.hashName, name)) > 0;
-      await this.redis.publish(this.channel, `revoke ${name}`);
+      const redis = this.redis;
+      removed = (await viaRedis('revoking a key', () => redis.hdel(this.hashName, name))) > 0;
+      await viaRedis('announcing a revocation', () => redis.publish(this.channel, `revoke ${name}`));
     }
     if (this.options.keysFile) {
       const keys = await readKeysFile(this.options.keysFile);
@@ -211,6 +242,7 @@ export class KeyStore {
             : [];
         this.entries = stored.map((k) => ({ digest: Buffer.from(k.hash, 'hex'), key: publicKey(k) }));
         if (stored.length > 0) this.everHeldKeys = true;
+        this.unverified = false;
         this.lastRefreshError = null;
       } catch (error) {
         this.lastRefreshError = error as Error;
@@ -234,8 +266,19 @@ export class KeyStore {
     return `${this.options.redisPrefix}changes`;
   }
 
+  /**
+   * Rereads on every announced change, and on each (re)connection, since changes announced while it was
+   * away were missed; subscribes again then too (a first failed subscription included).
+   */
+  private listen(subscriber: Redis): Promise<unknown> {
+    subscriber.on('message', () => void this.refresh());
+    subscriber.on('ready', () => void subscriber.subscribe(this.channel).catch(() => {}));
+    this.redis?.on('ready', () => void this.refresh());
+    return viaRedis('subscribing to key changes', () => subscriber.subscribe(this.channel));
+  }
+
   private async readRedis(): Promise<StoredKey[]> {
-    const fields = await (this.redis as Redis).hgetall(this.hashName);
+    const fields = await viaRedis('reading the API keys', () => (this.redis as Redis).hgetall(this.hashName));
     return Object.entries(fields).map(([name, text]) => {
       const result = validate(storedKeySchema, parseJson(text));
       if (!result.ok)
@@ -246,13 +289,6 @@ export class KeyStore {
       return result.value;
     });
   }
-}
-
-function connect(url: string): Redis {
-  const redis = new Redis(url, { maxRetriesPerRequest: 2 });
-  // A lost connection surfaces as failed requests (a failed reread keeps the list); the client reconnects.
-  redis.on('error', () => {});
-  return redis;
 }
 
 function exists(name: string): GatewayError {

@@ -6,7 +6,8 @@
  * all pass a check that only one of them should. Redis' own clock decides windows and days, so
  * instances whose clocks differ still agree.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis, type RedisTarget, viaRedis } from '../storage/redis-client.js';
 
 export const DAY_MS = 86_400_000;
 
@@ -172,23 +173,23 @@ export class RedisLimitCounters implements LimitCounters {
 
   /** `prefix` namespaces the records (`PREFIX + key name`), so tests and deployments can share a Redis. */
   constructor(
-    url: string,
+    target: RedisTarget,
     private readonly prefix = 'latentgate:limits:',
   ) {
-    this.redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
-    // A lost connection surfaces as failed requests; the client reconnects on its own.
-    this.redis.on('error', () => {});
+    this.redis = createRedis(target);
   }
 
   async admit(keyName: string, request: AdmitRequest): Promise<CounterAdmission> {
-    const reply = (await this.redis.eval(
-      ADMIT,
-      1,
-      this.prefix + keyName,
-      request.windowMs,
-      request.maxRequests ?? -1,
-      request.maxPixelSeconds ?? -1,
-      request.estimate,
+    const reply = (await viaRedis("counting the request against its key's limits", () =>
+      this.redis.eval(
+        ADMIT,
+        1,
+        this.prefix + keyName,
+        request.windowMs,
+        request.maxRequests ?? -1,
+        request.maxPixelSeconds ?? -1,
+        request.estimate,
+      ),
     )) as number[];
     const [allowed, requests, pixelSeconds, now] = reply;
     return allowed === 1
@@ -197,11 +198,13 @@ export class RedisLimitCounters implements LimitCounters {
   }
 
   async adjust(keyName: string, day: number, delta: number): Promise<void> {
-    await this.redis.eval(ADJUST, 1, this.prefix + keyName, day, delta);
+    await viaRedis("adjusting a key's quota", () => this.redis.eval(ADJUST, 1, this.prefix + keyName, day, delta));
   }
 
   async read(keyName: string, windowMs: number): Promise<CounterReading> {
-    const [requests, pixelSeconds, now] = (await this.redis.eval(READ, 1, this.prefix + keyName, windowMs)) as number[];
+    const [requests, pixelSeconds, now] = (await viaRedis("reading a key's usage", () =>
+      this.redis.eval(READ, 1, this.prefix + keyName, windowMs),
+    )) as number[];
     return { requests, pixelSeconds, now };
   }
 

@@ -15,6 +15,7 @@
  * can pass the quota only by what the runs in flight when it ran out cost.
  */
 import { GatewayError } from '../errors.js';
+import type { RedisTarget } from '../storage/redis-client.js';
 import {
   type CounterAdmission,
   DAY_MS,
@@ -183,7 +184,7 @@ function refusal(
 
 /** Counters in Redis when `redisUrl` is set (shared by every instance), else in this process. */
 export function createKeyLimiter(
-  redisUrl: string | null,
+  redisUrl: RedisTarget | null,
   limitsFor?: LimitsSource,
   options: {
     prefix?: string;

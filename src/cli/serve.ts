@@ -61,14 +61,23 @@ export async function serve(): Promise<void> {
       `device ${snapshot.name} (${services.runtime.choice.reason}), ` +
       `budget ${formatBytes(snapshot.budgetBytes)} from ${services.deviceMemorySource}`,
   );
+  // Graceful shutdown: new work is refused (/healthz says "draining") while the connections stay open,
+  // so runs in flight can finish and be answered and their jobs read, for up to SHUTDOWN_GRACE_SECONDS;
+  // jobs still going then end FAILED. A second signal exits at once.
   let closing = false;
   const shutdown = async (signal: string) => {
-    if (closing) return;
+    if (closing) {
+      logger.warn({ signal }, `${signal} again: exiting without waiting for runs in flight`);
+      process.exit(1);
+    }
     closing = true;
-    logger.info({ signal }, `${signal}: closing`);
+    const grace = config.shutdownGraceSeconds;
+    logger.info({ signal, graceSeconds: grace }, `${signal}: draining (runs in flight have ${grace} s to finish)`);
+    await services.drain(Date.now() + grace * 1000);
     server.close();
     server.closeAllConnections();
     await services.close();
+    logger.info({ signal }, 'drained; exiting');
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));

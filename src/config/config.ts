@@ -65,6 +65,19 @@ export interface Config {
   /** How long a finished job (and its result) can still be read or subscribed to. */
   jobTtlSeconds: number;
   redisUrl: string | null;
+  /** How the gateway treats Redis (README, Running it in production); only read when redisUrl is set. */
+  redis: {
+    /** Refuse to start when Redis does not answer at start (`REDIS_REQUIRED`, default true); false starts degraded. */
+    required: boolean;
+    /** Every command fails (SERVICE_UNAVAILABLE) after this long without an answer. */
+    commandTimeoutMs: number;
+    /** A connection attempt gives up after this long. */
+    connectTimeoutMs: number;
+    /** How often the health monitor PINGs Redis (what /healthz and /metrics report). */
+    healthIntervalMs: number;
+  };
+  /** On SIGTERM/SIGINT, how long runs in flight may take to finish before the gateway exits anyway. */
+  shutdownGraceSeconds: number;
   /** Upstream endpoints per model (`UPSTREAMS` JSON, or `upstreams` in the file); see src/upstream/config.ts. */
   upstreams: UpstreamConfig[];
   /** Instances that route to each other through Redis (`PEERS=true`); null = off. See src/peers/. */
@@ -161,6 +174,11 @@ const SETTINGS = {
   resultTtlSeconds: 'RESULT_TTL_SECONDS',
   jobTtlSeconds: 'JOB_TTL_SECONDS',
   redisUrl: 'REDIS_URL',
+  redisRequired: 'REDIS_REQUIRED',
+  redisCommandTimeoutMs: 'REDIS_COMMAND_TIMEOUT_MS',
+  redisConnectTimeoutMs: 'REDIS_CONNECT_TIMEOUT_MS',
+  redisHealthIntervalMs: 'REDIS_HEALTH_INTERVAL_MS',
+  shutdownGraceSeconds: 'SHUTDOWN_GRACE_SECONDS',
   upstreams: 'UPSTREAMS',
   peers: 'PEERS',
   peerName: 'PEER_NAME',
@@ -288,6 +306,11 @@ function configSchema(env: NodeJS.ProcessEnv) {
     resultTtlSeconds: integer(3600, 1),
     jobTtlSeconds: integer(3600, 1),
     redisUrl: z.url().optional(),
+    redisRequired: z.enum(['true', 'false']).default('true'),
+    redisCommandTimeoutMs: integer(2000, 10, 60_000),
+    redisConnectTimeoutMs: integer(5000, 10, 60_000),
+    redisHealthIntervalMs: integer(2000, 100, 60_000),
+    shutdownGraceSeconds: integer(30, 0, 3600),
     upstreams: upstreamList(env).default([]),
     peers: flag(),
     peerName: z.string().min(1).optional(),
@@ -381,6 +404,13 @@ function configSchema(env: NodeJS.ProcessEnv) {
         resultTtlSeconds: s.resultTtlSeconds,
         jobTtlSeconds: s.jobTtlSeconds,
         redisUrl: s.redisUrl ?? null,
+        redis: {
+          required: s.redisRequired === 'true',
+          commandTimeoutMs: s.redisCommandTimeoutMs,
+          connectTimeoutMs: s.redisConnectTimeoutMs,
+          healthIntervalMs: s.redisHealthIntervalMs,
+        },
+        shutdownGraceSeconds: s.shutdownGraceSeconds,
         upstreams: s.upstreams,
         peers:
           s.peers === 'true'

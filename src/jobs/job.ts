@@ -107,6 +107,11 @@ export class Job {
     return true;
   }
 
+  /** Stops the run of a job that has already been ended (see JobManager.interrupt). */
+  abortRun(reason: GatewayError): void {
+    this.controller.abort(reason);
+  }
+
   /**
    * The current state (the compacted log, see `compactLog`), then every later event, ending after
    * the terminal event. `return()` (a subscriber going away) unregisters at once.

@@ -4,7 +4,7 @@
  * drops a queued waiter; a running job stops at the next tile boundary and releases its
  * reservation before its CANCELLED event is recorded).
  */
-import { randomUUID } from 'node:crypto';
+import { earlierRunMessage, issueId, unheldId } from '../common/ids.js';
 import { cancelled, GatewayError, isCancellation } from '../errors.js';
 import { type Observability, reportAnswer } from '../observability/answers.js';
 import type { ExecuteHooks } from '../routing/router.js';
@@ -15,8 +15,12 @@ import { JobStore } from './job-store.js';
 /** The run behind a job: router hooks that become the job's events, and the job (for runs that report stages). */
 export type JobRun = (hooks: ExecuteHooks, job: Job) => Promise<JobResult>;
 
+/** Why a job that the shutdown deadline interrupted failed. */
+export const SHUTDOWN_REASON = 'the gateway shut down before the job finished';
+
 export class JobManager {
   readonly store: JobStore;
+  private readonly startedAt: number;
 
   constructor(
     ttlSeconds: number,
@@ -25,10 +29,11 @@ export class JobManager {
     private readonly observability: Observability | null = null,
   ) {
     this.store = new JobStore(ttlSeconds, now);
+    this.startedAt = now();
   }
 
   submit(operation: JobOperation, model: string, run: JobRun): Job {
-    const job = new Job(randomUUID(), operation, model, this.store.ttlSeconds * 1000, this.now);
+    const job = new Job(issueId(this.now()), operation, model, this.store.ttlSeconds * 1000, this.now);
     this.store.add(job);
     job.emit({ type: 'QUEUED', position: null });
     const hooks: ExecuteHooks = {
@@ -72,8 +77,19 @@ export class JobManager {
         { id },
       );
     }
-    if (found.status === 'unknown') throw new GatewayError('NOT_FOUND', `no job with id ${id}`, { id });
-    return found.job;
+    if (found.status === 'found') return found.job;
+    const unheld = unheldId(id, this.startedAt, this.store.ttlSeconds * 1000, this.now());
+    if (unheld === 'earlier-run')
+      throw new GatewayError(
+        'EXPIRED',
+        earlierRunMessage('job', id, 'jobs are kept in memory only, so submit it again'),
+        { id, reason: 'earlier-run' },
+      );
+    if (unheld === 'expired')
+      throw new GatewayError('EXPIRED', `job ${id} was issued by an earlier run of this gateway and has expired`, {
+        id,
+      });
+    throw new GatewayError('NOT_FOUND', `no job with id ${id}`, { id });
   }
 
   /** Asks the job to stop; a finished job is returned unchanged. */
@@ -88,6 +104,28 @@ export class JobManager {
     const { logger, metrics } = this.observability;
     const fields = { job: job.id, model: job.model, operation: job.operation };
     reportAnswer({ logger: logger.child(fields), metrics }, 'job', error);
+  }
+
+  /** Jobs still queued or running. */
+  get activeCount(): number {
+    return this.store.active().length;
+  }
+
+  /**
+   * Ends every job still queued or running FAILED (SERVICE_UNAVAILABLE, SHUTDOWN_REASON), so its
+   * subscribers and pollers learn why rather than losing it, and stops its run; returns how many.
+   */
+  interrupt(): number {
+    const active = this.store.active();
+    for (const job of active) {
+      // FAILED first: the run's CANCELLED, when it stops, comes after the terminal event and is ignored.
+      job.emit({
+        type: 'FAILED',
+        error: { code: 'SERVICE_UNAVAILABLE', message: SHUTDOWN_REASON, retryAfterSeconds: null },
+      });
+      job.abortRun(cancelled(SHUTDOWN_REASON));
+    }
+    return active.length;
   }
 
   close(): void {

@@ -168,6 +168,31 @@ export class GatewayMetrics implements RunObserver {
     });
   }
 
+  /**
+   * Redis (src/observability/redis-health.ts): `latentgate_redis_up` (1 when the last PING was answered)
+   * and `latentgate_redis_failures_total` (failed PINGs), read from `source` at each scrape.
+   */
+  registerRedis(source: () => { ok: boolean; failures: number }): void {
+    new Gauge({
+      name: `${PREFIX}redis_up`,
+      help: '1 when Redis answered the last health check (PING), else 0',
+      registers: [this.registry],
+      collect() {
+        this.set(source().ok ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: `${PREFIX}redis_failures_total`,
+      help: 'Redis health checks (PING) that failed or timed out',
+      registers: [this.registry],
+      collect() {
+        // The monitor keeps the count; the counter shows it as it is.
+        this.reset();
+        this.inc(source().failures);
+      },
+    });
+  }
+
   /** The Prometheus text exposition, and its content type. */
   async exposition(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };

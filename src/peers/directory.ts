@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PeersConfig } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
+import type { RedisTarget } from '../storage/redis-client.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import { type PeerEndpoint, type PeerState, peerEndpoints } from './peer-endpoint.js';
 import { type PeerRecord, PeerRegistry } from './registry.js';
@@ -38,12 +39,12 @@ export class PeerDirectory {
 
   constructor(
     private readonly config: PeersConfig,
-    redisUrl: string,
+    redis: RedisTarget,
     private readonly describe: () => SelfDescription,
     private readonly pool: UpstreamPool,
     private readonly logger: Logger,
   ) {
-    this.registry = new PeerRegistry(redisUrl, config.redisPrefix, config.ttlMs);
+    this.registry = new PeerRegistry(redis, config.redisPrefix, config.ttlMs);
   }
 
   /** Beats now and every `heartbeatMs`; resolves after the first beat, so peers are known at start. */

@@ -3,8 +3,9 @@
  * is a Redis string that expires `ttlMs` after its last heartbeat, so an instance that dies drops out
  * by itself; a sorted set indexes the ids (by last heartbeat) so nobody has to SCAN for them.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { ServedOperation } from '../models/model.js';
+import { createRedis, type RedisTarget, redisSettings } from '../storage/redis-client.js';
 
 export interface PeerSpeed {
   model: string;
@@ -38,13 +39,13 @@ export class PeerRegistry {
   private readonly index: string;
 
   constructor(
-    url: string,
+    target: RedisTarget,
     private readonly prefix: string,
     private readonly ttlMs: number,
   ) {
     // A heartbeat that cannot be sent is retried on the next beat; none should wait long for a dead Redis.
-    this.redis = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: Math.max(1000, ttlMs / 2) });
-    this.redis.on('error', () => {});
+    const settings = redisSettings(target);
+    this.redis = createRedis({ ...settings, commandTimeoutMs: Math.min(settings.commandTimeoutMs, ttlMs / 2) });
     this.index = `${prefix}index`;
   }
 

@@ -5,7 +5,7 @@ import { type ImageFormat, MIME_TYPES, writeImage } from '../imaging/images.js';
 import type { ModelDefinition } from '../models/model.js';
 import type { HostAdmission } from '../routing/host-ledger.js';
 import type { ExecuteHooks, Plan } from '../routing/router.js';
-import type { ResultStore } from '../storage/result-store.js';
+import { earlierRunError, type ResultStore } from '../storage/result-store.js';
 import { type PixelRange, planarToRgb } from '../tensors/pixel-range.js';
 import { type Delivered, type Delivery, deliver } from './delivery.js';
 import type { PipelineDeps } from './encode.js';
@@ -68,6 +68,7 @@ export async function latentFromUrl(store: ResultStore, publicUrl: string, url: 
   const found = await store.get(match[1]);
   if (found.status === 'expired')
     throw new GatewayError('EXPIRED', `latent ${match[1]} has expired; encode the image again`, { id: match[1] });
+  if (found.status === 'earlier-run') throw earlierRunError('latent', match[1]);
   if (found.status === 'unknown' || found.result.kind !== 'latent')
     throw new GatewayError('NOT_FOUND', `no latent with id ${match[1]}`, { id: match[1] });
   return { bytes: found.result.bytes, shape: found.result.shape!, dtype: found.result.dtype! };

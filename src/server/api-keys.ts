@@ -9,7 +9,7 @@ import type { Plugin } from 'graphql-yoga';
 import { type AuthFailure, authenticate, authorize, type KeyLookup } from '../auth/authenticate.js';
 import type { ApiKey, Scope } from '../auth/keys.js';
 import { COMPUTE_RESERVATION, type KeyLimiter, rateLimitedError, type Ticket } from '../auth/limiter.js';
-import type { GatewayError } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import { type Observability, reportAnswer } from '../observability/answers.js';
 import { HTTP_STATUS } from './error-edges.js';
 // Each compute field is a request against its key's rate limit and daily quota.
@@ -110,15 +110,25 @@ async function checkOperation(
   for (const name of fields.values()) {
     const scope = FIELD_SCOPES[name];
     const refusal = scope && authorize(key, scope);
-    if (refusal) return graphqlAuthError(refusal.error);
+    if (refusal) {
+      reportAnswer(services, 'graphql', refusal.error);
+      return graphqlAuthError(refusal.error);
+    }
   }
   for (const [responseKey, name] of fields) {
     if (!COMPUTE_FIELDS.has(name)) continue;
-    const admission = await services.limiter.admit(auth.keyName, COMPUTE_RESERVATION);
-    if (!admission.allowed) {
+    const admission = await services.limiter.admit(auth.keyName, COMPUTE_RESERVATION).catch((error: unknown) => {
+      // Limits in a Redis that does not answer: SERVICE_UNAVAILABLE, with its status, not a masked 500.
+      if (error instanceof GatewayError) return error;
+      throw error;
+    });
+    if (admission instanceof GatewayError || !admission.allowed) {
       // The fields admitted before this one will not run: their reservations are given back.
       await Promise.all([...tickets.values()].map((ticket) => services.limiter.settle(ticket, 0)));
-      return graphqlAuthError(rateLimitedError(admission.limited));
+      const refusal = admission instanceof GatewayError ? admission : rateLimitedError(admission.limited);
+      // Counted and logged here: what onExecute answers does not pass the error mask.
+      reportAnswer(services, 'graphql', refusal);
+      return graphqlAuthError(refusal);
     }
     tickets.set(responseKey, admission.ticket);
   }

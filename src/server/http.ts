@@ -12,6 +12,7 @@ import { wasReported } from '../observability/answers.js';
 import { yogaLogger } from '../observability/logger.js';
 import { withHop } from '../peers/hop.js';
 import { schema } from '../schema/index.js';
+import { earlierRunError } from '../storage/result-store.js';
 import { checkResultAccess, deleteResult, RESULT_CACHE_CONTROL } from '../storage/signed-urls.js';
 import type { DType } from '../tensors/dtype.js';
 import { serializeSafetensors } from '../tensors/safetensors.js';
@@ -22,6 +23,7 @@ import type { GraphQLContext } from './context.js';
 import { httpErrorAnswer, maskGraphQLError } from './error-edges.js';
 import { graphqlBodyLimits, graphqlLimitOptions } from './graphql-limits.js';
 import { HYBRID_PATH, handleHybrid } from './hybrid-protocol.js';
+import { useDraining } from './lifecycle.js';
 import { useRequestErrorCode } from './request-errors.js';
 import type { RunningServices } from './services.js';
 import { attachGraphQLWebSocket } from './websocket.js';
@@ -44,7 +46,7 @@ export function createGraphQLHandler(services: RunningServices) {
     maskedErrors: { maskError: (error, message, isDev) => maskGraphQLError(services, error, message, isDev) },
     // Body and document limits first; parse, validation and variable errors get the BAD_REQUEST code too;
     // then CSRF prevention and introspection; API keys (src/server/api-keys.ts).
-    plugins: [...limits.plugins, useRequestErrorCode(), ...safety.plugins, useApiKeys(services)],
+    plugins: [...limits.plugins, useRequestErrorCode(), ...safety.plugins, useDraining(services), useApiKeys(services)],
   });
 }
 
@@ -80,6 +82,7 @@ async function serveStoredResult(
   if (access.status === 403) throw new GatewayError('FORBIDDEN', access.message, { id, reason: access.reason });
   const found = await services.store.get(id);
   if (found.status === 'expired') throw new GatewayError('EXPIRED', `${kind} ${id} has expired`, { id });
+  if (found.status === 'earlier-run') throw earlierRunError(kind, id);
   if (found.status === 'unknown' || found.result.kind !== kind)
     throw new GatewayError('NOT_FOUND', `no ${kind} with id ${id}`, { id });
   const result = found.result;
@@ -111,6 +114,22 @@ async function serveStoredResult(
   res.end(result.bytes);
 }
 
+/**
+ * 200 "ok"; 503 "draining" during a graceful shutdown, or "degraded" while Redis does not answer, so
+ * a load balancer sends the work elsewhere. The body says why (`redis`: ok and the reason).
+ */
+function sendHealth(services: RunningServices, res: ServerResponse): void {
+  const redis = services.redisHealth?.snapshot();
+  const status = services.lifecycle.draining ? 'draining' : redis && !redis.ok ? 'degraded' : 'ok';
+  sendJson(res, status === 'ok' ? 200 : 503, {
+    status,
+    ...(redis && { redis: { ok: redis.ok, reason: redis.reason, checkedAt: redis.checkedAt } }),
+    device: services.ledger.snapshot(),
+    upstreams: services.upstreams?.snapshot() ?? [],
+    peers: services.peers?.snapshot() ?? [],
+  });
+}
+
 export function createHttpServer(services: RunningServices): Server {
   const yoga = createGraphQLHandler(services);
   const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, maxConnections } = services.config.http;
@@ -125,15 +144,10 @@ export function createHttpServer(services: RunningServices): Server {
   const server = createServer(options, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = /^\/v1\/(latents|images)\/([0-9a-f-]{36})$/.exec(url.pathname);
+    if (url.pathname !== '/healthz' && url.pathname !== '/metrics') services.lifecycle.track(req, res);
     const handle = async () => {
       if (url.pathname === '/graphql' || url.pathname.startsWith('/graphql/')) return yoga(req, res);
-      if (url.pathname === '/healthz')
-        return sendJson(res, 200, {
-          status: 'ok',
-          device: services.ledger.snapshot(),
-          upstreams: services.upstreams?.snapshot() ?? [],
-          peers: services.peers?.snapshot() ?? [],
-        });
+      if (url.pathname === '/healthz') return sendHealth(services, res);
       if (url.pathname === '/metrics' && req.method === 'GET') {
         const { contentType, body } = await services.metrics.exposition();
         res.writeHead(200, { 'content-type': contentType });
@@ -149,6 +163,7 @@ export function createHttpServer(services: RunningServices): Server {
         return void res.end();
       }
       const hybrid = HYBRID_PATH.exec(url.pathname);
+      if (hybrid && services.lifecycle.draining) throw services.lifecycle.refusal();
       if (hybrid) return handleHybrid(services, req, res, url, hybrid);
       if (await serveWeb(req, url, res)) return;
       throw new GatewayError('NOT_FOUND', `no route for ${req.method} ${url.pathname}`);

@@ -4,7 +4,7 @@ import { KeyStore } from '../auth/key-store.js';
 import type { ApiKey } from '../auth/keys.js';
 import type { KeyLimits } from '../auth/limit-specs.js';
 import { createKeyLimiter } from '../auth/limiter.js';
-import type { Config } from '../config/config.js';
+import { type Config, ConfigError } from '../config/config.js';
 import { deviceMemory } from '../gpu/device-memory.js';
 import { LocalExecutor } from '../gpu/local-executor.js';
 import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
@@ -14,6 +14,7 @@ import { FAMILIES, isFamilyId } from '../models/families.js';
 import { loadModels } from '../models/load.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { GatewayMetrics } from '../observability/metrics.js';
+import { RedisHealth } from '../observability/redis-health.js';
 import { PeerDirectory } from '../peers/directory.js';
 import { describeSelf } from '../peers/self.js';
 import { PromptEncoder } from '../pipeline/prompt-encoding.js';
@@ -22,10 +23,12 @@ import { LocalRunner, Router } from '../routing/index.js';
 import { CapacityLedger } from '../routing/ledger.js';
 import { ProfileSource } from '../routing/profile-source.js';
 import { RunStats } from '../routing/run-stats.js';
+import { type RedisSettings, redactedUrl, redisTarget } from '../storage/redis-client.js';
 import { RedisResultStore } from '../storage/redis-result-store.js';
 import { MemoryResultStore } from '../storage/result-store.js';
 import { UpstreamPool } from '../upstream/pool.js';
 import type { Services } from './context.js';
+import { Lifecycle } from './lifecycle.js';
 
 export interface RunningServices extends Services {
   runtime: OnnxRuntime;
@@ -44,6 +47,16 @@ export interface RunningServices extends Services {
   keys: KeyStore;
   /** What the Hub cache held at start (src/hub/sources.ts), for the start report. */
   hub: HubScan;
+  /** Redis' health (null without REDIS_URL): /healthz and /metrics. */
+  redisHealth: RedisHealth | null;
+  /** Draining for a graceful shutdown (src/server/lifecycle.ts). */
+  lifecycle: Lifecycle;
+  /**
+   * The graceful shutdown's one entry: takes no new work from now on, waits until the requests and jobs
+   * in flight are done or `deadline` (ms since the epoch) has come, then ends the jobs left FAILED.
+   * `close` comes after it.
+   */
+  drain(deadline: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -53,6 +66,9 @@ export async function createServices(
   logDestination?: Parameters<typeof createLogger>[1],
 ): Promise<RunningServices> {
   const logger = createLogger(config.logLevel, logDestination);
+  const redis = redisTarget(config);
+  // Checked first: a gateway that needs Redis should not spend a model load on finding it gone.
+  const redisHealth = redis && (await checkRedis(redis, config, logger));
   const { registry, hub } = await loadModels(config);
   const runtime = new OnnxRuntime(await chooseProvider(config.executionProvider), config.intraOpThreads);
   const memory = await deviceMemory(runtime.choice.provider, config.deviceMemoryBytes);
@@ -65,11 +81,12 @@ export async function createServices(
   const profiles = new ProfileSource(join(config.dataDir, 'profiles'));
   const host = new HostLedger(config.hostMemoryBytes);
   // With Redis, every instance serves every instance's result URLs.
-  const store = config.redisUrl
-    ? new RedisResultStore(config.redisUrl, config.resultTtlSeconds)
+  const store = redis
+    ? new RedisResultStore(redis, config.resultTtlSeconds)
     : new MemoryResultStore(config.resultTtlSeconds, Date.now, host);
   const upstreams = config.upstreams.length > 0 || config.peers ? new UpstreamPool(config.upstreams) : null;
   const metrics = new GatewayMetrics({ ledger, upstreams });
+  if (redisHealth) metrics.registerRedis(() => redisHealth.snapshot());
   metrics.registerHostMemory(() => {
     const { heldBytes, budgetBytes } = host.snapshot();
     return { heldBytes, budgetBytes };
@@ -106,13 +123,13 @@ export async function createServices(
     batching: { windowMs: config.batchWindowMs, maxBatch: config.limits.maxBatch },
   });
   const peers =
-    config.peers && upstreams && config.redisUrl
-      ? new PeerDirectory(config.peers, config.redisUrl, () => describeSelf(registry, ledger, stats), upstreams, logger)
+    config.peers && upstreams && redis
+      ? new PeerDirectory(config.peers, redis, () => describeSelf(registry, ledger, stats), upstreams, logger)
       : null;
   await peers?.start();
   const keys = await KeyStore.fromConfig(config, true);
   const limiter = createKeyLimiter(
-    config.redisUrl,
+    redis,
     (name) => {
       const key = keys.list().find((k) => k.name === name);
       return key && limitsOf(key);
@@ -127,6 +144,7 @@ export async function createServices(
         ),
     },
   );
+  const lifecycle = new Lifecycle();
   return {
     config,
     registry,
@@ -148,14 +166,52 @@ export async function createServices(
     metrics,
     keys,
     hub,
+    redisHealth,
+    lifecycle,
+    async drain(deadline) {
+      lifecycle.begin();
+      if (!(await lifecycle.settled(() => jobs.activeCount === 0, deadline))) {
+        const interrupted = jobs.interrupt();
+        logger.warn(
+          { jobs: interrupted },
+          `shutdown deadline: ${interrupted} job(s) still queued or running end FAILED`,
+        );
+      }
+      await lifecycle.flush();
+    },
     async close() {
       upstreams?.close();
       await peers?.close();
       jobs.close();
-      await Promise.all([store.close(), limiter.close(), keys.close()]);
+      await Promise.all([store.close(), limiter.close(), keys.close(), redisHealth?.close()]);
       await runtime.close();
     },
   };
+}
+
+/**
+ * Redis' health monitor after a first PING: a Redis that does not answer stops the start (ConfigError)
+ * unless REDIS_REQUIRED=false, which starts degraded and recovers once Redis answers.
+ */
+async function checkRedis(redis: RedisSettings, config: Config, logger: Logger): Promise<RedisHealth> {
+  const health = new RedisHealth(redis, config.redis.healthIntervalMs, logger);
+  const first = await health.check();
+  const where = redactedUrl(redis.url);
+  if (!first.ok && config.redis.required) {
+    await health.close();
+    throw new ConfigError(
+      `Redis at ${where} (REDIS_URL) does not answer: ${first.reason}; start it, correct REDIS_URL, ` +
+        'or set REDIS_REQUIRED=false to start without it (degraded until it answers)',
+    );
+  }
+  if (!first.ok)
+    logger.warn(
+      { redis: where, reason: first.reason },
+      `Redis at ${where} does not answer (${first.reason}); starting degraded (REDIS_REQUIRED=false): ` +
+        'result URLs, API keys and limits answer SERVICE_UNAVAILABLE until it does',
+    );
+  health.start();
+  return health;
 }
 
 /** A key record's limits as the limiter reads them. */

@@ -61,7 +61,7 @@ export function attachGraphQLWebSocket(
   useServer(
     {
       // The key travels in connectionParams ({Authorization} or {headers: {Authorization}}): browsers
-      // cannot set headers on an upgrade. A refusal closes with 4401 or 4403 and the reason.
+      // cannot set headers on an upgrade. A refusal closes with 4000 + its HTTP status (4401, 4403, 4503) and the reason.
       onConnect: (ctx) => {
         const result = authenticate(services.keys, ctx.connectionParams ?? {});
         if (result.ok) return true;
@@ -71,7 +71,7 @@ export function attachGraphQLWebSocket(
           .subarray(0, 123)
           .toString()
           .replace(/\uFFFD$/, '');
-        ctx.extra.socket.close(result.status === 401 ? 4401 : 4403, reason);
+        ctx.extra.socket.close(4000 + result.status, reason);
         return false;
       },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,

@@ -3,9 +3,10 @@
  * one hash (bytes + metadata) with the TTL as its expiry; a tombstone key outlives it by one more
  * TTL so a late caller hears "expired" rather than "unknown".
  */
-import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { ANONYMOUS } from '../auth/limit-specs.js';
+import { issueId } from '../common/ids.js';
+import { createRedis, type RedisTarget, viaRedis } from './redis-client.js';
 import type { Lookup, Removal, ResultStore, StoredResult } from './result-store.js';
 
 const PREFIX = 'latentgate:result:';
@@ -25,16 +26,14 @@ export class RedisResultStore implements ResultStore {
   private readonly redis: Redis;
 
   constructor(
-    url: string,
+    target: RedisTarget,
     private readonly ttlSeconds: number,
   ) {
-    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true });
-    // A lost connection surfaces as failed requests; the client reconnects on its own.
-    this.redis.on('error', () => {});
+    this.redis = createRedis(target);
   }
 
   async put(result: Omit<StoredResult, 'expiresAt'>) {
-    const id = randomUUID();
+    const id = issueId();
     const expiresAt = Date.now() + this.ttlSeconds * 1000;
     const meta = JSON.stringify({
       kind: result.kind,
@@ -43,16 +42,25 @@ export class RedisResultStore implements ResultStore {
       contentType: result.contentType,
       expiresAt,
     });
-    await this.redis
-      .multi()
-      .hset(PREFIX + id, { meta, bytes: Buffer.from(result.bytes), owner: result.owner ?? ANONYMOUS })
-      .pexpire(PREFIX + id, this.ttlSeconds * 1000)
-      .set(TOMBSTONE + id, '1', 'PX', this.ttlSeconds * 2000)
-      .exec();
+    const replies = await viaRedis('storing a result', () =>
+      this.redis
+        .multi()
+        .hset(PREFIX + id, { meta, bytes: Buffer.from(result.bytes), owner: result.owner ?? ANONYMOUS })
+        .pexpire(PREFIX + id, this.ttlSeconds * 1000)
+        .set(TOMBSTONE + id, '1', 'PX', this.ttlSeconds * 2000)
+        .exec(),
+    );
+    // A transaction that Redis discarded (or a command in it that failed) stored nothing.
+    const failed = replies === null ? new Error('the transaction was discarded') : replies.find(([e]) => e)?.[0];
+    if (failed) await viaRedis('storing a result', () => Promise.reject(failed));
     return { id, expiresAt };
   }
 
   async get(id: string): Promise<Lookup> {
+    return viaRedis('reading a result', () => this.read(id));
+  }
+
+  private async read(id: string): Promise<Lookup> {
     const [meta, bytes, owner] = await Promise.all([
       this.redis.hget(PREFIX + id, 'meta'),
       this.redis.hgetBuffer(PREFIX + id, 'bytes'),
@@ -73,7 +81,9 @@ export class RedisResultStore implements ResultStore {
   }
 
   async remove(id: string, owner: string): Promise<Removal> {
-    const removed = await this.redis.eval(REMOVE, 2, PREFIX + id, TOMBSTONE + id, owner);
+    const removed = await viaRedis('deleting a result', () =>
+      this.redis.eval(REMOVE, 2, PREFIX + id, TOMBSTONE + id, owner),
+    );
     return removed === 1 ? 'deleted' : removed === 0 ? 'not-found' : 'forbidden';
   }
 

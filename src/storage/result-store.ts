@@ -2,9 +2,10 @@
  * Results delivered by URL (latents and images), kept for a limited time. Expired entries leave a
  * tombstone for a while so a caller learns "expired" rather than "unknown".
  */
-import { randomUUID } from 'node:crypto';
 import { ANONYMOUS } from '../auth/limit-specs.js';
 import { ExpiringMap } from '../common/expiring-map.js';
+import { earlierRunMessage, issueId, unheldId } from '../common/ids.js';
+import { GatewayError } from '../errors.js';
 
 export interface StoredResult {
   kind: 'latent' | 'image';
@@ -20,7 +21,12 @@ export interface StoredResult {
 
 export type Removal = 'deleted' | 'not-found' | 'forbidden';
 
-export type Lookup = { status: 'found'; result: StoredResult } | { status: 'expired' } | { status: 'unknown' };
+/** 'earlier-run': issued by this gateway before it restarted, and lost with the process (in-memory store only). */
+export type Lookup =
+  | { status: 'found'; result: StoredResult }
+  | { status: 'expired' }
+  | { status: 'earlier-run' }
+  | { status: 'unknown' };
 
 export interface ResultStore {
   /** True when other gateway instances see the same results (their URLs are then accepted too). */
@@ -32,6 +38,12 @@ export interface ResultStore {
   close(): Promise<void>;
 }
 
+/** The answer for an 'earlier-run' lookup: EXPIRED (HTTP 410), with a reason that tells it from a plain expiry. */
+export function earlierRunError(kind: 'latent' | 'image', id: string): GatewayError {
+  const advice = `${kind === 'latent' ? 'encode the image' : 'run the request'} again (set REDIS_URL to keep results across restarts)`;
+  return new GatewayError('EXPIRED', earlierRunMessage(kind, id, advice), { id, reason: 'earlier-run' });
+}
+
 /** What the in-memory store tells HOST_MEMORY (src/routing/host-ledger.ts): the bytes it keeps, until expiry. */
 export interface HeldBytes {
   hold(bytes: number, expectedSeconds: number): { release(): void };
@@ -40,12 +52,14 @@ export interface HeldBytes {
 export class MemoryResultStore implements ResultStore {
   readonly shared = false;
   private readonly results: ExpiringMap<StoredResult & { held?: { release(): void } }>;
+  private readonly startedAt: number;
 
   constructor(
     private readonly ttlSeconds: number,
     private readonly now: () => number = Date.now,
     private readonly host?: HeldBytes,
   ) {
+    this.startedAt = now();
     this.results = new ExpiringMap(
       ttlSeconds * 1000,
       (result) => result.expiresAt,
@@ -55,7 +69,7 @@ export class MemoryResultStore implements ResultStore {
   }
 
   async put(result: Omit<StoredResult, 'expiresAt'>) {
-    const id = randomUUID();
+    const id = issueId(this.now());
     const expiresAt = this.now() + this.ttlSeconds * 1000;
     // Kept bytes count against HOST_MEMORY until they expire.
     const held = this.host?.hold(result.bytes.byteLength, this.ttlSeconds);
@@ -65,7 +79,9 @@ export class MemoryResultStore implements ResultStore {
 
   async get(id: string): Promise<Lookup> {
     const found = this.results.lookup(id);
-    return found.status === 'found' ? { status: 'found', result: found.value } : found;
+    if (found.status === 'found') return { status: 'found', result: found.value };
+    if (found.status === 'expired') return found;
+    return { status: unheldId(id, this.startedAt, this.ttlSeconds * 1000, this.now()) };
   }
 
   async remove(id: string, owner: string): Promise<Removal> {

@@ -44,7 +44,7 @@ export const JobErrorType = builder.objectRef<JobError>('JobError').implement({
     message: t.exposeString('message'),
     retryAfterSeconds: t.float({
       nullable: true,
-      description: 'For BUSY: when a retry is likely to be admitted.',
+      description: 'For BUSY and SERVICE_UNAVAILABLE (Redis down, draining): when a retry is likely to be admitted.',
       resolve: (e) => e.retryAfterSeconds,
     }),
   }),
