@@ -65,6 +65,17 @@ export interface Config {
   /** How long a finished job (and its result) can still be read or subscribed to. */
   jobTtlSeconds: number;
   redisUrl: string | null;
+  /** With REDIS_URL: prefix of the job queue's and the jobs' Redis keys, so deployments (and tests) can share one Redis. */
+  redisPrefix: string;
+  /** With REDIS_URL: the shared job queue (src/jobs/durable-jobs.ts). */
+  jobQueue: {
+    /** How long a running job's lock lasts without renewal: a job whose instance died runs again after this. */
+    lockMs: number;
+    /** How often each instance looks for jobs whose lock expired. */
+    stalledIntervalMs: number;
+    /** Jobs this instance takes from the queue at once (each still only when its device can admit it). */
+    concurrency: number;
+  };
   /** Upstream endpoints per model (`UPSTREAMS` JSON, or `upstreams` in the file); see src/upstream/config.ts. */
   upstreams: UpstreamConfig[];
   /** API keys (hashes only; `latentgate keys`); see src/auth/. */
@@ -132,6 +143,10 @@ const SETTINGS = {
   resultTtlSeconds: 'RESULT_TTL_SECONDS',
   jobTtlSeconds: 'JOB_TTL_SECONDS',
   redisUrl: 'REDIS_URL',
+  redisPrefix: 'REDIS_PREFIX',
+  jobLockMs: 'JOB_LOCK_MS',
+  jobStalledIntervalMs: 'JOB_STALLED_INTERVAL_MS',
+  jobConcurrency: 'JOB_CONCURRENCY',
   upstreams: 'UPSTREAMS',
   apiKeysFile: 'API_KEYS_FILE',
   allowUnauthenticated: 'ALLOW_UNAUTHENTICATED',
@@ -220,6 +235,10 @@ function configSchema(env: NodeJS.ProcessEnv) {
     resultTtlSeconds: integer(3600, 1),
     jobTtlSeconds: integer(3600, 1),
     redisUrl: z.url().optional(),
+    redisPrefix: z.string().min(1).default('latentgate:'),
+    jobLockMs: integer(30_000, 500, 3_600_000),
+    jobStalledIntervalMs: integer(30_000, 100, 3_600_000),
+    jobConcurrency: integer(2, 1, 64),
     upstreams: upstreamList(env).default([]),
     apiKeysFile: z.string().optional(),
     allowUnauthenticated: flag(),
@@ -287,6 +306,8 @@ function configSchema(env: NodeJS.ProcessEnv) {
         resultTtlSeconds: s.resultTtlSeconds,
         jobTtlSeconds: s.jobTtlSeconds,
         redisUrl: s.redisUrl ?? null,
+        redisPrefix: s.redisPrefix,
+        jobQueue: { lockMs: s.jobLockMs, stalledIntervalMs: s.jobStalledIntervalMs, concurrency: s.jobConcurrency },
         upstreams: s.upstreams,
         auth: {
           keysFile: s.apiKeysFile ? resolve(s.apiKeysFile) : null,

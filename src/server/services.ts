@@ -8,6 +8,7 @@ import type { Config } from '../config/config.js';
 import { deviceMemory } from '../gpu/device-memory.js';
 import { LocalExecutor } from '../gpu/local-executor.js';
 import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
+import { DurableJobs } from '../jobs/durable-jobs.js';
 import { JobManager } from '../jobs/manager.js';
 import { FAMILIES, isFamilyId } from '../models/families.js';
 import { ModelRegistry } from '../models/registry.js';
@@ -68,6 +69,10 @@ export async function createServices(
     return { heldBytes, budgetBytes };
   });
   const jobs = new JobManager(config.jobTtlSeconds, undefined, { logger, metrics });
+  // With Redis, jobs go on the queue every instance shares; the in-memory manager then stays unused.
+  const durableJobs = config.redisUrl
+    ? await DurableJobs.connect({ ...config, redisUrl: config.redisUrl }, { logger, metrics })
+    : null;
   if (upstreams) {
     for (const [id, operations] of upstreams.models()) {
       // A model with no local weights takes its latent conventions from the entry's family (or its id).
@@ -107,13 +112,14 @@ export async function createServices(
     },
     { prefix: `${config.auth.redisPrefix}limits:` },
   );
-  return {
+  const services: RunningServices = {
     config,
     registry,
     router,
     store,
     profiles,
     jobs,
+    durableJobs,
     host,
     batcher: router.batcher,
     prompts: new PromptEncoder(runtime),
@@ -129,10 +135,13 @@ export async function createServices(
     async close() {
       upstreams?.close();
       jobs.close();
+      await durableJobs?.close();
       await Promise.all([store.close(), limiter.close(), keys.close()]);
       await runtime.close();
     },
   };
+  durableJobs?.start(services, ledger);
+  return services;
 }
 
 /** A key record's limits as the limiter reads them. */
