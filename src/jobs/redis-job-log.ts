@@ -265,7 +265,7 @@ export class JobEventFeed {
     };
     let snapshot: JobEvent[];
     try {
-      await this.log.view(id); // NOT_FOUND / EXPIRED
+      if (!(await this.log.record(id))) await this.log.view(id); // throws NOT_FOUND or EXPIRED
       snapshot = await this.log.events(id);
     } catch (error) {
       stop();
