@@ -57,6 +57,8 @@ export class DurableJobs implements JobBackend {
   private readonly feed: JobEventFeed;
   private readonly queue: Queue<QueuedJob>;
   private worker: Worker<QueuedJob> | null = null;
+  /** The worker's own connection: BullMQ leaves a connection it was given open on close. */
+  private workerConnection: Redis | null = null;
   private services: Services | null = null;
   private ledger: CapacityLedger | null = null;
   /** Runs in this instance by job id. */
@@ -101,8 +103,9 @@ export class DurableJobs implements JobBackend {
     this.services = services;
     this.ledger = ledger;
     const { lockMs, stalledIntervalMs, concurrency } = this.config.jobQueue;
+    this.workerConnection = this.redis.duplicate({ maxRetriesPerRequest: null });
     this.worker = new Worker<QueuedJob>('jobs', (job, token) => this.process(job, token), {
-      connection: this.redis.duplicate({ maxRetriesPerRequest: null }),
+      connection: this.workerConnection,
       prefix: `${this.config.redisPrefix}bull`,
       concurrency,
       lockDuration: lockMs,
@@ -173,10 +176,10 @@ export class DurableJobs implements JobBackend {
 
   async close(): Promise<void> {
     await this.drain(0);
-    await this.worker?.close();
+    if (this.worker) await closeWorker(this.worker);
     await this.queue.close();
-    for (const connection of [this.subscriber, this.redis])
-      await connection.quit().catch(() => connection.disconnect());
+    for (const connection of [this.workerConnection, this.subscriber, this.redis])
+      await connection?.quit().catch(() => connection.disconnect());
   }
 
   private async process(bull: BullJob<QueuedJob>, token: string | undefined): Promise<void> {
@@ -300,6 +303,20 @@ export class DurableJobs implements JobBackend {
       reportAnswer({ logger: logger.child(fields), metrics }, 'job', error);
     }
     await this.log.append(record.id, { type: 'FAILED', error: toJobError(error) });
+  }
+}
+
+/**
+ * `worker.close()`, then the stalled checker's timer stopped: BullMQ (5.x) stops that timer in close,
+ * but a check still in flight then arms a new one (JOB_STALLED_INTERVAL_MS) that keeps the process
+ * alive; it is stopped here once armed, through the worker's own (untyped) stopper.
+ */
+async function closeWorker(worker: Worker): Promise<void> {
+  await worker.close();
+  const internals = worker as unknown as { stalledCheckerRunning?: boolean; stalledCheckStopper?: () => void };
+  for (let i = 0; internals.stalledCheckerRunning && i < 200; i++) {
+    internals.stalledCheckStopper?.();
+    await sleep(5);
   }
 }
 
