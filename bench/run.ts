@@ -1,5 +1,6 @@
 /** `npm run bench`: every benchmark, one JSON object per line. */
 import { batching } from './batching.ts';
+import { durableJobs } from './durable-jobs.ts';
 import { gatewayOverhead } from './gateway-overhead.ts';
 import { gpuExecutor } from './gpu-executor.ts';
 import { img2imgBench } from './img2img.ts';
@@ -10,6 +11,7 @@ import { tiling } from './tiling.ts';
 const benchmarks: Record<string, () => Promise<unknown>> = {
   'gateway-overhead': () => gatewayOverhead(),
   batching: () => batching(),
+  'durable-jobs': () => durableJobs(),
   'gpu-executor': () => gpuExecutor(),
   img2img: () => img2imgBench(),
   'peak-memory': () => peakMemory(),

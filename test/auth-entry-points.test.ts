@@ -66,7 +66,8 @@ before(async () => {
     LOG_LEVEL: 'fatal',
     REDIS_URL: '',
   };
-  const redisEnv = { ...env, REDIS_URL, API_KEYS_REDIS_PREFIX: prefix };
+  // The job queue under this run's prefix too, so its keys are removed with the rest.
+  const redisEnv = { ...env, REDIS_URL, API_KEYS_REDIS_PREFIX: prefix, REDIS_PREFIX: `${prefix}jobs:` };
   [gateway, png, ...shared] = await Promise.all([
     startInProcessGateway({
       ...env,

@@ -1,24 +1,34 @@
 /** Two gateway instances sharing results through a real Redis: a URL from one decodes on the other. */
 
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { RedisResultStore } from '../src/storage/redis-result-store.ts';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
 import { type RunningGateway, startGateway } from './support/server.ts';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+/** The job queue's keys (REDIS_URL starts one) under this run's own prefix, removed after. */
+const PREFIX = `latentgate-test:redis-store:${randomUUID().slice(0, 8)}:`;
 let first: RunningGateway;
 let second: RunningGateway;
 
 before(async () => {
   [first, second] = await Promise.all([
-    startGateway({ MODELS_DIR, REDIS_URL }),
-    startGateway({ MODELS_DIR, REDIS_URL }),
+    startGateway({ MODELS_DIR, REDIS_URL, REDIS_PREFIX: PREFIX }),
+    startGateway({ MODELS_DIR, REDIS_URL, REDIS_PREFIX: PREFIX }),
   ]);
 });
-after(async () => Promise.all([first?.stop(), second?.stop()]));
+after(async () => {
+  await Promise.all([first?.stop(), second?.stop()]);
+  const redis = new Redis(REDIS_URL);
+  const names = await redis.keys(`${PREFIX}*`);
+  if (names.length) await redis.del(...names);
+  await redis.quit();
+});
 
 test('a latent URL issued by one instance is served and decoded by another', async () => {
   const png = readFileSync(join(IMAGES_DIR, 'coffee.png')).toString('base64');

@@ -78,6 +78,17 @@ export interface Config {
   };
   /** On SIGTERM/SIGINT, how long runs in flight may take to finish before the gateway exits anyway. */
   shutdownGraceSeconds: number;
+  /** With REDIS_URL: prefix of the job queue's and the jobs' Redis keys, so deployments (and tests) can share one Redis. */
+  redisPrefix: string;
+  /** With REDIS_URL: the shared job queue (src/jobs/durable-jobs.ts). */
+  jobQueue: {
+    /** How long a running job's lock lasts without renewal: a job whose instance died runs again after this. */
+    lockMs: number;
+    /** How often each instance looks for jobs whose lock expired. */
+    stalledIntervalMs: number;
+    /** Jobs this instance takes from the queue at once (each still only when its device can admit it). */
+    concurrency: number;
+  };
   /** Upstream endpoints per model (`UPSTREAMS` JSON, or `upstreams` in the file); see src/upstream/config.ts. */
   upstreams: UpstreamConfig[];
   /** Instances that route to each other through Redis (`PEERS=true`); null = off. See src/peers/. */
@@ -179,6 +190,10 @@ const SETTINGS = {
   redisConnectTimeoutMs: 'REDIS_CONNECT_TIMEOUT_MS',
   redisHealthIntervalMs: 'REDIS_HEALTH_INTERVAL_MS',
   shutdownGraceSeconds: 'SHUTDOWN_GRACE_SECONDS',
+  redisPrefix: 'REDIS_PREFIX',
+  jobLockMs: 'JOB_LOCK_MS',
+  jobStalledIntervalMs: 'JOB_STALLED_INTERVAL_MS',
+  jobConcurrency: 'JOB_CONCURRENCY',
   upstreams: 'UPSTREAMS',
   peers: 'PEERS',
   peerName: 'PEER_NAME',
@@ -311,6 +326,10 @@ function configSchema(env: NodeJS.ProcessEnv) {
     redisConnectTimeoutMs: integer(5000, 10, 60_000),
     redisHealthIntervalMs: integer(2000, 100, 60_000),
     shutdownGraceSeconds: integer(30, 0, 3600),
+    redisPrefix: z.string().min(1).default('latentgate:'),
+    jobLockMs: integer(30_000, 500, 3_600_000),
+    jobStalledIntervalMs: integer(30_000, 100, 3_600_000),
+    jobConcurrency: integer(2, 1, 64),
     upstreams: upstreamList(env).default([]),
     peers: flag(),
     peerName: z.string().min(1).optional(),
@@ -411,6 +430,8 @@ function configSchema(env: NodeJS.ProcessEnv) {
           healthIntervalMs: s.redisHealthIntervalMs,
         },
         shutdownGraceSeconds: s.shutdownGraceSeconds,
+        redisPrefix: s.redisPrefix,
+        jobQueue: { lockMs: s.jobLockMs, stalledIntervalMs: s.jobStalledIntervalMs, concurrency: s.jobConcurrency },
         upstreams: s.upstreams,
         peers:
           s.peers === 'true'

@@ -67,6 +67,66 @@ export function statusAfter(current: JobStatus, body: JobEventBody): JobStatus {
   }
 }
 
+/** A job's state as GraphQL's `Job` reads it: an in-memory `Job`, or one read from Redis (src/jobs/redis-job-log.ts). */
+export interface JobView {
+  readonly id: string;
+  readonly operation: JobOperation;
+  readonly model: string;
+  readonly createdAt: Date;
+  readonly cancelRequested: boolean;
+  readonly events: readonly JobEvent[];
+  status: JobStatus;
+  plan: AnyPlan | null;
+  queuePosition: number | null;
+  progress: { done: number; total: number } | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  expiresAt: Date | null;
+  result: JobResult | null;
+  error: JobError | null;
+}
+
+/** What a run sees of its job: the signal that cancels it, and where it records events of its own (img2img stages). */
+export interface JobRunContext {
+  readonly signal: AbortSignal;
+  emit(body: JobEventBody): unknown;
+}
+
+/** The fields of a job's state that its events set. */
+export type JobStateFields = Pick<
+  JobView,
+  'status' | 'plan' | 'queuePosition' | 'progress' | 'startedAt' | 'finishedAt' | 'expiresAt' | 'result' | 'error'
+>;
+
+/** `state` after `event` (already numbered and given its status); both modes replay events through this. */
+export function applyEvent(state: JobStateFields, event: JobEvent, ttlMs: number): void {
+  state.status = event.status;
+  switch (event.type) {
+    case 'QUEUED':
+      state.queuePosition = event.position;
+      break;
+    case 'ROUTED':
+      state.plan = event.plan;
+      break;
+    case 'RUNNING':
+      state.queuePosition = null;
+      state.startedAt ??= event.at;
+      state.progress = { done: event.done, total: event.total };
+      break;
+    case 'DONE':
+      state.result = event.result;
+      break;
+    case 'FAILED':
+      state.error = event.error;
+      break;
+  }
+  if (isTerminal(event)) {
+    state.queuePosition = null;
+    state.finishedAt = event.at;
+    state.expiresAt = new Date(event.at.getTime() + ttlMs);
+  }
+}
+
 /**
  * The current state as a short, ordered event list for a subscriber that arrives late: every
  * QUEUED or RUNNING event that a later event of the same type supersedes is left out, so what

@@ -9,6 +9,7 @@
 import { cancelled, type GatewayError } from '../errors.js';
 import type { AnyPlan } from '../routing/stage-planner.js';
 import {
+  applyEvent,
   compactLog,
   isTerminal,
   type JobError,
@@ -16,11 +17,13 @@ import {
   type JobEventBody,
   type JobOperation,
   type JobResult,
+  type JobRunContext,
   type JobStatus,
+  type JobView,
   statusAfter,
 } from './events.js';
 
-export class Job {
+export class Job implements JobView, JobRunContext {
   readonly createdAt: Date;
   status: JobStatus = 'QUEUED';
   plan: AnyPlan | null = null;
@@ -69,31 +72,7 @@ export class Job {
     const at = new Date(this.now());
     const status = statusAfter(this.status, body);
     const event = { ...body, jobId: this.id, seq: this.log.length + 1, at, status } as JobEvent;
-    this.status = status;
-    switch (event.type) {
-      case 'QUEUED':
-        this.queuePosition = event.position;
-        break;
-      case 'ROUTED':
-        this.plan = event.plan;
-        break;
-      case 'RUNNING':
-        this.queuePosition = null;
-        this.startedAt ??= at;
-        this.progress = { done: event.done, total: event.total };
-        break;
-      case 'DONE':
-        this.result = event.result;
-        break;
-      case 'FAILED':
-        this.error = event.error;
-        break;
-    }
-    if (isTerminal(event)) {
-      this.queuePosition = null;
-      this.finishedAt = at;
-      this.expiresAt = new Date(at.getTime() + this.ttlMs);
-    }
+    applyEvent(this, event, this.ttlMs);
     this.log.push(event);
     for (const listener of [...this.listeners]) listener(event);
     if (isTerminal(event)) this.listeners.clear();

@@ -8,17 +8,18 @@ import { earlierRunMessage, issueId, unheldId } from '../common/ids.js';
 import { cancelled, GatewayError, isCancellation } from '../errors.js';
 import { type Observability, reportAnswer } from '../observability/answers.js';
 import type { ExecuteHooks } from '../routing/router.js';
-import type { JobError, JobOperation, JobResult } from './events.js';
+import type { JobBackend } from './backend.js';
+import type { JobError, JobEvent, JobOperation, JobResult, JobRunContext } from './events.js';
 import { Job } from './job.js';
 import { JobStore } from './job-store.js';
 
 /** The run behind a job: router hooks that become the job's events, and the job (for runs that report stages). */
-export type JobRun = (hooks: ExecuteHooks, job: Job) => Promise<JobResult>;
+export type JobRun = (hooks: ExecuteHooks, job: JobRunContext) => Promise<JobResult>;
 
 /** Why a job that the shutdown deadline interrupted failed. */
 export const SHUTDOWN_REASON = 'the gateway shut down before the job finished';
 
-export class JobManager {
+export class JobManager implements JobBackend {
   readonly store: JobStore;
   private readonly startedAt: number;
 
@@ -99,6 +100,16 @@ export class JobManager {
     return job;
   }
 
+  subscribe(id: string): AsyncIterableIterator<JobEvent> {
+    return this.get(id).subscribe();
+  }
+
+  /** Waits (up to `deadlineMs`) for the jobs in flight to finish; nothing here outlives the process to hand back. */
+  async drain(deadlineMs: number): Promise<void> {
+    const end = Date.now() + deadlineMs;
+    while (this.store.active().length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  }
+
   private report(job: Job, error: unknown): void {
     if (!this.observability) return;
     const { logger, metrics } = this.observability;
@@ -134,7 +145,8 @@ export class JobManager {
   }
 }
 
-function toJobError(error: unknown): JobError {
+/** A run's failure as the job reports it (a GatewayError's code and message, INTERNAL otherwise). */
+export function toJobError(error: unknown): JobError {
   if (error instanceof GatewayError) {
     const retry = error.details.retryAfterSeconds;
     return { code: error.code, message: error.message, retryAfterSeconds: typeof retry === 'number' ? retry : null };

@@ -1,11 +1,12 @@
 import type { Ticket } from '../auth/limiter.js';
 import type { ImageFormat } from '../imaging/images.js';
+import { decodeCost } from '../pipeline/compute-cost.js';
 import { type DecodeRequest, type DecodeResult, decode } from '../pipeline/decode.js';
 import type { Delivery } from '../pipeline/delivery.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
 import type { GraphQLContext } from '../schema/builder.js';
 import { decodeBase64 } from './inputs.js';
-import { decodeCost, metered } from './metering.js';
+import { metered } from './metering.js';
 import { ownedServices } from './owner.js';
 
 interface LatentTensorArgs {

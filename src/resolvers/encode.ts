@@ -1,12 +1,13 @@
 import type { Ticket } from '../auth/limiter.js';
 import { GatewayError } from '../errors.js';
 import type { ColourManagement } from '../imaging/images.js';
+import { encodeCost } from '../pipeline/compute-cost.js';
 import type { Delivery } from '../pipeline/delivery.js';
 import { type EncodeRequest, type EncodeResult, encode } from '../pipeline/encode.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
 import type { GraphQLContext } from '../schema/builder.js';
 import { decodeBase64 } from './inputs.js';
-import { encodeCost, metered } from './metering.js';
+import { metered } from './metering.js';
 import { ownedServices } from './owner.js';
 
 /** `ImageSource`, an @oneOf input: GraphQL has already checked that exactly one member is given. */

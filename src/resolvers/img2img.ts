@@ -1,24 +1,19 @@
 import type { Ticket } from '../auth/limiter.js';
 import { GatewayError } from '../errors.js';
 import type { ImageFormat } from '../imaging/images.js';
-import type { Job } from '../jobs/job.js';
-import type { JobRun } from '../jobs/manager.js';
+import type { JobView } from '../jobs/events.js';
+import { img2imgCost } from '../pipeline/compute-cost.js';
 import { latentFromUrl } from '../pipeline/decode.js';
 import type { Delivery } from '../pipeline/delivery.js';
-import { admitImg2Img } from '../pipeline/host-bytes.js';
-import { defaultsFamilyOf, img2img } from '../pipeline/img2img.js';
-import {
-  type Img2ImgRequestInput,
-  type Img2ImgResult,
-  type SchedulerName,
-  withDefaults,
-} from '../pipeline/img2img-types.js';
+import { img2img } from '../pipeline/img2img.js';
+import type { Img2ImgRequestInput, Img2ImgResult, SchedulerName } from '../pipeline/img2img-types.js';
 import type { LatentDType } from '../pipeline/latent-codec.js';
 import type { GraphQLContext } from '../schema/builder.js';
 import type { LatentSourceArgs } from './decode.js';
 import { type ImageSourceArgs, imageBytes } from './encode.js';
 import { decodeBase64 } from './inputs.js';
-import { img2imgCost, metered, submitted } from './metering.js';
+import { submitJob } from './jobs.js';
+import { metered, submitted } from './metering.js';
 import { ownedServices } from './owner.js';
 
 export interface Img2ImgArgs {
@@ -92,40 +87,10 @@ export async function submitImg2imgResolver(
   ctx: GraphQLContext,
   args: Img2ImgArgs,
   ticket: Ticket | null = null,
-): Promise<Job> {
-  const services = ownedServices(ctx);
-  return submitted(services.limiter, ticket, async () => {
-    const request = await img2imgRequest(services, args);
-    const model = services.registry.require(request.model, 'img2img');
-    // Admitted now (BUSY answers the mutation); the job holds its input until it runs, its inline answer after.
-    const admission = model.diffusion
-      ? await admitImg2Img(services, model, withDefaults(request, defaultsFamilyOf(model)), 0)
-      : undefined;
-    const run = (hooks: Parameters<JobRun>[0], job: Job) =>
-      img2img(
-        services,
-        { ...request, admission },
-        {
-          signal: hooks.signal,
-          onRouted: (stage, plan) => job.emit({ type: 'ROUTED', plan, stage }),
-          onQueued: (_stage, position) => job.emit({ type: 'QUEUED', position }),
-          onProgress: ({ stage, step, total, timestep }) =>
-            job.emit({ type: 'RUNNING', done: step, total, stage, timestep }),
-        },
-      );
-    return services.jobs.submit('img2img', request.model, (hooks, job) =>
-      metered(services.limiter, ticket, img2imgCost, async () => {
-        try {
-          const result = await run(hooks, job);
-          const inline =
-            result.images.reduce((n, image) => n + (image.data?.length ?? 0), 0) + (result.latent?.data?.length ?? 0);
-          admission?.keep(inline, services.config.jobTtlSeconds);
-          return result;
-        } catch (error) {
-          admission?.release();
-          throw error;
-        }
-      }),
-    );
+): Promise<JobView> {
+  return submitted(ctx.services.limiter, ticket, async () => {
+    const request = await img2imgRequest(ctx.services, args);
+    ctx.services.registry.require(request.model, 'img2img');
+    return submitJob(ctx, { operation: 'img2img', request }, ticket);
   });
 }

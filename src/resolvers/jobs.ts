@@ -1,15 +1,12 @@
 import type { Ticket } from '../auth/limiter.js';
-import { GatewayError } from '../errors.js';
-import type { JobEvent } from '../jobs/events.js';
-import type { Job } from '../jobs/job.js';
-import { decode, rawLatent } from '../pipeline/decode.js';
-import { encode } from '../pipeline/encode.js';
-import { admitDecode, admitEncode } from '../pipeline/host-bytes.js';
-import type { HostAdmission } from '../routing/host-ledger.js';
+import type { JobBackend } from '../jobs/backend.js';
+import type { JobEvent, JobView } from '../jobs/events.js';
+import { type JobSpec, prepareRun } from '../jobs/runs.js';
+import { resultCost } from '../pipeline/compute-cost.js';
 import type { GraphQLContext } from '../schema/builder.js';
 import { type DecodeArgs, decodeRequest } from './decode.js';
 import { type EncodeArgs, encodeRequest } from './encode.js';
-import { decodeCost, encodeCost, metered, submitted } from './metering.js';
+import { metered, submitted } from './metering.js';
 import { ownedServices } from './owner.js';
 
 /**
@@ -21,23 +18,11 @@ export async function submitEncodeResolver(
   ctx: GraphQLContext,
   args: EncodeArgs,
   ticket: Ticket | null = null,
-): Promise<Job> {
-  const services = ownedServices(ctx);
-  return submitted(services.limiter, ticket, async () => {
-    const request = await encodeRequest(services, args);
-    const model = services.registry.require(request.model, 'encode');
-    // Accepted only if its host memory is (BUSY otherwise); queued, it holds its compressed bytes only.
-    const admission = await admitEncode(services, model, request.image, request.dtype, request.delivery);
-    return services.jobs.submit('encode', request.model, (hooks) =>
-      metered(services.limiter, ticket, encodeCost, () =>
-        kept(
-          services,
-          admission,
-          encode(services, { ...request, admission }, hooks),
-          (r) => r.latent.data?.length ?? 0,
-        ),
-      ),
-    );
+): Promise<JobView> {
+  return submitted(ctx.services.limiter, ticket, async () => {
+    const request = await encodeRequest(ctx.services, args);
+    ctx.services.registry.require(request.model, 'encode');
+    return submitJob(ctx, { operation: 'encode', request }, ticket);
   });
 }
 
@@ -45,52 +30,49 @@ export async function submitDecodeResolver(
   ctx: GraphQLContext,
   args: DecodeArgs,
   ticket: Ticket | null = null,
-): Promise<Job> {
-  const services = ownedServices(ctx);
-  return submitted(services.limiter, ticket, async () => {
-    const request = decodeRequest(services, args);
-    const model = services.registry.require(request.model, 'decode');
-    // A URL that does not resolve fails the job (as before), which then holds nothing.
-    const raw = await rawLatent(services, request).catch((error: unknown) => {
-      if (error instanceof GatewayError) return { bytes: new Uint8Array(0), shape: [], dtype: 'float32' };
-      throw error;
-    });
-    const admission = admitDecode(services, model, raw, request.delivery, 'url' in request.latent);
-    return services.jobs.submit('decode', request.model, (hooks) =>
-      metered(services.limiter, ticket, decodeCost, () =>
-        kept(services, admission, decode(services, { ...request, admission }, hooks), (r) =>
-          r.images.reduce((n, image) => n + (image.data?.length ?? 0), 0),
-        ),
-      ),
-    );
+): Promise<JobView> {
+  return submitted(ctx.services.limiter, ticket, async () => {
+    const request = decodeRequest(ctx.services, args);
+    ctx.services.registry.require(request.model, 'decode');
+    return submitJob(ctx, { operation: 'decode', request }, ticket);
   });
 }
 
-/** A finished job keeps its inline result for JOB_TTL_SECONDS: counted that long, the rest freed now. */
-async function kept<T>(
-  services: GraphQLContext['services'],
-  admission: HostAdmission,
-  run: Promise<T>,
-  resultBytes: (result: T) => number,
-): Promise<T> {
-  try {
-    const result = await run;
-    admission.keep(resultBytes(result), services.config.jobTtlSeconds);
-    return result;
-  } catch (error) {
-    admission.release();
-    throw error;
-  }
+/**
+ * In memory, the job's host memory is admitted here (BUSY answers the mutation) and it runs in this
+ * process; with Redis it is queued for whichever instance has room (src/jobs/durable-jobs.ts). Either
+ * way the quota `ticket` is settled once, when the job ends.
+ */
+export async function submitJob(ctx: GraphQLContext, spec: JobSpec, ticket: Ticket | null): Promise<JobView> {
+  const { services } = ctx;
+  if (services.durableJobs) return services.durableJobs.submit(spec, ctx.auth?.keyName ?? null, ticket);
+  const run = await prepareRun(ownedServices(ctx), spec);
+  return services.jobs.submit(spec.operation, spec.request.model, (hooks, job) =>
+    metered(
+      services.limiter,
+      ticket,
+      (result) => resultCost(spec.operation, result),
+      () => run(hooks, job),
+    ),
+  );
 }
 
-export function jobResolver({ services }: GraphQLContext, id: string): Job {
-  return services.jobs.get(id);
+/** Where this gateway's jobs live: Redis when configured, this process otherwise. */
+export function jobBackend(services: GraphQLContext['services']): JobBackend {
+  return services.durableJobs ?? services.jobs;
 }
 
-export function cancelJobResolver({ services }: GraphQLContext, id: string): Job {
-  return services.jobs.cancel(id);
+export function jobResolver({ services }: GraphQLContext, id: string): JobView | Promise<JobView> {
+  return jobBackend(services).get(id);
 }
 
-export function jobProgressSubscribe({ services }: GraphQLContext, id: string): AsyncIterable<JobEvent> {
-  return services.jobs.get(id).subscribe();
+export function cancelJobResolver({ services }: GraphQLContext, id: string): JobView | Promise<JobView> {
+  return jobBackend(services).cancel(id);
+}
+
+export function jobProgressSubscribe(
+  { services }: GraphQLContext,
+  id: string,
+): AsyncIterable<JobEvent> | Promise<AsyncIterable<JobEvent>> {
+  return jobBackend(services).subscribe(id);
 }

@@ -1,13 +1,11 @@
 /**
  * A compute field's cost against its key's daily quota. The edge admitted the field with a ticket
  * (src/server/api-keys.ts, keyed by the field's response key); the resolver settles it with the
- * pixel-seconds its run measured, or 0 when nothing ran. Without keys there is no ticket and no count.
+ * pixel-seconds its run measured (src/pipeline/compute-cost.ts), or 0 when nothing ran; a job settles
+ * when it ends. Without keys there is no ticket and no count.
  */
 import type { GraphQLResolveInfo } from 'graphql';
-import { type KeyLimiter, pixelSeconds, type Ticket } from '../auth/limiter.js';
-import type { DecodeResult } from '../pipeline/decode.js';
-import type { EncodeResult } from '../pipeline/encode.js';
-import type { Img2ImgResult } from '../pipeline/img2img-types.js';
+import type { KeyLimiter, Ticket } from '../auth/limiter.js';
 import type { GraphQLContext } from '../schema/builder.js';
 
 export function ticketOf(ctx: GraphQLContext, info: GraphQLResolveInfo): Ticket | null {
@@ -43,22 +41,4 @@ export async function submitted<T>(limiter: KeyLimiter, ticket: Ticket | null, s
     if (ticket) await limiter.settle(ticket, 0);
     throw error;
   }
-}
-
-/** The input image's pixels x the run's seconds. */
-export function encodeCost(result: EncodeResult): number {
-  return pixelSeconds(result.width * result.height, result.seconds);
-}
-
-/** The output images' pixels x the run's seconds. */
-export function decodeCost(result: DecodeResult): number {
-  return pixelSeconds(
-    result.images.reduce((n, image) => n + image.width * image.height, 0),
-    result.seconds,
-  );
-}
-
-/** The output image's pixels (per image of the batch) x the whole request's seconds. */
-export function img2imgCost(result: Img2ImgResult): number {
-  return pixelSeconds(result.width * result.height * Math.max(1, result.images.length), result.seconds);
 }

@@ -2,6 +2,7 @@ import SchemaBuilder from '@pothos/core';
 import type { Scope } from '../auth/keys.js';
 import type { KeyLimiter, Ticket } from '../auth/limiter.js';
 import type { Config } from '../config/config.js';
+import type { DurableJobs } from '../jobs/durable-jobs.js';
 import type { JobManager } from '../jobs/manager.js';
 import type { ModelRegistry } from '../models/registry.js';
 import type { PeerDirectory } from '../peers/directory.js';
@@ -21,6 +22,8 @@ export interface Services {
   store: ResultStore;
   profiles: ProfileSource;
   jobs: JobManager;
+  /** With REDIS_URL: jobs on the shared queue, which then take the place of `jobs` (src/resolvers/jobs.ts). */
+  durableJobs?: DurableJobs | null;
   /** HOST_MEMORY: what requests hold in this process (src/routing/host-ledger.ts). */
   host: HostLedger;
   /** Dynamic batching of encodes (BATCH_WINDOW_MS); absent or null = none. */

@@ -9,6 +9,7 @@ import { deviceMemory } from '../gpu/device-memory.js';
 import { LocalExecutor } from '../gpu/local-executor.js';
 import { chooseProvider, OnnxRuntime } from '../gpu/onnx-runtime.js';
 import type { HubScan } from '../hub/sources.js';
+import { DurableJobs } from '../jobs/durable-jobs.js';
 import { JobManager } from '../jobs/manager.js';
 import { FAMILIES, isFamilyId } from '../models/families.js';
 import { loadModels } from '../models/load.js';
@@ -92,6 +93,8 @@ export async function createServices(
     return { heldBytes, budgetBytes };
   });
   const jobs = new JobManager(config.jobTtlSeconds, undefined, { logger, metrics });
+  // With Redis, jobs go on the queue every instance shares; the in-memory manager then stays unused.
+  const durableJobs = redis ? await DurableJobs.connect(config, redis, { logger, metrics }) : null;
   if (upstreams) {
     for (const [id, operations] of upstreams.models()) {
       // A model with no local weights takes its latent conventions from the entry's family (or its id).
@@ -145,13 +148,14 @@ export async function createServices(
     },
   );
   const lifecycle = new Lifecycle();
-  return {
+  const services: RunningServices = {
     config,
     registry,
     router,
     store,
     profiles,
     jobs,
+    durableJobs,
     host,
     batcher: router.batcher,
     prompts: new PromptEncoder(runtime),
@@ -170,6 +174,8 @@ export async function createServices(
     lifecycle,
     async drain(deadline) {
       lifecycle.begin();
+      // Durable jobs still running at the deadline go back to the queue, for another instance to run.
+      const handedBack = durableJobs?.drain(Math.max(0, deadline - Date.now()));
       if (!(await lifecycle.settled(() => jobs.activeCount === 0, deadline))) {
         const interrupted = jobs.interrupt();
         logger.warn(
@@ -177,16 +183,20 @@ export async function createServices(
           `shutdown deadline: ${interrupted} job(s) still queued or running end FAILED`,
         );
       }
+      await handedBack;
       await lifecycle.flush();
     },
     async close() {
       upstreams?.close();
       await peers?.close();
       jobs.close();
+      await durableJobs?.close();
       await Promise.all([store.close(), limiter.close(), keys.close(), redisHealth?.close()]);
       await runtime.close();
     },
   };
+  durableJobs?.start(services, ledger);
+  return services;
 }
 
 /**

@@ -3,8 +3,7 @@
  * cancels it, and the `jobProgress(id)` subscription streams its events (SSE or graphql-ws).
  */
 import { ERROR_CODES } from '../../errors.js';
-import type { JobError, JobEvent, JobEventOf, JobEventType, JobResult } from '../../jobs/events.js';
-import type { Job } from '../../jobs/job.js';
+import type { JobError, JobEvent, JobEventOf, JobEventType, JobResult, JobView } from '../../jobs/events.js';
 import { submitImg2imgResolver } from '../../resolvers/img2img.js';
 import {
   cancelJobResolver,
@@ -151,7 +150,7 @@ builder.objectRef<JobEventOf<'CANCELLED'>>('JobCancelledEvent').implement({
   fields: (t) => ({ reason: t.exposeString('reason') }),
 });
 
-export const JobType = builder.objectRef<Job>('Job').implement({
+export const JobType = builder.objectRef<JobView>('Job').implement({
   description: `An encode, decode or img2img run in the background. Finished jobs are kept for JOB_TTL_SECONDS.`,
   fields: (t) => ({
     id: t.exposeID('id'),
