@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { KeyStore } from '../src/auth/key-store.ts';
+import { LatentgateClient } from '../src/client/client.ts';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
 import { type PrivateRedis, startPrivateRedis } from './support/redis-server.ts';
 import { freePort, type RunningGateway, startGateway } from './support/server.ts';
@@ -158,6 +159,17 @@ test('REDIS_REQUIRED=false starts degraded and recovers when Redis comes', async
     });
     assert.ok(Date.now() - back < 30_000);
     assert.equal((await fetch(`${degraded.url}/healthz`)).status, 200);
+    // Jobs too: the queue's worker and the job-event subscription came up with Redis.
+    const client = new LatentgateClient(degraded.url);
+    try {
+      const job = await client.submitEncode({ model: 'taef2', image: { base64: PNG } });
+      const events: string[] = [];
+      for await (const event of client.jobProgress(job.id, 'sse')) events.push(event.type);
+      assert.equal(events.at(-1), 'DONE', events.join(' '));
+      assert.equal((await client.job(job.id)).status, 'DONE');
+    } finally {
+      await client.close();
+    }
   } finally {
     await degraded.stop();
     await late.stop();

@@ -6,6 +6,9 @@ import { createLogger } from '../observability/logger.js';
 import { createHttpServer, listen } from '../server/http.js';
 import { createServices } from '../server/services.js';
 
+/** How long closing connections and stores may take after SHUTDOWN_GRACE_SECONDS before the process exits anyway. */
+const CLOSE_ALLOWANCE_SECONDS = 15;
+
 export async function serve(): Promise<void> {
   const config = loadConfig();
   if (config.hub.pullAtStart.length > 0) await pullAtStart(config, createLogger(config.logLevel));
@@ -73,6 +76,14 @@ export async function serve(): Promise<void> {
     closing = true;
     const grace = config.shutdownGraceSeconds;
     logger.info({ signal, graceSeconds: grace }, `${signal}: draining (runs in flight have ${grace} s to finish)`);
+    // Whatever waits on a service that does not answer (a Redis that is down), the process still ends.
+    setTimeout(
+      () => {
+        logger.error({ signal }, `not closed ${CLOSE_ALLOWANCE_SECONDS} s after the grace period; exiting`);
+        process.exit(1);
+      },
+      (grace + CLOSE_ALLOWANCE_SECONDS) * 1000,
+    ).unref();
     await services.drain(Date.now() + grace * 1000);
     server.close();
     server.closeAllConnections();

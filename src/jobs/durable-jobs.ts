@@ -91,14 +91,27 @@ export class DurableJobs implements JobBackend {
     config: Config,
     target: RedisSettings,
     observability: Observability | null,
+    /** Whether Redis answered at start; if not, nothing here waits for it. */
+    redisUp = true,
   ): Promise<DurableJobs> {
     // The bounded options (a command fails after REDIS_COMMAND_TIMEOUT_MS), but no retry cap: BullMQ asks for that.
     const redis = new Redis(target.url, { ...redisOptions(target), maxRetriesPerRequest: null });
-    const subscriber = new Redis(target.url, { ...redisOptions(target), maxRetriesPerRequest: null });
+    // The SUBSCRIBE waits for a connection (no timeout) and ioredis renews it after each reconnection.
+    const subscriber = new Redis(target.url, {
+      ...redisOptions(target),
+      maxRetriesPerRequest: null,
+      commandTimeout: undefined,
+    });
     for (const connection of [redis, subscriber])
       connection.on('error', (error: Error) => observability?.logger.warn({ error: error.message }, 'redis (jobs)'));
     const jobs = new DurableJobs(config, redis, subscriber, observability);
-    await subscriber.subscribe(jobs.log.eventsChannel, jobs.log.cancelChannel);
+    const subscribed = subscriber.subscribe(jobs.log.eventsChannel, jobs.log.cancelChannel);
+    // A degraded start (REDIS_REQUIRED=false, Redis down) goes on; the subscription is made when Redis answers.
+    if (redisUp) await subscribed;
+    else
+      subscribed.catch((error: Error) =>
+        observability?.logger.warn({ error: error.message }, 'redis (jobs): job events not subscribed'),
+      );
     return jobs;
   }
 
@@ -194,7 +207,8 @@ export class DurableJobs implements JobBackend {
    */
   async drain(deadlineMs: number): Promise<void> {
     this.draining = true;
-    await this.worker?.pause(true);
+    // Pausing tells Redis too; a Redis that is down must not hold the drain (draining already refuses new claims).
+    if (this.worker) await within(CLOSE_STEP_MS, this.worker.pause(true));
     const end = Date.now() + deadlineMs;
     while (this.running.size > 0 && Date.now() < end) await sleep(25);
     for (const controller of this.running.values()) controller.abort(HAND_BACK);
@@ -202,12 +216,20 @@ export class DurableJobs implements JobBackend {
     while (this.running.size > 0 && Date.now() < end + 5000) await sleep(25);
   }
 
+  /** Bounded: with Redis gone, BullMQ's close and QUIT would wait for it forever; then the connections are cut. */
   async close(): Promise<void> {
-    await this.drain(0);
-    if (this.worker) await closeWorker(this.worker);
-    await this.queue.close();
-    for (const connection of [this.workerConnection, this.subscriber, this.redis])
-      await connection?.quit().catch(() => connection.disconnect());
+    await within(CLOSE_STEP_MS, this.drain(0));
+    if (this.worker) await within(CLOSE_STEP_MS, closeWorker(this.worker));
+    await within(CLOSE_STEP_MS, this.queue.close());
+    for (const connection of [this.workerConnection, this.subscriber, this.redis]) {
+      if (!connection) continue;
+      if (connection.status === 'ready')
+        await within(
+          CLOSE_STEP_MS,
+          connection.quit().catch(() => {}),
+        );
+      connection.disconnect();
+    }
   }
 
   private async process(bull: BullJob<QueuedJob>, token: string | undefined): Promise<void> {
@@ -359,3 +381,13 @@ function once(release: () => void): { release(): void } {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How long one step of closing may wait on Redis. */
+const CLOSE_STEP_MS = 2000;
+
+/** Waits for `work` at most `ms` (its failure is ignored: closing goes on either way). */
+async function within(ms: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}

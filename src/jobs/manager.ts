@@ -44,8 +44,9 @@ export class JobManager implements JobBackend {
       onStarted: (total) => job.emit({ type: 'RUNNING', done: 0, total }),
       onProgress: (done, total) => job.emit({ type: 'RUNNING', done, total }),
     };
-    // The run starts after the caller has the job (and could subscribe to it).
-    void Promise.resolve()
+    // The run starts on a later turn of the event loop, so the submitting mutation answers with the job as
+    // submitted (QUEUED) however many microtask hops its resolver chain takes, and the caller can subscribe first.
+    void new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => run(hooks, job))
       .then(
         (result) => {

@@ -94,7 +94,9 @@ export async function createServices(
   });
   const jobs = new JobManager(config.jobTtlSeconds, undefined, { logger, metrics });
   // With Redis, jobs go on the queue every instance shares; the in-memory manager then stays unused.
-  const durableJobs = redis ? await DurableJobs.connect(config, redis, { logger, metrics }) : null;
+  const durableJobs = redis
+    ? await DurableJobs.connect(config, redis, { logger, metrics }, redisHealth?.snapshot().ok ?? true)
+    : null;
   if (upstreams) {
     for (const [id, operations] of upstreams.models()) {
       // A model with no local weights takes its latent conventions from the entry's family (or its id).

@@ -8,6 +8,9 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { NO_HUB_CACHE, PROJECT_DIR } from './paths.js';
 
+/** How long a gateway may take to exit after SIGTERM (its drain has nothing to wait for in tests). */
+const STOP_TIMEOUT_MS = 30_000;
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -83,7 +86,18 @@ export async function startGateway(env: Record<string, string>): Promise<Running
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
-      await exited;
+      // A gateway that does not exit would keep the test file (and the suite) waiting: kill it and fail.
+      let timer: NodeJS.Timeout | undefined;
+      const hung = await Promise.race([
+        exited.then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), STOP_TIMEOUT_MS))),
+      ]);
+      clearTimeout(timer);
+      if (hung) {
+        child.kill('SIGKILL');
+        await exited;
+        throw new Error(`gateway did not exit within ${STOP_TIMEOUT_MS / 1000} s of SIGTERM:\n${output.slice(-4000)}`);
+      }
     },
     async graphql(query, variables, options) {
       const response = await fetch(`${url}/graphql`, {
