@@ -1,37 +1,47 @@
 /**
- * Three real gateway processes on one real Redis (a key prefix of this run's own): jobs submitted
- * through any of them run wherever there is room, one instance is killed with SIGKILL while it runs
- * jobs, and every job still ends exactly once, DONE, readable and subscribable from every survivor.
+ * Three real gateway processes on one real Redis (a private, persistent redis-server on loopback):
+ * jobs submitted through any of them run wherever there is room; one instance is killed with SIGKILL
+ * while it runs jobs, and every job still ends exactly once, DONE, readable and subscribable from
+ * every survivor; a survivor told SIGTERM finishes its run in flight and exits 0; then Redis is
+ * stopped and restarted under load: typed SERVICE_UNAVAILABLE while it is down, recovery after, and
+ * every job accepted before or after still ends DONE once.
  *
  * JOB_LOCK_MS / JOB_STALLED_INTERVAL_MS are short so the dead instance's jobs run again within ~2 s;
  * DEVICE_MEMORY (288 MiB) holds one 256² taef2 run and a small one at most, so jobs wait in the queue,
  * and runs a 1024² encode TILED (256 px tiles: a few seconds, long enough to cancel mid-run).
+ * The tests run in order: each starts from the instances the one before left.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
-import { type JobEvent, LatentgateClient } from '../src/client/client.ts';
+import { type JobEvent, LatentgateClient, type LatentgateError } from '../src/client/client.ts';
 import { MODELS_DIR } from './support/paths.ts';
+import { type PrivateRedis, startPrivateRedis } from './support/redis-server.ts';
 import { type RunningGateway, startGateway } from './support/server.ts';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
 const PREFIX = `latentgate-test:scale-out:${randomUUID().slice(0, 8)}:`;
 const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-scale-out-'));
-const redis = new Redis(REDIS_URL);
+let server: PrivateRedis;
+let redis: Redis;
 let gateways: RunningGateway[] = [];
 let clients: LatentgateClient[] = [];
 
 before(async () => {
+  server = await startPrivateRedis({ persistDir: dataDir });
+  redis = new Redis(server.url);
+  redis.on('error', () => {}); // while the last test has Redis stopped
   const env = {
     MODELS_DIR,
     DATA_DIR: dataDir,
-    REDIS_URL,
+    REDIS_URL: server.url,
     REDIS_PREFIX: PREFIX,
+    REDIS_COMMAND_TIMEOUT_MS: '1000',
+    REDIS_HEALTH_INTERVAL_MS: '300',
     JOB_LOCK_MS: '1500',
     JOB_STALLED_INTERVAL_MS: '500',
     JOB_CONCURRENCY: '2',
@@ -48,16 +58,12 @@ before(async () => {
 
 after(async () => {
   await Promise.all(clients.map((c) => c.close()));
-  // The killed one has exited already (by signal, so without an exit code stop() would wait for).
-  await Promise.all(gateways.filter((g) => g.process.signalCode === null).map((g) => g.stop()));
-  // This run's keys only (its own prefix), never the shared database.
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  redis.disconnect();
+  // The killed and the drained ones have exited already.
+  await Promise.all(
+    gateways.filter((g) => g.process.exitCode === null && g.process.signalCode === null).map((g) => g.stop()),
+  );
+  redis?.disconnect();
+  await server?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -147,7 +153,7 @@ const JOB_QUERY = `query($id: ID!) { job(id: $id) { status events { seq type }
 test('three instances share one queue; a killed instance’s jobs run again elsewhere, each ends once', async (t) => {
   const started = Date.now();
   const victim = gateways[2];
-  const victimRunner = `${(await import('node:os')).hostname()}:${victim.process.pid}`;
+  const victimRunner = runnerOf(victim);
   const jobs = await Promise.all(Array.from({ length: JOBS }, (_, i) => submit(i)));
   // Followed live from an instance other than the one each went in through (never the victim).
   const live = jobs.slice(0, 6).map((job) => collect(clients[(job.via + 1) % 2], job.id));
@@ -238,5 +244,105 @@ test('three instances share one queue; a killed instance’s jobs run again else
   for (const [k, events] of (await Promise.all(live)).entries()) {
     checkStream(events, `live ${jobs[k].id}`);
     assert.equal(events[0].seq, 1, 'a live subscription from the start sees the first event');
+  }
+});
+
+/** How a gateway names itself as a job's runner in Redis. */
+const runnerOf = (gateway: RunningGateway) => `${hostname()}:${gateway.process.pid}`;
+
+async function until<T>(what: string, ms: number, probe: () => Promise<T | null>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const smallPng = (shade: number) =>
+  sharp({ create: { width: 64, height: 64, channels: 3, background: { r: shade % 256, g: 40, b: 90 } } })
+    .png()
+    .toBuffer()
+    .then((png) => png.toString('base64'));
+
+test('SIGTERM: a survivor finishes its run in flight, refuses new work, exits 0; its queued jobs run elsewhere', async () => {
+  const big = await sharp({ create: { width: 1024, height: 1024, channels: 3, background: '#305070' } })
+    .png()
+    .toBuffer();
+  const job = await clients[0].submitEncode({ model: 'taef2', image: { base64: big.toString('base64') } });
+  const others = await Promise.all(
+    [1, 2, 3, 4].map(
+      async (k) => (await clients[k % 2].submitEncode({ model: 'taef2', image: { base64: await smallPng(k) } })).id,
+    ),
+  );
+  const runner = await until('the big job running', 20_000, async () => {
+    const [status, name] = await redis.hmget(`${PREFIX}job:${job.id}`, 'status', 'runner');
+    return status === 'RUNNING' ? name : null;
+  });
+  const drained = [0, 1].find((k) => runnerOf(gateways[k]) === runner);
+  assert.ok(drained !== undefined, `runner ${runner} is a survivor`);
+  const exit = new Promise<number | null>((resolve) => gateways[drained].process.once('exit', (code) => resolve(code)));
+  gateways[drained].process.kill('SIGTERM');
+  await until('the instance draining', 5000, async () => {
+    const health = await fetch(`${gateways[drained].url}/healthz`).then((r) => r.json() as Promise<{ status: string }>);
+    return health.status === 'draining' ? true : null;
+  });
+  await assert.rejects(
+    clients[drained].submitEncode({ model: 'taef2', image: { base64: await smallPng(9) } }),
+    (error: LatentgateError) => error.code === 'SERVICE_UNAVAILABLE',
+  );
+  assert.equal(await exit, 0, 'exit 0 after the drain');
+  const other = 1 - drained;
+  const view = await clients[other].job(job.id);
+  assert.equal(view.status, 'DONE', 'the run in flight finished');
+  const [runs, finishedBy] = await redis.hmget(`${PREFIX}job:${job.id}`, 'runs', 'runner');
+  assert.deepEqual([runs, finishedBy], ['1', runner], 'finished by the drained instance, not run again');
+  for (const id of others)
+    await until(`job ${id} DONE`, 30_000, async () => ((await clients[other].job(id)).status === 'DONE' ? true : null));
+});
+
+test('Redis stopped and restarted under load: typed SERVICE_UNAVAILABLE while down, recovery after, no job lost', async (t) => {
+  const alive = [0, 1].find((k) => gateways[k].process.exitCode === null)!;
+  const client = clients[alive];
+  const accepted: string[] = [];
+  const refusals = new Map<string, number>();
+  let stopLoad = false;
+  let k = 0;
+  const load = (async () => {
+    while (!stopLoad) {
+      const started = Date.now();
+      try {
+        accepted.push((await client.submitEncode({ model: 'taef2', image: { base64: await smallPng(k++) } })).id);
+      } catch (error) {
+        const code = (error as LatentgateError).code;
+        refusals.set(code, (refusals.get(code) ?? 0) + 1);
+      }
+      assert.ok(Date.now() - started < 10_000, 'no submission hangs');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })();
+  await until('jobs accepted before the stop', 10_000, async () => (accepted.length >= 3 ? true : null));
+  await server.stop();
+  await until('a refusal while Redis is down', 10_000, async () => (refusals.size > 0 ? true : null));
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const health = await fetch(`${gateways[alive].url}/healthz`);
+  const body = (await health.json()) as { redis: { ok: boolean; reason: string } };
+  assert.equal(health.status, 503);
+  assert.equal(body.redis.ok, false);
+  await assert.rejects(client.job(accepted[0]), (error: LatentgateError) => error.code === 'SERVICE_UNAVAILABLE');
+  await server.start();
+  const back = Date.now();
+  const before = accepted.length;
+  await until('submissions accepted again', 30_000, async () => (accepted.length > before ? true : null));
+  assert.ok(Date.now() - back < 30_000, 'recovered within 30 s');
+  stopLoad = true;
+  await load;
+  assert.deepEqual([...refusals.keys()], ['SERVICE_UNAVAILABLE'], `refusals: ${JSON.stringify([...refusals])}`);
+  t.diagnostic(`accepted ${accepted.length}, refused ${refusals.get('SERVICE_UNAVAILABLE')} while Redis was down`);
+  // Every accepted job, before the stop, during it and after, ends DONE with one terminal event.
+  for (const id of accepted) {
+    await until(`job ${id} DONE`, 30_000, async () => ((await client.job(id)).status === 'DONE' ? true : null));
+    checkStream(await collect(client, id), `job ${id} after the restart`);
   }
 });

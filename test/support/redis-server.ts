@@ -1,6 +1,8 @@
 /**
  * A private redis-server on a free loopback port, for tests that stop and restart Redis (the shared
- * one at 6379 serves other tests). Nothing is persisted, so a restarted server starts empty.
+ * one at 6379 serves other tests). Nothing is persisted, so a restarted server starts empty, unless
+ * `persistDir` is given: then every write goes to an append-only file there first (appendfsync
+ * always), as a production Redis behind durable jobs should be set up, and a restart keeps it all.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { freePort } from './server.ts';
@@ -14,14 +16,19 @@ export interface PrivateRedis {
   start(): Promise<void>;
 }
 
-export async function startPrivateRedis(): Promise<PrivateRedis> {
+export async function startPrivateRedis(options: { persistDir?: string } = {}): Promise<PrivateRedis> {
   const port = await freePort();
   let child: ChildProcess | null = null;
   const start = async () => {
     if (child) throw new Error(`the private redis-server on port ${port} is already running`);
     const server = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      [
+        ...['--port', String(port), '--bind', '127.0.0.1', '--save', ''],
+        ...(options.persistDir
+          ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', options.persistDir]
+          : ['--appendonly', 'no']),
+      ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
