@@ -26,6 +26,7 @@ import { after, before, test } from 'node:test';
 import { loadConfig } from '../src/config/config.ts';
 import type { GatewayError } from '../src/errors.ts';
 import { blobLockPath } from '../src/hub/lock.ts';
+import { findPreset } from '../src/hub/presets.ts';
 import { SILENT_PROGRESS, StderrProgress } from '../src/hub/progress.ts';
 import { pull } from '../src/hub/pull.ts';
 import { loadModels } from '../src/models/load.ts';
@@ -90,6 +91,8 @@ before(async () => {
   const files = { 'config.json': CONFIG_JSON, [WEIGHTS]: weights, 'taef2_encoder.pth': new Uint8Array(64) };
   hub = await startFakeHub({
     'madebyollin/taef2': { commit: COMMIT, files },
+    // At the commit the taesd preset pins, but with other bytes than the ones it pins.
+    'madebyollin/taesd': { commit: findPreset('taesd')!.commit!, files },
     'acme/gated-tae': { commit: COMMIT, files, token: 'hf_owner_token' },
     'acme/bundle': {
       commit: COMMIT,
@@ -245,7 +248,7 @@ test('HF_HUB_OFFLINE=1: list and pull use the cache only; rm removes the snapsho
   assert.match(pulled.stdout, /already in/);
   const missing = await runCli(['models', 'pull', 'taesd'], dir, offline);
   assert.equal(missing.code, 1);
-  assert.match(missing.stderr, /HF_HUB_OFFLINE is set and madebyollin\/taesd@main is not in the cache/);
+  assert.match(missing.stderr, /HF_HUB_OFFLINE is set and madebyollin\/taesd@614f76814bbe\w{28} is not in the cache/);
   assert.equal(hub.requests.length, before, 'offline means no request at all');
 
   const removed = await runCli(['models', 'rm', 'taef2'], dir, offline);
@@ -401,4 +404,22 @@ test('with no model anywhere, the start line says how to get one', async () => {
   } finally {
     await gateway.stop();
   }
+});
+
+test('a pinned preset is pulled at its commit, and weights other than the pinned ones are refused', async () => {
+  const { config, options } = setting();
+  const preset = findPreset('taesd')!;
+  const before = hub.requests.length;
+  await assert.rejects(pull({ spec: 'taesd' }, options), (error: GatewayError) => {
+    assert.equal(error.code, 'UPSTREAM_FAILED');
+    assert.match(error.message, new RegExp(`preset taesd pins ${preset.files![WEIGHTS]}`));
+    return true;
+  });
+  const calls = hub.requests.slice(before).map((r) => r.url.split('?')[0]);
+  assert.ok(calls.includes(`/api/models/madebyollin/taesd/revision/${preset.commit}`), calls.join('\n'));
+  assert.ok(!calls.some((c) => c.includes('/resolve/')), 'nothing downloaded');
+  assert.ok(
+    !existsSync(repoDir(config.hub.cacheDir, 'madebyollin/taesd')) ||
+      !existsSync(join(repoDir(config.hub.cacheDir, 'madebyollin/taesd'), 'snapshots')),
+  );
 });

@@ -1,13 +1,14 @@
 /**
  * Models `latentgate models pull NAME` (and `MODELS=NAME`) knows by name.
  *
- * Pins: a preset names the commit and each file's sha256 it was checked against, so a pull gets those
- * bytes or refuses. This project cannot reach the Hub, and no commit hash or Hub-side sha256 of these
- * repositories is recorded anywhere it can read (../shared holds taef2 and taesana converted from the
- * original .pth files, whose hashes are not those of the Hub's diffusers files). So every `commit` and
- * `sha256` below is null, meaning not pinned yet: such a pull takes `main` and still verifies every
- * large file against the sha256 the Hub lists for it. Fill them in from `models list` after a pull
- * you trust; never guess one.
+ * Pins: a preset names the commit and the sha256 of each large (LFS) file it was checked against, so a
+ * pull gets those bytes or refuses. Small files kept in git (config.json) are pinned by the commit
+ * itself: the Hub lists them by git sha1, which the download verifies. This project cannot reach the
+ * Hub, so the pins below were taken from published manifests that record them (several independent
+ * projects pin the same commit and sha256 for taesd and taef1), not from a pull here. The other
+ * presets have `commit: null`: no trustworthy record of their commit and sha256 was found, so such a
+ * pull takes `main` and verifies every large file against the sha256 the Hub lists for it. Fill them in
+ * from `models list` after a pull you trust; never guess one.
  */
 
 export interface Preset {
@@ -15,27 +16,41 @@ export interface Preset {
   repo: string;
   /** Pinned commit (40 hex digits), or null: not recorded yet (see above). */
   commit: string | null;
-  /** The files pulled, each with its pinned sha256 (null: not recorded yet); null = the repo's servable files. */
+  /**
+   * The files pulled, each with its pinned sha256 (null: a small git file pinned by the commit, or not
+   * recorded yet); null = the repository's servable files.
+   */
   files: Record<string, string | null> | null;
   description: string;
 }
 
 /** diffusers' AutoencoderTiny layout: the weights in one safetensors file beside its config. */
-function autoencoderTiny(name: string, repo: string, description: string): Preset {
+function autoencoderTiny(
+  name: string,
+  repo: string,
+  description: string,
+  pin: { commit: string; weightsSha256: string } | null = null,
+): Preset {
   return {
     name,
     repo,
-    commit: null,
-    files: { 'config.json': null, 'diffusion_pytorch_model.safetensors': null },
+    commit: pin?.commit ?? null,
+    files: { 'config.json': null, 'diffusion_pytorch_model.safetensors': pin?.weightsSha256 ?? null },
     description,
   };
 }
 
 export const PRESETS: readonly Preset[] = [
-  autoencoderTiny('taesd', 'madebyollin/taesd', 'tiny autoencoder, SD 1.x / 2.x latents (4 channels)'),
+  autoencoderTiny('taesd', 'madebyollin/taesd', 'tiny autoencoder, SD 1.x / 2.x latents (4 channels)', {
+    commit: '614f76814bbe30edbe2e627ace1c2234c81a2c0e',
+    weightsSha256: 'db169d69145ec4ff064e49d99c95fa05d3eb04ee453de35824a6d0f325513549', // 9,793,292 bytes
+  }),
   autoencoderTiny('taesdxl', 'madebyollin/taesdxl', 'tiny autoencoder, SDXL latents (4 channels)'),
   autoencoderTiny('taesd3', 'madebyollin/taesd3', 'tiny autoencoder, SD3 latents (16 channels)'),
-  autoencoderTiny('taef1', 'madebyollin/taef1', 'tiny autoencoder, FLUX.1 latents (16 channels)'),
+  autoencoderTiny('taef1', 'madebyollin/taef1', 'tiny autoencoder, FLUX.1 latents (16 channels)', {
+    commit: 'b1b2d00e9e440cfbf3dedb34266864da86016ceb',
+    weightsSha256: '47a6c2bff850da04b267cab70fe3553fef57255eb9a8e76852baa0a87850e54d', // 9,848,636 bytes
+  }),
   // The Hub repository of the FLUX.2 tiny autoencoder is assumed to follow the others' naming; unverified here.
   autoencoderTiny('taef2', 'madebyollin/taef2', 'tiny autoencoder, FLUX.2 latents (32 channels)'),
   {
