@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
 import { type RunningGateway, startGateway } from './support/server.ts';
+import { until } from './support/until.ts';
 
 const ENCODE = 'mutation($i: EncodeInput!) { encode(input: $i) { latent { data } } }';
 const SUBMIT = 'mutation($i: EncodeInput!) { submitEncode(input: $i) { id } }';
@@ -20,16 +21,6 @@ const BIG = readFileSync(join(IMAGES_DIR, 'astronaut-1024.png')).toString('base6
 const input = (base64: string) => ({ i: { model: 'taef2', image: { base64 } } });
 const exitOf = (gateway: RunningGateway) =>
   new Promise<number | null>((resolve) => gateway.process.once('exit', (code) => resolve(code)));
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | null>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** The body as far as it came: the gateway may close the connection after the last event. */
 async function readAll(response: Response): Promise<string> {

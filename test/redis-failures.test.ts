@@ -12,6 +12,7 @@ import { LatentgateClient } from '../src/client/client.ts';
 import { IMAGES_DIR, MODELS_DIR } from './support/paths.ts';
 import { type PrivateRedis, startPrivateRedis } from './support/redis-server.ts';
 import { freePort, type RunningGateway, startGateway } from './support/server.ts';
+import { until } from './support/until.ts';
 
 const ENCODE = 'mutation($i: EncodeInput!) { encode(input: $i) { latent { url } } }';
 const PNG = readFileSync(join(IMAGES_DIR, 'coffee.png')).toString('base64');
@@ -41,16 +42,6 @@ const encode = () => gateway.graphql(ENCODE, { i: { model: 'taef2', image: { bas
 async function health(): Promise<{ status: number; body: any }> {
   const response = await fetch(`${gateway.url}/healthz`);
   return { status: response.status, body: await response.json() };
-}
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | null>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 function metric(text: string, name: string): number {

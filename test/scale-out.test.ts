@@ -23,6 +23,7 @@ import { type JobEvent, LatentgateClient, type LatentgateError } from '../src/cl
 import { MODELS_DIR } from './support/paths.ts';
 import { type PrivateRedis, startPrivateRedis } from './support/redis-server.ts';
 import { type RunningGateway, startGateway } from './support/server.ts';
+import { until } from './support/until.ts';
 
 const PREFIX = `latentgate-test:scale-out:${randomUUID().slice(0, 8)}:`;
 const dataDir = mkdtempSync(join(tmpdir(), 'latentgate-scale-out-'));
@@ -249,16 +250,6 @@ test('three instances share one queue; a killed instance’s jobs run again else
 
 /** How a gateway names itself as a job's runner in Redis. */
 const runnerOf = (gateway: RunningGateway) => `${hostname()}:${gateway.process.pid}`;
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | null>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 const smallPng = (shade: number) =>
   sharp({ create: { width: 64, height: 64, channels: 3, background: { r: shade % 256, g: 40, b: 90 } } })
