@@ -37,7 +37,9 @@ import { encodePng, PNG_COLOR } from './support/image-files.ts';
 import { MODELS_DIR } from './support/paths.ts';
 import { startGateway } from './support/server.ts';
 
-const WEIGHTS = 'diffusion_pytorch_model.safetensors';
+/** The FLUX.2 tiny autoencoder's repository holds one file with diffusers' tensor names (its model card). */
+const WEIGHTS = 'taef2.safetensors';
+const DIFFUSERS_WEIGHTS = 'diffusion_pytorch_model.safetensors';
 const COMMIT = randomBytes(20).toString('hex');
 const CONFIG_JSON = new TextEncoder().encode(
   JSON.stringify({ _class_name: 'AutoencoderTiny', _diffusers_version: '0.31.0', latent_channels: 32 }),
@@ -88,19 +90,24 @@ const repoDir = (cache: string, repo: string) => join(cache, `models--${repo.rep
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'latentgate-hub-'));
   weights = await diffusersTaef2();
-  const files = { 'config.json': CONFIG_JSON, [WEIGHTS]: weights, 'taef2_encoder.pth': new Uint8Array(64) };
+  const files = {
+    'README.md': new TextEncoder().encode('# TAEF2'),
+    [WEIGHTS]: weights,
+    'taef2_encoder.pth': new Uint8Array(64),
+  };
+  const diffusersFiles = { 'config.json': CONFIG_JSON, [DIFFUSERS_WEIGHTS]: weights };
   hub = await startFakeHub({
     'madebyollin/taef2': { commit: COMMIT, files },
     // At the commit the taesd preset pins, but with other bytes than the ones it pins.
-    'madebyollin/taesd': { commit: findPreset('taesd')!.commit!, files },
-    'acme/gated-tae': { commit: COMMIT, files, token: 'hf_owner_token' },
+    'madebyollin/taesd': { commit: findPreset('taesd')!.commit!, files: diffusersFiles },
+    'acme/gated-tae': { commit: COMMIT, files: diffusersFiles, token: 'hf_owner_token' },
     'acme/bundle': {
       commit: COMMIT,
       files: {
         'README.md': new TextEncoder().encode('# bundle'),
         'tae/.gitkeep': new Uint8Array(0),
         'tae/config.json': CONFIG_JSON,
-        [`tae/${WEIGHTS}`]: weights,
+        [`tae/${DIFFUSERS_WEIGHTS}`]: weights,
       },
     },
   });
@@ -121,7 +128,7 @@ test('a pull fills the Hub cache layout (blobs, snapshot symlinks, refs) and the
   assert.ok(lstatSync(link).isSymbolicLink());
   const sha = sha256(weights);
   assert.equal(readlinkSync(link), join('..', '..', 'blobs', sha));
-  assert.deepEqual(readdirSync(join(repo, 'snapshots', COMMIT)).sort(), ['config.json', WEIGHTS]);
+  assert.deepEqual(readdirSync(join(repo, 'snapshots', COMMIT)), [WEIGHTS], 'the preset pulls its file only');
   assert.ok(!readdirSync(join(repo, 'blobs')).some((b) => b.endsWith('.incomplete')));
   // The client's calls: model info, the tree, the resolve redirect, the CDN.
   const calls = hub.requests.slice(before).map((r) => r.url.split('?')[0]);
@@ -129,7 +136,7 @@ test('a pull fills the Hub cache layout (blobs, snapshot symlinks, refs) and the
   assert.ok(calls.some((c) => c.startsWith('/api/models/madebyollin/taef2/tree/')));
   assert.ok(calls.includes(`/madebyollin/taef2/resolve/${COMMIT}/${WEIGHTS}`));
   assert.ok(calls.includes(`/cdn/${sha}`));
-  assert.ok(!calls.some((c) => c.endsWith('.pth')), 'a preset pulls its files only');
+  assert.ok(!calls.some((c) => c.endsWith('.pth') || c.endsWith('.md')), 'a preset pulls its files only');
 
   const { registry, hub: scan } = await loadModels(config);
   const model = registry.find('taef2');
@@ -192,7 +199,7 @@ test('a file that does not match the Hub sha256 is refused, not kept and not ser
   hub.corrupt.add(WEIGHTS);
   try {
     await assert.rejects(pull({ spec: 'taef2' }, options), (error: GatewayError) => {
-      assert.match(error.message, /diffusion_pytorch_model\.safetensors failed verification: .* sha256 /);
+      assert.match(error.message, /taef2\.safetensors failed verification: .* sha256 /);
       return true;
     });
   } finally {
@@ -274,8 +281,8 @@ test('a cache written by Python (snapshot symlinks into blobs) is served by a re
       symlinkSync(join('..', '..', 'blobs', etag), join(base, 'snapshots', COMMIT, path));
     }
   };
-  write('madebyollin/taef2', { 'config.json': CONFIG_JSON, [WEIGHTS]: weights });
-  write('someone/broken-tae', { 'config.json': CONFIG_JSON, [WEIGHTS]: weights.subarray(0, 4096) });
+  write('madebyollin/taef2', { [WEIGHTS]: weights });
+  write('someone/broken-tae', { 'config.json': CONFIG_JSON, [DIFFUSERS_WEIGHTS]: weights.subarray(0, 4096) });
   write('bert/tiny-bert', { 'config.json': new TextEncoder().encode('{"model_type":"bert"}') });
   mkdirSync(vars.MODELS_DIR);
   const requests = hub.requests.length;
@@ -310,7 +317,7 @@ test('a cache written by Python (snapshot symlinks into blobs) is served by a re
 test('--subfolder pulls one folder and serves it under --name; a clashing cached repo gets its full id', async () => {
   const { config, options } = setting();
   const result = await pull({ spec: 'acme/bundle@main', subfolder: 'tae', name: 'bundled' }, options);
-  assert.deepEqual(readdirSync(join(result.dir)).sort(), ['.gitkeep', 'config.json', WEIGHTS]);
+  assert.deepEqual(readdirSync(join(result.dir)).sort(), ['.gitkeep', 'config.json', DIFFUSERS_WEIGHTS]);
   assert.ok(!existsSync(join(result.dir, '..', 'README.md')), 'only the subfolder is pulled');
   // A second repository named taef2 beside madebyollin's: both are served, under their full names.
   await pull({ spec: 'madebyollin/taef2' }, options);
@@ -412,7 +419,7 @@ test('a pinned preset is pulled at its commit, and weights other than the pinned
   const before = hub.requests.length;
   await assert.rejects(pull({ spec: 'taesd' }, options), (error: GatewayError) => {
     assert.equal(error.code, 'UPSTREAM_FAILED');
-    assert.match(error.message, new RegExp(`preset taesd pins ${preset.files![WEIGHTS]}`));
+    assert.match(error.message, new RegExp(`preset taesd pins ${preset.files![DIFFUSERS_WEIGHTS]}`));
     return true;
   });
   const calls = hub.requests.slice(before).map((r) => r.url.split('?')[0]);

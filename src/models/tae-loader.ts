@@ -1,5 +1,5 @@
 /** Loads a tiny autoencoder from safetensors (either naming) into staged ONNX networks. */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LatentStep, StagedNetwork } from '../gpu/staged-network.js';
 import { inferArchitecture, sequentialTensors, type TaeArchitecture } from '../gpu/tae/architecture.js';
@@ -18,24 +18,43 @@ import { readSafetensors, type StoredTensor, tensorToFloat32 } from '../tensors/
 import { FAMILIES } from './families.js';
 import type { ModelDefinition } from './model.js';
 
-/** Files a TAE folder may hold: separate parts (original taesd layout) or one diffusers file. */
-const PART_FILES = { encoder: 'encoder.safetensors', decoder: 'decoder.safetensors' } as const;
+/**
+ * The files of a TAE folder, as madebyollin's repositories and diffusers lay them out: one file with
+ * both parts (diffusers' `diffusion_pytorch_model.safetensors`, or `taef2.safetensors` as the FLUX.2
+ * one ships), and/or one file per part (`encoder.safetensors`, or `taesd_encoder.safetensors` and the
+ * like). Names other than the standard ones must start with "tae", so a cache scan does not take some
+ * other single-file model for a TAE.
+ */
+function taeFiles(dir: string): { combined: string | null; encoder: string | null; decoder: string | null } {
+  const names = existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.safetensors')) : [];
+  const part = (which: 'encoder' | 'decoder') =>
+    names.find((n) => n === `${which}.safetensors`) ??
+    names.find((n) => n.startsWith('tae') && n.endsWith(`_${which}.safetensors`)) ??
+    null;
+  const combined =
+    names.find((n) => n === DIFFUSERS_FILE) ??
+    names.find((n) => n.startsWith('tae') && !/_(encoder|decoder)\.safetensors$/.test(n)) ??
+    null;
+  return { combined, encoder: part('encoder'), decoder: part('decoder') };
+}
 const DIFFUSERS_FILE = 'diffusion_pytorch_model.safetensors';
 
 export function looksLikeTae(dir: string): boolean {
-  return [PART_FILES.encoder, PART_FILES.decoder, DIFFUSERS_FILE].some((f) => existsSync(join(dir, f)));
+  const files = taeFiles(dir);
+  return Boolean(files.combined || files.encoder || files.decoder);
 }
 
 export async function loadTae(id: string, dir: string): Promise<ModelDefinition> {
   const parts: Partial<Record<'encoder' | 'decoder', Map<string, StoredTensor>>> = {};
-  if (existsSync(join(dir, DIFFUSERS_FILE))) {
-    const all = (await readSafetensors(join(dir, DIFFUSERS_FILE))).tensors;
+  const files = taeFiles(dir);
+  if (files.combined) {
+    const all = (await readSafetensors(join(dir, files.combined))).tensors;
     for (const part of ['encoder', 'decoder'] as const) parts[part] = sequentialTensors(all, part) ?? undefined;
   }
   for (const part of ['encoder', 'decoder'] as const) {
-    const file = join(dir, PART_FILES[part]);
-    if (!parts[part] && existsSync(file))
-      parts[part] = sequentialTensors((await readSafetensors(file)).tensors, part) ?? undefined;
+    const file = files[part];
+    if (!parts[part] && file)
+      parts[part] = sequentialTensors((await readSafetensors(join(dir, file))).tensors, part) ?? undefined;
   }
   const encoderArch = parts.encoder ? inferArchitecture(parts.encoder, 'encoder') : undefined;
   const decoderArch = parts.decoder ? inferArchitecture(parts.decoder, 'decoder') : undefined;
