@@ -1,7 +1,8 @@
 /**
  * `drain` on the Redis job path: an instance that drains stops taking jobs, and a run it cannot finish
- * by the deadline goes back to the queue and completes on another instance, with one terminal event.
- * Two gateways in this process on one real Redis, under a key prefix of this run's own.
+ * by the deadline goes back to the queue and completes on another instance, with one terminal event;
+ * a job whose instance was lost too often ends FAILED instead of running again.
+ * Gateways in this process on one real Redis, under a key prefix of this run's own.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -22,18 +23,19 @@ const redis = new Redis(REDIS_URL);
 let gateways: InProcessGateway[] = [];
 let client: LatentgateClient;
 
+// 288 MiB runs a 1024² taef2 encode TILED in 256 px tiles: a few seconds, so it is mid-run when drained.
+const env = {
+  MODELS_DIR,
+  DATA_DIR: dataDir,
+  REDIS_URL,
+  REDIS_PREFIX: PREFIX,
+  DEVICE_MEMORY: '288MiB',
+  DEVICE_HEADROOM: '0',
+  EXECUTION_PROVIDER: 'cpu',
+  LOG_LEVEL: 'silent',
+};
+
 before(async () => {
-  // 288 MiB runs a 1024² taef2 encode TILED in 256 px tiles: a few seconds, so it is mid-run when drained.
-  const env = {
-    MODELS_DIR,
-    DATA_DIR: dataDir,
-    REDIS_URL,
-    REDIS_PREFIX: PREFIX,
-    DEVICE_MEMORY: '288MiB',
-    DEVICE_HEADROOM: '0',
-    EXECUTION_PROVIDER: 'cpu',
-    LOG_LEVEL: 'silent',
-  };
   gateways = [await startInProcessGateway(env), await startInProcessGateway(env)];
   client = new LatentgateClient(gateways[0].url);
 });
@@ -76,4 +78,22 @@ test('a drained instance hands its run back; another finishes it, once', async (
   const view = await client.job(job.id);
   assert.equal(view.status, 'DONE');
   assert.deepEqual((view.result as { latent: { shape: number[] } }).latent.shape, [1, 32, 128, 128]);
+});
+
+test('a job whose run was started 5 times (its instance lost each time) ends FAILED, not run again', async () => {
+  // No instance takes jobs while this one is set up.
+  await Promise.all(gateways.map((g) => g.services.durableJobs!.drain(0)));
+  const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#204060' } })
+    .png()
+    .toBuffer();
+  const job = await client.submitEncode({ model: 'taef2', image: { base64: png.toString('base64') } });
+  // As five instances that died mid-run would have left it.
+  await redis.hset(`${PREFIX}job:${job.id}`, 'runs', '5');
+  gateways.push(await startInProcessGateway(env));
+  const events = [];
+  for await (const event of client.jobProgress(job.id)) events.push(event);
+  const end = events.at(-1)!;
+  assert.equal(end.__typename, 'JobFailedEvent', JSON.stringify(events));
+  if (end.__typename === 'JobFailedEvent') assert.match(end.error.message, /started 5 times .* not run again/);
+  assert.equal(await redis.hget(`${PREFIX}job:${job.id}`, 'runs'), '5', 'not started again');
 });

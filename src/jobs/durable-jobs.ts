@@ -45,10 +45,20 @@ interface QueuedJob {
 /** How long a job this instance has no room for waits before any instance looks at it again. */
 const HAND_BACK_DELAY_MS = 150;
 /**
- * Times a job may lose its instance before BullMQ gives up on it (BullMQ then fails it without our
- * terminal event; its state stays RUNNING until the TTL).
+ * Starts a job's run may have: a job whose instance died this often (a run that kills its process,
+ * say) ends FAILED rather than taking down one instance after another. BullMQ's own stall limit is
+ * set above it, so the job is still queued when the next instance finds the count spent and writes
+ * the terminal event.
  */
-const MAX_STALLED = 5;
+const MAX_RUNS = 5;
+const MAX_STALLED = MAX_RUNS + 1;
+/**
+ * Attempts of the processor itself: it throws only when Redis fails it (every job-level failure is a
+ * FAILED event), so BullMQ tries again after a backoff; after the last, the job ends FAILED if Redis
+ * lets that be written.
+ */
+const PROCESS_ATTEMPTS = 5;
+const PROCESS_BACKOFF_MS = 1000;
 
 /** The abort reason of runs handed back while this instance drains. */
 const HAND_BACK = cancelled('the instance is shutting down; the job goes back to the queue');
@@ -131,6 +141,28 @@ export class DurableJobs implements JobBackend {
       maxStalledCount: MAX_STALLED,
     });
     this.worker.on('error', (error) => this.observability?.logger.warn({ error: error.message }, 'job worker'));
+    this.worker.on('failed', (job, error) => {
+      if (!job?.id || job.attemptsMade < (job.opts.attempts ?? 1)) return;
+      void this.giveUp(job.id, error.message);
+    });
+  }
+
+  /** The processor's last attempt failed (Redis): end the job FAILED, once, if Redis takes the write now. */
+  private async giveUp(id: string, reason: string): Promise<void> {
+    try {
+      const record = await this.log.record(id);
+      if (record && !record.finished)
+        await this.end(record, {
+          type: 'FAILED',
+          error: {
+            code: 'SERVICE_UNAVAILABLE',
+            message: `the job could not be run: Redis failed it ${PROCESS_ATTEMPTS} times (${reason})`,
+            retryAfterSeconds: null,
+          },
+        });
+    } catch (error) {
+      this.observability?.logger.warn({ job: id, error: (error as Error).message }, 'job given up without an end');
+    }
   }
 
   private get ready(): Services {
@@ -152,7 +184,13 @@ export class DurableJobs implements JobBackend {
       await this.queue.add(
         'run',
         { operation, model: request.model, size },
-        { jobId: id, removeOnComplete: true, removeOnFail: true },
+        {
+          jobId: id,
+          removeOnComplete: true,
+          removeOnFail: true,
+          attempts: PROCESS_ATTEMPTS,
+          backoff: { type: 'exponential', delay: PROCESS_BACKOFF_MS },
+        },
       );
       return this.log.view(id);
     });
@@ -249,6 +287,17 @@ export class DurableJobs implements JobBackend {
       if (!stored || stored.record.finished) return;
       if (stored.record.cancelRequested) {
         await this.end(stored.record, { type: 'CANCELLED', reason: 'the job was cancelled (cancelJob) while queued' });
+        return;
+      }
+      if (stored.record.runs >= MAX_RUNS) {
+        await this.end(stored.record, {
+          type: 'FAILED',
+          error: {
+            code: 'INTERNAL',
+            message: `the job's run was started ${stored.record.runs} times and its instance was lost each time; not run again`,
+            retryAfterSeconds: null,
+          },
+        });
         return;
       }
       const spec = withInput(fromJson<JobSpec>(stored.spec), stored.input && new Uint8Array(stored.input));

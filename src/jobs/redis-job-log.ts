@@ -60,6 +60,8 @@ export interface JobRecord {
   createdAt: Date;
   cancelRequested: boolean;
   finished: boolean;
+  /** How many times an instance has started its run (src/jobs/durable-jobs.ts bounds the reruns). */
+  runs: number;
 }
 
 /** A job read from Redis: the hash, and its state replayed from the event log. */
@@ -115,7 +117,7 @@ export class RedisJobLog {
 
   /** Records a new job with its first event (QUEUED, no position) and its input bytes. */
   async create(
-    record: Omit<JobRecord, 'cancelRequested' | 'finished'>,
+    record: Omit<JobRecord, 'cancelRequested' | 'finished' | 'runs'>,
     spec: string,
     input: Uint8Array | null,
   ): Promise<void> {
@@ -228,6 +230,7 @@ function recordOf(fields: Record<string, string>): JobRecord {
     createdAt: new Date(Number(fields.createdAt)),
     cancelRequested: fields.cancel === '1',
     finished: fields.finished !== undefined,
+    runs: Number(fields.runs ?? 0),
   };
 }
 
