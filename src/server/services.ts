@@ -83,7 +83,7 @@ export async function createServices(
   const host = new HostLedger(config.hostMemoryBytes);
   // With Redis, every instance serves every instance's result URLs.
   const store = redis
-    ? new RedisResultStore(redis, config.resultTtlSeconds)
+    ? new RedisResultStore(redis, config.resultTtlSeconds, config.redisPrefix)
     : new MemoryResultStore(config.resultTtlSeconds, Date.now, host);
   const upstreams = config.upstreams.length > 0 || config.peers ? new UpstreamPool(config.upstreams) : null;
   const metrics = new GatewayMetrics({ ledger, upstreams });

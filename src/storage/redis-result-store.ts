@@ -9,9 +9,6 @@ import { issueId } from '../common/ids.js';
 import { createRedis, type RedisTarget, viaRedis } from './redis-client.js';
 import type { Lookup, Removal, ResultStore, StoredResult } from './result-store.js';
 
-const PREFIX = 'latentgate:result:';
-const TOMBSTONE = 'latentgate:expired:';
-
 /** KEYS: the result, its tombstone; ARGV: the caller. 1 deleted, 0 not found, -1 someone else's. */
 const REMOVE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -25,11 +22,18 @@ export class RedisResultStore implements ResultStore {
   readonly shared = true;
   private readonly redis: Redis;
 
+  private readonly resultKey: (id: string) => string;
+  private readonly tombstoneKey: (id: string) => string;
+
+  /** `prefix` (REDIS_PREFIX) namespaces the keys, so deployments can share one Redis. */
   constructor(
     target: RedisTarget,
     private readonly ttlSeconds: number,
+    prefix = 'latentgate:',
   ) {
     this.redis = createRedis(target);
+    this.resultKey = (id) => `${prefix}result:${id}`;
+    this.tombstoneKey = (id) => `${prefix}expired:${id}`;
   }
 
   async put(result: Omit<StoredResult, 'expiresAt'>) {
@@ -45,9 +49,9 @@ export class RedisResultStore implements ResultStore {
     const replies = await viaRedis('storing a result', () =>
       this.redis
         .multi()
-        .hset(PREFIX + id, { meta, bytes: Buffer.from(result.bytes), owner: result.owner ?? ANONYMOUS })
-        .pexpire(PREFIX + id, this.ttlSeconds * 1000)
-        .set(TOMBSTONE + id, '1', 'PX', this.ttlSeconds * 2000)
+        .hset(this.resultKey(id), { meta, bytes: Buffer.from(result.bytes), owner: result.owner ?? ANONYMOUS })
+        .pexpire(this.resultKey(id), this.ttlSeconds * 1000)
+        .set(this.tombstoneKey(id), '1', 'PX', this.ttlSeconds * 2000)
         .exec(),
     );
     // A transaction that Redis discarded (or a command in it that failed) stored nothing.
@@ -62,9 +66,9 @@ export class RedisResultStore implements ResultStore {
 
   private async read(id: string): Promise<Lookup> {
     const [meta, bytes, owner] = await Promise.all([
-      this.redis.hget(PREFIX + id, 'meta'),
-      this.redis.hgetBuffer(PREFIX + id, 'bytes'),
-      this.redis.hget(PREFIX + id, 'owner'),
+      this.redis.hget(this.resultKey(id), 'meta'),
+      this.redis.hgetBuffer(this.resultKey(id), 'bytes'),
+      this.redis.hget(this.resultKey(id), 'owner'),
     ]);
     if (meta && bytes) {
       const parsed = JSON.parse(meta) as Omit<StoredResult, 'bytes'>;
@@ -77,12 +81,12 @@ export class RedisResultStore implements ResultStore {
         },
       };
     }
-    return (await this.redis.exists(TOMBSTONE + id)) ? { status: 'expired' } : { status: 'unknown' };
+    return (await this.redis.exists(this.tombstoneKey(id))) ? { status: 'expired' } : { status: 'unknown' };
   }
 
   async remove(id: string, owner: string): Promise<Removal> {
     const removed = await viaRedis('deleting a result', () =>
-      this.redis.eval(REMOVE, 2, PREFIX + id, TOMBSTONE + id, owner),
+      this.redis.eval(REMOVE, 2, this.resultKey(id), this.tombstoneKey(id), owner),
     );
     return removed === 1 ? 'deleted' : removed === 0 ? 'not-found' : 'forbidden';
   }
