@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { LatentgateClient } from '../src/client/client.ts';
 import { type InProcessGateway, startInProcessGateway } from '../test/support/in-process.ts';
+import { deleteKeysUnder } from '../test/support/redis-keys.ts';
 import { MODELS_DIR, median } from './support.ts';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -94,12 +95,7 @@ export async function durableJobs(rounds = 30, burstJobs = 40) {
     await Promise.all(clients.map((c) => c.close()));
     await Promise.all(gateways.map((g) => g.stop()));
     const redis = new Redis(REDIS_URL);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await deleteKeysUnder(redis, prefix);
     redis.disconnect();
   }
 }

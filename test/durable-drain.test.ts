@@ -15,6 +15,7 @@ import sharp from 'sharp';
 import { LatentgateClient } from '../src/client/client.ts';
 import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { MODELS_DIR } from './support/paths.ts';
+import { deleteKeysUnder } from './support/redis-keys.ts';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const PREFIX = `latentgate-test:drain:${randomUUID().slice(0, 8)}:`;
@@ -43,12 +44,7 @@ before(async () => {
 after(async () => {
   await client?.close();
   await Promise.all(gateways.map((g) => g.stop()));
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeysUnder(redis, PREFIX);
   redis.disconnect();
   rmSync(dataDir, { recursive: true, force: true });
 });

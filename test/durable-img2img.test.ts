@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import { type JobEvent, LatentgateClient } from '../src/client/client.ts';
 import { encodePng, PNG_COLOR } from './support/image-files.ts';
 import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
+import { deleteKeysUnder } from './support/redis-keys.ts';
 import { writeTinyPipeline } from './support/tiny-pipeline.ts';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -58,12 +59,7 @@ before(async () => {
 after(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await Promise.all(gateways.map((g) => g.stop()));
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeysUnder(redis, PREFIX);
   redis.disconnect();
   rmSync(dir, { recursive: true, force: true });
 });
