@@ -18,6 +18,8 @@ import { readSafetensors, type StoredTensor, tensorToFloat32 } from '../tensors/
 import { FAMILIES } from './families.js';
 import type { ModelDefinition } from './model.js';
 
+const DIFFUSERS_FILE = 'diffusion_pytorch_model.safetensors';
+
 /**
  * The files of a TAE folder, as madebyollin's repositories and diffusers lay them out: one file with
  * both parts (diffusers' `diffusion_pytorch_model.safetensors`, or `taef2.safetensors` as the FLUX.2
@@ -37,7 +39,6 @@ function taeFiles(dir: string): { combined: string | null; encoder: string | nul
     null;
   return { combined, encoder: part('encoder'), decoder: part('decoder') };
 }
-const DIFFUSERS_FILE = 'diffusion_pytorch_model.safetensors';
 
 export function looksLikeTae(dir: string): boolean {
   const files = taeFiles(dir);

@@ -22,18 +22,21 @@ export class RedisResultStore implements ResultStore {
   readonly shared = true;
   private readonly redis: Redis;
 
-  private readonly resultKey: (id: string) => string;
-  private readonly tombstoneKey: (id: string) => string;
-
   /** `prefix` (REDIS_PREFIX) namespaces the keys, so deployments can share one Redis. */
   constructor(
     target: RedisTarget,
     private readonly ttlSeconds: number,
-    prefix = 'latentgate:',
+    private readonly prefix = 'latentgate:',
   ) {
     this.redis = createRedis(target);
-    this.resultKey = (id) => `${prefix}result:${id}`;
-    this.tombstoneKey = (id) => `${prefix}expired:${id}`;
+  }
+
+  private resultKey(id: string): string {
+    return `${this.prefix}result:${id}`;
+  }
+
+  private tombstoneKey(id: string): string {
+    return `${this.prefix}expired:${id}`;
   }
 
   async put(result: Omit<StoredResult, 'expiresAt'>) {

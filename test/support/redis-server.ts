@@ -19,16 +19,14 @@ export interface PrivateRedis {
 export async function startPrivateRedis(options: { persistDir?: string } = {}): Promise<PrivateRedis> {
   const port = await freePort();
   let child: ChildProcess | null = null;
+  const persistence = options.persistDir
+    ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', options.persistDir]
+    : ['--appendonly', 'no'];
   const start = async () => {
     if (child) throw new Error(`the private redis-server on port ${port} is already running`);
     const server = spawn(
       'redis-server',
-      [
-        ...['--port', String(port), '--bind', '127.0.0.1', '--save', ''],
-        ...(options.persistDir
-          ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', options.persistDir]
-          : ['--appendonly', 'no']),
-      ],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
