@@ -4,7 +4,9 @@
  * (multipart upload, PNG decode, conversion, worker run, base64 answer), alternating in one process
  * (the order swaps every round, so drift hits both sides alike). The gateway runs in this process
  * so that the request path's parts (src/timing.ts) can be heard; `other` is what no part covers:
- * HTTP, multipart parsing, GraphQL execution and serialisation, and the client's side.
+ * HTTP, multipart parsing, GraphQL execution and serialisation, and the client's side. Requests are
+ * sent by a lean node:http client (bench/http-client.ts); the same request through undici's fetch
+ * is timed too (`fetchRequest`), for what a heavier client adds.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
@@ -18,6 +20,7 @@ import { createHttpServer, listen } from '../src/server/http.ts';
 import { createServices } from '../src/server/services.ts';
 import { rgbToPlanar } from '../src/tensors/pixel-range.ts';
 import { type Part, type PartTiming, partTimings } from '../src/timing.ts';
+import { leanClient } from './http-client.ts';
 import { graphqlUpload, IMAGES_DIR, MODELS_DIR, median } from './support.ts';
 
 const QUERY = 'mutation($input: EncodeInput!) { encode(input: $input) { latent { sha256 data } seconds } }';
@@ -67,15 +70,15 @@ export async function gatewayOverhead(rounds = 15) {
   const twin = await session();
   const bareRun = () => bare.run({ [network.inputName]: new ort.Tensor('float32', input, dims) });
   const twinRun = () => twin.run({ [network.inputName]: new ort.Tensor('float32', input, dims) });
+  const client = leanClient(url);
+  const variables = { input: { model: 'taef2', image: { upload: null } } };
+  const path = 'variables.input.image.upload';
   const request = async () => {
-    const r = await graphqlUpload(
-      url,
-      QUERY,
-      { input: { model: 'taef2', image: { upload: null } } },
-      'variables.input.image.upload',
-      png,
-      'astronaut.png',
-    );
+    const r = await client.upload(QUERY, variables, path, png, 'astronaut.png');
+    if (r.errors) throw new Error(JSON.stringify(r.errors));
+  };
+  const fetchRequest = async () => {
+    const r = await graphqlUpload(url, QUERY, variables, path, png, 'astronaut.png');
     if (r.errors) throw new Error(JSON.stringify(r.errors));
   };
   let heard: PartTiming[] = [];
@@ -84,10 +87,14 @@ export async function gatewayOverhead(rounds = 15) {
   try {
     await bareRun();
     await twinRun();
-    await request(); // warm all three: session creation is not what we measure
+    await request(); // warm all: session creation is not what we measure
+    await fetchRequest();
     const bareSamples: Sample[] = [];
     const twinSamples: Sample[] = [];
     const requestSamples: Sample[] = [];
+    const fetchSamples: Sample[] = [];
+    /** Each request's wall time over its own worker run: the overhead without the luck of which session is faster. */
+    const selfRatios: number[] = [];
     const partSamples = new Map<Part | 'other', Sample[]>();
     const measureRequest = async () => {
       heard = [];
@@ -103,6 +110,8 @@ export async function gatewayOverhead(rounds = 15) {
         cpuMs: 0,
       });
       sums.set('other', { wallMs: total.wallMs - covered.wallMs, cpuMs: total.cpuMs - covered.cpuMs });
+      const run = sums.get('run');
+      if (run) selfRatios.push(total.wallMs / run.wallMs);
       for (const [part, sample] of sums) partSamples.set(part, [...(partSamples.get(part) ?? []), sample]);
     };
     for (let i = 0; i < rounds; i++) {
@@ -110,7 +119,9 @@ export async function gatewayOverhead(rounds = 15) {
         bareSamples.push(await measure(bareRun));
         twinSamples.push(await measure(twinRun));
         await measureRequest();
+        fetchSamples.push(await measure(fetchRequest));
       } else {
+        fetchSamples.push(await measure(fetchRequest));
         await measureRequest();
         twinSamples.push(await measure(twinRun));
         bareSamples.push(await measure(bareRun));
@@ -130,9 +141,14 @@ export async function gatewayOverhead(rounds = 15) {
       /** Median of each round's request / bare: steadier than the ratio of medians on a busy machine. */
       pairedRatio: round3(median(requestSamples.map((r, i) => r.wallMs / bareSamples[i].wallMs))),
       cpuRatio: round3(requestMedian.cpuMs / bareMedian.cpuMs),
+      /** Median of each request's wall time over its own worker run (the `run` part). */
+      selfRatio: round3(median(selfRatios)),
       /** The same graph in a second bare session against the first: the noise floor under `ratio`. */
       twin: medians(twinSamples),
       twinRatio: round3(medians(twinSamples).wallMs / bareMedian.wallMs),
+      /** The same request sent with undici's fetch and FormData instead of the lean client. */
+      fetchRequest: medians(fetchSamples),
+      fetchRatio: round3(medians(fetchSamples).wallMs / bareMedian.wallMs),
       /** Median of each round's request - bare. */
       overhead: {
         wallMs: round3(median(requestSamples.map((r, i) => r.wallMs - bareSamples[i].wallMs))),
@@ -142,6 +158,7 @@ export async function gatewayOverhead(rounds = 15) {
     };
   } finally {
     unsubscribe(partTimings.name, onPart);
+    client.close();
     await bare.release();
     await twin.release();
     server.close();

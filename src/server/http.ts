@@ -19,6 +19,7 @@ import { serializeSafetensors } from '../tensors/safetensors.js';
 import { serveWeb } from '../web/serve.js';
 import { useApiKeys } from './api-keys.js';
 import { browserSafety } from './browser-safety.js';
+import { withByteBodies } from './byte-bodies.js';
 import type { GraphQLContext } from './context.js';
 import { httpErrorAnswer, maskGraphQLError } from './error-edges.js';
 import { graphqlBodyLimits, graphqlLimitOptions } from './graphql-limits.js';
@@ -34,6 +35,7 @@ export function createGraphQLHandler(services: RunningServices) {
   const safety = browserSafety(services.config, services);
   return createYoga<{ req: IncomingMessage; res: ServerResponse }, GraphQLContext>({
     ...limits,
+    fetchAPI: withByteBodies(limits.fetchAPI),
     schema,
     graphqlEndpoint: '/graphql',
     context: () => ({ services }),
