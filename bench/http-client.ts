@@ -13,7 +13,7 @@ function part(name: string, value: string): string {
   return `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
 }
 
-export function multipartBytes(
+function multipartBytes(
   query: string,
   variables: Record<string, unknown>,
   path: string,
