@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { type JobEvent, LatentgateClient } from '../src/client/client.ts';
-import { encodePng, PNG_COLOR } from './support/image-files.ts';
+import { gradientPng } from './support/image-files.ts';
 import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { deleteKeysUnder } from './support/redis-keys.ts';
 import { writeTinyPipeline } from './support/tiny-pipeline.ts';
@@ -25,13 +25,7 @@ const redis = new Redis(REDIS_URL);
 let gateways: InProcessGateway[] = [];
 let clients: LatentgateClient[] = [];
 
-const IMAGE = encodePng({
-  width: 64,
-  height: 64,
-  colorType: PNG_COLOR.rgb,
-  bitDepth: 8,
-  samples: Array.from({ length: 64 * 64 * 3 }, (_, i) => (i * 11) % 256),
-});
+const IMAGE = gradientPng(64, 64, 11);
 const SEED = '18446744073709551557';
 const INPUT = {
   model: 'sd',

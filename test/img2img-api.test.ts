@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { TorchGenerator } from '../src/diffusion/random.ts';
 import type { JobEvent } from '../src/jobs/events.ts';
 import { readSafetensors, tensorToFloat32 } from '../src/tensors/safetensors.ts';
-import { encodePng, PNG_COLOR } from './support/image-files.ts';
+import { gradientPng } from './support/image-files.ts';
 import { type Img2ImgFake, startA1111Fake } from './support/img2img-fakes.ts';
 import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { SHARED_DIR } from './support/paths.ts';
@@ -32,13 +32,7 @@ let small: InProcessGateway;
 let a1111: Img2ImgFake;
 
 /** A 64x64 RGB test card: a gradient, so the encode is not trivial. */
-const IMAGE = encodePng({
-  width: 64,
-  height: 64,
-  colorType: PNG_COLOR.rgb,
-  bitDepth: 8,
-  samples: Array.from({ length: 64 * 64 * 3 }, (_, i) => (i * 7) % 256),
-});
+const IMAGE = gradientPng(64, 64, 7);
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'latentgate-img2img-api-'));

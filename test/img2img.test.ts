@@ -19,7 +19,7 @@ import { img2img, type NoiseSource } from '../src/pipeline/img2img.ts';
 import type { Img2ImgRequest } from '../src/pipeline/img2img-types.ts';
 import { packLatents, unpackLatents } from '../src/protocol/packing.ts';
 import { readSafetensors, type SafetensorsFile, tensorToFloat32 } from '../src/tensors/safetensors.ts';
-import { encodePng, PNG_COLOR } from './support/image-files.ts';
+import { gradientPng } from './support/image-files.ts';
 import { type InProcessGateway, startInProcessGateway } from './support/in-process.ts';
 import { SHARED_DIR } from './support/paths.ts';
 import { T5_HIDDEN, type TinyTimestep, writeTinyPipeline } from './support/tiny-pipeline.ts';
@@ -346,13 +346,7 @@ function fluxRequest(overrides: Partial<Img2ImgRequest>): Img2ImgRequest {
 
 test('Flux from an image: sized to multiples of 16, the seed drawn as diffusers draws it', async () => {
   // 72x40 pixels: FluxImg2ImgPipeline's processor (vae_scale_factor * 2) resizes to 64x32, a [1, 16, 4, 8] latent.
-  const image = encodePng({
-    width: 72,
-    height: 40,
-    colorType: PNG_COLOR.rgb,
-    bitDepth: 8,
-    samples: Array.from({ length: 72 * 40 * 3 }, (_, i) => (i * 13) % 256),
-  });
+  const image = gradientPng(72, 40, 13);
   const seeded = await img2img(gateway.services, fluxRequest({ image }));
   assert.deepEqual([seeded.width, seeded.height], [64, 32]);
   assert.deepEqual(

@@ -59,6 +59,8 @@ const MAX_STALLED = MAX_RUNS + 1;
  */
 const PROCESS_ATTEMPTS = 5;
 const PROCESS_BACKOFF_MS = 1000;
+/** How long one step of closing may wait on Redis. */
+const CLOSE_STEP_MS = 2000;
 
 /** The abort reason of runs handed back while this instance drains. */
 const HAND_BACK = cancelled('the instance is shutting down; the job goes back to the queue');
@@ -261,11 +263,7 @@ export class DurableJobs implements JobBackend {
     await within(CLOSE_STEP_MS, this.queue.close());
     for (const connection of [this.workerConnection, this.subscriber, this.redis]) {
       if (!connection) continue;
-      if (connection.status === 'ready')
-        await within(
-          CLOSE_STEP_MS,
-          connection.quit().catch(() => {}),
-        );
+      if (connection.status === 'ready') await within(CLOSE_STEP_MS, connection.quit());
       connection.disconnect();
     }
   }
@@ -430,9 +428,6 @@ function once(release: () => void): { release(): void } {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** How long one step of closing may wait on Redis. */
-const CLOSE_STEP_MS = 2000;
 
 /** Waits for `work` at most `ms` (its failure is ignored: closing goes on either way). */
 async function within(ms: number, work: Promise<unknown>): Promise<void> {

@@ -223,3 +223,14 @@ export function encodeFlatJpeg(blocksWide: number, blocks: number[][], adobe: bo
   out.push(0xff, 0xd9);
   return Buffer.from(out);
 }
+
+/** An 8-bit RGB PNG whose samples run `(i * step) % 256`: a gradient, so an encode of it is not trivial. */
+export function gradientPng(width: number, height: number, step: number): Buffer {
+  return encodePng({
+    width,
+    height,
+    colorType: PNG_COLOR.rgb,
+    bitDepth: 8,
+    samples: Array.from({ length: width * height * 3 }, (_, i) => (i * step) % 256),
+  });
+}
